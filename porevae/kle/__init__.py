@@ -1,9 +1,10 @@
-"""Karhunen-Loeve expansion (work in progress in this working tree)."""
+"""Karhunen-Loeve expansion: solvers, truncation by energy, sampling, projection, save/load.
 
+Solvers (``solver=`` of :class:`KLE` and :func:`energy_table`): ``dense``, ``parity``, ``kron``,
+``fft``, ``matfree``, chosen by ``"auto"`` (see :func:`porevae.kle.solvers.choose`).
+"""
 
-class KLE:  # replaced by the real engine shortly
-    pass
+from porevae.kle.expansion import KLE, energy_table, n_terms_for_energy
+from porevae.kle.solvers import SOLVERS, choose
 
-
-def energy_table(*args, **kwargs):
-    raise NotImplementedError
+__all__ = ["KLE", "energy_table", "n_terms_for_energy", "SOLVERS", "choose"]

@@ -211,13 +211,22 @@ def covariance_matvec(points, model: CovarianceModel, x, backend: str = "auto"):
     return torch.from_numpy(res).to(x.device) if is_torch else res
 
 
+def _np_dtype(dt):
+    if isinstance(dt, torch.dtype):
+        return np.dtype(str(dt).replace("torch.", ""))
+    try:
+        return np.dtype(dt)
+    except TypeError as exc:
+        raise ValueError(f"dtype must be float32 or float64, got {dt!r}") from exc
+
+
 def _dtype(dtype, out, tensor):
     if out is not None:
-        dt = np.dtype(str(out.dtype).replace("torch.", ""))
+        dt = _np_dtype(out.dtype)
     elif dtype is not None:
-        dt = np.dtype(str(dtype).replace("torch.", ""))
+        dt = _np_dtype(dtype)
     elif tensor is not None:
-        dt = np.dtype(str(tensor.dtype).replace("torch.", ""))
+        dt = _np_dtype(tensor.dtype)
     else:
         dt = np.dtype(np.float64)
     if dt not in (np.float32, np.float64):

@@ -1,0 +1,310 @@
+"""The Karhunen-Loeve expansion object: truncation, sampling, projection, persistence.
+
+A realization is ``Y = mean + sum_{k <= M} sqrt(lambda_k) phi_k xi_k`` with ``xi_k ~ N(0, 1)``
+i.i.d.; ``lambda_k`` are the eigenvalues of the cell-centre covariance matrix C (units of the
+variance) and ``phi_k`` its orthonormal eigenvectors (length ``n_cells``, I-fastest order).
+The energy of M terms is ``E(M) = sum_{k <= M} lambda_k / trace(C)`` with ``trace(C) = n sigma^2``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from porevae._validation import check_choice, check_int, check_levels, check_memory
+from porevae.covariance import CovarianceModel, model_from_dict
+from porevae.grid import Grid
+from porevae.kle.solvers import make_solver
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def n_terms_for_energy(eigenvalues, level: float, trace: float, n_cells: int) -> int | None:
+    """Smallest M with ``E(M) >= level`` from leading eigenvalues; None if they do not reach it.
+
+    ``level = 1.0`` means the whole spectrum: ``n_cells``.
+    """
+    if level >= 1.0:
+        return n_cells
+    cum = np.cumsum(eigenvalues) / trace
+    idx = int(np.searchsorted(cum, level, side="left"))
+    return idx + 1 if idx < len(cum) else None
+
+
+def _energy_table(solver, levels, trace, n_cells, known=None, progress=False):
+    """``{level: M}``, computing only as much of the spectrum as the largest level < 1 needs."""
+    levels = check_levels(levels)
+    partial = [lv for lv in levels if lv < 1.0]
+    w = np.asarray(known if known is not None else [])
+    if partial and n_terms_for_energy(w, max(partial), trace, n_cells) is None:
+        if solver.full_spectrum_cheap:
+            w = solver.eigenvalues(progress=progress)
+        else:
+            k = max(64, 2 * len(w))
+            while True:
+                k = min(k, n_cells - 1)
+                w = solver.eigenvalues(k, progress=progress)
+                if n_terms_for_energy(w, max(partial), trace, n_cells) is not None \
+                        or k >= n_cells - 1:
+                    break
+                k *= 2
+    table = {float(lv): n_terms_for_energy(w, lv, trace, n_cells) for lv in levels}
+    return table, w
+
+
+def energy_table(grid: Grid, cov: CovarianceModel, levels, solver: str = "auto",
+                 progress: bool = False) -> dict:
+    """``{level: M}``: the smallest number of terms M with ``E(M) >= level`` for each level.
+
+    ``levels`` are fractions in (0, 1]; 1.0 means the whole spectrum (``grid.n_cells``).
+    Only as much of the spectrum as needed is computed (``kron`` and ``parity`` give the whole
+    spectrum of eigenvalues cheaply).
+    """
+    _check_grid_cov(grid, cov)
+    s = make_solver(solver, grid, cov)
+    table, _ = _energy_table(s, levels, grid.n_cells * cov.variance, grid.n_cells,
+                             progress=progress)
+    return table
+
+
+def _check_grid_cov(grid, cov):
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid must be a porevae.Grid, got {type(grid).__name__}")
+    if not isinstance(cov, CovarianceModel):
+        raise TypeError(f"cov must be a porevae covariance model, got {type(cov).__name__}")
+    cov.length_scales(grid.ndim)
+
+
+class KLE:
+    """Truncated Karhunen-Loeve expansion of a Gaussian random field on a regular grid.
+
+    Parameters
+    ----------
+    grid : Grid
+    cov : CovarianceModel
+    n_terms : int, optional
+        Number of terms M in [1, n_cells]. Give ``n_terms`` or ``energy``, not both.
+    energy : float, optional
+        Energy level in (0, 1]: M is the smallest with ``E(M) >= energy``.
+    solver : {"auto", "dense", "parity", "kron", "fft", "matfree"}
+    dtype : {"float64", "float32"}
+        Storage of the eigenvectors and of sampled fields (eigenvalues stay float64).
+    mean : float
+        Mean of the Gaussian field (``mu``).
+    device : str
+        Torch device for :meth:`sample` / :meth:`field` / :meth:`project` products with torch
+        inputs and for ``sample(..., as_tensor=True)``. The eigen-solve runs on the host.
+    progress : bool
+        Show progress bars for long solves and samplings.
+    """
+
+    def __init__(self, grid, cov, n_terms=None, energy=None, solver="auto", dtype="float64",
+                 mean=0.0, device="cpu", progress=False):
+        _check_grid_cov(grid, cov)
+        check_choice(dtype, "dtype", tuple(DTYPES))
+        if (n_terms is None) == (energy is None):
+            raise ValueError("give exactly one of n_terms (number of terms) or energy (fraction "
+                             "in (0, 1])")
+        if n_terms is not None:
+            check_int(n_terms, "n_terms", 1, grid.n_cells)
+        if energy is not None:
+            energy = float(check_levels(energy, "energy")[0])
+        if not math.isfinite(float(mean)):
+            raise ValueError(f"mean must be finite, got {mean}")
+        self.grid, self.cov = grid, cov
+        self.dtype = dtype
+        self.mean = float(mean)
+        self.device = torch.device(device)
+        self.energy_requested = energy
+        self._solver = make_solver(solver, grid, cov)
+        self.solver = self._solver.name
+        self.trace = grid.n_cells * cov.variance
+        self._known = None  # leading (or all) eigenvalues, for energy tables
+        if energy is not None:
+            table, self._known = _energy_table(self._solver, [energy], self.trace,
+                                               grid.n_cells, progress=progress)
+            n_terms = table[energy]
+        check_memory(n_terms * grid.n_cells * 8 * 2, f"{n_terms} eigenvectors of "
+                     f"{grid.n_cells} cells")
+        w, v = self._solver.eigenpairs(n_terms, progress=progress)
+        self._set(w, v)
+
+    def _set(self, w, v):
+        self.eigenvalues = np.asarray(w, dtype=np.float64)
+        self.eigenvectors = np.ascontiguousarray(v, dtype=DTYPES[self.dtype])
+        self.n_terms = len(self.eigenvalues)
+        if self._known is None or len(self._known) < self.n_terms:
+            self._known = self.eigenvalues
+        self._torch_cache = {}
+
+    @property
+    def energy(self) -> float:
+        """Energy ``E(M)`` captured by the kept terms."""
+        return float(np.sum(self.eigenvalues) / self.trace)
+
+    def energy_table(self, levels, progress=False) -> dict:
+        """``{level: M}`` for this grid and covariance (computing more eigenvalues if needed)."""
+        table, w = _energy_table(self._solver, levels, self.trace, self.grid.n_cells,
+                                 known=self._known, progress=progress)
+        if len(w) > len(self._known):
+            self._known = w
+        return table
+
+    # ---- sampling ---------------------------------------------------------------------------
+    def coefficients(self, n: int, seed=None, start: int = 0) -> np.ndarray:
+        """Standard normal coefficients ``xi``, shape (n, n_terms), float64.
+
+        Realization ``i`` (for ``i`` in ``start .. start + n - 1``) draws from its own stream
+        ``SeedSequence(seed, spawn_key=(i,))``: it does not depend on how many are drawn at once,
+        and its first ``m`` coefficients are the same for any ``n_terms >= m``.
+        """
+        check_int(n, "n", 0)
+        check_int(start, "start", 0)
+        if seed is None:
+            seed = np.random.SeedSequence().entropy
+        out = np.empty((n, self.n_terms))
+        for r in range(n):
+            ss = np.random.SeedSequence(seed, spawn_key=(start + r,))
+            out[r] = np.random.Generator(np.random.PCG64(ss)).standard_normal(self.n_terms)
+        return out
+
+    def _tensors(self, device, dtype):
+        key = (str(device), dtype)
+        if key not in self._torch_cache:
+            self._torch_cache[key] = (
+                torch.as_tensor(self.eigenvectors, dtype=dtype, device=device),
+                torch.as_tensor(np.sqrt(np.clip(self.eigenvalues, 0, None)), dtype=dtype,
+                                device=device))
+        return self._torch_cache[key]
+
+    def field(self, xi):
+        """Fields from coefficients: ``xi`` (n, M) or (M,) -> (n, *grid.shape) or grid.shape.
+
+        NumPy in, NumPy out (``dtype``); a torch tensor in gives a differentiable torch tensor
+        on its device (``mean + (xi * sqrt(lambda)) @ Phi^T``).
+        """
+        single = xi.ndim == 1
+        if xi.shape[-1] != self.n_terms:
+            raise ValueError(f"xi must have {self.n_terms} coefficients in its last axis, got "
+                             f"shape {tuple(xi.shape)}")
+        if isinstance(xi, torch.Tensor):
+            phi, sq = self._tensors(xi.device, xi.dtype)
+            y = (xi * sq) @ phi.T + self.mean
+        else:
+            xi = np.asarray(xi)
+            sq = np.sqrt(np.clip(self.eigenvalues, 0, None)).astype(self.eigenvectors.dtype)
+            y = (xi.astype(self.eigenvectors.dtype) * sq) @ self.eigenvectors.T
+            y += self.mean
+        return self.grid.unflatten(y)
+
+    def sample(self, n: int, seed=None, start: int = 0, batch_size: int = 1024,
+               progress: bool = False, as_tensor: bool = False):
+        """``n`` Gaussian realizations, shape (n, *grid.shape), batch-invariant per seed.
+
+        ``as_tensor=True`` returns a torch tensor on ``device`` (the GEMM runs there).
+        """
+        check_int(n, "n", 0)
+        check_int(batch_size, "batch_size", 1)
+        itemsize = np.dtype(DTYPES[self.dtype]).itemsize
+        if not as_tensor:
+            check_memory(n * self.grid.n_cells * itemsize, f"{n} realizations")
+            out = np.empty((n, *self.grid.shape), dtype=DTYPES[self.dtype])
+        else:
+            out = None
+        parts = []
+        for b0 in tqdm(range(0, n, batch_size), desc="sampling", disable=not progress,
+                       leave=False):
+            m = min(batch_size, n - b0)
+            xi = self.coefficients(m, seed, start + b0)
+            if as_tensor:
+                tdt = torch.float64 if self.dtype == "float64" else torch.float32
+                parts.append(self.field(torch.as_tensor(xi, dtype=tdt, device=self.device)))
+            else:
+                out[b0:b0 + m] = self.field(xi)
+        if as_tensor:
+            return torch.cat(parts) if parts else torch.empty((0, *self.grid.shape))
+        return out
+
+    def lognormal(self, n: int, seed=None, start: int = 0, **kwargs):
+        """Log-normal realizations ``exp(Y)``, shape (n, *grid.shape) (e.g. permeability)."""
+        y = self.sample(n, seed, start, **kwargs)
+        return torch.exp(y) if isinstance(y, torch.Tensor) else np.exp(y, out=y)
+
+    def project(self, fields):
+        """Coefficients of fields: ``xi = Lambda^{-1/2} Phi^T (y - mean)``.
+
+        fields: (n, *grid.shape) or grid.shape -> (n, M) or (M,). NumPy or torch (differentiable).
+        """
+        flat = self.grid.flatten(fields)
+        if isinstance(flat, torch.Tensor):
+            phi, sq = self._tensors(flat.device, flat.dtype)
+            return ((flat - self.mean) @ phi) / sq
+        flat = np.asarray(flat, dtype=np.float64)
+        return ((flat - self.mean) @ self.eigenvectors.astype(np.float64)) / \
+            np.sqrt(self.eigenvalues)
+
+    # ---- persistence ------------------------------------------------------------------------
+    def params(self) -> dict:
+        """All parameters, JSON-serialisable (kept in files and manifests)."""
+        return {"grid": self.grid.to_dict(), "cov": self.cov.to_dict(), "n_terms": self.n_terms,
+                "energy_requested": self.energy_requested, "solver": self.solver,
+                "dtype": self.dtype, "mean": self.mean, "energy": self.energy,
+                "porevae_version": _version()}
+
+    def save(self, path) -> None:
+        """Write eigenpairs and parameters to HDF5, atomically (temporary file, then rename)."""
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".kle-", suffix=".h5.tmp", dir=folder)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["porevae_kle"] = json.dumps(self.params())
+                f.create_dataset("eigenvalues", data=self.eigenvalues)
+                f.create_dataset("eigenvectors", data=self.eigenvectors)
+                f.create_dataset("known_eigenvalues", data=self._known)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path, device="cpu") -> "KLE":
+        """Read a file written by :meth:`save`."""
+        with h5py.File(path, "r") as f:
+            if "porevae_kle" not in f.attrs:
+                raise ValueError(f"{path} is not a porevae KLE file (no 'porevae_kle' attribute)")
+            p = json.loads(f.attrs["porevae_kle"])
+            w = f["eigenvalues"][...]
+            v = f["eigenvectors"][...]
+            known = f["known_eigenvalues"][...]
+        self = cls.__new__(cls)
+        self.grid = Grid(**p["grid"])
+        self.cov = model_from_dict(p["cov"])
+        self.dtype, self.mean = p["dtype"], p["mean"]
+        self.energy_requested = p["energy_requested"]
+        self.device = torch.device(device)
+        self._solver = make_solver(p["solver"], self.grid, self.cov)
+        self.solver = self._solver.name
+        self.trace = self.grid.n_cells * self.cov.variance
+        self._known = known
+        self._set(w, v)
+        return self
+
+    def __repr__(self):
+        return (f"KLE(grid={self.grid.shape}, cov={self.cov!r}, n_terms={self.n_terms}, "
+                f"energy={self.energy:.4f}, solver={self.solver!r}, dtype={self.dtype!r})")
+
+
+def _version():
+    from porevae import __version__
+
+    return __version__
