@@ -24,6 +24,7 @@ from porevae.grid import Grid
 from porevae.kle.solvers import make_solver
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+CHUNK = 64  # realizations per sampling GEMM, aligned to absolute realization indices
 
 
 def n_terms_for_energy(eigenvalues, level: float, trace: float, n_cells: int) -> int | None:
@@ -204,32 +205,36 @@ class KLE:
             y += self.mean
         return self.grid.unflatten(y)
 
-    def sample(self, n: int, seed=None, start: int = 0, batch_size: int = 1024,
-               progress: bool = False, as_tensor: bool = False):
-        """``n`` Gaussian realizations, shape (n, *grid.shape), batch-invariant per seed.
+    def sample(self, n: int, seed=None, start: int = 0, progress: bool = False,
+               as_tensor: bool = False):
+        """``n`` Gaussian realizations ``start .. start + n - 1``, shape (n, *grid.shape).
 
-        ``as_tensor=True`` returns a torch tensor on ``device`` (the GEMM runs there).
+        Bit-for-bit reproducible per realization on a given machine and library: realization
+        ``i`` has its own coefficient stream (:meth:`coefficients`) and its field is computed in
+        the GEMM of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows at the same row,
+        whatever ``start`` and ``n`` are. ``as_tensor=True`` returns a torch tensor computed on
+        ``device``.
         """
         check_int(n, "n", 0)
-        check_int(batch_size, "batch_size", 1)
+        check_int(start, "start", 0)
         itemsize = np.dtype(DTYPES[self.dtype]).itemsize
-        if not as_tensor:
-            check_memory(n * self.grid.n_cells * itemsize, f"{n} realizations")
-            out = np.empty((n, *self.grid.shape), dtype=DTYPES[self.dtype])
-        else:
-            out = None
-        parts = []
-        for b0 in tqdm(range(0, n, batch_size), desc="sampling", disable=not progress,
-                       leave=False):
-            m = min(batch_size, n - b0)
-            xi = self.coefficients(m, seed, start + b0)
-            if as_tensor:
-                tdt = torch.float64 if self.dtype == "float64" else torch.float32
-                parts.append(self.field(torch.as_tensor(xi, dtype=tdt, device=self.device)))
-            else:
-                out[b0:b0 + m] = self.field(xi)
+        check_memory(n * self.grid.n_cells * itemsize, f"{n} realizations")
+        if seed is None:
+            seed = np.random.SeedSequence().entropy
         if as_tensor:
-            return torch.cat(parts) if parts else torch.empty((0, *self.grid.shape))
+            tdt = torch.float64 if self.dtype == "float64" else torch.float32
+            out = torch.empty((n, *self.grid.shape), dtype=tdt, device=self.device)
+        else:
+            out = np.empty((n, *self.grid.shape), dtype=DTYPES[self.dtype])
+        first = start - start % CHUNK
+        for c0 in tqdm(range(first, start + n, CHUNK), desc="sampling", disable=not progress,
+                       leave=False):
+            lo, hi = max(c0, start), min(c0 + CHUNK, start + n)
+            xi = np.zeros((CHUNK, self.n_terms))
+            xi[lo - c0:hi - c0] = self.coefficients(hi - lo, seed, lo)
+            if as_tensor:
+                xi = torch.as_tensor(xi, dtype=tdt, device=self.device)
+            out[lo - start:hi - start] = self.field(xi)[lo - c0:hi - c0]
         return out
 
     def lognormal(self, n: int, seed=None, start: int = 0, **kwargs):
