@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("porevae.cli.kle",)
+COMMANDS = ("porevae.cli.kle", "porevae.cli.demo",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,4 +7,4 @@ Solvers (``solver=`` of :class:`KLE` and :func:`energy_table`): ``dense``, ``par
 from porevae.kle.expansion import KLE, energy_table, n_terms_for_energy
 from porevae.kle.solvers import SOLVERS, choose
 
-__all__ = ["KLE", "energy_table", "n_terms_for_energy", "SOLVERS", "choose"]
+__all__ = ["KLE", "SOLVERS", "choose", "energy_table", "n_terms_for_energy"]

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 
 import h5py
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from porevae._files import atomic_path
 from porevae._validation import check_choice, check_int, check_levels, check_memory
 from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
@@ -158,6 +157,19 @@ class KLE:
             self._known = w
         return table
 
+    def spectrum(self, k: int | None = None, progress: bool = False) -> np.ndarray:
+        """Descending eigenvalues of C beyond the kept terms: all (``k=None``) or the leading k.
+
+        Computed once and cached (``parity`` and ``kron`` give the whole spectrum cheaply; the
+        iterative solvers give leading eigenvalues only).
+        """
+        if k is not None:
+            check_int(k, "k", 1, self.grid.n_cells)
+        want = self.grid.n_cells if k is None else k
+        if len(self._known) < want:
+            self._known = np.asarray(self._solver.eigenvalues(k, progress=progress))
+        return self._known[:want].copy()
+
     # ---- sampling ---------------------------------------------------------------------------
     def coefficients(self, n: int, seed=None, start: int = 0) -> np.ndarray:
         """Standard normal coefficients ``xi``, shape (n, n_terms), float64.
@@ -191,7 +203,6 @@ class KLE:
         NumPy in, NumPy out (``dtype``); a torch tensor in gives a differentiable torch tensor
         on its device (``mean + (xi * sqrt(lambda)) @ Phi^T``).
         """
-        single = xi.ndim == 1
         if xi.shape[-1] != self.n_terms:
             raise ValueError(f"xi must have {self.n_terms} coefficients in its last axis, got "
                              f"shape {tuple(xi.shape)}")
@@ -265,24 +276,14 @@ class KLE:
 
     def save(self, path) -> None:
         """Write eigenpairs and parameters to HDF5, atomically (temporary file, then rename)."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".kle-", suffix=".h5.tmp", dir=folder)
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["porevae_kle"] = json.dumps(self.params())
-                f.create_dataset("eigenvalues", data=self.eigenvalues)
-                f.create_dataset("eigenvectors", data=self.eigenvectors)
-                f.create_dataset("known_eigenvalues", data=self._known)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["porevae_kle"] = json.dumps(self.params())
+            f.create_dataset("eigenvalues", data=self.eigenvalues)
+            f.create_dataset("eigenvectors", data=self.eigenvectors)
+            f.create_dataset("known_eigenvalues", data=self._known)
 
     @classmethod
-    def load(cls, path, device="cpu") -> "KLE":
+    def load(cls, path, device="cpu") -> KLE:
         """Read a file written by :meth:`save`."""
         with h5py.File(path, "r") as f:
             if "porevae_kle" not in f.attrs:

@@ -67,7 +67,7 @@ class FFTSolver(_Lanczos):
 
     def __init__(self, grid, model):
         if not isinstance(grid, Grid):
-            raise ValueError("solver='fft' needs a regular Grid")
+            raise TypeError("solver='fft' needs a regular Grid")
         model.length_scales(grid.ndim)
         self.grid, self.model, self.n = grid, model, grid.n_cells
         self.shape_rev = tuple(reversed(grid.shape))          # (nz, ny, nx) memory layout
