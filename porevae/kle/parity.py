@@ -117,13 +117,10 @@ class _Sector:
         self.multiplicity = 2 if swap == "pair" else 1
 
     def matrix(self):
-        sol = self.solver
-        m_full = math.prod(self.half)
-        b = np.empty((m_full, m_full))
-        sgn = np.array([1.0 if si == 0 else -1.0 for si in self.s])
-        _parity_block(sol.table, np.array(sol.shape3), np.array(self.half), sgn, b)
+        """The block to eigen-solve (a fresh array the caller may overwrite)."""
+        b = self.solver.parity_block(self.s)
         if self.swap not in ("sym", "anti"):
-            return b
+            return b.copy()
         sign = 1.0 if self.swap == "sym" else -1.0
         c = np.where(self.diag, 1.0, _INV_SQRT2)
         rows = b[self.rep]
@@ -173,7 +170,20 @@ class ParitySolver:
                          and grid.spacing[0] == grid.spacing[1] and ls[0] == ls[1]
                          and grid.shape[0] > 1)
         self._table = None
+        self._block = None  # (parity class, its block): shared by the sym and anti sectors
         self.sectors = self._sectors()
+
+    def parity_block(self, s):
+        """Block of parity class ``s`` (kept for the class's two swap sectors, then dropped)."""
+        if self._block is None or self._block[0] != s:
+            self._block = None  # free the previous class's block first
+            half = tuple(_half_sizes(n, si) for n, si in zip(self.shape3, s))
+            m = math.prod(half)
+            b = np.empty((m, m))
+            sgn = np.array([1.0 if si == 0 else -1.0 for si in s])
+            _parity_block(self.table, np.array(self.shape3), np.array(half), sgn, b)
+            self._block = (s, b)
+        return self._block[1]
 
     @property
     def table(self):
@@ -210,6 +220,7 @@ class ParitySolver:
         for sec in tqdm(self.sectors, desc="parity blocks", disable=not progress, leave=False):
             w = eigvalsh_desc(sec.matrix())
             vals.append(np.repeat(w, sec.multiplicity) if sec.multiplicity > 1 else w)
+        self._block = None
         w = np.sort(np.concatenate(vals))[::-1]
         return w if k is None else w[:k]
 
@@ -239,6 +250,7 @@ class ParitySolver:
             for i in short:
                 share[i] = min(self.sectors[i].size, 2 * share[i])
         bar.close()
+        self._block = None
         # merge: each pair sector contributes its vectors and their swapped copies
         val_lists, src = [], []
         for i, sec in enumerate(self.sectors):

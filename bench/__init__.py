@@ -1,0 +1,1 @@
+"""Benchmarks of porevae's kernels against the pure-PyTorch / SciPy versions (see RESULTS.md)."""
