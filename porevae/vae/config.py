@@ -1,0 +1,313 @@
+"""Configuration of the VAE family and of its training: dataclasses with validated defaults.
+
+A TOML file holds a ``[model]`` and a ``[train]`` table whose keys are the field names below;
+:func:`load_config` reads it (``tomllib``), and unknown keys are errors (a typo is never ignored).
+
+Loss weighting (the convention of the whole package, stated once): the reconstruction term and the
+KL term are each **summed over the voxels / latent dimensions of one sample and averaged over the
+batch**, i.e. ``total = mean_n recon_n + beta_t * mean_n KL_n + gamma * |mean_n F_n - F*|``. This is
+the negative ELBO per sample (for ``beta = 1``); it is *not* a per-voxel mean, so the KL weight does
+not silently shrink as the images grow. The Fisher term ``F_n`` is a mean over latent dimensions
+(DESIGN.md), so ``F*`` does not depend on ``latent_dim``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+KINDS = ("vae", "beta", "fisher")
+LIKELIHOODS = ("bernoulli", "gaussian")
+NORMS = ("group", "batch", "none")
+UPSAMPLES = ("transpose", "resize")
+FISHER_FORMS = ("location", "location+scale", "mc")
+SCHEDULERS = ("none", "cosine")
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+TRISTATE = ("auto", "on", "off")
+LATENT_BACKENDS = ("auto", "numba", "torch", "cuda")
+
+
+def _range_error(name, value, allowed):
+    return ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        hi = "inf" if high is None else high
+        raise _range_error(name, value, f"an integer in [{low}, {hi}]")
+
+
+def _float(name, value, low=-math.inf, high=math.inf, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _range_error(name, value, "a finite number")
+    if value < low or value > high or (low_open and value == low):
+        lo = "(" if low_open else "["
+        raise _range_error(name, value, f"in {lo}{low}, {high}]")
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise _range_error(name, value, f"one of {list(choices)}")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and loss of one VAE.
+
+    Attributes
+    ----------
+    kind : "vae" | "beta" | "fisher"
+        Loss family: reconstruction + KL (``beta`` forced to 1 for "vae"), + ``beta`` KL, or
+        + ``beta_t`` KL + ``gamma`` |F - F*| (DESIGN.md).
+    ndim : 2 | 3
+        Spatial dimensions; inputs are (N, 1, H, W) or (N, 1, D, H, W).
+    size : int or tuple
+        Input size per axis, each in [32, 128] and divisible by ``2**depth``; an int means the
+        same size on every axis. Default 64.
+    depth : int in [1, 6]
+        Stride-2 stages in the encoder (and 2x upsampling stages in the decoder). Default 4.
+    channels : int in [1, 512]
+        Channels of the first stage; doubled each stage, capped at ``max_channels``. Default 16.
+    max_channels : int in [1, 1024]
+        Default 128.
+    latent_dim : int in [1, 4096]
+        Dimension d of z. Default 64.
+    likelihood : "bernoulli" | "gaussian"
+        p(x|z): Bernoulli with logits (binary media, values in [0, 1]) or Gaussian with fixed
+        standard deviation ``obs_std`` (continuous fields). Default "bernoulli".
+    obs_std : float > 0
+        Gaussian likelihood only: recon = sum 0.5 ((x - mean) / obs_std)^2 (constant dropped).
+    norm : "group" | "batch" | "none"
+        Normalisation after each convolution. GroupNorm (default) is per sample, so data-parallel
+        training equals single-process training; BatchNorm statistics are per process.
+    upsample : "transpose" | "resize"
+        Decoder: 4x4 transposed convolutions, or nearest 2x resize + 3x3 convolution.
+    beta : float >= 0
+        KL weight (VAE: 1; BetaVAE default 4).
+    gamma : float >= 0
+        Fisher-term weight (FisherVAE default 0.1; 0 for the others).
+    fisher_target : float > 0
+        F* of the Fisher term, default 5.0.
+    fisher : "location" | "location+scale" | "mc"
+        Form of the per-sample Fisher information F_n (DESIGN.md).
+    warmup : int >= 0
+        KL warm-up in training steps: beta_t = beta * min(1, step / warmup); 0 = none.
+    logvar_min, logvar_max : float
+        logvar is squashed smoothly into (logvar_min, logvar_max) (default (-6, 2)), so 1/sigma^2
+        stays <= e^6 and the gradient never vanishes as it would under a hard clamp.
+    latent_backend : "auto" | "numba" | "torch" | "cuda"
+        Backend of :func:`porevae.ops.vae_latent_loss`; "torch" is the plain-autograd reference.
+    """
+
+    kind: str = "vae"
+    ndim: int = 3
+    size: int | tuple = 64
+    depth: int = 4
+    channels: int = 16
+    max_channels: int = 128
+    latent_dim: int = 64
+    likelihood: str = "bernoulli"
+    obs_std: float = 1.0
+    norm: str = "group"
+    upsample: str = "transpose"
+    beta: float = 1.0
+    gamma: float = 0.0
+    fisher_target: float = 5.0
+    fisher: str = "location"
+    warmup: int = 0
+    logvar_min: float = -6.0
+    logvar_max: float = 2.0
+    latent_backend: str = "auto"
+
+    def __post_init__(self):
+        _choice("kind", self.kind, KINDS)
+        if self.ndim not in (2, 3) or isinstance(self.ndim, bool):
+            raise _range_error("ndim", self.ndim, "2 or 3")
+        _int("depth", self.depth, 1, 6)
+        self.size = self.shape  # normalises and validates
+        _int("channels", self.channels, 1, 512)
+        _int("max_channels", self.max_channels, 1, 1024)
+        _int("latent_dim", self.latent_dim, 1, 4096)
+        _choice("likelihood", self.likelihood, LIKELIHOODS)
+        _float("obs_std", self.obs_std, 0.0, low_open=True)
+        _choice("norm", self.norm, NORMS)
+        _choice("upsample", self.upsample, UPSAMPLES)
+        _float("beta", self.beta, 0.0)
+        _float("gamma", self.gamma, 0.0)
+        _float("fisher_target", self.fisher_target, 0.0, low_open=True)
+        _choice("fisher", self.fisher, FISHER_FORMS)
+        _int("warmup", self.warmup, 0)
+        _float("logvar_min", self.logvar_min, -30.0, 0.0)
+        _float("logvar_max", self.logvar_max, 0.0, 30.0)
+        if self.logvar_max - self.logvar_min < 1.0:
+            raise _range_error("logvar_max - logvar_min", self.logvar_max - self.logvar_min,
+                               ">= 1")
+        _choice("latent_backend", self.latent_backend, LATENT_BACKENDS)
+        if self.kind == "vae" and self.beta != 1.0:
+            raise ValueError(f"beta must be 1 for kind='vae' (use kind='beta'), got {self.beta}")
+        if self.kind != "fisher" and self.gamma != 0.0:
+            raise ValueError(f"gamma must be 0 unless kind='fisher', got {self.gamma}")
+
+    @property
+    def shape(self) -> tuple:
+        """Spatial input shape, one size per axis."""
+        size = self.size
+        if isinstance(size, int) and not isinstance(size, bool):
+            size = (size,) * self.ndim
+        size = tuple(size) if isinstance(size, (list, tuple)) else size
+        if not isinstance(size, tuple) or len(size) != self.ndim:
+            raise _range_error("size", self.size, f"an int or {self.ndim} ints (one per axis)")
+        for s in size:
+            _int("size", s, 32, 128)
+            if s % 2**self.depth:
+                raise ValueError(f"size must be divisible by 2**depth = {2**self.depth}, got "
+                                 f"{self.size} (depth={self.depth})")
+        return size
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.shape)
+        return d
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, data sampling, checkpoints and logging of one training run.
+
+    Attributes
+    ----------
+    steps : int >= 1
+        Total optimiser steps (a resumed run continues up to this number). Default 1000.
+    batch_size : int >= 1
+        Global batch (split evenly over data-parallel processes). Default 8.
+    lr : float > 0
+        AdamW learning rate, default 1e-3.
+    weight_decay : float >= 0
+        AdamW decoupled weight decay, default 0.0.
+    betas : (float, float)
+        AdamW moment coefficients, each in [0, 1); default (0.9, 0.999).
+    scheduler : "none" | "cosine"
+        Learning-rate schedule: constant, or cosine decay to ``lr * min_lr_ratio`` over ``steps``.
+    min_lr_ratio : float in [0, 1]
+        Default 0.01.
+    grad_clip : float >= 0
+        Clip the global gradient norm to this value; 0 = no clipping (default).
+    augment : bool
+        Apply a random one of the 48 cube (3D) / 8 square (2D) symmetries to every crop.
+    seed : int >= 0
+        Seeds the model initialisation, the data sampler and the latent noise.
+    checkpoint_every : int >= 0
+        Write ``checkpoint.pt`` every this many steps (and always at the end); 0 = only at the end.
+    log_every : int >= 1
+        Steps between CSV rows (``log.csv``) and progress-bar updates. Default 1.
+    amp : "auto" | "off" | "fp16" | "bf16"
+        Mixed precision (CUDA only): "auto" = bf16 when supported, else fp16 with a GradScaler.
+        On the CPU it is always off.
+    channels_last : "auto" | "on" | "off"
+        Channels-last memory format; "auto" = on for CUDA, off on the CPU (measured slower there,
+        bench/RESULTS_vae.md).
+    device : str
+        "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+    progress : bool
+        Show a tqdm bar with the loss terms (rank 0 only).
+    """
+
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    scheduler: str = "none"
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 0.0
+    augment: bool = True
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 1
+    amp: str = "auto"
+    channels_last: str = "auto"
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self):
+        _int("steps", self.steps, 1)
+        _int("batch_size", self.batch_size, 1)
+        _float("lr", self.lr, 0.0, low_open=True)
+        _float("weight_decay", self.weight_decay, 0.0)
+        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
+            raise _range_error("betas", self.betas, "two numbers in [0, 1)")
+        self.betas = tuple(self.betas)
+        for b in self.betas:
+            _float("betas", b, 0.0, 1.0)
+            if b >= 1.0:
+                raise _range_error("betas", self.betas, "two numbers in [0, 1)")
+        _choice("scheduler", self.scheduler, SCHEDULERS)
+        _float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        _float("grad_clip", self.grad_clip, 0.0)
+        if not isinstance(self.augment, bool):
+            raise TypeError(f"augment must be true or false, got {self.augment!r}")
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be true or false, got {self.progress!r}")
+        _int("seed", self.seed, 0, 2**63 - 1)
+        _int("checkpoint_every", self.checkpoint_every, 0)
+        _int("log_every", self.log_every, 1)
+        _choice("amp", self.amp, AMP_MODES)
+        _choice("channels_last", self.channels_last, TRISTATE)
+        if not isinstance(self.device, str) or not (
+                self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise _range_error("device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:<index>'")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclass
+class Config:
+    """A model and a training configuration together (the two tables of a TOML file)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.to_dict(), "train": self.train.to_dict()}
+
+
+def _build(cls, table: dict, where: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(names)}")
+    return cls(**table)
+
+
+def config_from_dict(data: dict, where: str = "config") -> Config:
+    """``{"model": {...}, "train": {...}}`` -> :class:`Config` (missing keys take defaults)."""
+    unknown = sorted(set(data) - {"model", "train"})
+    if unknown:
+        raise ValueError(f"unknown table(s) {unknown} in {where}; allowed: ['model', 'train']")
+    return Config(_build(ModelConfig, dict(data.get("model", {})), f"{where} [model]"),
+                  _build(TrainConfig, dict(data.get("train", {})), f"{where} [train]"))
+
+
+def load_config(path, overrides: dict | None = None) -> Config:
+    """Read a TOML file with ``[model]`` and ``[train]`` tables; ``overrides`` (same layout,
+    e.g. from command-line flags) take precedence key by key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    with open(path, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    for table, values in (overrides or {}).items():
+        data.setdefault(table, {}).update(values)
+    return config_from_dict(data, str(path))

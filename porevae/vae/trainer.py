@@ -1,0 +1,298 @@
+"""Training loop: AdamW, optional cosine schedule, mixed precision on CUDA, tqdm, CSV log,
+atomic checkpoints, bit-for-bit resume and torchrun-compatible data parallelism.
+
+Files in ``out_dir``:
+
+- ``checkpoint.pt``: model, optimiser, scheduler, grad scaler, data-sampler and latent-noise RNG
+  states, the step and both configs; written every ``checkpoint_every`` steps and at the end by
+  rank 0, through a temporary file that is fsynced and moved into place with ``os.replace``, so a
+  reader (or a resumed run after a kill) never sees a half-written checkpoint.
+- ``log.csv``: one row per ``log_every`` steps: step, total, recon, kl, fisher (batch means over
+  all processes; recon and KL are per-sample sums, see :mod:`porevae.vae.models`), beta_t, lr,
+  seconds. On resume, rows after the checkpoint's step are dropped and the run continues.
+
+Data parallelism: launch with ``torchrun --nproc-per-node K`` (the CLI calls
+:func:`init_distributed`), or initialise ``torch.distributed`` yourself before building the
+:class:`Trainer`. Every process draws the same *global* batch parameters and latent noise and
+keeps its slice, and the Fisher batch mean is all-reduced with autograd, so K processes follow
+the same trajectory as one process on the same global batch (up to float reduction order).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from porevae._files import atomic_path
+from porevae.vae.config import ModelConfig, TrainConfig
+from porevae.vae.data import CropSampler
+from porevae.vae.models import VAE
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.csv"
+LOG_FIELDS = ("step", "total", "recon", "kl", "fisher", "beta_t", "lr", "seconds")
+FORMAT_VERSION = 1
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> this process's CUDA device (``LOCAL_RANK``) when available, else the CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available")
+        if dev.index is None:
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return dev
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Initialise ``torch.distributed`` from torchrun's environment (``WORLD_SIZE`` > 1):
+    NCCL for CUDA devices, gloo on the CPU. Returns True when running distributed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """The dict saved by :meth:`Trainer.save_checkpoint`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_model(path, device="cpu") -> VAE:
+    """Rebuild the trained model (eval mode) from a checkpoint file or its folder."""
+    ck = load_checkpoint(path)
+    model = VAE.from_config(ModelConfig(**ck["model_config"]))
+    model.load_state_dict(ck["model"])
+    return model.to(resolve_device(device)).eval()
+
+
+class Trainer:
+    """Train a :class:`~porevae.vae.models.VAE` (or subclass) on random crops.
+
+    Parameters
+    ----------
+    model : VAE
+        Initialised by the caller (seed it with ``torch.manual_seed`` for reproducibility; under
+        DDP rank 0's parameters are broadcast).
+    data : CropSampler, array(s) or path(s)
+        Anything else than a :class:`~porevae.vae.data.CropSampler` is wrapped in one with crops
+        of the model's input shape, ``config.augment`` and ``config.seed``.
+    config : TrainConfig, optional
+        Defaults plus ``**overrides`` (field names of :class:`TrainConfig`).
+    out_dir : path, optional
+        Where checkpoints and the CSV log go; None = neither (in-memory history only).
+    callbacks : sequence of callables ``f(trainer, step, terms) -> bool | None``
+        Called after every step with the batch-mean terms (floats); returning True stops the
+        run after a checkpoint (a graceful interruption).
+    """
+
+    def __init__(self, model: VAE, data, config: TrainConfig | None = None, out_dir=None,
+                 callbacks=(), **overrides):
+        if config is None:
+            config = TrainConfig(**overrides)
+        elif overrides:
+            config = TrainConfig(**{**config.to_dict(), **overrides})
+        self.config = cfg = config
+        self.device = resolve_device(cfg.device)
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = dist.get_world_size() if self.distributed else 1
+        if cfg.batch_size % self.world_size:
+            raise ValueError(f"batch_size must be divisible by the number of processes "
+                             f"({self.world_size}), got {cfg.batch_size}")
+        mc = model.config
+        self.sampler = data if isinstance(data, CropSampler) else CropSampler(
+            data, mc.ndim, mc.shape, augment=cfg.augment, seed=cfg.seed,
+            binary=mc.likelihood == "bernoulli")
+        if tuple(self.sampler.crop) != tuple(mc.shape):
+            raise ValueError(f"sampler crop {self.sampler.crop} != model input shape {mc.shape}")
+        cuda = self.device.type == "cuda"
+        self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and cuda)
+        self.model = model.to(self.device).set_channels_last(self.channels_last)
+        self.net = self.model
+        if self.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None)
+        self.amp_dtype = None
+        if cuda and cfg.amp != "off":
+            bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and torch.cuda.is_bf16_supported())
+            self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
+                                           betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.noise = torch.Generator(self.device).manual_seed(cfg.seed + 1)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        if self.out_dir is not None and self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.callbacks = list(callbacks)
+        self.step = 0
+        self.history: list[dict] = []
+
+    def _lr_factor(self, step: int) -> float:
+        if self.config.scheduler == "none":
+            return 1.0
+        r, t = self.config.min_lr_ratio, min(step, self.config.steps) / self.config.steps
+        return r + (1 - r) * 0.5 * (1 + math.cos(math.pi * t))
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "step": self.step,
+            "model_config": self.model.config.to_dict(),
+            "train_config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "noise": self.noise.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"checkpoint format {state.get('format_version')} is not "
+                             f"{FORMAT_VERSION}")
+        if state["model_config"] != self.model.config.to_dict():
+            raise ValueError("checkpoint was written for a different model configuration: "
+                             f"{state['model_config']}")
+        self.model.load_state_dict(state["model"])
+        self.model.set_channels_last(self.channels_last)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.noise.set_state(state["noise"].cpu() if self.device.type == "cpu"
+                             else state["noise"])
+        self.step = int(state["step"])
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``out_dir/checkpoint.pt`` atomically (rank 0; None without an out_dir)."""
+        if self.out_dir is None or self.rank != 0:
+            return None
+        path = self.out_dir / CHECKPOINT
+        state = self.state_dict()
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+        return path
+
+    def _resume(self) -> None:
+        path = None if self.out_dir is None else self.out_dir / CHECKPOINT
+        if path is None or not path.is_file():
+            return  # nothing to resume: start from step 0
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        log = self.out_dir / LOG
+        if self.rank == 0 and log.is_file():
+            with open(log, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= self.step]
+            self._write_log(rows, mode="w")
+        self.history = []
+
+    def _write_log(self, rows, mode="a") -> None:
+        if self.out_dir is None or self.rank != 0:
+            return
+        path = self.out_dir / LOG
+        if mode == "w":
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, LOG_FIELDS)
+                w.writeheader()
+                w.writerows(rows)
+            return
+        new = not path.is_file()
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, LOG_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerows(rows)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _global_mean(self, t: torch.Tensor, grad: bool) -> torch.Tensor:
+        if self.world_size == 1:
+            return t
+        if grad:
+            from torch.distributed.nn.functional import all_reduce
+            return all_reduce(t) / self.world_size
+        t = t.clone()
+        dist.all_reduce(t)
+        return t / self.world_size
+
+    def train_step(self) -> dict:
+        """One optimiser step on a fresh global batch; returns the batch-mean terms (floats)."""
+        cfg, d = self.config, self.model.config.latent_dim
+        per = cfg.batch_size // self.world_size
+        x = self.sampler.sample(cfg.batch_size, self.rank, self.world_size)
+        x = x.to(self.device, non_blocking=True)
+        eps = torch.randn(cfg.batch_size, d, generator=self.noise, device=self.device)
+        eps = eps[self.rank * per:(self.rank + 1) * per]
+        self.net.train()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype is not None):
+            terms = self.net(x, eps)
+        fbar = self._global_mean(terms["fisher"].mean(), grad=True)
+        loss = self.model.combine(terms, self.step, fisher_mean=fbar)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss["total"]).backward()
+        if cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self.step += 1
+        vals = torch.stack([loss[k].detach().float() for k in ("total", "recon", "kl")])
+        vals = self._global_mean(vals, grad=False).tolist()
+        return {"step": self.step, "total": vals[0], "recon": vals[1], "kl": vals[2],
+                "fisher": float(fbar.detach()), "beta_t": loss["beta_t"], "lr": lr}
+
+    def fit(self, resume: bool = False, max_steps: int | None = None) -> list[dict]:
+        """Train up to ``config.steps`` steps in total (or stop early at ``max_steps``, writing
+        a checkpoint). ``resume=True`` first loads ``out_dir/checkpoint.pt`` when it exists and
+        continues bit for bit. Returns the rows logged by this call (dicts of LOG_FIELDS)."""
+        cfg = self.config
+        if resume:
+            if self.out_dir is None:
+                raise ValueError("resume=True needs an out_dir")
+            self._resume()
+        stop_at = cfg.steps if max_steps is None else min(max_steps, cfg.steps)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True,
+                   disable=not cfg.progress or self.rank != 0)
+        t0 = time.perf_counter()
+        try:
+            while self.step < stop_at:
+                terms = self.train_step()
+                bar.update(1)
+                stop = any(bool(cb(self, self.step, terms)) for cb in self.callbacks)
+                if self.step % cfg.log_every == 0 or self.step == stop_at or stop:
+                    row = {**terms, "seconds": time.perf_counter() - t0}
+                    self.history.append(row)
+                    self._write_log([row])
+                    bar.set_postfix({k: f"{terms[k]:.4g}" for k in
+                                     ("total", "recon", "kl", "fisher", "beta_t")})
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if stop:
+                    break
+            if not (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                self.save_checkpoint()
+        finally:
+            bar.close()
+        if self.distributed:
+            dist.barrier()
+        return self.history
