@@ -17,7 +17,8 @@ from porevae.grid import Grid
 from porevae.ops import cuda as _cuda
 from porevae.ops import reference
 
-BACKENDS = ("auto", "numba", "torch", "cuda")
+BACKENDS = ("auto", "numba", "torch", "cuda", "numba_cuda")
+DEVICE_BACKENDS = ("cuda", "numba_cuda")
 
 __all__ = ["backends", "covariance_matrix", "covariance_matvec", "grid_offset_table",
            "reference"]
@@ -33,7 +34,17 @@ def backends() -> dict:
     except ImportError as exc:  # pragma: no cover - numba is a dependency
         out["numba"] = {"available": False, "reason": f"numba not importable: {exc}"}
     out["cuda"] = _cuda.status()
+    out["numba_cuda"] = _device("numba_cuda").status()
     return out
+
+
+def _device(backend):
+    """The module of a device backend: ``ops.cuda`` (pybind11) or ``ops.numba_cuda``."""
+    if backend == "cuda":
+        return _cuda
+    from porevae.ops import numba_cuda  # imports numba.cuda: only when asked for
+
+    return numba_cuda
 
 
 def _to_numpy(x, dtype=None):
@@ -46,12 +57,15 @@ def _resolve(backend, is_cuda_tensor, model):
     check_choice(backend, "backend", BACKENDS)
     if backend == "auto":
         if is_cuda_tensor:
-            return "cuda" if _cuda.status()["available"] else "torch"
+            if _cuda.status()["available"]:
+                return "cuda"
+            return "numba_cuda" if _device("numba_cuda").status()["available"] else "torch"
         return "numba" if model.kernel_code is not None else "torch"
     if backend == "numba" and model.kernel_code is None:
         raise ValueError(f"backend='numba' has no closed form for {model!r}; use backend='torch'")
-    if backend == "cuda" and not _cuda.status()["available"]:
-        raise RuntimeError(f"backend='cuda' is unavailable: {_cuda.status()['reason']}")
+    if backend in DEVICE_BACKENDS and not _device(backend).status()["available"]:
+        raise RuntimeError(f"backend={backend!r} is unavailable: "
+                           f"{_device(backend).status()['reason']}")
     return backend
 
 
@@ -119,8 +133,8 @@ def covariance_matrix(points, model: CovarianceModel, points_b=None, out=None,
     if out is None:
         check_memory(n * m * np.dtype(dtype).itemsize, f"a dense {n} x {m} covariance matrix")
     be = _resolve(backend, is_torch and points.is_cuda, model)
-    if be == "cuda":
-        return _cuda.covariance_matrix(points, model, points_b, out, dtype)
+    if be in DEVICE_BACKENDS:
+        return _device(be).covariance_matrix(points, model, points_b, out, dtype)
     if be == "torch":
         tdt = torch.float64 if dtype == np.float64 else torch.float32
         pa = torch.as_tensor(points).to(tdt)
@@ -161,8 +175,8 @@ def _grid_matrix(grid, model, out, backend, dtype):
     if backend == "torch":
         return covariance_matrix(grid.cell_centers(), model, out=out, backend="torch",
                                  dtype=dtype)
-    if backend == "cuda":
-        return _cuda.grid_covariance_matrix(grid, model, out, dtype)
+    if backend in DEVICE_BACKENDS:
+        return _device(backend).grid_covariance_matrix(grid, model, out, dtype)
     from porevae.ops import numba_cpu
 
     table = grid_offset_table(grid, model, dtype)
@@ -179,8 +193,9 @@ def covariance_matvec(points, model: CovarianceModel, x, backend: str = "auto"):
     points: Grid or (n, d) points; x: (n,) or (n, k). Returns the type and dtype of ``x``
     (float32 or float64). Cost: n^2 covariance evaluations and 2 n^2 k flops, memory O(n k).
     """
-    if isinstance(points, Grid):
-        points = points.cell_centers()
+    grid = points if isinstance(points, Grid) else None
+    if grid is not None:
+        points = grid.cell_centers()
     is_torch = isinstance(x, torch.Tensor)
     _check_points(points)
     model.length_scales(points.shape[1])
@@ -189,8 +204,8 @@ def covariance_matvec(points, model: CovarianceModel, x, backend: str = "auto"):
         raise ValueError(f"x has {x.shape[0]} rows but there are {n} points")
     vec = x.ndim == 1
     be = _resolve(backend, is_torch and x.is_cuda, model)
-    if be == "cuda":
-        return _cuda.covariance_matvec(points, model, x)
+    if be in DEVICE_BACKENDS:  # a Grid goes to the offset-table kernel
+        return _device(be).covariance_matvec(grid if grid is not None else points, model, x)
     if be == "torch":
         xt = torch.as_tensor(x)
         pts = torch.as_tensor(points).to(device=xt.device, dtype=xt.dtype)
