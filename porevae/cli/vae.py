@@ -87,6 +87,11 @@ def run_train(args) -> int:
     if trainer.rank == 0:
         with atomic_path(out / "config.json") as tmp:
             tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+        print(f"{cfg.model.kind} model, loss = mean_n recon_n + beta_t mean_n KL_n"
+              + (f" + {cfg.model.gamma:g} |mean_n F_n - {cfg.model.fisher_target:g}|"
+                 if cfg.model.gamma else "")
+              + " (recon and KL are sums over one sample's voxels / latent dimensions, "
+                "averaged over the batch)")
     history = trainer.fit(resume=args.resume)
     if trainer.rank == 0:
         last = history[-1] if history else None

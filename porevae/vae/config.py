@@ -210,8 +210,8 @@ class TrainConfig:
         Mixed precision (CUDA only): "auto" = bf16 when supported, else fp16 with a GradScaler.
         On the CPU it is always off.
     channels_last : "auto" | "on" | "off"
-        Channels-last memory format; "auto" = on for CUDA, off on the CPU (measured slower there,
-        bench/RESULTS_vae.md).
+        Channels-last memory format; "auto" = on for CUDA, off on the CPU (no measured gain
+        there, bench/RESULTS_vae.md).
     device : str
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     progress : bool

@@ -133,7 +133,9 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         if eps is None:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z, kl, fisher = ops.vae_latent_loss(mu, logvar, eps.to(mu.dtype), fisher=self.config.fisher,
+        z, kl, fisher = ops.vae_latent_loss(mu.contiguous(), logvar.contiguous(),
+                                            eps.to(mu.dtype).contiguous(),
+                                            fisher=self.config.fisher,
                                             backend=self.config.latent_backend)
         recon = self.recon_per_sample(self.decode_logits(z), x)
         return {"recon": recon, "kl": kl, "fisher": fisher, "z": z}

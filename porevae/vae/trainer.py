@@ -178,8 +178,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.sampler.load_state_dict(state["sampler"])
-        self.noise.set_state(state["noise"].cpu() if self.device.type == "cpu"
-                             else state["noise"])
+        self.noise.set_state(state["noise"].cpu())  # generator states are CPU byte tensors
         self.step = int(state["step"])
 
     def save_checkpoint(self) -> Path | None:
