@@ -229,7 +229,8 @@ class ParitySolver:
         k = min(int(k), self.n)
         check_memory(self.memory_bytes(k, True), f"{k} parity eigenpairs of {self.n} cells")
         # first guess of each block's share, grown until the cut is provably right
-        share = {i: min(sec.size, int(1.3 * k * sec.size * sec.multiplicity / self.n) + 8)
+        # (a pair sector's eigenvalues count twice, so it needs about k size / n distinct ones)
+        share = {i: min(sec.size, int(1.3 * k * sec.size / self.n) + 8)
                  for i, sec in enumerate(self.sectors)}
         results = {}
         bar = tqdm(total=len(self.sectors), desc="parity blocks", disable=not progress,
