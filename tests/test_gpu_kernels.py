@@ -1,0 +1,256 @@
+"""CUDA covariance kernels: nvcc build, Numba CUDA kernels in the simulator, device checks.
+
+CPU side (CI): the .cu sources compile with nvcc for sm_80 and sm_90 where nvcc is present; the
+Numba CUDA kernels run under ``NUMBA_ENABLE_CUDASIM=1`` (in a subprocess: the variable must be set
+before numba is imported) against the float64 torch reference, with NaN-poisoned outputs; the
+CUDA backend reports why it is unavailable. Device side (``@pytest.mark.gpu``, skipped without a
+CUDA device): every kernel of ``porevae._cuda`` and of Numba CUDA against float64 references on
+fresh random inputs, outputs poisoned with NaN first to catch unwritten elements.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import porevae as pv
+from porevae import ops
+from porevae.ops import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+CUDA = torch.cuda.is_available()
+gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device (torch.cuda.is_available())")
+
+
+def _nvcc():
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    default = Path("/usr/local/cuda/bin/nvcc")
+    return str(default) if default.exists() else None
+
+
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found")
+def test_covariance_cu_compiles_for_sm80_sm90(tmp_path):
+    pybind11 = pytest.importorskip("pybind11")
+    cmd = [_nvcc(), "-c", str(ROOT / "csrc/ops/covariance.cu"), "-o", str(tmp_path / "cov.o"),
+           "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "--threads", "2",
+           f"-I{pybind11.get_include()}", f"-I{ROOT / 'csrc'}",
+           f"-I{sysconfig.get_paths()['include']}",
+           "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90"]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert (tmp_path / "cov.o").stat().st_size > 0
+
+
+def test_backends_report_cuda_reason():
+    info = ops.backends()
+    assert set(info) >= {"cuda", "numba_cuda"}
+    for name in ("cuda", "numba_cuda"):
+        assert isinstance(info[name]["available"], bool) and info[name]["reason"]
+    if not CUDA:
+        assert not info["cuda"]["available"]
+        try:
+            import porevae._cuda  # noqa: F401
+        except ImportError:
+            assert "not built" in info["cuda"]["reason"]
+        else:
+            assert "built but no device" in info["cuda"]["reason"]
+        with pytest.raises(RuntimeError, match="unavailable"):
+            ops.covariance_matrix(np.zeros((3, 2)), pv.Exponential(0.1), backend="cuda")
+        with pytest.raises(RuntimeError, match="unavailable"):
+            ops.covariance_matvec(np.zeros((3, 2)), pv.Exponential(0.1), np.zeros(3),
+                                  backend="numba_cuda")
+
+
+def test_extension_exports_the_kernels():
+    ext = pytest.importorskip("porevae._cuda")
+    for name in ("cov_points_symmetric", "cov_points_cross", "cov_grid_fill",
+                 "cov_matvec_points", "cov_matvec_grid"):
+        assert hasattr(ext, name), name
+
+
+SIM_SCRIPT = textwrap.dedent(r"""
+    import numpy as np, torch
+    import porevae as pv
+    from porevae.ops import numba_cuda as nc, reference, grid_offset_table
+    assert nc.simulator()
+    rng = np.random.default_rng(int.from_bytes(__import__("os").urandom(4), "little"))
+    print("seed-free run; rng state", rng.bit_generator.state["state"]["state"] % 10**6)
+
+    def models(d):
+        ls = tuple(rng.uniform(0.2, 0.8, d))
+        return [pv.Exponential(ls), pv.SquaredExponential(ls, variance=1.7),
+                pv.Matern(1.5, ls), pv.Matern(2.5, ls, metric="l1")]
+
+    def dense_ref(grid, model):
+        return reference.covariance_matrix(torch.from_numpy(grid.cell_centers()), model).numpy()
+
+    # grid fill from the offset table, 1D/2D/3D, float64 and float32, poisoned output
+    for shape in [(int(rng.integers(20, 40)),), tuple(rng.integers(3, 8, 2)),
+                  tuple(rng.integers(2, 5, 3))]:
+        grid = pv.Grid(tuple(int(s) for s in shape), spacing=tuple(rng.uniform(0.05, 0.2,
+                                                                          len(shape))))
+        for model in models(grid.ndim)[grid.ndim - 1:grid.ndim + 1]:
+            ref = dense_ref(grid, model)
+            for dt, tol in ((np.float64, 1e-14), (np.float32, 1e-6)):
+                out = np.full(ref.shape, np.nan, dtype=dt)
+                shape3 = tuple(grid.shape) + (1,) * (3 - grid.ndim)
+                nc.launch_grid_fill(grid_offset_table(grid, model, dt), shape3, out)
+                assert np.isfinite(out).all(), "unwritten elements"
+                err = np.abs(out - ref).max() / model.variance
+                assert err < tol, (shape, model, dt, err)
+
+    # symmetric and cross point assembly (every closed form once), poisoned output
+    for i in range(4):
+        d = 1 + i % 3
+        n = int(rng.integers(17, 36))
+        pts = torch.from_numpy(rng.uniform(0, 1, (n, d)))
+        pb = torch.from_numpy(rng.uniform(0, 1, (int(rng.integers(5, 20)), d)))
+        for model in models(d)[i:i + 1]:
+            ref = reference.covariance_matrix(pts, model).numpy()
+            for dt, tol in ((torch.float64, 1e-13), (torch.float32, 1e-6)):
+                out = torch.full((n, n), float("nan"), dtype=dt)
+                res = nc.covariance_matrix(pts, model, out=out, dtype=dt)
+                assert res is out and torch.isfinite(out).all()
+                assert np.abs(out.double().numpy() - ref).max() < tol * model.variance
+                assert torch.equal(out, out.T)
+            refc = reference.covariance_matrix(pts, model, pb).numpy()
+            out = torch.full((n, len(pb)), float("nan"), dtype=torch.float64)
+            nc.covariance_matrix(pts, model, pb, out=out)
+            assert np.abs(out.numpy() - refc).max() < 1e-13 * model.variance
+
+    # tiled matvec, points and grid (offset table), non-multiple-of-tile sizes
+    for d in (1, 2, 3):
+        n = int(rng.integers(17, 34))
+        pts = torch.from_numpy(rng.uniform(0, 1, (n, d)))
+        model = models(d)[int(rng.integers(0, 4))]
+        c = reference.covariance_matrix(pts, model)
+        for dt, tol in ((torch.float64, 1e-13), (torch.float32, 1e-5)):
+            x = torch.randn(n, int(rng.integers(1, 18)), dtype=torch.float64)
+            y = nc.covariance_matvec(pts, model, x.to(dt))
+            assert y.dtype == dt and y.shape == x.shape
+            scale = (c.abs() @ x.abs()).max()
+            assert ((y.double() - c @ x).abs().max() / scale) < tol
+    grid = pv.Grid(tuple(int(s) for s in rng.integers(3, 6, 2)) + (2,))
+    model = pv.Matern(2.5, tuple(rng.uniform(0.2, 0.8, 3)))
+    c = torch.from_numpy(dense_ref(grid, model))
+    x = torch.randn(grid.n_cells, 3, dtype=torch.float64)
+    assert (nc.covariance_matvec(grid, model, x) - c @ x).abs().max() < 1e-13 * c.abs().sum()
+    v = torch.randn(grid.n_cells, dtype=torch.float64)
+    assert (nc.covariance_matvec(grid, model, v) - c @ v).abs().max() < 1e-13 * c.abs().sum()
+    print("cudasim kernels ok")
+""")
+
+
+def test_numba_cuda_kernels_in_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", SIM_SCRIPT], check=False, capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    assert "cudasim kernels ok" in res.stdout
+
+
+# ---- device tests -------------------------------------------------------------------------------
+def _device_models(rng, d):
+    ls = tuple(rng.uniform(0.1, 0.6, d))
+    return [pv.Exponential(ls), pv.SquaredExponential(ls, variance=2.3, convention="sklearn"),
+            pv.Matern(1.5, ls), pv.Matern(2.5, ls), pv.Exponential(ls, metric="l1")]
+
+
+def _device_backends():
+    return [b for b in ("cuda", "numba_cuda") if ops.backends()[b]["available"]]
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 2e-6)])
+def test_device_point_assembly(dtype, tol):
+    rng = np.random.default_rng()
+    backends = _device_backends()
+    assert backends, ops.backends()
+    for backend in backends:
+        for d in (1, 2, 3):
+            n = int(rng.integers(200, 700))
+            pts = torch.from_numpy(rng.uniform(0, 1, (n, d))).cuda()
+            pb = torch.from_numpy(rng.uniform(0, 1, (int(rng.integers(50, 300)), d))).cuda()
+            for model in _device_models(rng, d):
+                ref = reference.covariance_matrix(pts, model)
+                out = torch.full((n, n), float("nan"), dtype=dtype, device="cuda")
+                res = ops.covariance_matrix(pts, model, out=out, backend=backend)
+                assert res is out and bool(torch.isfinite(out).all())
+                assert float((out.double() - ref).abs().max()) < tol * model.variance
+                assert torch.equal(out, out.T)
+                refc = reference.covariance_matrix(pts, model, pb)
+                outc = torch.full(refc.shape, float("nan"), dtype=dtype, device="cuda")
+                ops.covariance_matrix(pts, model, pb, out=outc, backend=backend)
+                assert float((outc.double() - refc).abs().max()) < tol * model.variance
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_device_grid_assembly(dtype):
+    rng = np.random.default_rng()
+    for backend in _device_backends():
+        for shape in [(int(rng.integers(300, 900)),), tuple(rng.integers(10, 40, 2)),
+                      tuple(rng.integers(4, 11, 3))]:
+            shape = tuple(int(s) for s in shape)
+            grid = pv.Grid(shape, spacing=tuple(rng.uniform(0.5, 2, len(shape)) / shape))
+            model = _device_models(rng, grid.ndim)[int(rng.integers(0, 5))]
+            ref = reference.covariance_matrix(torch.from_numpy(grid.cell_centers()).cuda(),
+                                              model)
+            n = grid.n_cells
+            out = torch.full((n, n), float("nan"), dtype=dtype, device="cuda")
+            res = ops.covariance_matrix(grid, model, out=out, backend=backend)
+            assert res is out and bool(torch.isfinite(out).all())
+            tol = 1e-14 if dtype == torch.float64 else 1e-6
+            assert float((out.double() - ref).abs().max()) < tol * model.variance
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_device_matvec(dtype, tol):
+    rng = np.random.default_rng()
+    for backend in _device_backends():
+        for d in (1, 2, 3):
+            n = int(rng.integers(100, 1500))
+            pts = torch.from_numpy(rng.uniform(0, 1, (n, d))).cuda()
+            model = _device_models(rng, d)[int(rng.integers(0, 5))]
+            c = reference.covariance_matrix(pts, model)
+            for k in (1, int(rng.integers(2, 200))):
+                x = torch.randn(n, k, dtype=torch.float64, device="cuda")
+                y = ops.covariance_matvec(pts, model, x.to(dtype), backend=backend)
+                scale = float((c.abs() @ x.abs()).max())
+                assert y.dtype == dtype and bool(torch.isfinite(y).all())
+                assert float((y.double() - c @ x).abs().max()) < tol * scale
+        grid = pv.Grid(tuple(int(s) for s in rng.integers(8, 30, 2)))
+        model = _device_models(rng, 2)[int(rng.integers(0, 5))]
+        c = reference.covariance_matrix(torch.from_numpy(grid.cell_centers()).cuda(), model)
+        x = torch.randn(grid.n_cells, 37, dtype=torch.float64, device="cuda")
+        y = ops.covariance_matvec(grid, model, x.to(dtype), backend=backend)
+        scale = float((c.abs() @ x.abs()).max())
+        assert float((y.double() - c @ x).abs().max()) < tol * scale
+
+
+@pytest.mark.gpu
+@gpu
+def test_device_wrappers_validate():
+    if not ops.backends()["cuda"]["available"]:
+        pytest.skip("porevae._cuda not built")
+    pts = torch.rand(10, 2, device="cuda", dtype=torch.float64)
+    with pytest.raises(ValueError, match="contiguous"):
+        bad = torch.empty(10, 20, device="cuda", dtype=torch.float64)[:, ::2]
+        ops.cuda.covariance_matrix(pts, pv.Exponential(0.1), out=bad)
+    with pytest.raises(TypeError, match="CUDA tensor"):
+        ops.cuda.covariance_matrix(pts.cpu(), pv.Exponential(0.1))
+    with pytest.raises(ValueError, match="closed form"):
+        ops.cuda.covariance_matrix(pts, pv.Matern(0.7, 0.1))
