@@ -81,6 +81,24 @@ def load_model(path, device="cpu") -> VAE:
     return model.to(resolve_device(device)).eval()
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes whose gradient is the sum of the processes' upstream gradients, so
+    that a loss term shared by all processes (|mean F - F*|) gets the single-process gradient
+    after DDP averages the parameter gradients."""
+
+    @staticmethod
+    def forward(ctx, t):
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class Trainer:
     """Train a :class:`~porevae.vae.models.VAE` (or subclass) on random crops.
 
@@ -225,8 +243,7 @@ class Trainer:
         if self.world_size == 1:
             return t
         if grad:
-            from torch.distributed.nn.functional import all_reduce
-            return all_reduce(t) / self.world_size
+            return _AllReduceSum.apply(t) / self.world_size
         t = t.clone()
         dist.all_reduce(t)
         return t / self.world_size
