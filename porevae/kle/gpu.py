@@ -113,13 +113,17 @@ def grid_covariance(grid: Grid, model: CovarianceModel, device="cuda",
 
 # ---- block eigensolver --------------------------------------------------------------------------
 def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, tol=1e-11,
-                    degree: int = 8, max_iter: int = 200, seed: int = 0, block: int | None = None):
+                    degree: int = 8, max_iter: int = 300, seed: int = 0, block: int | None = None):
     """Leading ``k`` eigenpairs of a symmetric positive semi-definite operator, on ``device``.
 
-    Chebyshev-filtered subspace iteration (Zhou & Saad 2007): a block of ``p > k`` vectors is
-    multiplied by ``T_m`` of the operator mapped so that ``[0, b]`` (``b`` the smallest Ritz value)
-    goes to ``[-1, 1]`` (damped), then orthonormalised (QR) and Rayleigh-Ritz'd. Every step is a
-    block product or a GEMM.
+    Chebyshev-filtered subspace iteration (Zhou & Saad 2007) with locking: a block of ``p > k``
+    vectors is multiplied by ``T_m`` of the operator mapped so that ``[0, b]`` (``b`` the smallest
+    Ritz value) goes to ``[-1, 1]`` (damped), then orthonormalised (QR) and Rayleigh-Ritz'd.
+    Converged leading pairs are locked: the filter then acts on the rest with the locked vectors
+    projected out. The degree ``m <= degree`` is chosen each round so that the filter amplifies
+    the largest active Ritz value at most ``0.1 tol / eps`` times more than the k-th (a
+    polynomial of a wide spectrum otherwise buries the small wanted components below rounding).
+    Every step is a block product, a GEMM or a QR.
 
     Parameters
     ----------
@@ -138,16 +142,45 @@ def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, t
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, p, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
     theta, x, ax = _rayleigh_ritz(matmat, x)
+    eps = torch.finfo(dtype).eps
     for _ in range(max_iter):
         res = torch.linalg.vector_norm(ax[:, :k] - x[:, :k] * theta[:k], dim=0)
-        if float(res.max()) <= tol * float(theta[0]):
+        bad = torch.nonzero(res > tol * float(theta[0]))
+        if bad.numel() == 0:
             break
-        y = _chebyshev_filter(matmat, x, degree, cut=float(theta[-1]), top=float(theta[0]))
-        theta, x, ax = _rayleigh_ritz(matmat, y)
+        nl = int(bad[0, 0])  # leading pairs converged: locked
+        locked = x[:, :nl]
+
+        def op(y, locked=locked, nl=nl):
+            z = matmat(y)
+            return z - locked @ (locked.T @ z) if nl else z
+
+        top, want = float(theta[nl]), float(theta[k - 1])
+        cut = max(float(theta[-1]), 1e-3 * tol * float(theta[0]))  # above the rounding level
+        m = _degree(top, want, cut, degree, 0.1 * tol / eps * float(theta[0]) / max(want, cut))
+        y = _chebyshev_filter(op, x[:, nl:], m, cut=cut, top=top)
+        for _ in range(2 if nl else 0):
+            y = y - locked @ (locked.T @ y)
+        th, xa, axa = _rayleigh_ritz(op, y)
+        theta = torch.cat([theta[:nl], th])
+        x = torch.cat([locked, xa], dim=1)
+        ax = torch.cat([ax[:, :nl], axa], dim=1)
     else:
         raise RuntimeError(f"filtered subspace iteration did not reach tol={tol} in {max_iter} "
                            f"rounds (n={n}, k={k}, p={p})")
-    return theta[:k].clone(), fix_signs(x[:, :k].contiguous())
+    order = torch.sort(theta[:k], descending=True, stable=True).indices
+    return theta[order].clone(), fix_signs(x[:, order].contiguous())
+
+
+def _degree(top, want, cut, degree, max_ratio):
+    """Largest ``m <= degree`` with ``T_m(L(top)) / T_m(L(want)) <= max_ratio`` (at least 1)."""
+    def a(t):
+        return math.acosh(max(2.0 * t / cut - 1.0, 1.0))
+
+    spread = a(top) - a(want)
+    if spread <= 0:
+        return degree
+    return int(min(degree, max(1, math.floor(math.log(max(max_ratio, 1.0)) / spread))))
 
 
 def _rayleigh_ritz(matmat, y):
@@ -455,7 +488,7 @@ class KronDevice(DeviceSolver):
         for a in reversed(range(self.grid.ndim)):
             va = self.factors[a][1][:, idx[a]]                     # (n_a, k)
             v = (v[:, None, :] * va[None, :, :]).reshape(-1, k)    # slower axes outer
-        return w[order], v
+        return w[order], fix_signs(v)
 
 
 class FFTDevice(DeviceSolver):
