@@ -58,7 +58,12 @@ def check(grid, model, solver, k, device="cpu"):
     assert w.shape == (k,) and v.shape == (grid.n_cells, k) and w.dtype == v.dtype == np.float64
     np.testing.assert_allclose(w, w_ref[:k], rtol=1e-10, atol=1e-12 * w_ref[0])
     np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
-    assert subspace_angle(v, v_ref, w_ref, k) < 1e-7
+    # residual-converged iterative solvers (tol 1e-12 theta_1) resolve the subspace to res / gap
+    m = k
+    while 1 < m < len(w_ref) and abs(w_ref[m - 1] - w_ref[m]) < 1e-9 * w_ref[0]:
+        m -= 1
+    gap = w_ref[m - 1] - w_ref[m] if m < len(w_ref) else w_ref[0]
+    assert subspace_angle(v, v_ref, w_ref, k) < max(1e-7, 100 * 1e-12 * w_ref[0] / gap)
     assert np.max(np.abs(c @ v - v * w)) < 1e-10 * w_ref[0]
     idx = np.argmax(np.abs(v), axis=0)
     assert np.all(v[idx, np.arange(k)] > 0)  # signs fixed

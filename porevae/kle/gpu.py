@@ -112,7 +112,7 @@ def grid_covariance(grid: Grid, model: CovarianceModel, device="cuda",
 
 
 # ---- block eigensolver --------------------------------------------------------------------------
-def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, tol=1e-11,
+def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, tol=1e-12,
                     degree: int = 8, max_iter: int = 300, seed: int = 0, block: int | None = None):
     """Leading ``k`` eigenpairs of a symmetric positive semi-definite operator, on ``device``.
 
