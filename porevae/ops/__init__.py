@@ -16,12 +16,13 @@ from porevae.covariance import CovarianceModel
 from porevae.grid import Grid
 from porevae.ops import cuda as _cuda
 from porevae.ops import reference
+from porevae.ops.latent_loss import vae_latent_loss
 
 BACKENDS = ("auto", "numba", "torch", "cuda", "numba_cuda")
 DEVICE_BACKENDS = ("cuda", "numba_cuda")
 
 __all__ = ["backends", "covariance_matrix", "covariance_matvec", "grid_offset_table",
-           "reference"]
+           "reference", "vae_latent_loss"]
 
 
 def backends() -> dict:

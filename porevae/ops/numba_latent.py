@@ -1,0 +1,187 @@
+"""Numba CPU kernels of the fused latent loss (forward and backward, one pass each).
+
+Arrays are C-contiguous (N, d) rows of one latent vector each, float32 or float64 (float32 math
+for float32 data). Rows are spread over threads (``prange``, see :data:`GRAIN`); each row is one vectorised loop.
+``exp`` is evaluated by :func:`_exp` (Cody-Waite reduction + Taylor polynomial + exponent bits),
+which LLVM vectorises; it is exact to ~1 ulp for |x| <= 40, the range that the logvar clamp
+(|logvar| <= 80) guarantees. Fast-math flags exclude ``nnan``/``ninf``: NaN in gives NaN out.
+
+Forward:  lv = clamp(logvar, lo, hi), s = exp(lv/2), z = mu + s eps,
+          kl = 1/2 sum_j (mu^2 + s^2 - 1 - lv), fisher = coef sum_j w_j / s^2
+          (w = eps^2 if ``mc`` else 1; coef = c/d, c = 3 for "location+scale", else 1).
+Backward: gmu = gz + gkl mu,
+          glv = [lo <= logvar <= hi] (gz s eps / 2 + gkl (s^2 - 1) / 2 - gf coef w / s^2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic, overload
+
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN propagates
+EXP_FASTMATH = {"nsz", "arcp", "contract", "afn"}  # no reassoc: keeps the Cody-Waite split
+GRAIN = 1 << 22
+"""Elements per thread: a pass over n elements uses min(numba threads, max(1, n // GRAIN)).
+
+One thread does 1M float32 elements in ~0.6 ms; waking a second thread of the pool cost ~8 ms on
+the loaded 2-core machine of bench/RESULTS_latent.md, so parallelism pays only for large inputs.
+"""
+
+
+@intrinsic
+def _pow2(typingctx, n):
+    """2.0**n for a float holding an integer value in the normal exponent range."""
+    if n == types.float32:
+        ity, fty, bias, shift = ir.IntType(32), ir.FloatType(), 127, 23
+    elif n == types.float64:
+        ity, fty, bias, shift = ir.IntType(64), ir.DoubleType(), 1023, 52
+    else:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i = builder.fptosi(args[0], ity)
+        i = builder.shl(builder.add(i, ir.Constant(ity, bias)), ir.Constant(ity, shift))
+        return builder.bitcast(i, fty)
+
+    return n(n), codegen
+
+
+def _exp(x):  # pragma: no cover - replaced by the overload in jitted code
+    raise NotImplementedError
+
+
+@overload(_exp, jit_options={"fastmath": EXP_FASTMATH})
+def _exp_overload(x):
+    if x == types.float32:
+        def exp32(x):
+            t = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+            r = x - t * np.float32(0.693145751953125)  # ln 2 = hi + lo (Cody-Waite)
+            r = r - t * np.float32(1.428606765330187e-06)
+            p = np.float32(1.0 / 5040.0)
+            p = p * r + np.float32(1.0 / 720.0)
+            p = p * r + np.float32(1.0 / 120.0)
+            p = p * r + np.float32(1.0 / 24.0)
+            p = p * r + np.float32(1.0 / 6.0)
+            p = p * r + np.float32(0.5)
+            p = p * r + np.float32(1.0)
+            p = p * r + np.float32(1.0)
+            return p * _pow2(t)
+
+        return exp32
+    if x == types.float64:
+        def exp64(x):
+            t = np.floor(x * 1.4426950408889634 + 0.5)
+            r = x - t * 0.6931471803691238  # ln 2 = hi + lo (Cody-Waite)
+            r = r - t * 1.9082149292705877e-10
+            p = 1.0 / 6227020800.0
+            p = p * r + 1.0 / 479001600.0
+            p = p * r + 1.0 / 39916800.0
+            p = p * r + 1.0 / 3628800.0
+            p = p * r + 1.0 / 362880.0
+            p = p * r + 1.0 / 40320.0
+            p = p * r + 1.0 / 5040.0
+            p = p * r + 1.0 / 720.0
+            p = p * r + 1.0 / 120.0
+            p = p * r + 1.0 / 24.0
+            p = p * r + 1.0 / 6.0
+            p = p * r + 0.5
+            p = p * r + 1.0
+            p = p * r + 1.0
+            return p * _pow2(t)
+
+        return exp64
+    return None
+
+
+@nb.njit(inline="always", fastmath=FASTMATH)
+def _forward_row(i, mu, logvar, eps, z, kl, fisher, lo, hi, coef, mc):
+    # branch-free body (np.minimum/np.maximum, mc as a 0/1 weight): LLVM vectorises the j loop
+    half = mu.dtype.type(0.5)
+    one = mu.dtype.type(1.0)
+    wmc = mu.dtype.type(1.0 if mc else 0.0)
+    wone = one - wmc
+    skl = mu.dtype.type(0.0)
+    sf = mu.dtype.type(0.0)
+    for j in range(mu.shape[1]):
+        m = mu[i, j]
+        e = eps[i, j]
+        lv = np.minimum(np.maximum(logvar[i, j], lo), hi)  # torch.clamp: NaN stays NaN
+        s = _exp(half * lv)
+        z[i, j] = m + s * e
+        v = s * s
+        skl += m * m + v - one - lv
+        sf += (wmc * e * e + wone) / v
+    kl[i] = half * skl
+    fisher[i] = coef * sf
+
+
+@nb.njit(inline="always", fastmath=FASTMATH)
+def _backward_row(i, mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, coef, mc):
+    half = mu.dtype.type(0.5)
+    one = mu.dtype.type(1.0)
+    zero = mu.dtype.type(0.0)
+    wmc = mu.dtype.type(1.0 if mc else 0.0)
+    wone = one - wmc
+    gk = gkl[i]
+    hk = half * gk
+    cf = coef * gfisher[i]
+    for j in range(mu.shape[1]):
+        m = mu[i, j]
+        e = eps[i, j]
+        g = gz[i, j]
+        raw = logvar[i, j]
+        s = _exp(half * np.minimum(np.maximum(raw, lo), hi))
+        v = s * s
+        gmu[i, j] = g + gk * m
+        dl = half * s * e * g + hk * (v - one) - cf * (wmc * e * e + wone) / v
+        glogvar[i, j] = dl if (raw >= lo) & (raw <= hi) else zero  # torch.clamp's gradient mask
+
+
+@nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _forward_parallel(mu, logvar, eps, z, kl, fisher, lo, hi, coef, mc):
+    for i in nb.prange(mu.shape[0]):
+        _forward_row(i, mu, logvar, eps, z, kl, fisher, lo, hi, coef, mc)
+
+
+@nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _backward_parallel(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, coef, mc):
+    for i in nb.prange(mu.shape[0]):
+        _backward_row(i, mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, coef, mc)
+
+
+@contextlib.contextmanager
+def _threads(n_elements):
+    """Run the enclosed kernel on ``min(numba threads, max(1, n_elements // GRAIN))`` threads."""
+    before = nb.get_num_threads()
+    nb.set_num_threads(max(1, min(before, n_elements // GRAIN)))
+    try:
+        yield
+    finally:
+        nb.set_num_threads(before)
+
+
+def latent_forward(mu, logvar, eps, z, kl, fisher, lo, hi, coef, mc):
+    """Fill ``z`` (N, d), ``kl`` (N,), ``fisher`` (N,) from ``mu``, ``logvar``, ``eps`` (N, d).
+
+    All arrays C-contiguous of one dtype (float32 or float64); ``lo``, ``hi`` (clamp of logvar)
+    and ``coef`` (c/d) are cast to that dtype; ``mc``: Fisher weights eps^2 instead of 1.
+    """
+    t = mu.dtype.type
+    with _threads(mu.size):
+        _forward_parallel(mu, logvar, eps, z, kl, fisher, t(lo), t(hi), t(coef), bool(mc))
+
+
+def latent_backward(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, coef, mc):
+    """Fill ``gmu``, ``glogvar`` (N, d) from the saved inputs and the output gradients.
+
+    ``gz`` (N, d), ``gkl`` (N,), ``gfisher`` (N,); same conventions as :func:`latent_forward`.
+    """
+    t = mu.dtype.type
+    with _threads(mu.size):
+        _backward_parallel(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, t(lo), t(hi),
+                           t(coef), bool(mc))

@@ -1,0 +1,48 @@
+"""Pure-PyTorch latent loss of a Gaussian encoder, ordinary autograd: the oracle and the baseline.
+
+Same mathematics as the fused :func:`porevae.ops.vae_latent_loss` (DESIGN.md, "Fisher term"),
+written the way one would without a custom kernel. Shapes: ``mu``, ``logvar``, ``eps`` (N, d);
+returns ``z`` (N, d) and the per-sample ``kl`` (N,) and ``fisher`` (N,).
+"""
+
+from __future__ import annotations
+
+import torch
+
+FISHER_FORMS = ("location", "location+scale", "mc")
+"""Fisher forms: (1/d) sum 1/sigma^2; (1/d) sum 3/sigma^2; (1/d) sum eps^2/sigma^2."""
+
+LOGVAR_RANGE = (-6.0, 2.0)
+"""Default clamp of logvar inside the loss: 1/sigma^2 <= e^6, sigma^2 <= e^2."""
+
+LOGVAR_LIMIT = 80.0
+"""|logvar| bound of any clamp range: sigma^2 and 1/sigma^2 stay finite in float32 (e^80)."""
+
+FISHER_SCALE = {"location": 1.0, "location+scale": 3.0, "mc": 1.0}
+"""Multiplier of (1/d) sum w_j / sigma_j^2 (w_j = 1, or eps_j^2 for "mc")."""
+
+
+def vae_latent_loss(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor,
+                    fisher: str = "location", logvar_range=LOGVAR_RANGE):
+    """Reparameterized sample, KL to N(0, I) and Fisher term, by plain autograd.
+
+    ``lv = clamp(logvar, *logvar_range)`` (``torch.clamp``: gradient zero outside the range),
+    ``sigma = exp(lv / 2)``, ``z = mu + sigma * eps``, ``kl = 1/2 sum_j (mu^2 + sigma^2 - 1 - lv)``,
+    ``fisher = (c/d) sum_j w_j / sigma^2`` (see :data:`FISHER_SCALE`). ``eps`` is treated as a
+    constant (detached). bfloat16/float16 inputs are computed in float32; ``z`` is returned in the
+    input dtype, ``kl`` and ``fisher`` in float32.
+    """
+    out_dtype = mu.dtype
+    if out_dtype in (torch.float16, torch.bfloat16):
+        mu, logvar, eps = mu.float(), logvar.float(), eps.float()
+    eps = eps.detach()
+    lv = torch.clamp(logvar, *logvar_range)
+    std = torch.exp(0.5 * lv)
+    z = mu + std * eps
+    var = std * std
+    kl = 0.5 * (mu * mu + var - 1.0 - lv).sum(dim=1)
+    inv_var = 1.0 / var
+    if fisher == "mc":
+        inv_var = eps * eps * inv_var
+    f = FISHER_SCALE[fisher] * inv_var.mean(dim=1)
+    return z.to(out_dtype), kl, f
