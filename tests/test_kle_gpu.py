@@ -148,6 +148,13 @@ def test_auto_and_bad_names():
         gpu.make_device_solver("lapack", grid, pv.Exponential(0.3), "cpu")
     with pytest.raises(ValueError, match="whole spectrum"):
         gpu.make_device_solver("fft", grid, pv.Exponential(0.3), "cpu").eigenvalues()
+    for name in gpu.DEVICE_SOLVERS:
+        if name != "kron":
+            s = gpu.make_device_solver(name, grid, pv.Exponential(0.3), "cpu")
+            assert 0 < s.memory_bytes(5) < 10**7
+    with pytest.raises(MemoryError, match="needs"):
+        gpu.make_device_solver("dense", pv.Grid((1000, 1000)), pv.Exponential(0.3),
+                               "cpu").eigenpairs(10)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])

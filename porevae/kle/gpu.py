@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from porevae import ops
+from porevae._validation import check_memory, format_bytes
 from porevae.covariance import CovarianceModel
 from porevae.grid import Grid
 from porevae.kle._linalg import merge_desc
@@ -49,6 +50,24 @@ __all__ = ["DEVICE_SOLVERS", "DeviceSampler", "DeviceSolver", "chebyshev_eigsh",
 # ---- helpers ------------------------------------------------------------------------------------
 def _shape3(grid):
     return tuple(grid.shape) + (1,) * (3 - grid.ndim)
+
+
+def check_device_memory(nbytes: int, what: str, device) -> None:
+    """Refuse up front a request of ``nbytes`` that exceeds the device's free memory (host RAM
+    for a CPU device)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        check_memory(nbytes, what)
+        return
+    free = torch.cuda.mem_get_info(device)[0]
+    if nbytes > free:
+        raise MemoryError(f"{what} needs {format_bytes(nbytes)} on {device} but only "
+                          f"{format_bytes(free)} is free; use fewer terms, a smaller grid or "
+                          f"solver 'fft' / 'kron' / 'matfree'")
+
+
+def _block_size(n, k):
+    return min(n, max(k + 32, int(1.5 * k)))
 
 
 def _basis_factor(single: torch.Tensor) -> torch.Tensor:
@@ -138,7 +157,7 @@ def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, t
     Returns ``(w (k,), v (n, k))`` descending, signs fixed; RuntimeError after ``max_iter`` rounds.
     """
     k = min(int(k), n)
-    p = min(n, block or max(k + 32, int(1.5 * k)))
+    p = min(n, block or _block_size(n, k))
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, p, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
     theta, x, ax = _rayleigh_ritz(matmat, x)
@@ -243,6 +262,14 @@ class DeviceSolver:
         self.grid, self.model, self.n = grid, model, grid.n_cells
         self.device = torch.device(device)
 
+    def memory_bytes(self, k: int) -> int:
+        """Device bytes that :meth:`eigenpairs_tensor` needs for ``k`` pairs (an estimate)."""
+        raise NotImplementedError
+
+    def _check(self, k):
+        check_device_memory(self.memory_bytes(k), f"{k} {self.name} eigenpairs of {self.n} "
+                            f"cells", self.device)
+
     def eigenpairs_tensor(self, k: int):
         """Leading ``k`` eigenpairs as device tensors ``(w (k,), v (n, k))``, float64."""
         raise NotImplementedError
@@ -288,8 +315,14 @@ class DenseDevice(DeviceSolver):
             return self.n >= 2000 and 4 * k <= self.n
         return self.method == "subspace"
 
+    def memory_bytes(self, k):
+        if self._use_subspace(k):  # C and about eight (n, p) blocks
+            return 8 * self.n**2 + 8 * 8 * self.n * _block_size(self.n, k)
+        return 3 * 8 * self.n**2  # C, the vectors and the solver's workspace
+
     def eigenpairs_tensor(self, k):
         k = min(int(k), self.n)
+        self._check(k)
         c = self.matrix()
         if self._use_subspace(k):
             return chebyshev_eigsh(lambda x: c @ x, self.n, k, self.device)
@@ -430,8 +463,13 @@ class ParityDevice(DeviceSolver):
         w = torch.sort(torch.cat(vals), descending=True).values
         return w if k is None else w[:k]
 
+    def memory_bytes(self, k):
+        biggest = max(math.prod(sec.half) for sec in self.host.sectors)
+        return 4 * 8 * biggest**2 + 2 * 8 * self.n * k  # block, sector, eigh; kept vectors
+
     def eigenpairs_tensor(self, k):
         k = min(int(k), self.n)
+        self._check(k)
         results = self._solve(k, vectors=True)
         val_lists, src = [], []
         for i, sec in enumerate(self.host.sectors):
@@ -474,8 +512,12 @@ class KronDevice(DeviceSolver):
         w = torch.sort(self._products(), descending=True).values
         return w if k is None else w[:k]
 
+    def memory_bytes(self, k):
+        return 16 * self.n + 2 * 8 * self.n * k
+
     def eigenpairs_tensor(self, k):
         k = min(int(k), self.n)
+        self._check(k)
         w = self._products()
         order = torch.sort(-w, stable=True).indices[:k]
         sizes = [len(f[0]) for f in self.factors]
@@ -514,6 +556,10 @@ class FFTDevice(DeviceSolver):
         y = y[(slice(None),) + tuple(slice(0, m) for m in self.shape_rev)]
         return y.reshape(k, self.n).T.contiguous()
 
+    def memory_bytes(self, k):
+        p = _block_size(self.n, k)  # eight (n, p) blocks and the (p, 2^d n) complex transform
+        return 8 * 8 * self.n * p + 2 * 16 * p * math.prod(self.ext) // 2
+
     def eigenpairs_tensor(self, k):
         return _iterative_pairs(self, k)
 
@@ -522,6 +568,7 @@ def _iterative_pairs(solver, k):
     k = min(int(k), solver.n - 1)
     if k < 1:
         raise ValueError(f"solver={solver.name!r} needs n_terms in [1, n_cells - 1]")
+    solver._check(k)
     return chebyshev_eigsh(solver.matmat, solver.n, k, solver.device)
 
 
@@ -539,6 +586,9 @@ class MatfreeDevice(DeviceSolver):
     def matmat(self, x):
         return ops.covariance_matvec(self.grid, self.model, x.contiguous(),
                                      backend=self.backend)
+
+    def memory_bytes(self, k):
+        return 8 * 8 * self.n * _block_size(self.n, k)  # eight (n, p) blocks; C never stored
 
     def eigenpairs_tensor(self, k):
         return _iterative_pairs(self, k)
