@@ -195,3 +195,51 @@ def covariance_matvec(points, model, x) -> torch.Tensor:
                                   x=x2.data_ptr(), k=k, y=y.data_ptr(), double=dbl,
                                   stream=_stream())
     return y[:, 0] if vec else y
+
+
+_LATENT_DTYPES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+
+
+def latent_loss_forward(mu, logvar, eps, lo, hi, coef, mc):
+    """Fused forward of ``ops.vae_latent_loss`` on CUDA tensors (N, d), one kernel launch.
+
+    ``mu``, ``logvar``, ``eps``: C-contiguous, one dtype (float32/64, float16, bfloat16).
+    Returns z (N, d) in that dtype and kl, fisher (N,) in float64 for float64, float32 otherwise.
+    """
+    ext = extension()
+    n, d = mu.shape
+    acc = torch.float64 if mu.dtype == torch.float64 else torch.float32
+    for name, t in (("mu", mu), ("logvar", logvar), ("eps", eps)):
+        _check_device_tensor(t, name, mu.dtype, (n, d))
+    z = torch.empty_like(mu)
+    kl = torch.empty(n, dtype=acc, device=mu.device)
+    fisher = torch.empty(n, dtype=acc, device=mu.device)
+    with torch.cuda.device(mu.device):
+        ext.latent_loss_forward(mu=mu.data_ptr(), logvar=logvar.data_ptr(), eps=eps.data_ptr(),
+                                z=z.data_ptr(), kl=kl.data_ptr(), fisher=fisher.data_ptr(), n=n,
+                                d=d, lo=lo, hi=hi, coef=coef, mc=bool(mc),
+                                dtype=_LATENT_DTYPES[mu.dtype], stream=_stream())
+    return z, kl, fisher
+
+
+def latent_loss_backward(mu, logvar, eps, gz, gkl, gfisher, lo, hi, coef, mc):
+    """Fused backward of ``ops.vae_latent_loss``: (gmu, glogvar), (N, d) in the dtype of mu.
+
+    ``gz`` (N, d) in mu's dtype; ``gkl``, ``gfisher`` (N,) in the dtype of kl (converted if not).
+    """
+    ext = extension()
+    n, d = mu.shape
+    acc = torch.float64 if mu.dtype == torch.float64 else torch.float32
+    gz = gz.to(mu.dtype).contiguous()
+    gkl = gkl.to(acc).contiguous()
+    gfisher = gfisher.to(acc).contiguous()
+    _check_device_tensor(gz, "gz", mu.dtype, (n, d))
+    gmu = torch.empty_like(mu)
+    glogvar = torch.empty_like(mu)
+    with torch.cuda.device(mu.device):
+        ext.latent_loss_backward(mu=mu.data_ptr(), logvar=logvar.data_ptr(), eps=eps.data_ptr(),
+                                 gz=gz.data_ptr(), gkl=gkl.data_ptr(), gfisher=gfisher.data_ptr(),
+                                 gmu=gmu.data_ptr(), glogvar=glogvar.data_ptr(), n=n, d=d, lo=lo,
+                                 hi=hi, coef=coef, mc=bool(mc), dtype=_LATENT_DTYPES[mu.dtype],
+                                 stream=_stream())
+    return gmu, glogvar

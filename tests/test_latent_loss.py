@@ -1,0 +1,270 @@
+"""ops.vae_latent_loss: fused backends vs the plain-autograd reference, Fisher forms, clamp, errors.
+
+Backends: "numba" and "torch" everywhere; "cuda" under ``@pytest.mark.gpu`` (skipped without a
+device). The CUDA source is compiled with nvcc for sm_80 where nvcc is present.
+"""
+
+import math
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from porevae import ops
+from porevae.ops import latent_loss, reference_latent
+
+ROOT = Path(__file__).resolve().parents[1]
+CUDA = torch.cuda.is_available() and ops.backends()["cuda"]["available"]
+gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda")
+FORMS = ("location", "location+scale", "mc")
+HOST = ("numba", "torch")
+
+
+def _inputs(n, d, dtype=torch.float64, seed=0, device="cpu", spread=2.0):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, d, generator=g, dtype=torch.float64)
+    logvar = spread * torch.randn(n, d, generator=g, dtype=torch.float64) - 1.0
+    eps = torch.randn(n, d, generator=g, dtype=torch.float64)
+    return tuple(t.to(device=device, dtype=dtype) for t in (mu, logvar, eps))
+
+
+def _away_from_clamp_edges(logvar, lo=-6.0, hi=2.0, gap=1e-3):
+    """Move entries within ``gap`` of a clamp boundary (finite differences would straddle it)."""
+    near = ((logvar - lo).abs() < gap) | ((logvar - hi).abs() < gap)
+    return torch.where(near, logvar + 10 * gap, logvar)
+
+
+def _value_and_grads(backend, mu, logvar, eps, fisher, seed=1, **kw):
+    mu = mu.detach().clone().requires_grad_()
+    logvar = logvar.detach().clone().requires_grad_()
+    z, kl, f = ops.vae_latent_loss(mu, logvar, eps, fisher=fisher, backend=backend, **kw)
+    g = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(t.shape, generator=g, dtype=torch.float64).to(t) for t in (z, kl, f)]
+    gmu, glv = torch.autograd.grad((z, kl, f), (mu, logvar), weights)
+    return [z.detach(), kl.detach(), f.detach(), gmu, glv]
+
+
+@pytest.mark.parametrize("backend", HOST + (pytest.param("cuda", marks=[pytest.mark.gpu, gpu]),))
+@pytest.mark.parametrize("fisher", FORMS)
+def test_gradcheck_float64(backend, fisher):
+    device = "cuda" if backend == "cuda" else "cpu"
+    mu, logvar, eps = _inputs(6, 5, device=device, spread=3.0)  # some entries outside [-6, 2]
+    logvar = _away_from_clamp_edges(logvar)
+    mu.requires_grad_()
+    logvar.requires_grad_()
+
+    def fn(m, lv):
+        return ops.vae_latent_loss(m, lv, eps, fisher=fisher, backend=backend)
+
+    assert torch.autograd.gradcheck(fn, (mu, logvar), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fisher", FORMS)
+@pytest.mark.parametrize("shape", [(37, 19), (128, 512)])
+def test_numba_matches_reference_float32(fisher, shape):
+    mu, logvar, eps = _inputs(*shape, dtype=torch.float32, seed=FORMS.index(fisher) * 1000 + shape[0])
+    fused = _value_and_grads("numba", mu, logvar, eps, fisher)
+    ref = _value_and_grads("torch", mu, logvar, eps, fisher)
+    for a, b in zip(fused, ref):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=2e-5, atol=2e-6 * float(b.abs().max()))
+
+
+def test_float32_tolerance_detects_a_small_error():
+    """The tolerance of the comparison above fails on a 1e-3 change of one logvar entry."""
+    mu, logvar, eps = _inputs(128, 512, dtype=torch.float32)
+    ref = _value_and_grads("torch", mu, logvar, eps, "location")
+    bad = logvar.clone()
+    bad[3, 7] += 1e-3
+    fused = _value_and_grads("numba", mu, bad, eps, "location")
+    with pytest.raises(AssertionError):
+        for a, b in zip(fused, ref):
+            torch.testing.assert_close(a, b, rtol=2e-5, atol=2e-6 * float(b.abs().max()))
+
+
+def test_values_are_the_formulas():
+    mu = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
+    var = torch.tensor([[0.25, 1.0, 4.0]], dtype=torch.float64)
+    eps = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
+    for backend in HOST:
+        z, kl, f = ops.vae_latent_loss(mu, var.log(), eps, backend=backend)
+        torch.testing.assert_close(z, mu + var.sqrt() * eps)
+        torch.testing.assert_close(kl, 0.5 * (mu**2 + var - 1 - var.log()).sum(1))
+        torch.testing.assert_close(f, (1 / var).mean(1))
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_fisher_equals_the_gaussian_information(backend):
+    """I(mu) = 1/sigma^2, I(sigma) = 2/sigma^2: "location" and "location+scale" on known sigma."""
+    sigma = torch.tensor([[0.5, 1.0, 2.0, 0.1]], dtype=torch.float64)
+    logvar = (2 * sigma.log()).expand(3, 4).contiguous()
+    mu = torch.zeros_like(logvar)
+    eps = torch.randn(logvar.shape, dtype=torch.float64)
+    i_mu, i_sigma = 1 / sigma**2, 2 / sigma**2
+    _, _, loc = ops.vae_latent_loss(mu, logvar, eps, "location", backend)
+    _, _, both = ops.vae_latent_loss(mu, logvar, eps, "location+scale", backend)
+    torch.testing.assert_close(loc, i_mu.mean().expand(3), rtol=1e-12, atol=0)
+    torch.testing.assert_close(both, (i_mu + i_sigma).mean().expand(3), rtol=1e-12, atol=0)
+
+
+def test_gaussian_information_from_the_score():
+    """E[S^2] of the Gaussian score in mu and sigma is 1/sigma^2 and 2/sigma^2 (CLT bound)."""
+    g = torch.Generator().manual_seed(3)
+    mu, sigma, n = 0.3, 0.7, 400_000
+    x = mu + sigma * torch.randn(n, generator=g, dtype=torch.float64)
+    s_mu = (x - mu) / sigma**2
+    s_sigma = ((x - mu) ** 2 - sigma**2) / sigma**3
+    for s, exact in ((s_mu, 1 / sigma**2), (s_sigma, 2 / sigma**2)):
+        sq = s**2
+        assert abs(float(sq.mean()) - exact) < 5 * float(sq.std()) / math.sqrt(n)
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_mc_form_averages_to_the_location_form(backend):
+    d, n = 8, 20_000
+    g = torch.Generator().manual_seed(4)
+    mu = torch.randn(1, d, generator=g, dtype=torch.float64).expand(n, d).contiguous()
+    logvar = torch.empty(1, d, dtype=torch.float64).uniform_(-2, 1, generator=g)
+    logvar = logvar.expand(n, d).contiguous()
+    eps = torch.randn(n, d, generator=g, dtype=torch.float64)
+    _, _, mc = ops.vae_latent_loss(mu, logvar, eps, "mc", backend)
+    _, _, loc = ops.vae_latent_loss(mu, logvar, eps, "location", backend)
+    # Var(eps^2 / sigma^2) = 2 / sigma^4 per coordinate, independent over j
+    sd = math.sqrt(float((2 * torch.exp(-2 * logvar[0])).sum()) / d**2 / n)
+    assert abs(float(mc.mean()) - float(loc[0])) < 5 * sd
+    assert torch.allclose(loc, loc[0])
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_clamp_values_gradients_and_nan(backend):
+    lo, hi = -6.0, 2.0
+    logvar = torch.tensor([[-9.0, lo, -1.0, hi, 5.0, float("nan")]], dtype=torch.float64)
+    mu = torch.full_like(logvar, 0.3)
+    eps = torch.full_like(logvar, -0.7)
+    out = _value_and_grads(backend, mu, logvar, eps, "mc")
+    ref = _value_and_grads("torch", mu, logvar, eps, "mc")
+    z, kl, f, _, glv = out
+    torch.testing.assert_close(z[0, :5], 0.3 - 0.7 * torch.exp(0.5 * logvar[0, :5].clamp(lo, hi)))
+    assert torch.isnan(z[0, 5]) and torch.isnan(kl[0]) and torch.isnan(f[0])
+    assert glv[0, 0] == 0 and glv[0, 4] == 0 and glv[0, 5] == 0  # outside the range, NaN
+    assert (glv[0, 1:4] != 0).all()  # boundaries keep their gradient, as torch.clamp
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_custom_clamp_range(backend):
+    mu, logvar, eps = _inputs(9, 7, spread=3.0)
+    kw = {"logvar_range": (-1.0, 0.5)}
+    out = _value_and_grads(backend, mu, logvar, eps, "location", **kw)
+    ref = _value_and_grads("torch", mu, logvar.clamp(-1.0, 0.5), eps, "location",
+                           logvar_range=(-80, 80))
+    for a, b in zip(out[:4], ref[:4]):
+        torch.testing.assert_close(a, b)
+    inside = (logvar >= -1.0) & (logvar <= 0.5)
+    torch.testing.assert_close(out[4], torch.where(inside, ref[4], 0.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_inputs_accumulate_in_float32(dtype):
+    mu, logvar, eps = _inputs(16, 64, dtype=dtype)
+    z, kl, f = _value_and_grads("numba", mu, logvar, eps, "location")[:3]
+    rz, rkl, rf = _value_and_grads("torch", mu.float(), logvar.float(), eps.float(),
+                                   "location")[:3]
+    assert z.dtype == dtype and kl.dtype == torch.float32 and f.dtype == torch.float32
+    torch.testing.assert_close(z, rz.to(dtype))
+    torch.testing.assert_close(kl, rkl, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(f, rf, rtol=1e-6, atol=1e-6)
+    mu.requires_grad_()
+    z, kl, f = ops.vae_latent_loss(mu, logvar, eps)
+    (z.float().sum() + kl.sum()).backward()
+    assert mu.grad.dtype == dtype
+
+
+def test_backward_saves_only_the_inputs():
+    mu, logvar, eps = _inputs(4, 3)
+    mu.requires_grad_()
+    logvar.requires_grad_()
+    z, _, _ = ops.vae_latent_loss(mu, logvar, eps, backend="numba")
+    saved = z.grad_fn.saved_tensors
+    assert [t.data_ptr() for t in saved] == [t.data_ptr() for t in (mu, logvar, eps)]
+
+
+def test_numpy_in_numpy_out_and_eps_gets_no_gradient():
+    mu, logvar, eps = (t.numpy() for t in _inputs(5, 4))
+    z, kl, f = ops.vae_latent_loss(mu, logvar, eps)
+    assert all(isinstance(a, np.ndarray) for a in (z, kl, f))
+    assert z.shape == (5, 4) and kl.shape == (5,) and f.shape == (5,)
+    m, lv, e = (torch.from_numpy(a).requires_grad_() for a in (mu, logvar, eps))
+    for backend in HOST:
+        z, kl, f = ops.vae_latent_loss(m, lv, e, "mc", backend=backend)
+        assert torch.autograd.grad((z.sum() + kl.sum() + f.sum()), e, allow_unused=True)[0] \
+            is None
+
+
+def test_bad_inputs_name_the_parameter():
+    mu, logvar, eps = _inputs(3, 4)
+    cases = [
+        ((mu, logvar[:, :3], eps), {}, ValueError, "logvar must have the shape"),
+        ((mu[0], logvar, eps), {}, ValueError, "mu must be 2-D"),
+        ((mu, logvar, eps.to(torch.int64)), {}, TypeError, "eps must be floating"),
+        ((mu, logvar.float(), eps), {}, TypeError, "logvar must have the dtype"),
+        ((mu, logvar, [[0.0]]), {}, TypeError, "eps must be a torch tensor"),
+        ((mu, logvar, eps.to("meta")), {}, ValueError, "eps must be on the device"),
+        ((mu, logvar, eps), {"fisher": "scale"}, ValueError, "fisher must be one of"),
+        ((mu, logvar, eps), {"backend": "gpu"}, ValueError, "backend must be one of"),
+        ((mu, logvar, eps), {"logvar_range": (2.0, -6.0)}, ValueError, "logvar_range"),
+        ((mu, logvar, eps), {"logvar_range": (-100.0, 2.0)}, ValueError, "logvar_range"),
+        ((mu[:, :0], logvar[:, :0], eps[:, :0]), {}, ValueError, "d >= 1"),
+    ]
+    for args, kw, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            ops.vae_latent_loss(*args, **kw)
+    if not CUDA:
+        with pytest.raises(RuntimeError, match="unavailable"):
+            ops.vae_latent_loss(mu, logvar, eps, backend="cuda")
+
+
+def test_exported():
+    assert "vae_latent_loss" in ops.__all__
+    assert ops.vae_latent_loss is latent_loss.vae_latent_loss
+    assert reference_latent.LOGVAR_RANGE == latent_loss.LOGVAR_RANGE == (-6.0, 2.0)
+
+
+def _nvcc():
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    default = Path("/usr/local/cuda/bin/nvcc")
+    return str(default) if default.exists() else None
+
+
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found")
+def test_latent_loss_cu_compiles_for_sm80(tmp_path):
+    pybind11 = pytest.importorskip("pybind11")
+    cmd = [_nvcc(), "-c", str(ROOT / "csrc/ops/latent_loss.cu"), "-o", str(tmp_path / "l.o"),
+           "-std=c++17", "-Xcompiler", "-fPIC", "--expt-relaxed-constexpr",
+           f"-I{ROOT / 'csrc'}", f"-I{pybind11.get_include()}",
+           f"-I{sysconfig.get_paths()['include']}", "-gencode=arch=compute_80,code=sm_80"]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert (tmp_path / "l.o").stat().st_size > 0
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(33, 7), (256, 512)])
+def test_cuda_matches_reference(dtype, shape):
+    mu, logvar, eps = _inputs(*shape, dtype=dtype, device="cuda")
+    fused = _value_and_grads("cuda", mu, logvar, eps, "mc")
+    ref = _value_and_grads("torch", mu, logvar, eps, "mc")
+    tol = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype]
+    for a, b in zip(fused, ref):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a.float(), b.float(), rtol=tol,
+                                   atol=tol * float(b.float().abs().max()))
