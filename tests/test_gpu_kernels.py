@@ -158,6 +158,211 @@ def test_numba_cuda_kernels_in_simulator():
     assert "cudasim kernels ok" in res.stdout
 
 
+EMULATION_CPP = r"""
+// Host emulation of the CUDA kernels of csrc/ops/cuda/covariance_kernels.cuh (tests only).
+// One block at a time; its threads are std::threads, __syncthreads is a std::barrier, __shared__
+// arrays are function statics (shared by the block's threads). Launch shapes as covariance.cu.
+#include <barrier>
+#include <cmath>
+#include <math.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+thread_local dim3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+std::barrier<>* g_bar = nullptr;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+inline void __syncthreads() { g_bar->arrive_and_wait(); }
+template <class T>
+inline T __ldg(const T* p) { return *p; }
+#include "ops/cuda/covariance_kernels.cuh"
+
+using namespace porevae::cuda;
+
+template <class F>
+void launch(dim3 grid, dim3 block, F f) {
+  blockDim = block;
+  gridDim = grid;
+  const unsigned nt = block.x * block.y * block.z;
+  for (unsigned by = 0; by < grid.y; ++by)
+    for (unsigned bx = 0; bx < grid.x; ++bx) {
+      std::barrier<> bar(nt);
+      g_bar = &bar;
+      std::vector<std::thread> ts;
+      for (unsigned ty = 0; ty < block.y; ++ty)
+        for (unsigned tx = 0; tx < block.x; ++tx)
+          ts.emplace_back([=] {
+            threadIdx = dim3{tx, ty, 1};
+            blockIdx = dim3{bx, by, 1};
+            f();
+          });
+      for (auto& t : ts) t.join();
+    }
+}
+
+template <class T>
+std::vector<T> load(const char* path, size_t count) {
+  std::vector<T> v(count);
+  FILE* f = std::fopen(path, "rb");
+  if (!f || std::fread(v.data(), sizeof(T), count, f) != count) std::exit(3);
+  std::fclose(f);
+  return v;
+}
+
+template <class T>
+void save(const char* path, const std::vector<T>& v) {
+  FILE* f = std::fopen(path, "wb");
+  std::fwrite(v.data(), sizeof(T), v.size(), f);
+  std::fclose(f);
+}
+
+template <class T>
+int run(int argc, char** argv) {
+  const std::string mode = argv[1];
+  auto I = [&](int i) { return std::atoll(argv[i]); };
+  auto D = [&](int i) { return std::atof(argv[i]); };
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  if (mode == "sym" || mode == "cross") {  // n m d code param l1 var xa xb out
+    const int64_t n = I(3), m = I(4);
+    const int d = I(5), code = I(6);
+    const T param = D(7), var = D(9);
+    const bool l1 = I(8);
+    auto xa = load<T>(argv[10], n * d);
+    auto xb = load<T>(argv[11], m * d);
+    std::vector<T> out(n * m, nan);
+    if (mode == "sym") {
+      const int64_t t = (n + kTile - 1) / kTile;
+      launch(dim3{unsigned(t * (t + 1) / 2), 1, 1}, dim3{kTile, kRowsPerPass, 1}, [&] {
+        cov_points_symmetric_kernel<T>(xa.data(), n, d, code, param, l1, var, out.data());
+      });
+    } else {
+      launch(dim3{unsigned((m + kTile - 1) / kTile), unsigned((n + kTile - 1) / kTile), 1},
+             dim3{kTile, kRowsPerPass, 1}, [&] {
+               cov_points_cross_kernel<T>(xa.data(), xb.data(), n, m, d, code, param, l1, var,
+                                          out.data());
+             });
+    }
+    save(argv[12], out);
+  } else if (mode == "fill") {  // nx ny nz table out
+    const int nx = I(3), ny = I(4), nz = I(5);
+    const int64_t n = int64_t(nx) * ny * nz;
+    auto table = load<T>(argv[6], size_t(nz) * ny * (2 * nx - 1));
+    std::vector<T> out(n * n, nan);
+    launch(dim3{unsigned((n + 7) / 8), 1, 1}, dim3{256, 1, 1},
+           [&] { cov_grid_fill_kernel<T>(table.data(), nx, ny, nz, out.data()); });
+    save(argv[7], out);
+  } else if (mode == "mvp" || mode == "mvg") {
+    // mvp: n d code param l1 var pts k x y ; mvg: nx ny nz table k x y
+    const bool pts = mode == "mvp";
+    const int64_t n = pts ? I(3) : int64_t(I(3)) * I(4) * I(5);
+    const int64_t k = pts ? I(10) : I(7);
+    auto x = load<T>(argv[pts ? 11 : 8], n * k);
+    std::vector<T> y(n * k, nan);
+    const dim3 grid{unsigned((k + kMvN - 1) / kMvN), unsigned((n + kMvM - 1) / kMvM), 1};
+    const dim3 block{kMvThreads, kMvThreads, 1};
+    if (pts) {
+      const int d = I(4);
+      auto p = load<T>(argv[9], n * d);
+      PointsEntry<T> e{p.data(), d, int(I(5)), T(D(6)), T(D(8)), bool(I(7))};
+      launch(grid, block, [&] { cov_matvec_kernel<T>(e, n, x.data(), k, y.data()); });
+    } else {
+      const int nx = I(3), ny = I(4), nz = I(5);
+      auto table = load<T>(argv[6], size_t(nz) * ny * (2 * nx - 1));
+      GridEntry<T> e{table.data(), nx, ny};
+      launch(grid, block, [&] { cov_matvec_kernel<T>(e, n, x.data(), k, y.data()); });
+    }
+    save(argv[pts ? 12 : 9], y);
+  } else {
+    return 2;
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) return 2;
+  return std::strcmp(argv[2], "f64") == 0 ? run<double>(argc, argv) : run<float>(argc, argv);
+}
+"""
+
+
+def _run_emulated(exe, tmp, mode, dt, args, inputs, out_shape):
+    """Write ``inputs`` (arrays of ``dt``), run ``exe mode dt args... inputs... out``, read out."""
+    paths = []
+    for i, arr in enumerate(inputs):
+        path = tmp / f"in{i}.bin"
+        np.ascontiguousarray(arr, dtype=dt).tofile(path)
+        paths.append(str(path))
+    out = tmp / "out.bin"
+    tag = "f64" if dt == np.float64 else "f32"
+    cmd = [str(exe), mode, tag, *map(str, args[:-1]), *paths[:-1], *map(str, args[-1:]),
+           *paths[-1:], str(out)] if mode in ("mvp", "mvg") else \
+        [str(exe), mode, tag, *map(str, args), *paths, str(out)]
+    subprocess.run(cmd, check=True, timeout=300)
+    return np.fromfile(out, dtype=dt).reshape(out_shape)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not found")
+def test_cuda_kernels_host_emulation(tmp_path):
+    """The CUDA C++ kernels themselves (not a port), run on the host: blocks one at a time, each
+    thread a std::thread, __syncthreads a std::barrier, NaN-poisoned outputs; vs float64 torch."""
+    src = tmp_path / "emu.cpp"
+    src.write_text(EMULATION_CPP)
+    exe = tmp_path / "emu"
+    res = subprocess.run(["g++", "-std=c++20", "-O1", "-pthread", "-Wno-unknown-pragmas",
+                          f"-I{ROOT / 'csrc'}", str(src), "-o", str(exe)], check=False,
+                         capture_output=True, text=True, timeout=300)
+    if res.returncode != 0 and "barrier" in res.stderr:
+        pytest.skip("g++ without C++20 <barrier>")
+    assert res.returncode == 0, res.stderr[-3000:]
+    rng = np.random.default_rng()
+    for i, dt in enumerate((np.float64, np.float32, np.float64, np.float32)):
+        d = 1 + i % 3
+        tol = 1e-13 if dt == np.float64 else 1e-5
+        ls = tuple(rng.uniform(0.2, 0.8, d))
+        model = [pv.Exponential(ls), pv.SquaredExponential(ls, variance=1.7),
+                 pv.Matern(1.5, ls), pv.Matern(2.5, ls, metric="l1")][i]
+        n, m = int(rng.integers(33, 70)), int(rng.integers(20, 50))
+        xa, xb = rng.uniform(0, 1, (n, d)), rng.uniform(0, 1, (m, d))
+        la = model.length_scales(d)
+        head = [model.kernel_code, model.kernel_param, int(model.metric == "l1"), model.variance]
+        ref = reference.covariance_matrix(torch.from_numpy(xa), model).numpy()
+        out = _run_emulated(exe, tmp_path, "sym", dt, [n, n, d, *head], [xa / la, xa / la], (n, n))
+        assert np.isfinite(out).all() and np.array_equal(out, out.T)
+        assert np.abs(out - ref).max() < tol * model.variance
+        refc = reference.covariance_matrix(torch.from_numpy(xa), model,
+                                           torch.from_numpy(xb)).numpy()
+        out = _run_emulated(exe, tmp_path, "cross", dt, [n, m, d, *head], [xa / la, xb / la],
+                            (n, m))
+        assert np.isfinite(out).all() and np.abs(out - refc).max() < tol * model.variance
+        k = int(rng.integers(1, 90))
+        x = rng.standard_normal((n, k))
+        y = _run_emulated(exe, tmp_path, "mvp", dt, [n, d, *head, k], [xa / la, x], (n, k))
+        assert np.isfinite(y).all()
+        assert np.abs(y - ref @ x).max() < 10 * tol * (np.abs(ref) @ np.abs(x)).max()
+        shape = tuple(int(v) for v in rng.integers(2, 6, d))
+        grid = pv.Grid(shape, spacing=tuple(rng.uniform(0.05, 0.3, d)))
+        shape3 = shape + (1,) * (3 - d)
+        cg = reference.covariance_matrix(torch.from_numpy(grid.cell_centers()), model).numpy()
+        table = ops.grid_offset_table(grid, model)
+        out = _run_emulated(exe, tmp_path, "fill", dt, list(shape3), [table], cg.shape)
+        assert np.isfinite(out).all() and np.abs(out - cg).max() < tol * model.variance
+        x = rng.standard_normal((grid.n_cells, k))
+        y = _run_emulated(exe, tmp_path, "mvg", dt, [*shape3, k], [table, x], x.shape)
+        assert np.isfinite(y).all()
+        assert np.abs(y - cg @ x).max() < 10 * tol * (np.abs(cg) @ np.abs(x)).max()
+
+
 # ---- device tests -------------------------------------------------------------------------------
 def _device_models(rng, d):
     ls = tuple(rng.uniform(0.1, 0.6, d))
