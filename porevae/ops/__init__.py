@@ -1,7 +1,8 @@
 """Custom kernels, one public function per operation, each dispatching on ``backend``.
 
 ``backend="auto"`` picks the fastest available backend for the inputs' device: ``"cuda"`` for CUDA
-tensors when ``porevae._cuda`` is built, ``"numba"`` on the host, ``"torch"`` (the pure-PyTorch
+tensors when ``porevae._cuda`` is built (else ``"numba_cuda"``, the Numba CUDA kernels of
+:mod:`porevae.ops.numba_cuda`), ``"numba"`` on the host, ``"torch"`` (the pure-PyTorch
 reference of :mod:`porevae.ops.reference`) otherwise. :func:`backends` says which are usable and why
 not. NumPy arrays in give NumPy arrays out; torch tensors in give torch tensors out on their device.
 """
