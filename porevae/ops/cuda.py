@@ -43,17 +43,6 @@ def extension():
     return _load()[0]
 
 
-def _unavailable(name):
-    def fn(*args, **kwargs):
-        ext = extension()
-        if not hasattr(ext, name):
-            raise RuntimeError(f"porevae._cuda has no kernel {name!r} in this build")
-        return getattr(ext, name)(*args, **kwargs)
-
-    fn.__name__ = name
-    return fn
-
-
 def _stream() -> int:
     """The current CUDA stream of torch as an integer handle (``cudaStream_t``)."""
     return torch.cuda.current_stream().cuda_stream
