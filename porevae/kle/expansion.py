@@ -99,8 +99,9 @@ class KLE:
     mean : float
         Mean of the Gaussian field (``mu``).
     device : str
-        Torch device for :meth:`sample` / :meth:`field` / :meth:`project` products with torch
-        inputs and for ``sample(..., as_tensor=True)``. The eigen-solve runs on the host.
+        Torch device of the eigen-solve (``"cuda"``: the device solvers of
+        :mod:`porevae.kle.gpu`) and of ``sample(..., as_tensor=True)`` (batched GEMM there).
+        Eigenpairs are kept on the host as NumPy arrays.
     progress : bool
         Show progress bars for long solves and samplings.
     """
@@ -123,7 +124,7 @@ class KLE:
         self.mean = float(mean)
         self.device = torch.device(device)
         self.energy_requested = energy
-        self._solver = make_solver(solver, grid, cov)
+        self._solver = make_solver(solver, grid, cov, self.device)
         self.solver = self._solver.name
         self.trace = grid.n_cells * cov.variance
         self._known = None  # leading (or all) eigenvalues, for energy tables
@@ -143,6 +144,7 @@ class KLE:
         if self._known is None or len(self._known) < self.n_terms:
             self._known = self.eigenvalues
         self._torch_cache = {}
+        self._sampler = None
 
     @property
     def energy(self) -> float:
@@ -224,10 +226,12 @@ class KLE:
         ``i`` has its own coefficient stream (:meth:`coefficients`) and its field is computed in
         the GEMM of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows at the same row,
         whatever ``start`` and ``n`` are. ``as_tensor=True`` returns a torch tensor computed on
-        ``device``.
+        ``device`` (on a GPU: the same coefficients, equal to the CPU fields up to rounding).
         """
         check_int(n, "n", 0)
         check_int(start, "start", 0)
+        if as_tensor and self.device.type == "cuda":
+            return self._device_sampler().sample(n, seed, start)
         itemsize = np.dtype(DTYPES[self.dtype]).itemsize
         check_memory(n * self.grid.n_cells * itemsize, f"{n} realizations")
         if seed is None:
@@ -247,6 +251,14 @@ class KLE:
                 xi = torch.as_tensor(xi, dtype=tdt, device=self.device)
             out[lo - start:hi - start] = self.field(xi)[lo - c0:hi - c0]
         return out
+
+    def _device_sampler(self):
+        if self._sampler is None:  # uploads Phi sqrt(Lambda) once
+            from porevae.kle.gpu import DeviceSampler
+
+            self._sampler = DeviceSampler(self, self.device, torch.float64 if self.dtype ==
+                                          "float64" else torch.float32)
+        return self._sampler
 
     def lognormal(self, n: int, seed=None, start: int = 0, **kwargs):
         """Log-normal realizations ``exp(Y)``, shape (n, *grid.shape) (e.g. permeability)."""
@@ -298,7 +310,7 @@ class KLE:
         self.dtype, self.mean = p["dtype"], p["mean"]
         self.energy_requested = p["energy_requested"]
         self.device = torch.device(device)
-        self._solver = make_solver(p["solver"], self.grid, self.cov)
+        self._solver = make_solver(p["solver"], self.grid, self.cov, self.device)
         self.solver = self._solver.name
         self.trace = self.grid.n_cells * self.cov.variance
         self._known = known

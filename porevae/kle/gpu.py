@@ -36,6 +36,7 @@ from porevae import ops
 from porevae._validation import check_memory, format_bytes
 from porevae.covariance import CovarianceModel
 from porevae.grid import Grid
+from porevae.kle import _linalg
 from porevae.kle._linalg import merge_desc
 from porevae.kle.iterative import FFTSolver
 from porevae.kle.kron import KronSolver
@@ -131,102 +132,12 @@ def grid_covariance(grid: Grid, model: CovarianceModel, device="cuda",
 
 
 # ---- block eigensolver --------------------------------------------------------------------------
-def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, tol=1e-12,
-                    degree: int = 8, max_iter: int = 300, seed: int = 0, block: int | None = None):
-    """Leading ``k`` eigenpairs of a symmetric positive semi-definite operator, on ``device``.
-
-    Chebyshev-filtered subspace iteration (Zhou & Saad 2007) with locking: a block of ``p > k``
-    vectors is multiplied by ``T_m`` of the operator mapped so that ``[0, b]`` (``b`` the smallest
-    Ritz value) goes to ``[-1, 1]`` (damped), then orthonormalised (QR) and Rayleigh-Ritz'd.
-    Converged leading pairs are locked: the filter then acts on the rest with the locked vectors
-    projected out. The degree ``m <= degree`` is chosen each round so that the filter amplifies
-    the largest active Ritz value at most ``0.1 tol / eps`` times more than the k-th (a
-    polynomial of a wide spectrum otherwise buries the small wanted components below rounding).
-    Every step is a block product, a GEMM or a QR.
-
-    Parameters
-    ----------
-    matmat : callable
-        ``X (n, p) -> C X (n, p)`` on ``device``/``dtype`` (dense C, FFT or custom kernel).
-    tol : float
-        Stop when every wanted residual ``|C x - theta x|`` is below ``tol * theta_1``
-        (eigenvalue errors are then of order ``tol^2 theta_1^2 / gap``).
-    block : int, optional
-        Block size ``p``; default ``min(n, max(k + 32, 1.5 k))``.
-
-    Returns ``(w (k,), v (n, k))`` descending, signs fixed; RuntimeError after ``max_iter`` rounds.
-    """
-    k = min(int(k), n)
-    p = min(n, block or _block_size(n, k))
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, p, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
-    theta, x, ax = _rayleigh_ritz(matmat, x)
-    eps = torch.finfo(dtype).eps
-    for _ in range(max_iter):
-        res = torch.linalg.vector_norm(ax[:, :k] - x[:, :k] * theta[:k], dim=0)
-        bad = torch.nonzero(res > tol * float(theta[0]))
-        if bad.numel() == 0:
-            break
-        nl = int(bad[0, 0])  # leading pairs converged: locked
-        locked = x[:, :nl]
-
-        def op(y, locked=locked, nl=nl):
-            z = matmat(y)
-            return z - locked @ (locked.T @ z) if nl else z
-
-        top, want = float(theta[nl]), float(theta[k - 1])
-        cut = max(float(theta[-1]), 1e-3 * tol * float(theta[0]))  # above the rounding level
-        m = _degree(top, want, cut, degree, 0.1 * tol / eps * float(theta[0]) / max(want, cut))
-        y = _chebyshev_filter(op, x[:, nl:], m, cut=cut, top=top)
-        for _ in range(2 if nl else 0):
-            y = y - locked @ (locked.T @ y)
-        th, xa, axa = _rayleigh_ritz(op, y)
-        theta = torch.cat([theta[:nl], th])
-        x = torch.cat([locked, xa], dim=1)
-        ax = torch.cat([ax[:, :nl], axa], dim=1)
-    else:
-        raise RuntimeError(f"filtered subspace iteration did not reach tol={tol} in {max_iter} "
-                           f"rounds (n={n}, k={k}, p={p})")
-    order = torch.sort(theta[:k], descending=True, stable=True).indices
-    return theta[order].clone(), fix_signs(x[:, order].contiguous())
-
-
-def _degree(top, want, cut, degree, max_ratio):
-    """Largest ``m <= degree`` with ``T_m(L(top)) / T_m(L(want)) <= max_ratio`` (at least 1)."""
-    def a(t):
-        return math.acosh(max(2.0 * t / cut - 1.0, 1.0))
-
-    spread = a(top) - a(want)
-    if spread <= 0:
-        return degree
-    return int(min(degree, max(1, math.floor(math.log(max(max_ratio, 1.0)) / spread))))
-
-
-def _rayleigh_ritz(matmat, y):
-    """Orthonormalise ``y`` and diagonalise the operator on it: ``(theta desc, x, C x)``."""
-    q, _ = torch.linalg.qr(y)
-    aq = matmat(q)
-    h = q.T @ aq
-    theta, s = torch.linalg.eigh(0.5 * (h + h.T))
-    theta, s = theta.flip(0), s.flip(1)
-    return theta, q @ s, aq @ s
-
-
-def _chebyshev_filter(matmat, x, degree, cut, top):
-    """``T_m(L) x / T_m(L(top))`` with ``L(t) = (t - c) / e`` mapping ``[0, cut]`` to ``[-1, 1]``.
-
-    The scaled three-term recurrence keeps the amplified components of order one.
-    """
-    e = c = 0.5 * cut
-    sigma1 = e / (top - c)
-    sigma = sigma1
-    y_prev = x
-    y = (matmat(x) - c * x) * (sigma1 / e)
-    for _ in range(1, degree):
-        sigma_next = 1.0 / (2.0 / sigma1 - sigma)
-        y_next = (matmat(y) - c * y) * (2.0 * sigma_next / e) - (sigma * sigma_next) * y_prev
-        y_prev, y, sigma = y, y_next, sigma_next
-    return y
+def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, **kwargs):
+    """Leading ``k`` pairs by :func:`porevae.kle._linalg.chebyshev_eigsh` on ``device``, signs
+    fixed: ``(w (k,), v (n, k))`` descending tensors."""
+    w, v = _linalg.chebyshev_eigsh(matmat, n, min(int(k), n), device=device, dtype=dtype,
+                                   block=_block_size(n, min(int(k), n)), **kwargs)
+    return w, fix_signs(v.contiguous())
 
 
 def _eigh_desc(a: torch.Tensor, k: int | None = None, vectors: bool = True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from porevae._validation import available_memory, check_choice
 from porevae.kle.dense import DenseSolver
 from porevae.kle.iterative import FFTSolver, MatfreeSolver
@@ -27,8 +29,13 @@ def choose(grid, model) -> str:
     return "fft"
 
 
-def make_solver(name, grid, model):
+def make_solver(name, grid, model, device="cpu"):
+    """The solver ``name`` (or the ``"auto"`` choice); on a CUDA device, its device version."""
     check_choice(name, "solver", ("auto", *SOLVERS))
+    if torch.device(device).type == "cuda":
+        from porevae.kle.gpu import make_device_solver
+
+        return make_device_solver(name, grid, model, device)
     if name == "auto":
         name = choose(grid, model)
     return SOLVERS[name](grid, model)
