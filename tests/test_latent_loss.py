@@ -18,7 +18,7 @@ from porevae import ops
 from porevae.ops import latent_loss, reference_latent
 
 ROOT = Path(__file__).resolve().parents[1]
-CUDA = torch.cuda.is_available() and ops.backends()["cuda"]["available"]
+CUDA = torch.cuda.is_available() and latent_loss.cuda_status()["available"]
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda")
 FORMS = ("location", "location+scale", "mc")
 HOST = ("numba", "torch")

@@ -24,7 +24,8 @@ from porevae.ops.reference_latent import FISHER_FORMS, FISHER_SCALE, LOGVAR_LIMI
 LATENT_BACKENDS = ("auto", "numba", "torch", "cuda")
 _HALF = (torch.float16, torch.bfloat16)
 
-__all__ = ["FISHER_FORMS", "LOGVAR_RANGE", "FusedLatentLoss", "vae_latent_loss"]
+__all__ = ["FISHER_FORMS", "LOGVAR_RANGE", "FusedLatentLoss", "bytes_moved", "cuda_status",
+           "vae_latent_loss"]
 
 
 def _numba_forward(mu, logvar, eps, lo, hi, coef, mc):
@@ -121,17 +122,26 @@ def _check_range(logvar_range):
     return lo, hi
 
 
+def cuda_status() -> dict:
+    """``{"available": bool, "reason": str}`` of the CUDA latent-loss kernels."""
+    st = _cuda.status()
+    if st["available"] and not hasattr(_cuda.extension(), "latent_loss_forward"):
+        return {"available": False, "reason": "porevae._cuda was built without "
+                "csrc/ops/latent_loss.cu; rebuild the extension (pip install -e .)"}
+    return st
+
+
 def _resolve(backend, is_cuda):
     check_choice(backend, "backend", LATENT_BACKENDS)
     if backend == "auto":
         if is_cuda:
-            return "cuda" if _cuda.status()["available"] else "torch"
+            return "cuda" if cuda_status()["available"] else "torch"
         return "numba"
     if backend == "numba" and is_cuda:
         raise ValueError("backend='numba' runs on the host; the inputs are CUDA tensors "
                          "(use backend='cuda' or 'torch')")
     if backend == "cuda":
-        st = _cuda.status()
+        st = cuda_status()
         if not st["available"]:
             raise RuntimeError(f"backend='cuda' is unavailable: {st['reason']}")
         if not is_cuda:

@@ -1,0 +1,200 @@
+"""Fused latent loss (forward + backward) vs the plain-autograd PyTorch reference.
+
+``python -m bench.bench_latent [--quick] [--device cpu|cuda|all] [--repeat R]``
+
+For each size (batch x latent, float32, ``fisher="mc"``: the form that reads eps in both passes)
+one timed call is ``ops.vae_latent_loss`` + ``torch.autograd.grad`` of (z, kl, fisher) with fixed
+upstream gradients, on the fused backend ("numba" on the CPU, "cuda" on a GPU) and on "torch".
+Figures are medians of ``--repeat`` calls after ``--warmup`` calls, the variants interleaved. The floor is the bytes that any
+implementation must move, (4 + 6) N d + 4 N elements (forward: reads mu, logvar, eps, writes z, kl,
+fisher; backward: reads mu, logvar, eps, dz, dkl, dfisher, writes dmu, dlogvar), divided by the copy
+bandwidth measured in the same run (``dst.copy_(src)``, read + write bytes): the larger of a copy of
+one N x d array (same cache level as the case) and of a large buffer (DRAM).
+
+On the CPU the reference is timed with torch's default threads and with one thread, and the ratio is
+taken against the faster of the two (on a loaded 2-core machine the two-thread run can be much
+slower). The GPU bar of the issue: >= 4x the reference and >= 60 % of copy bandwidth at 16M elements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+
+import torch
+
+from bench.common import machine, write_bandwidth
+from porevae import ops
+from porevae.ops.latent_loss import bytes_moved, cuda_status
+
+SIZES = ((64, 128), (1024, 512), (4096, 4096))
+QUICK_SIZES = ((64, 128), (1024, 512))
+
+
+def _case(n, d, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, d, generator=g).to(device).requires_grad_()
+    logvar = (2 * torch.randn(n, d, generator=g) - 1).to(device).requires_grad_()
+    eps = torch.randn(n, d, generator=g).to(device)
+    grads = (torch.randn(n, d, generator=g).to(device), torch.randn(n, generator=g).to(device),
+             torch.randn(n, generator=g).to(device))
+    return mu, logvar, eps, grads
+
+
+def _step(backend, mu, logvar, eps, grads):
+    out = ops.vae_latent_loss(mu, logvar, eps, fisher="mc", backend=backend)
+    return torch.autograd.grad(out, (mu, logvar), grads)
+
+
+def _median(fn, repeat, warmup, sync, inner=1):
+    """Median seconds per call over ``repeat`` samples of ``inner`` back-to-back calls each."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        sync()
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+def _interleaved(variants, case, repeat, warmup, sync, inner) -> dict:
+    """Median seconds per call of each ``(backend, torch threads)`` variant, timed in turn within
+    every sample (ABCABC...) so that all variants see the same background load."""
+    times = {v: [] for v in variants}
+    before = torch.get_num_threads()
+    try:
+        for k in range(warmup + repeat):
+            for backend, threads in variants:
+                torch.set_num_threads(threads or before)
+                fn = functools.partial(_step, backend, *case)
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                sync()
+                if k >= warmup:
+                    times[(backend, threads)].append((time.perf_counter() - t0) / inner)
+    finally:
+        torch.set_num_threads(before)
+    return {v: statistics.median(t) for v, t in times.items()}
+
+
+def copy_bandwidth(device, numel, repeat, sync) -> float:
+    """Bytes/s of ``dst.copy_(src)`` (read + write) for float32 buffers of ``numel`` elements.
+
+    On the CPU the faster of torch's default threads and one thread.
+    """
+    src = torch.ones(numel, device=device)
+    dst = torch.empty_like(src)
+    reps = repeat if numel >= 1 << 22 else 20 * repeat
+    best = 0.0
+    for threads in (None, 1) if device == "cpu" else (None,):
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            best = max(best, 8 * numel / _median(lambda: dst.copy_(src), reps, 3, sync,
+                                                 _inner(device)))
+        finally:
+            torch.set_num_threads(before)
+    return best
+
+
+def _inner(device):
+    """Calls per timed sample: on a GPU 10 back-to-back launches (the host's launch overhead
+    overlaps the device's work, as in a training loop), then one synchronisation."""
+    return 10 if device == "cuda" else 1
+
+
+def _sync_for(device):
+    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+
+def run_device(device, sizes, repeat, warmup) -> list[dict]:
+    sync = _sync_for(device)
+    fused = "cuda" if device == "cuda" else "numba"
+    big = 1 << (28 if device == "cuda" else 26)  # 1 GiB / 256 MiB per buffer
+    dram = copy_bandwidth(device, big, max(repeat, 5), sync)
+    print(f"\n[{device}] copy bandwidth of {4 * big >> 20} MiB buffers (read + write): "
+          f"{dram / 1e9:.1f} GB/s; 'copy' below: a copy of one N x d float32 array (same cache "
+          f"level as the case); floor = bytes / max(both copies)", flush=True)
+    if device == "cpu":
+        wb = write_bandwidth(1 << 26, max(repeat, 5))
+        print(f"[cpu] write bandwidth of 64 MiB: {wb['touched'] / 1e9:.1f} GB/s into touched "
+              f"pages, {wb['fresh'] / 1e9:.1f} GB/s into a fresh allocation (page faults: every "
+              f"call of either implementation writes freshly allocated outputs)", flush=True)
+    refs = [("torch", None)]
+    if device == "cpu" and torch.get_num_threads() > 1:
+        refs.append(("torch", 1))
+    rows = []
+    hdr = (f"{'N x d':>12} {'fused ms':>9} {'GB/s':>7} {'copy':>7} {'of copy':>7} "
+           f"{'floor ms':>9} {'ref ms':>9} {'ref 1t ms':>9} {'ratio':>7}")
+    print(hdr)
+    for n, d in sizes:
+        case = _case(n, d, device)
+        reps = repeat if n * d >= 1 << 20 else 10 * repeat
+        variants = [(fused, None)] + refs
+        times = _interleaved(variants, case, reps, warmup, sync, _inner(device))
+        t_fused = times[(fused, None)]
+        t_refs = {threads: times[(name, threads)] for name, threads in refs}
+        nbytes = sum(bytes_moved(n, d, 4).values())
+        bw = max(dram, copy_bandwidth(device, n * d, repeat, sync))
+        best_ref = min(t_refs.values())
+        row = {"device": device, "n": n, "d": d, "fused_s": t_fused, "ref_s": t_refs[None],
+               "ref_1thread_s": t_refs.get(1), "ratio": best_ref / t_fused, "bytes": nbytes,
+               "floor_s": nbytes / bw, "gbps": nbytes / t_fused / 1e9,
+               "of_copy": nbytes / t_fused / bw, "copy_gbps": bw / 1e9}
+        rows.append(row)
+        one = f"{t_refs[1] * 1e3:9.3f}" if 1 in t_refs else f"{'-':>9}"
+        print(f"{n:>5} x {d:<5} {t_fused * 1e3:9.3f} {row['gbps']:7.1f} {bw / 1e9:7.1f} "
+              f"{row['of_copy']:7.0%} "
+              f"{row['floor_s'] * 1e3:9.3f} {t_refs[None] * 1e3:9.3f} {one} "
+              f"{row['ratio']:6.1f}x", flush=True)
+        del case
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="skip 4096 x 4096")
+    ap.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
+                    help="all: the CPU, and CUDA when porevae._cuda and a device are present")
+    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--warmup", type=int, default=3)
+    args = ap.parse_args(argv)
+    print(machine(), f"| torch threads {torch.get_num_threads()}", flush=True)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    devices = ["cpu"] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all"):
+        st = cuda_status()
+        if st["available"]:
+            print(f"CUDA: {torch.cuda.get_device_name()}")
+            devices.append("cuda")
+        elif args.device == "cuda":
+            raise SystemExit(f"CUDA latent loss unavailable: {st['reason']}")
+        else:
+            print(f"(no CUDA figures: {st['reason']})")
+    for device in devices:
+        rows = run_device(device, sizes, args.repeat, args.warmup)
+        if device == "cuda":
+            big = max(rows, key=lambda r: r["n"] * r["d"])
+            ok = big["ratio"] >= 4 and big["of_copy"] >= 0.6
+            print(f"GPU bar at {big['n']} x {big['d']}: ratio {big['ratio']:.1f}x (>= 4), "
+                  f"{big['of_copy']:.0%} of copy bandwidth (>= 60 %): "
+                  f"{'met' if ok else 'NOT met'}")
+        else:
+            mid = next((r for r in rows if (r["n"], r["d"]) == (1024, 512)), None)
+            if mid is not None:
+                print(f"CPU bar at 1024 x 512: {mid['ratio']:.1f}x vs the faster reference "
+                      f"(>= 3): {'met' if mid['ratio'] >= 3 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
