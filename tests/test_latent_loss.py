@@ -1,7 +1,9 @@
 """ops.vae_latent_loss: fused backends vs the plain-autograd reference, Fisher forms, clamp, errors.
 
 Backends: "numba" and "torch" everywhere; "cuda" under ``@pytest.mark.gpu`` (skipped without a
-device). The CUDA source is compiled with nvcc for sm_80 where nvcc is present.
+device). The CUDA source is compiled with nvcc for sm_80 where nvcc is present, and the kernels of
+csrc/ops/cuda/latent_loss_kernel.cuh run on the host in an emulation (g++, std::thread per CUDA
+thread, emulated warp shuffles) against the reference for every storage dtype and both load paths.
 """
 
 import math
@@ -19,7 +21,8 @@ from porevae.ops import latent_loss, reference_latent
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available() and latent_loss.cuda_status()["available"]
-gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda")
+gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda built with "
+                         "csrc/ops/latent_loss.cu")
 FORMS = ("location", "location+scale", "mc")
 HOST = ("numba", "torch")
 
@@ -268,3 +271,234 @@ def test_cuda_matches_reference(dtype, shape):
         assert a.dtype == b.dtype
         torch.testing.assert_close(a.float(), b.float(), rtol=tol,
                                    atol=tol * float(b.float().abs().max()))
+
+
+EMU_PRELUDE = r"""
+// Host emulation of csrc/ops/cuda/latent_loss_kernel.cuh (tests only): one block at a time, its
+// threads are std::threads; __shfl_xor_sync exchanges through a per-warp buffer and barrier.
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+using std::exp;
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+struct Warp {
+  std::barrier<> bar{32};
+  double buf[32];
+};
+thread_local dim3 threadIdx, blockIdx;
+thread_local Warp* t_warp = nullptr;
+dim3 blockDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+template <class T>
+T __shfl_xor_sync(unsigned, T x, int off, int width) {
+  const int lane = threadIdx.x % 32;
+  t_warp->buf[lane] = static_cast<double>(x);
+  t_warp->bar.arrive_and_wait();
+  const int src = lane ^ off;
+  const T y = (src / width == lane / width) ? static_cast<T>(t_warp->buf[src]) : x;
+  t_warp->bar.arrive_and_wait();
+  return y;
+}
+"""
+
+EMU_FP16 = r"""
+#pragma once
+struct __half { _Float16 h; };
+inline float __half2float(__half x) { return static_cast<float>(x.h); }
+inline __half __float2half_rn(float f) { return __half{static_cast<_Float16>(f)}; }
+"""
+
+EMU_BF16 = r"""
+#pragma once
+#include <cstdint>
+#include <cstring>
+struct __nv_bfloat16 { uint16_t b; };
+inline float __bfloat162float(__nv_bfloat16 x) {
+  uint32_t u = uint32_t(x.b) << 16; float f; std::memcpy(&f, &u, 4); return f;
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  uint32_t u; std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return {uint16_t(0x7fc0)};
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return {uint16_t(u >> 16)};
+}
+"""
+
+EMU_DRIVER = r"""
+#include "ops/cuda/latent_loss_kernel.cuh"
+using namespace porevae::cuda;
+
+template <class F>
+void launch(int64_t blocks, unsigned threads, F f) {
+  blockDim = dim3{threads, 1, 1};
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::vector<std::unique_ptr<Warp>> warps;
+    for (unsigned w = 0; w < threads / 32; ++w) warps.emplace_back(new Warp);
+    std::vector<std::thread> ts;
+    for (unsigned t = 0; t < threads; ++t)
+      ts.emplace_back([&, t, b] {
+        threadIdx = dim3{t, 1, 1};
+        blockIdx = dim3{unsigned(b), 1, 1};
+        t_warp = warps[t / 32].get();
+        f();
+      });
+    for (auto& t : ts) t.join();
+  }
+}
+
+std::vector<double> load(const char* dir, const char* name, size_t count) {
+  std::vector<double> v(count);
+  std::string path = std::string(dir) + "/" + name;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f || std::fread(v.data(), 8, count, f) != count) std::exit(3);
+  std::fclose(f);
+  return v;
+}
+
+template <class T>
+void save(const char* dir, const char* name, const T* p, size_t count) {
+  std::vector<double> v(count);
+  for (size_t i = 0; i < count; ++i) v[i] = static_cast<double>(load_acc(p[i]));
+  std::string path = std::string(dir) + "/" + name;
+  FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(v.data(), 8, count, f);
+  std::fclose(f);
+}
+
+// Storage with an optional one-element offset (misaligned: the scalar path of latent_loss.cu).
+template <class T>
+T* store(const std::vector<double>& v, int offset) {
+  T* p = static_cast<T*>(std::aligned_alloc(64, (v.size() + 64) * sizeof(T))) + offset;
+  for (size_t i = 0; i < v.size(); ++i) p[i] = store_as<T>(static_cast<typename AccOf<T>::type>(v[i]));
+  return p;
+}
+
+int group_for(int64_t packs) {  // as latent_loss.cu
+  int g = 1;
+  while (g < 32 && g < packs) g *= 2;
+  return g;
+}
+
+template <class T, int V>
+void go(int64_t n, int64_t d, bool mc, double lo, double hi, double coef, int offset,
+        const char* dir) {
+  using A = typename AccOf<T>::type;
+  const size_t nd = n * d;
+  T *mu = store<T>(load(dir, "mu", nd), offset), *lv = store<T>(load(dir, "logvar", nd), offset),
+    *eps = store<T>(load(dir, "eps", nd), offset), *gz = store<T>(load(dir, "gz", nd), offset);
+  std::vector<double> nan(nd, NAN), nanr(n, NAN);
+  T *z = store<T>(nan, offset), *gmu = store<T>(nan, offset), *glv = store<T>(nan, offset);
+  A *kl = store<A>(nanr, 0), *fi = store<A>(nanr, 0);
+  A *gkl = store<A>(load(dir, "gkl", n), 0), *gfi = store<A>(load(dir, "gfisher", n), 0);
+  const int group = group_for((d + V - 1) / V);
+  const int64_t blocks = (n * group + 255) / 256;
+  launch(blocks, 256, [&] {
+    latent_forward_kernel<T, V>(mu, lv, eps, z, kl, fi, n, d, group, A(lo), A(hi), A(coef), mc);
+  });
+  launch(blocks, 256, [&] {
+    latent_backward_kernel<T, V>(mu, lv, eps, gz, gkl, gfi, gmu, glv, n, d, group, A(lo), A(hi),
+                                 A(coef), mc);
+  });
+  save(dir, "z", z, nd); save(dir, "kl", kl, n); save(dir, "fisher", fi, n);
+  save(dir, "gmu", gmu, nd); save(dir, "glogvar", glv, nd);
+  std::printf("V=%d group=%d blocks=%lld\n", V, group, static_cast<long long>(blocks));
+}
+
+template <class T>
+void run(int64_t n, int64_t d, bool mc, double lo, double hi, double coef, int offset,
+         const char* dir) {
+  constexpr int V = 16 / sizeof(T);
+  if (offset == 0 && d % V == 0) go<T, V>(n, d, mc, lo, hi, coef, offset, dir);
+  else go<T, 1>(n, d, mc, lo, hi, coef, offset, dir);
+}
+
+int main(int argc, char** argv) {  // dtype n d mc lo hi coef offset dir
+  if (argc != 10) return 2;
+  const int dt = std::atoi(argv[1]);
+  const int64_t n = std::atoll(argv[2]), d = std::atoll(argv[3]);
+  const bool mc = std::atoi(argv[4]);
+  const double lo = std::atof(argv[5]), hi = std::atof(argv[6]), coef = std::atof(argv[7]);
+  const int offset = std::atoi(argv[8]);
+  switch (dt) {
+    case 0: run<float>(n, d, mc, lo, hi, coef, offset, argv[9]); break;
+    case 1: run<double>(n, d, mc, lo, hi, coef, offset, argv[9]); break;
+    case 2: run<__half>(n, d, mc, lo, hi, coef, offset, argv[9]); break;
+    default: run<__nv_bfloat16>(n, d, mc, lo, hi, coef, offset, argv[9]); break;
+  }
+  return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def emulated_kernels(tmp_path_factory):
+    """The CUDA kernels compiled for the host (g++ -std=c++20) with emulated threads/shuffles."""
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("g++ not found")
+    root = tmp_path_factory.mktemp("latent_emu")
+    (root / "cuda_fp16.h").write_text(EMU_FP16)
+    (root / "cuda_bf16.h").write_text(EMU_BF16)
+    (root / "emu.cpp").write_text(EMU_PRELUDE + EMU_DRIVER)
+    cmd = [gxx, "-std=c++20", "-O1", "-pthread", f"-I{root}", f"-I{ROOT / 'csrc'}",
+           str(root / "emu.cpp"), "-o", str(root / "emu")]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return root / "emu"
+
+
+@pytest.mark.parametrize("dtype, shape, offset, fisher", [
+    (torch.float32, (37, 19), 0, "mc"),          # scalar path (d % 4 != 0), 32-thread groups
+    (torch.float32, (45, 64), 0, "location"),    # 16-byte packs, 16-thread groups
+    (torch.float32, (9, 64), 1, "mc"),           # misaligned pointers: scalar path
+    (torch.float64, (21, 6), 0, "location+scale"),  # double2 packs, 4-thread groups
+    (torch.float64, (300, 1), 0, "mc"),          # d = 1: one thread per row, 2 blocks
+    (torch.float16, (13, 40), 0, "mc"),          # 8 halves per pack
+    (torch.bfloat16, (11, 24), 0, "location"),
+])
+def test_cuda_kernels_in_host_emulation(emulated_kernels, tmp_path, dtype, shape, offset,
+                                        fisher):
+    """latent_loss_kernel.cuh (the code that runs on the GPU) against the reference, on the host.
+
+    Inputs are rounded to the storage dtype first; outputs start as NaN (unwritten elements fail).
+    """
+    n, d = shape
+    mu, logvar, eps = _inputs(n, d, seed=n * d, spread=3.0)
+    logvar[0, 0] = float("nan") if n > 1 else logvar[0, 0]
+    g = torch.Generator().manual_seed(9)
+    gz, gkl, gf = (torch.randn(s, generator=g, dtype=torch.float64) for s in ((n, d), n, n))
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    mu, logvar, eps, gz = (t.to(dtype).double() for t in (mu, logvar, eps, gz))
+    gkl, gf = gkl.to(acc).double(), gf.to(acc).double()
+    for name, t in (("mu", mu), ("logvar", logvar), ("eps", eps), ("gz", gz), ("gkl", gkl),
+                    ("gfisher", gf)):
+        t.numpy().tofile(tmp_path / name)
+    code = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}[dtype]
+    coef = reference_latent.FISHER_SCALE[fisher] / d
+    res = subprocess.run([str(emulated_kernels), str(code), str(n), str(d),
+                          str(int(fisher == "mc")), "-6", "2", repr(coef), str(offset),
+                          str(tmp_path)], check=False, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = {k: torch.from_numpy(np.fromfile(tmp_path / k)) for k in
+           ("z", "kl", "fisher", "gmu", "glogvar")}
+    m, lv = (t.to(acc).requires_grad_() for t in (mu, logvar))
+    z, kl, f = reference_latent.vae_latent_loss(m, lv, eps.to(acc), fisher)
+    gmu, glv = torch.autograd.grad((z, kl, f), (m, lv), (gz.to(acc), gkl.to(acc), gf.to(acc)))
+    ref = {"z": z.to(dtype), "kl": kl, "fisher": f, "gmu": gmu.to(dtype), "glogvar": glv.to(dtype)}
+    tol = {torch.float32: 2e-6, torch.float64: 1e-13, torch.float16: 1e-3,
+           torch.bfloat16: 8e-3}[dtype]
+    for k, r in ref.items():
+        r = r.double().reshape(got[k].shape).detach()
+        torch.testing.assert_close(got[k], r, rtol=tol, atol=tol * float(r.nan_to_num().abs().max()),
+                                   equal_nan=True, msg=lambda s, k=k: f"{k}: {s}")
