@@ -77,6 +77,17 @@ def test_numba_matches_reference_float32(fisher, shape):
         torch.testing.assert_close(a, b, rtol=2e-5, atol=2e-6 * float(b.abs().max()))
 
 
+@pytest.mark.parametrize("dtype, ulps", [(torch.float32, 1.0), (torch.float64, 2.0)])
+def test_numba_exp_is_within_an_ulp_over_the_clamp_range(dtype, ulps):
+    """z = exp(logvar / 2) for mu = 0, eps = 1, logvar over all of [-80, 80]."""
+    logvar = torch.linspace(-80, 80, 100_001, dtype=torch.float64).to(dtype)[None]
+    z, _, _ = ops.vae_latent_loss(torch.zeros_like(logvar), logvar, torch.ones_like(logvar),
+                                  backend="numba", logvar_range=(-80, 80))
+    exact = torch.exp(0.5 * logvar.double())
+    rel = ((z.double() - exact) / exact).abs().max()
+    assert rel <= ulps * torch.finfo(dtype).eps
+
+
 def test_float32_tolerance_detects_a_small_error():
     """The tolerance of the comparison above fails on a 1e-3 change of one logvar entry."""
     mu, logvar, eps = _inputs(128, 512, dtype=torch.float32)
