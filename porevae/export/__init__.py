@@ -1,0 +1,40 @@
+"""Fields out of porevae and into simulators, viewers and ensemble workflows.
+
+Writers (all validate before writing and write atomically: temporary file, then rename):
+
+- :func:`write_grdecl` / :func:`read_grdecl`: Eclipse / OPM Flow GRDECL include files (text);
+- :func:`write_bgrdecl` / :func:`read_bgrdecl`: binary GRDECL for ``IMPORT`` (through resfo);
+- :func:`write_vti`: VTK image data for ParaView (through pyevtk);
+- :func:`write_npy`, :func:`write_h5` / :func:`read_h5`: NumPy and HDF5 arrays.
+
+Ensembles (:func:`write_ensemble`, :func:`regenerate`, :func:`read_manifest`) write one folder
+per realization and a manifest from which any realization is regenerated bit for bit; property
+transforms (log-normal permeability, porosity, bounds, anisotropy) live in
+:mod:`porevae.export.transforms`.
+"""
+
+from porevae.export.arrays import read_h5, write_h5, write_npy
+from porevae.export.binary import read_bgrdecl, write_bgrdecl
+from porevae.export.ensemble import read_manifest, regenerate, write_ensemble
+from porevae.export.formats import FORMATS, write_fields
+from porevae.export.grdecl import grdecl_text, read_grdecl, write_grdecl
+from porevae.export.transforms import Transform
+from porevae.export.vtk import write_vti
+
+__all__ = [
+           "FORMATS",
+           "Transform",
+           "grdecl_text",
+           "read_bgrdecl",
+           "read_grdecl",
+           "read_h5",
+           "read_manifest",
+           "regenerate",
+           "write_bgrdecl",
+           "write_ensemble",
+           "write_fields",
+           "write_grdecl",
+           "write_h5",
+           "write_npy",
+           "write_vti",
+]

@@ -1,0 +1,98 @@
+"""Validation of property fields before anything is written.
+
+:func:`check_fields` turns ``{"PERMX": k, ...}`` (arrays of ``grid.shape``, axes (x, y[, z])) into
+flat arrays in the Eclipse cell order (I fastest, then J, then K) and refuses, with a message naming
+the keyword, what a simulator would reject or misread:
+
+- keyword names that are not 1 to 8 characters ``[A-Z][A-Z0-9_]*`` (Eclipse keywords are upper case
+  and at most 8 characters long);
+- arrays whose shape is not ``grid.shape``, complex or non-numeric arrays, NaN or infinite values;
+- negative permeability (``PERM*``), porosity / net-to-gross outside [0, 1];
+- integer keywords (``ACTNUM``, region numbers ``*NUM``) with non-integer values, ``ACTNUM`` other
+  than 0/1, region numbers below 1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+KEYWORD_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
+FRACTION_KEYWORDS = frozenset({"PORO", "NTG", "SWL", "SWCR", "SWU", "SGL", "SGCR", "SGU", "SOWCR",
+                               "SOGCR"})
+
+
+def check_keyword(name) -> str:
+    """Return ``name`` if it is a valid Eclipse keyword (1-8 chars, ``[A-Z][A-Z0-9_]*``)."""
+    if not isinstance(name, str) or not KEYWORD_RE.match(name):
+        hint = ""
+        if isinstance(name, str) and KEYWORD_RE.match(name.upper()):
+            hint = f" (write {name.upper()!r}: keywords are upper case)"
+        elif isinstance(name, str) and len(name) > 8:
+            hint = f" ({len(name)} characters; Eclipse keywords have at most 8)"
+        raise ValueError(f"invalid keyword name {name!r}: expected 1 to 8 characters, a capital "
+                         f"letter then capitals, digits or '_'{hint}")
+    return name
+
+
+def is_integer_keyword(name: str) -> bool:
+    """ACTNUM and region numbers (SATNUM, PVTNUM, FIPNUM, ...) hold integers."""
+    return name == "ACTNUM" or name.endswith("NUM")
+
+
+def as_numpy(value) -> np.ndarray:
+    """NumPy view of an array-like or a torch tensor (detached, on the host)."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def check_fields(fields: Mapping, grid) -> dict[str, np.ndarray]:
+    """Validate ``{keyword: array of grid.shape}`` and flatten to the Eclipse cell order.
+
+    Returns
+    -------
+    dict
+        ``{keyword: array (n_cells,)}`` in I-fastest order, in the order given. Integer keywords
+        come back as int64, others as float32 (kept) or float64 (everything else).
+    """
+    if not isinstance(fields, Mapping) or not fields:
+        raise ValueError("fields must be a non-empty mapping {keyword: array}")
+    out = {}
+    for name, value in fields.items():
+        check_keyword(name)
+        arr = as_numpy(value)
+        if arr.shape != grid.shape:
+            raise ValueError(f"{name} has shape {arr.shape}, the grid has shape {grid.shape} "
+                             f"(axes x, y[, z])")
+        if arr.dtype == bool:
+            arr = arr.astype(np.int64)
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise ValueError(f"{name} holds {bad} NaN or infinite value(s)")
+        out[name] = _check_values(name, grid.flatten(arr))
+    return out
+
+
+def _check_values(name: str, flat: np.ndarray) -> np.ndarray:
+    if is_integer_keyword(name):
+        as_int = flat.astype(np.int64)
+        if not np.array_equal(as_int, flat):
+            raise ValueError(f"{name} is an integer keyword but holds non-integer values")
+        lowest = 0 if name == "ACTNUM" else 1
+        if as_int.min() < lowest or (name == "ACTNUM" and as_int.max() > 1):
+            raise ValueError(f"{name} values must be {'0 or 1' if name == 'ACTNUM' else '>= 1'}, "
+                             f"got range [{as_int.min()}, {as_int.max()}]")
+        return as_int
+    if flat.dtype != np.float32:
+        flat = flat.astype(np.float64)
+    if name.startswith("PERM") and flat.min() < 0:
+        raise ValueError(f"{name}: permeability must be >= 0, found {int((flat < 0).sum())} "
+                         f"negative value(s) (min {flat.min()})")
+    if name in FRACTION_KEYWORDS and (flat.min() < 0 or flat.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1], got range [{flat.min()}, {flat.max()}]")
+    return flat

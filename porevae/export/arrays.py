@@ -1,0 +1,46 @@
+"""NumPy ``.npy`` and HDF5 ``.h5`` files of property fields (arrays of ``grid.shape``).
+
+Unlike GRDECL these keep the array axes (x, y[, z]) as they are. The HDF5 file holds one dataset
+per keyword and the grid as attributes (``shape``, ``spacing``, ``origin``) plus any header
+entries (as strings); dataset timestamps are switched off so the same fields give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from porevae.export._check import check_fields
+from porevae.export._files import atomic_path
+
+
+def write_npy(path, field, grid, *, name: str = "FIELD") -> Path:
+    """Write one array of ``grid.shape`` as ``.npy``, atomically (validated like GRDECL ``name``)."""
+    flat = check_fields({name: field}, grid)[name]
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, grid.unflatten(flat).copy(order="C"))
+    return path
+
+
+def write_h5(path, fields: Mapping, grid, *, header: Mapping | None = None) -> Path:
+    """Write ``{keyword: array of grid.shape}`` as datasets of one HDF5 file, atomically."""
+    flat = check_fields(fields, grid)
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as h5:
+        for key, value in grid.to_dict().items():
+            h5.attrs[key] = value
+        for key, value in (header or {}).items():
+            h5.attrs[str(key)] = str(value)
+        for name, values in flat.items():
+            h5.create_dataset(name, data=grid.unflatten(values), track_times=False)
+    return path
+
+
+def read_h5(path) -> dict[str, np.ndarray]:
+    """``{keyword: array of grid.shape}`` from a file of :func:`write_h5`."""
+    with h5py.File(path, "r") as h5:
+        return {name: h5[name][()] for name in h5}

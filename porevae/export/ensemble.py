@@ -1,0 +1,320 @@
+"""Reproducible ensembles: one folder per realization, a manifest, resumable and sharded.
+
+Layout of ``out/``::
+
+    manifest.json          porevae version, KLE file checksum and parameters, seed, transform,
+                           format, and per realization the SHA-256 of each file written
+    real-0000/PERMX.GRDECL one folder per realization ("real-%04d"), files as in
+    real-0000/.done         porevae.export.formats; ".done" (JSON checksums) is written last
+    ...
+
+Realization ``i`` draws its KLE coefficients from ``SeedSequence(seed, spawn_key=(i,))``
+(:meth:`porevae.KLE.coefficients`), so it is the same whether it is written alone
+(``only=i``), in any shard, on any number of processes or Dask workers.
+
+Crash safety: every file is written to a temporary name and renamed; a realization counts as
+done only when its ``.done`` marker exists and the checksums in it match the files on disk.
+A resumed run (the same call again) skips done realizations and rewrites the others, removing
+temporary files that a killed process left behind. The manifest is written by the coordinating
+process only (at the start without, at the end with the per-realization checksums).
+
+Sharding: the indices to write are cut into tasks of ``chunk`` (default 256) consecutive
+realizations; ``jobs > 1`` runs them on a ``concurrent.futures.ProcessPoolExecutor``, ``dask``
+(a scheduler address or a ``distributed.Client``) submits the same tasks to a Dask cluster.
+Workers load the KLE file themselves (checked against the manifest's checksum).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from porevae._validation import check_int
+from porevae.export._check import check_fields
+from porevae.export._files import TMP_MARK, atomic_path, sha256
+from porevae.export.formats import check_format, write_fields
+from porevae.export.transforms import Transform
+
+MANIFEST = "manifest.json"
+DONE = ".done"
+MANIFEST_VERSION = 1
+DEFAULT_CHUNK = 256
+_FIXED = ("kle_sha256", "seed", "format", "transform", "grid_section")
+
+
+def folder_name(i: int) -> str:
+    """``real-0000`` for realization 0 (at least four digits)."""
+    return f"real-{i:04d}"
+
+
+@lru_cache(maxsize=4)
+def _load_kle(path: str, digest: str):
+    from porevae.kle import KLE
+
+    if sha256(path) != digest:
+        raise ValueError(f"KLE file {path} changed: its SHA-256 is no longer {digest}")
+    return KLE.load(path)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def read_manifest(out) -> dict:
+    """The manifest of the ensemble in folder ``out``."""
+    with open(Path(out) / MANIFEST, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    with atomic_path(out / MANIFEST) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=1, sort_keys=False)
+        fh.write("\n")
+
+
+def is_done(folder: Path) -> dict | None:
+    """Checksums ``{file: sha256}`` of a finished realization folder, or None.
+
+    Finished means: the ``.done`` marker exists and every file it lists has that checksum.
+    """
+    try:
+        with open(folder / DONE, encoding="utf-8") as fh:
+            sums = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    try:
+        if all(sha256(folder / name) == digest for name, digest in sums.items()):
+            return sums
+    except OSError:
+        pass
+    return None
+
+
+def write_realizations(kle_path: str, kle_sha256: str, out: str, indices: list[int], seed: int,
+                       fmt: str, transform: dict, grid_section: str | None = None) -> dict:
+    """Write the given realizations into ``out`` (one task); returns ``{i: {file: sha256}}``.
+
+    Runs in worker processes: everything it needs comes in as plain arguments. Consecutive
+    indices are sampled together in blocks aligned to ``porevae.kle.expansion.CHUNK`` (the
+    fields do not depend on the blocking). Each realization folder is cleared of temporary
+    files, written file by file atomically, and finished by its ``.done`` marker.
+    """
+    from porevae.kle.expansion import CHUNK
+
+    kle = _load_kle(kle_path, kle_sha256)
+    tr = Transform.from_dict(transform)
+    out = Path(out)
+    result = {}
+    for start, stop in _runs(sorted(indices), CHUNK):
+        ys = kle.sample(stop - start, seed=seed, start=start)
+        for i, y in zip(range(start, stop), ys):
+            folder = out / folder_name(i)
+            folder.mkdir(exist_ok=True)
+            (folder / DONE).unlink(missing_ok=True)
+            for stale in folder.glob(f".*{TMP_MARK}*"):
+                stale.unlink()
+            header = {"seed": seed, "realization": i,
+                      "kle_sha256": kle_sha256[:16], "transform": tr.perm}
+            names = write_fields(folder, tr.apply_kle(y, kle), kle.grid, fmt,
+                                 header=header, grid_section=grid_section)
+            sums = {name: sha256(folder / name) for name in names}
+            with atomic_path(folder / DONE) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(sums, fh)
+            result[i] = sums
+    return result
+
+
+def _runs(indices: list[int], block: int) -> Iterable[tuple[int, int]]:
+    """``[start, stop)`` runs of consecutive indices, cut at multiples of ``block``."""
+    k = 0
+    while k < len(indices):
+        start = stop = indices[k]
+        while k < len(indices) and indices[k] == stop and (stop == start or stop % block):
+            stop += 1
+            k += 1
+        yield start, stop
+
+
+def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
+                   transform: Transform | None = None, *, only: int | None = None,
+                   jobs: int = 1, dask=None, chunk: int = DEFAULT_CHUNK,
+                   grid_section: str | None = None, progress: bool = False) -> dict:
+    """Write (or resume, or extend) an ensemble of ``n`` realizations into folder ``out``.
+
+    Parameters
+    ----------
+    kle_path : str or Path
+        A file of :meth:`porevae.KLE.save`; its SHA-256 is recorded and checked by workers.
+    out : str or Path
+        Ensemble folder (created if missing). If it holds a manifest, the KLE checksum, seed,
+        format, transform and grid section must be the same (``n`` may grow).
+    n : int
+        Number of realizations ``0 .. n-1``.
+    seed : int
+        Root seed (>= 0).
+    fmt : {"grdecl", "bgrdecl", "vti", "npy", "h5"}
+    transform : Transform, optional
+        Gaussian field -> keywords; default ``Transform()`` (``PERMX = exp(Y)``).
+    only : int, optional
+        Write realization ``only`` alone (always rewritten, even if done); the rest of the
+        ensemble is left as it is.
+    jobs : int
+        Local worker processes (``ProcessPoolExecutor``, spawn start method); 1 = this process.
+    dask : str or distributed.Client, optional
+        Run the tasks on a Dask cluster (scheduler address or client) instead.
+    chunk : int
+        Realizations per task (a few hundred: workers amortize loading the KLE).
+    grid_section : None, "dxdytops" or "corner"
+        GRDECL only: put the grid geometry in every realization's file.
+    progress : bool
+        tqdm progress bar over realizations.
+
+    Returns
+    -------
+    dict
+        The manifest, plus ``"written"`` and ``"skipped"`` index lists for this call (not
+        stored in the file).
+    """
+    from porevae import __version__
+
+    check_int(n, "n", 1)
+    seed = _check_seed(seed)
+    check_format(fmt)
+    check_int(jobs, "jobs", 1)
+    check_int(chunk, "chunk", 1)
+    if only is not None:
+        check_int(only, "only", 0, n - 1)
+    if grid_section is not None and fmt != "grdecl":
+        raise ValueError("grid_section is for the grdecl format only")
+    if jobs > 1 and dask is not None:
+        raise ValueError("give jobs > 1 or dask, not both")
+    transform = transform or Transform()
+    kle_path = str(Path(kle_path).resolve())
+    digest = sha256(kle_path)
+    kle = _load_kle(kle_path, digest)
+    out = Path(out)
+    # validate the transform on one realization before creating anything
+    check_fields(transform.apply_kle(kle.sample(1, seed=seed, start=only or 0)[0], kle),
+                 kle.grid)
+    manifest = {"manifest_version": MANIFEST_VERSION, "porevae_version": __version__,
+                "kle_file": kle_path, "kle_sha256": digest, "kle": kle.params(), "seed": seed,
+                "n": n, "format": fmt, "transform": transform.to_dict(),
+                "grid_section": grid_section, "folder": "real-%04d",
+                "sampling": "realization i: numpy.random.SeedSequence(seed, spawn_key=(i,))",
+                "realizations": {}}
+    if (out / MANIFEST).exists():
+        old = read_manifest(out)
+        for key in _FIXED:
+            if old.get(key) != manifest[key]:
+                raise ValueError(f"{out} holds an ensemble with a different {key} "
+                                 f"({old.get(key)!r}, asked {manifest[key]!r}); use another "
+                                 f"folder")
+        manifest["n"] = max(n, old.get("n", n))
+        manifest["realizations"] = old.get("realizations", {})
+    out.mkdir(parents=True, exist_ok=True)
+    _write_manifest(out, manifest)
+
+    wanted = [only] if only is not None else range(n)
+    todo, skipped = [], []
+    for i in wanted:
+        sums = None if only is not None else is_done(out / folder_name(i))
+        if sums is None:
+            todo.append(i)
+        else:
+            skipped.append(i)
+            manifest["realizations"][str(i)] = sums
+    tasks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
+    args = (kle_path, digest, str(out))
+    rest = (seed, fmt, transform.to_dict(), grid_section)
+    bar = tqdm(total=len(todo), desc="realizations", disable=not progress, unit="real")
+    try:
+        for result in _run_tasks(tasks, args, rest, jobs, dask):
+            for i, sums in result.items():
+                manifest["realizations"][str(i)] = sums
+            bar.update(len(result))
+    finally:
+        bar.close()
+        manifest["realizations"] = dict(sorted(manifest["realizations"].items(),
+                                               key=lambda kv: int(kv[0])))
+        _write_manifest(out, manifest)
+    return manifest | {"written": todo, "skipped": skipped}
+
+
+def _run_tasks(tasks, args, rest, jobs, dask):
+    """Yield each task's result as it completes: in-process, process pool, or Dask."""
+    if not tasks:
+        return
+    if dask is not None:
+        yield from _run_dask(tasks, args, rest, dask)
+    elif jobs == 1 or len(tasks) == 1:
+        for task in tasks:
+            yield write_realizations(*args, task, *rest)
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                                 mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(write_realizations, *args, task, *rest) for task in tasks]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+
+def _run_dask(tasks, args, rest, dask):
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the Dask path needs the optional 'dask' extra: "
+                          "pip install 'porevae[dask]'") from exc
+    client = dask if isinstance(dask, Client) else Client(dask)
+    try:
+        futures = [client.submit(write_realizations, *args, task, *rest, pure=False)
+                   for task in tasks]
+        for fut in dask_completed(futures):
+            yield fut.result()
+    finally:
+        if client is not dask:
+            client.close()
+
+
+def regenerate(out, i: int, dest) -> dict:
+    """Regenerate realization ``i`` of the ensemble in ``out`` into folder ``dest``.
+
+    Uses only the manifest (KLE file, checked by checksum; seed; transform; format). Returns
+    ``{file: sha256}`` of the new files; compare with ``read_manifest(out)["realizations"]``.
+    """
+    m = read_manifest(out)
+    check_int(i, "i", 0, m["n"] - 1)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    return write_realizations(m["kle_file"], m["kle_sha256"], str(dest), [i], m["seed"],
+                              m["format"], m["transform"], m.get("grid_section"))[i]
+
+
+def verify(out) -> list[int]:
+    """Indices ``0 .. n-1`` of the manifest whose folder is not finished or does not match."""
+    m = read_manifest(out)
+    bad = []
+    for i in range(m["n"]):
+        sums = is_done(Path(out) / folder_name(i))
+        if sums is None or m["realizations"].get(str(i)) != sums:
+            bad.append(i)
+    return bad
+
+
+__all__ = [
+    "folder_name",
+    "is_done",
+    "read_manifest",
+    "regenerate",
+    "verify",
+    "write_ensemble",
+    "write_realizations",
+]
