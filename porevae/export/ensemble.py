@@ -181,8 +181,9 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     Returns
     -------
     dict
-        The manifest, plus ``"written"`` and ``"skipped"`` index lists for this call (not
-        stored in the file).
+        The manifest, plus index lists for this call (not stored in the file): ``"written"``,
+        ``"skipped"`` (already finished) and ``"changed"`` (rewritten with checksums that differ
+        from the ones the manifest held: 0 when regeneration is bit for bit).
     """
     from porevae import __version__
 
@@ -232,6 +233,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         else:
             skipped.append(i)
             manifest["realizations"][str(i)] = sums
+    before = {i: manifest["realizations"].get(str(i)) for i in todo}
     tasks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
     args = (kle_path, digest, str(out))
     rest = (seed, fmt, transform.to_dict(), grid_section)
@@ -246,7 +248,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         manifest["realizations"] = dict(sorted(manifest["realizations"].items(),
                                                key=lambda kv: int(kv[0])))
         _write_manifest(out, manifest)
-    return manifest | {"written": todo, "skipped": skipped}
+    changed = [i for i in todo if before[i] not in (None, manifest["realizations"].get(str(i)))]
+    return manifest | {"written": todo, "skipped": skipped, "changed": changed}
 
 
 def _run_tasks(tasks, args, rest, jobs, dask):
