@@ -21,7 +21,7 @@ from porevae.ops import cuda as _cuda
 from porevae.ops import reference_latent
 from porevae.ops.reference_latent import FISHER_FORMS, FISHER_SCALE, LOGVAR_LIMIT, LOGVAR_RANGE
 
-LATENT_BACKENDS = ("auto", "numba", "torch", "cuda")
+LATENT_BACKENDS = ("auto", "numba", "torch", "cuda", "numba_cuda")
 _HALF = (torch.float16, torch.bfloat16)
 
 __all__ = ["FISHER_FORMS", "LOGVAR_RANGE", "FusedLatentLoss", "bytes_moved", "cuda_status",
@@ -59,14 +59,27 @@ def _cuda_backward(*args):
     return _cuda.latent_loss_backward(*args)
 
 
-_IMPLS = {"numba": (_numba_forward, _numba_backward), "cuda": (_cuda_forward, _cuda_backward)}
+def _numba_cuda_forward(*args):
+    from porevae.ops import numba_cuda_latent
+
+    return numba_cuda_latent.latent_loss_forward(*args)
+
+
+def _numba_cuda_backward(*args):
+    from porevae.ops import numba_cuda_latent
+
+    return numba_cuda_latent.latent_loss_backward(*args)
+
+
+_IMPLS = {"numba": (_numba_forward, _numba_backward), "cuda": (_cuda_forward, _cuda_backward),
+          "numba_cuda": (_numba_cuda_forward, _numba_cuda_backward)}
 
 
 class FusedLatentLoss(torch.autograd.Function):
     """``(mu, logvar, eps, backend, lo, hi, coef, mc) -> (z, kl, fisher)``, one pass each way.
 
-    Inputs: C-contiguous (N, d) tensors of one dtype and device (float32/float64 on the host;
-    also float16/bfloat16 on CUDA, with float32 arithmetic). Saves mu, logvar and eps for the
+    Inputs: C-contiguous (N, d) tensors of one dtype and device (float32/float64; also
+    float16/bfloat16 for backend "cuda", with float32 arithmetic). Saves mu, logvar and eps for the
     backward (no intermediate); ``eps`` gets no gradient; not twice differentiable.
     """
 
@@ -131,21 +144,32 @@ def cuda_status() -> dict:
     return st
 
 
+def _numba_cuda_status() -> dict:
+    if not torch.cuda.is_available():  # before importing numba.cuda
+        return {"available": False, "reason": "torch sees no CUDA device"}
+    from porevae.ops import numba_cuda
+
+    return numba_cuda.status()
+
+
 def _resolve(backend, is_cuda):
     check_choice(backend, "backend", LATENT_BACKENDS)
     if backend == "auto":
-        if is_cuda:
-            return "cuda" if cuda_status()["available"] else "torch"
-        return "numba"
+        if not is_cuda:
+            return "numba"
+        if cuda_status()["available"]:
+            return "cuda"
+        return "numba_cuda" if _numba_cuda_status()["available"] else "torch"
     if backend == "numba" and is_cuda:
         raise ValueError("backend='numba' runs on the host; the inputs are CUDA tensors "
                          "(use backend='cuda' or 'torch')")
-    if backend == "cuda":
-        st = cuda_status()
+    if backend in ("cuda", "numba_cuda"):
+        st = cuda_status() if backend == "cuda" else _numba_cuda_status()
         if not st["available"]:
-            raise RuntimeError(f"backend='cuda' is unavailable: {st['reason']}")
+            raise RuntimeError(f"backend={backend!r} is unavailable: {st['reason']}")
         if not is_cuda:
-            raise ValueError("backend='cuda' needs CUDA tensors (no implicit host/device copies)")
+            raise ValueError(f"backend={backend!r} needs CUDA tensors (no implicit host/device "
+                             f"copies)")
     return backend
 
 
@@ -163,9 +187,10 @@ def vae_latent_loss(mu, logvar, eps, fisher: str = "location", backend: str = "a
         ``F = (1/d) sum_j 1/sigma_j^2`` (I(mu) of each coordinate, averaged), ``(1/d) sum_j
         3/sigma_j^2`` (trace over (mu_j, sigma_j): I(mu) + I(sigma) = 1/sigma^2 + 2/sigma^2), or
         the one-sample estimator ``(1/d) sum_j eps_j^2/sigma_j^2`` whose mean is the location form.
-    backend : {"auto", "numba", "torch", "cuda"}
-        "auto": "cuda" for CUDA tensors when ``porevae._cuda`` is built (else "torch"), "numba"
-        on the host. "torch" is the plain-autograd reference.
+    backend : {"auto", "numba", "torch", "cuda", "numba_cuda"}
+        "auto": "numba" on the host; for CUDA tensors "cuda" when ``porevae._cuda`` has the
+        kernels, else "numba_cuda" when numba.cuda works, else "torch" (the plain-autograd
+        reference).
     logvar_range : (low, high), keyword-only, default (-6, 2)
         logvar is clamped to [low, high] inside the loss, as ``torch.clamp``: values outside get
         zero gradient (the boundaries themselves keep theirs). Any range within [-80, 80].
@@ -190,7 +215,7 @@ def vae_latent_loss(mu, logvar, eps, fisher: str = "location", backend: str = "a
         out = reference_latent.vae_latent_loss(mu, logvar, eps, fisher, (lo, hi))
     else:
         dtype = mu.dtype
-        if dtype in _HALF and be == "numba":
+        if dtype in _HALF and be in ("numba", "numba_cuda"):
             mu, logvar, eps = mu.float(), logvar.float(), eps.float()
         coef = FISHER_SCALE[fisher] / mu.shape[1]
         out = FusedLatentLoss.apply(mu.contiguous(), logvar.contiguous(),
