@@ -47,13 +47,14 @@ def test_cli_errors_are_reported(tmp_path, capsys):
 
 
 def test_demo_writes_tables_and_figures(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "30"]) == 0
     out = capsys.readouterr().out
     for row in ("80.00%", "90.00%", "94.00%", "96.00%", "98.00%"):
         assert row in out
     assert "782" in out and "6112" in out  # exponential, l = 0.1, 90 % and 98 %
+    assert "Fisher VAE" in out and "per-sample sums" in out
     names = {p.name for p in tmp_path.glob("*.png")}
     assert {"covariance.png", "energy.png", "modes_exponential.png",
-            "realizations_squared-exponential.png"} <= names
+            "realizations_squared-exponential.png", "vae_samples.png", "vae_loss.png"} <= names
     for p in tmp_path.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

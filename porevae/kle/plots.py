@@ -79,15 +79,21 @@ def plot_modes(kle, path, n: int = 6, label: str = "") -> None:
     _save(fig, path)
 
 
-def plot_realizations(fields, grid, path, title: str = "") -> None:
-    """Realizations (n, *grid.shape) side by side on one colour scale."""
-    fields = np.asarray(fields)
+def plot_realizations(fields, grid, path, title: str = "", binary: bool = False) -> None:
+    """Realizations (n, *grid.shape) side by side on one colour scale.
+
+    ``grid=None`` shows 2-D arrays (n, nx, ny) as they are; ``binary=True`` draws values in
+    [0, 1] (pore probability, 1 = pore) in grey.
+    """
+    fields = np.asarray(fields, dtype=np.float64)
     n = len(fields)
     fig = Figure(figsize=(2.8 * n, 3.0))
     axes = np.atleast_1d(fig.subplots(1, n))
     lim = float(np.max(np.abs(fields)))
+    style = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if binary else \
+        {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
     for ax, f in zip(axes, fields):
-        im = _show_field(ax, _slice2d(f, grid), grid, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        im = _show_field(ax, f if grid is None else _slice2d(f, grid), grid, **style)
     fig.colorbar(im, ax=list(axes), shrink=0.8)
     fig.suptitle(title)
     _save(fig, path)
@@ -108,6 +114,20 @@ def plot_energy(spectra: dict, path, levels=()) -> None:
     ax.set_xlabel("number of terms M")
     ax.set_ylabel("energy E(M)")
     ax.set_ylim(0, 1.01)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_loss(history, path) -> None:
+    """Training curves: the logged loss terms (rows with step, total, recon, kl, fisher)."""
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    steps = [row["step"] for row in history]
+    for key in ("total", "recon", "kl", "fisher"):
+        ax.semilogy(steps, [max(float(row[key]), 1e-12) for row in history], label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss term (per sample, batch mean)")
     ax.legend()
     ax.grid(alpha=0.3)
     _save(fig, path)
