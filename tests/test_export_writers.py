@@ -1,0 +1,204 @@
+"""Writers of porevae.export: GRDECL text (own reader and resdata's parser), bgrdecl (resfo),
+VTK image data, .npy/.h5; cell ordering; validation before anything is written; atomic writes."""
+
+import re
+import warnings
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import resfo
+
+import porevae as pv
+from porevae.export import (
+    grdecl_text,
+    read_bgrdecl,
+    read_grdecl,
+    read_h5,
+    write_bgrdecl,
+    write_grdecl,
+    write_h5,
+    write_npy,
+    write_vti,
+)
+
+GRID3 = pv.Grid((4, 3, 2), spacing=(10.0, 20.0, 5.0), origin=(100.0, 200.0, 1000.0))
+
+
+def ijk_field(grid=GRID3):
+    """Distinct value per cell: 1 + i + 10 j + 100 k (axes x, y[, z])."""
+    idx = np.meshgrid(*[np.arange(n) for n in grid.shape], indexing="ij")
+    return 1.0 + sum(10.0**a * ix for a, ix in enumerate(idx))
+
+
+def resdata_kw(path, name):
+    cwrap = pytest.importorskip("cwrap")
+    resfile = pytest.importorskip("resdata.resfile")
+    with cwrap.open(str(path)) as fh:
+        kw = resfile.ResdataKW.read_grdecl(fh, name)
+    assert kw is not None, f"resdata found no {name} in {path}"
+    with warnings.catch_warnings():                 # resdata's own deprecated internal call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return np.array(kw.numpy_copy())
+
+
+def test_ordering_i_fastest_then_j_then_k(tmp_path):
+    path = write_grdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3, repeat=False)
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("--")]
+    tokens = " ".join(lines[1:-1]).split()
+    assert lines[0] == "PERMX" and lines[-1] == "/"
+    expected = [1 + i + 10 * j + 100 * k for k in range(2) for j in range(3) for i in range(4)]
+    assert [float(t) for t in tokens] == expected
+    flat = read_grdecl(path)["PERMX"]
+    np.testing.assert_array_equal(GRID3.unflatten(flat), ijk_field())
+    np.testing.assert_array_equal(resdata_kw(path, "PERMX"), np.array(expected, np.float32))
+
+
+def test_round_trip_exact_float64_and_float32(tmp_path):
+    rng = np.random.default_rng(0)
+    k64 = np.exp(rng.normal(size=GRID3.shape) * 3)
+    k64.flat[:5] = 7.25                                   # a run for the repeat syntax
+    k32 = (k64 / 3).astype(np.float32)
+    path = write_grdecl(tmp_path / "P.GRDECL", {"PERMX": k64, "PERMY": k32}, GRID3)
+    back = read_grdecl(path)
+    assert np.array_equal(GRID3.unflatten(back["PERMX"]), k64)          # bit for bit
+    assert np.array_equal(GRID3.unflatten(back["PERMY"]).astype(np.float32), k32)
+    np.testing.assert_array_equal(resdata_kw(path, "PERMY"), GRID3.flatten(k32))
+    np.testing.assert_allclose(resdata_kw(path, "PERMX"), GRID3.flatten(k64), rtol=1e-7)
+
+
+def test_text_rules_repeats_line_length_header(tmp_path):
+    k = np.full(GRID3.shape, 3.5)
+    k[0, 0, 0] = 0.1
+    text = grdecl_text({"PERMX": k, "ACTNUM": np.ones(GRID3.shape, int)}, GRID3,
+                       header={"seed": 7, "realization": 137})
+    assert "0.1 23*3.5" in text and "24*1" in text
+    assert not re.search(r"\d \*|\* \d", text)               # no spaces around '*'
+    assert max(len(line) for line in text.splitlines()) <= 132
+    head = [ln for ln in text.splitlines() if ln.startswith("--")]
+    assert head[0].startswith(f"-- porevae {pv.__version__}") and "NX NY NZ = 4 3 2" in head[0]
+    assert "-- seed: 7" in head and "-- realization: 137" in head
+    path = tmp_path / "A.GRDECL"
+    path.write_text(text)
+    np.testing.assert_array_equal(resdata_kw(path, "PERMX"), GRID3.flatten(k).astype(np.float32))
+    assert read_grdecl(path)["ACTNUM"].dtype == np.int64
+
+
+def test_reader_comments_repeats_several_keywords(tmp_path):
+    path = tmp_path / "user.inc"
+    path.write_text("-- a user's file\nECHO\nPORO  -- porosity\n 2*0.25 0.1D0\n"
+                    "   1.5E-1 / trailing comment\nNOECHO\n\nPERMX\n3*100 -- mD\n 50/\n"
+                    "INCLUDE\n 'other.inc' /\nPORO\n4*0.3 /\n")
+    out = read_grdecl(path)
+    np.testing.assert_array_equal(out["PERMX"], [100, 100, 100, 50])
+    np.testing.assert_array_equal(out["PORO"], [0.3] * 4)         # the later PORO wins
+    assert "INCLUDE" not in out and "ECHO" not in out
+    bad = tmp_path / "bad.inc"
+    bad.write_text("PERMX\n1 2 3\nPORO\n1 /\n")
+    with pytest.raises(ValueError, match="terminator"):
+        read_grdecl(bad)
+    bad.write_text("PERMX\n2* 3 /\n")
+    with pytest.raises(ValueError, match="default values"):
+        read_grdecl(bad)
+
+
+@pytest.mark.parametrize("section", ["dxdytops", "corner"])
+def test_grid_section(tmp_path, section):
+    path = write_grdecl(tmp_path / "G.GRDECL", {"PERMX": ijk_field()}, GRID3,
+                        grid_section=section)
+    out = read_grdecl(path)
+    if section == "dxdytops":
+        np.testing.assert_array_equal(out["DX"], 10.0)
+        np.testing.assert_array_equal(out["TOPS"], np.repeat([1000.0, 1005.0], 12))
+        return
+    np.testing.assert_array_equal(out["SPECGRID"], [4, 3, 2, 1])
+    assert out["COORD"].size == 5 * 4 * 6 and out["ZCORN"].size == 8 * 24
+    rg = pytest.importorskip("resdata.grid")
+    grid = rg.Grid.load_from_grdecl(str(path))
+    assert (grid.get_nx(), grid.get_ny(), grid.get_nz()) == (4, 3, 2)
+    centres = GRID3.cell_centers()
+    for i, j, k in [(0, 0, 0), (3, 1, 0), (1, 2, 1)]:
+        np.testing.assert_allclose(grid.get_xyz(ijk=(i, j, k)), centres[i + 4 * (j + 3 * k)])
+        assert grid.cell_volume(ijk=(i, j, k)) == pytest.approx(1000.0)
+
+
+def test_bgrdecl_through_resfo(tmp_path):
+    k = ijk_field()
+    path = write_bgrdecl(tmp_path / "P.BGRDECL", {"PERMX": k, "ACTNUM": np.ones(GRID3.shape,
+                                                                                   int)}, GRID3)
+    raw = resfo.read(path, fileformat=resfo.Format.UNFORMATTED)
+    assert [name for name, _ in raw] == ["PERMX   ", "ACTNUM  "]
+    back = read_bgrdecl(path)
+    assert back["PERMX"].dtype == np.float32 and back["ACTNUM"].dtype == np.int32
+    np.testing.assert_array_equal(GRID3.unflatten(back["PERMX"]), k)
+
+
+def read_vti_cells(path):
+    """Cell arrays of a raw-appended .vti (the VTK XML layout: UInt64 byte count, then data)."""
+    data = path.read_bytes()
+    head, _, appended = data.partition(b'<AppendedData encoding="raw">')
+    root = ET.fromstring(head.decode() + "</VTKFile>" if b"</VTKFile>" not in head else head)
+    blob = appended[appended.index(b"_") + 1:]
+    image = root.find("ImageData")
+    out = {}
+    for arr in root.iter("DataArray"):
+        off = int(arr.get("offset"))
+        n = int(np.frombuffer(blob[off:off + 8], "<u8")[0])
+        dt = {"Float64": "<f8", "Float32": "<f4", "Int64": "<i8"}[arr.get("type")]
+        out[arr.get("Name")] = np.frombuffer(blob[off + 8:off + 8 + n], dt)
+    return image.attrib, out
+
+
+def test_vti(tmp_path):
+    grid = pv.Grid((4, 3), spacing=(10.0, 20.0), origin=(5.0, 6.0))
+    k = ijk_field(grid)
+    path = write_vti(tmp_path / "f.vti", {"PERMX": k, "PORO": k / 1000}, grid)
+    attrs, cells = read_vti_cells(path)
+    assert attrs["WholeExtent"].split() == ["0", "4", "0", "3", "0", "0"]
+    assert [float(s) for s in attrs["Origin"].split()] == [5.0, 6.0, 0.0]
+    np.testing.assert_array_equal(cells["PERMX"], grid.flatten(k))   # VTK: x fastest too
+    with pytest.raises(ValueError, match=r"\.vti"):
+        write_vti(tmp_path / "f.vtk", {"PERMX": k}, grid)
+
+
+def test_npy_h5(tmp_path):
+    k = ijk_field()
+    np.testing.assert_array_equal(np.load(write_npy(tmp_path / "k.npy", k, GRID3)), k)
+    path = write_h5(tmp_path / "f.h5", {"PERMX": k, "PORO": k / 1000}, GRID3,
+                    header={"seed": 3})
+    back = read_h5(path)
+    assert list(back) == ["PERMX", "PORO"]
+    np.testing.assert_array_equal(back["PORO"], k / 1000)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"PERMX": np.full(GRID3.shape, np.nan)}, "NaN"),
+    ({"PERMX": -ijk_field()}, "negative"),
+    ({"PERMX": np.ones((4, 3))}, "shape"),
+    ({"PORO": ijk_field()}, r"\[0, 1\]"),
+    ({"permx": ijk_field()}, "upper case"),
+    ({"ACTNUM": np.full(GRID3.shape, 2)}, "0 or 1"),
+    ({"PERMX": ijk_field(), "PORO": np.full(GRID3.shape, np.inf)}, "PORO"),
+])
+@pytest.mark.parametrize("writer", ["grdecl", "bgrdecl", "vti", "h5"])
+def test_bad_input_refused_before_writing(tmp_path, bad, match, writer):
+    path = tmp_path / f"out.{writer}"
+    write = {"grdecl": write_grdecl, "bgrdecl": write_bgrdecl, "vti": write_vti,
+             "h5": write_h5}[writer]
+    with pytest.raises(ValueError, match=match):
+        write(path, bad, GRID3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = write_grdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(resfo, "write", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_bgrdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["P.GRDECL"]
