@@ -1,0 +1,169 @@
+"""Ensembles: manifest, bit-for-bit regeneration, resume after interruption, process pool and
+Dask sharding, the CLI (`porevae ensemble`, `porevae field`) end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+import porevae as pv
+from porevae.cli import main
+from porevae.export import ensemble as E
+from porevae.export import read_grdecl
+from porevae.export.transforms import Transform
+
+TR = Transform(perm="geometric", perm_mean=100.0, perm_std=1.0, kv_kh=0.1, poro="power-law",
+               poro_params={"a": 0.1, "b": 0.15})
+
+
+@pytest.fixture(scope="module")
+def kle_file(tmp_path_factory):
+    grid = pv.Grid((12, 10), spacing=(10.0, 10.0))
+    kle = pv.KLE(grid, pv.SquaredExponential(40.0), n_terms=20)
+    path = tmp_path_factory.mktemp("kle") / "kle.h5"
+    kle.save(path)
+    return path
+
+
+def files_of(out):
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+def test_manifest_and_fields(kle_file, tmp_path):
+    out = tmp_path / "ens"
+    m = E.write_ensemble(kle_file, out, 5, seed=7, transform=TR, chunk=2)
+    assert m["written"] == [0, 1, 2, 3, 4]
+    disk = E.read_manifest(out)
+    assert disk["seed"] == 7 and disk["n"] == 5 and disk["format"] == "grdecl"
+    assert disk["porevae_version"] == pv.__version__
+    assert disk["kle_sha256"] == E.sha256(kle_file) and disk["kle"]["n_terms"] == 20
+    assert Transform.from_dict(disk["transform"]) == TR
+    assert sorted(disk["realizations"], key=int) == ["0", "1", "2", "3", "4"]
+    assert sorted(disk["realizations"]["3"]) == ["PERMX.GRDECL", "PERMZ.GRDECL", "PORO.GRDECL"]
+    # realization 3 is the KLE's sample 3 of seed 7, transformed
+    kle = pv.KLE.load(kle_file)
+    want = TR.apply_kle(kle.sample(1, seed=7, start=3)[0], kle)["PERMX"]
+    got = read_grdecl(out / "real-0003" / "PERMX.GRDECL")["PERMX"]
+    np.testing.assert_array_equal(kle.grid.unflatten(got), want)
+    text = (out / "real-0003" / "PERMX.GRDECL").read_text()
+    assert "-- seed: 7" in text and "-- realization: 3" in text
+    assert E.verify(out) == []
+
+
+@pytest.mark.parametrize("fmt", ["grdecl", "h5", "vti", "bgrdecl", "npy"])
+def test_regenerate_realization_bit_for_bit(kle_file, tmp_path, fmt):
+    out = tmp_path / "ens"
+    m = E.write_ensemble(kle_file, out, 4, seed=11, fmt=fmt, transform=TR)
+    for k in (0, 3):
+        assert E.regenerate(out, k, tmp_path / f"again{k}") == m["realizations"][str(k)]
+    # --only rewrites one realization in place; its bytes do not change
+    again = E.write_ensemble(kle_file, out, 4, seed=11, fmt=fmt, transform=TR, only=2)
+    assert again["written"] == [2] and again["changed"] == []
+
+
+def test_resume_after_interruption(kle_file, tmp_path, monkeypatch):
+    ref = tmp_path / "ref"
+    full = E.write_ensemble(kle_file, ref, 8, seed=3, transform=TR, chunk=3)
+
+    out = tmp_path / "ens"
+    real_write = E.write_fields
+    calls = []
+
+    def dying(folder, fields, *args, **kwargs):
+        if len(calls) == 5:                       # killed while writing realization 5
+            (folder / ".PERMX.GRDECL.tmp-deadbeef0000").write_text("half a file")
+            raise KeyboardInterrupt
+        calls.append(folder.name)
+        return real_write(folder, fields, *args, **kwargs)
+
+    monkeypatch.setattr(E, "write_fields", dying)
+    with pytest.raises(KeyboardInterrupt):
+        E.write_ensemble(kle_file, out, 8, seed=3, transform=TR, chunk=3)
+    monkeypatch.setattr(E, "write_fields", real_write)
+    assert not (out / "real-0005" / E.DONE).exists()
+    # a finished realization whose file was damaged afterwards is redone too
+    (out / "real-0001" / "PORO.GRDECL").write_text("PORO\n1 /\n")
+
+    m = E.write_ensemble(kle_file, out, 8, seed=3, transform=TR, chunk=3)
+    assert m["skipped"] == [0, 2, 3, 4] and m["written"] == [1, 5, 6, 7]
+    assert m["realizations"] == full["realizations"]
+    assert files_of(out) == files_of(ref)          # no duplicates, no holes, no temporary files
+    assert E.verify(out) == []
+    # and a third run has nothing left to do
+    assert E.write_ensemble(kle_file, out, 8, seed=3, transform=TR)["written"] == []
+
+
+def test_refuses_a_different_ensemble_in_the_same_folder(kle_file, tmp_path):
+    out = tmp_path / "ens"
+    E.write_ensemble(kle_file, out, 2, seed=1)
+    with pytest.raises(ValueError, match="different seed"):
+        E.write_ensemble(kle_file, out, 2, seed=2)
+    with pytest.raises(ValueError, match="different transform"):
+        E.write_ensemble(kle_file, out, 2, seed=1, transform=TR)
+
+
+def test_bad_field_refused_before_anything_is_written(kle_file, tmp_path):
+    out = tmp_path / "ens"
+    with pytest.raises(ValueError, match="PERMX.*negative"):
+        E.write_ensemble(kle_file, out, 3, seed=1,
+                         transform=Transform(perm="gaussian", keyword="PERMX"))
+    assert not out.exists()
+
+
+def test_process_pool_gives_the_same_files(kle_file, tmp_path):
+    one = E.write_ensemble(kle_file, tmp_path / "one", 6, seed=5, transform=TR)
+    two = E.write_ensemble(kle_file, tmp_path / "two", 6, seed=5, transform=TR, jobs=2, chunk=3)
+    assert two["realizations"] == one["realizations"]
+
+
+def test_dask_local_cluster_gives_the_same_files(kle_file, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="optional 'dask' extra")
+    one = E.write_ensemble(kle_file, tmp_path / "one", 6, seed=5, transform=TR)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        two = E.write_ensemble(kle_file, tmp_path / "two", 6, seed=5, transform=TR,
+                               dask=client, chunk=2)
+    assert two["realizations"] == one["realizations"]
+
+
+def test_cli_ensemble_and_only(kle_file, tmp_path, capsys):
+    out = tmp_path / "ens"
+    args = ["ensemble", "--kle", str(kle_file), "-n", "3", "--seed", "7", "--out", str(out),
+            "--perm", "arithmetic", "--perm-mean", "150", "--perm-std", "100",
+            "--poro", "kozeny-carman", "--kc-constant", "4000", "--poro-max", "0.4", "--quiet"]
+    assert main(args) == 0
+    m = E.read_manifest(out)
+    assert m["transform"]["perm"] == "arithmetic" and m["transform"]["poro_bounds"] == [None, 0.4]
+    assert main([*args, "--only", "1"]) == 0
+    assert "written as recorded in the manifest" in capsys.readouterr().out
+    assert main([*args[:-1], "--format", "vti", "--quiet"]) == 2     # same folder, other format
+    assert "different format" in capsys.readouterr().err
+
+
+def test_cli_field_reads_ert_parameters(kle_file, tmp_path, capsys):
+    kle = pv.KLE.load(kle_file)
+    xi = np.random.default_rng(1).standard_normal(12)          # fewer than n_terms: rest are 0
+    layouts = {
+        "grouped": {"KLE": {f"XI_{i:04d}": v for i, v in enumerate(xi)}, "OTHER": {"A": 1.0}},
+        "flat": {f"XI_{i:04d}": {"value": v} for i, v in enumerate(xi)},
+    }
+    full = np.r_[xi, np.zeros(kle.n_terms - 12)]
+    for name, content in layouts.items():
+        run = tmp_path / name
+        run.mkdir()
+        (run / "parameters.json").write_text(json.dumps(content))
+        assert main(["field", "--kle", str(kle_file), "--parameters",
+                     str(run / "parameters.json"), "--out", str(run), "--perm", "geometric",
+                     "--perm-mean", "100", "--perm-std", "1"]) == 0
+        got = read_grdecl(run / "PERMX.GRDECL")["PERMX"]
+        want = Transform(perm="geometric").apply_kle(kle.field(full), kle)["PERMX"]
+        np.testing.assert_array_equal(kle.grid.unflatten(got), want)
+    priors = tmp_path / "priors.txt"
+    assert main(["field", "--kle", str(kle_file), "--write-priors", str(priors)]) == 0
+    lines = priors.read_text().splitlines()
+    assert len(lines) == kle.n_terms and lines[0] == "XI_0000 NORMAL 0 1"
+    (tmp_path / "bad.json").write_text(json.dumps({"KLE": {"XI_0000": 1.0, "XI_0002": 1.0}}))
+    assert main(["field", "--kle", str(kle_file), "--parameters",
+                 str(tmp_path / "bad.json"), "--out", str(tmp_path)]) == 2
+    assert "missing" in capsys.readouterr().err
