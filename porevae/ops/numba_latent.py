@@ -28,8 +28,9 @@ EXP_FASTMATH = {"nsz", "arcp", "contract", "afn"}  # no reassoc: keeps the Cody-
 GRAIN = 1 << 22
 """Elements per thread: a pass over n elements uses min(numba threads, max(1, n // GRAIN)).
 
-One thread does 1M float32 elements in ~0.6 ms; waking a second thread of the pool cost ~8 ms on
-the loaded 2-core machine of bench/RESULTS_latent.md, so parallelism pays only for large inputs.
+One thread does a pass over 1M float32 elements in 0.4-0.9 ms. A second thread halved that when
+the other core was free, but cost ~8 ms per call when it was busy (the loaded 2-core machine of
+bench/RESULTS_latent.md): threads are added only where the possible gain exceeds that risk.
 """
 
 
