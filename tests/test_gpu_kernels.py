@@ -8,39 +8,30 @@ CUDA device): every kernel of ``porevae._cuda`` and of Numba CUDA against float6
 fresh random inputs, outputs poisoned with NaN first to catch unwritten elements.
 """
 
-import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cudatools import ROOT, nvcc, run_in_cudasim
 
 import porevae as pv
 from porevae import ops
 from porevae.ops import reference
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device (torch.cuda.is_available())")
 
 
-def _nvcc():
-    found = shutil.which("nvcc")
-    if found:
-        return found
-    default = Path("/usr/local/cuda/bin/nvcc")
-    return str(default) if default.exists() else None
 
 
-@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found")
+@pytest.mark.skipif(nvcc() is None, reason="nvcc not found")
 def test_covariance_cu_compiles_for_sm80_sm90(tmp_path):
     pybind11 = pytest.importorskip("pybind11")
-    cmd = [_nvcc(), "-c", str(ROOT / "csrc/ops/covariance.cu"), "-o", str(tmp_path / "cov.o"),
+    cmd = [nvcc(), "-c", str(ROOT / "csrc/ops/covariance.cu"), "-o", str(tmp_path / "cov.o"),
            "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "--threads", "2",
            f"-I{pybind11.get_include()}", f"-I{ROOT / 'csrc'}",
            f"-I{sysconfig.get_paths()['include']}",
@@ -151,11 +142,7 @@ SIM_SCRIPT = textwrap.dedent(r"""
 
 
 def test_numba_cuda_kernels_in_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, "-c", SIM_SCRIPT], check=False, capture_output=True,
-                         text=True, env=env, cwd=ROOT, timeout=600)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
-    assert "cudasim kernels ok" in res.stdout
+    run_in_cudasim(SIM_SCRIPT, "cudasim kernels ok", timeout=600)
 
 
 EMULATION_CPP = r"""

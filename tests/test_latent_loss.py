@@ -11,19 +11,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import sysconfig
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cudatools import ROOT, nvcc, run_in_cudasim
 
 from porevae import ops
 from porevae.ops import latent_loss, reference_latent
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available() and latent_loss.cuda_status()["available"]
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda built with "
                          "csrc/ops/latent_loss.cu")
@@ -56,12 +54,6 @@ def _value_and_grads(backend, mu, logvar, eps, fisher, seed=1, **kw):
     return [z.detach(), kl.detach(), f.detach(), gmu, glv]
 
 
-def _nvcc():
-    found = shutil.which("nvcc")
-    if found:
-        return found
-    default = Path("/usr/local/cuda/bin/nvcc")
-    return str(default) if default.exists() else None
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,11 +64,11 @@ def nvcc_build(tmp_path_factory):
         import pybind11
     except ImportError:
         pybind11 = None
-    if _nvcc() is None or pybind11 is None:
+    if nvcc() is None or pybind11 is None:
         yield None
         return
     obj = tmp_path_factory.mktemp("nvcc") / "latent_loss.o"
-    cmd = [_nvcc(), "-c", str(ROOT / "csrc/ops/latent_loss.cu"), "-o", str(obj),
+    cmd = [nvcc(), "-c", str(ROOT / "csrc/ops/latent_loss.cu"), "-o", str(obj),
            "-std=c++17", "-Xcompiler", "-fPIC", "--expt-relaxed-constexpr",
            f"-I{ROOT / 'csrc'}", f"-I{pybind11.get_include()}",
            f"-I{sysconfig.get_paths()['include']}", "-gencode=arch=compute_80,code=sm_80"]
@@ -573,11 +565,7 @@ SIM_SCRIPT = textwrap.dedent("""
 
 
 def test_numba_cuda_kernels_in_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, "-c", SIM_SCRIPT], check=False, capture_output=True,
-                         text=True, env=env, cwd=ROOT, timeout=300)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
-    assert "cudasim latent ok" in res.stdout
+    run_in_cudasim(SIM_SCRIPT, "cudasim latent ok", timeout=300)
 
 
 @pytest.mark.parametrize("t", ["float32", "float64"])
@@ -601,7 +589,7 @@ def test_numba_cuda_kernels_compile_to_ptx(t):
         assert ".entry" in ptx
 
 
-@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found")
+@pytest.mark.skipif(nvcc() is None, reason="nvcc not found")
 def test_latent_loss_cu_compiles_for_sm80(nvcc_build):
     if nvcc_build is None:
         pytest.skip("pybind11 not importable")
