@@ -30,7 +30,7 @@ GRAIN = 1 << 22
 
 One thread does a pass over 1M float32 elements in 0.4-0.9 ms. A second thread halved that when
 the other core was free, but cost ~8 ms per call when it was busy (the loaded 2-core machine of
-bench/RESULTS_latent.md): threads are added only where the possible gain exceeds that risk.
+bench/RESULTS.md): threads are added only where the possible gain exceeds that risk.
 """
 
 

@@ -211,7 +211,7 @@ class TrainConfig:
         On the CPU it is always off.
     channels_last : "auto" | "on" | "off"
         Channels-last memory format; "auto" = on for CUDA, off on the CPU (no measured gain
-        there, bench/RESULTS_vae.md).
+        there, bench/RESULTS.md).
     device : str
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     progress : bool
