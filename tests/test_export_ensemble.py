@@ -56,6 +56,12 @@ def test_regenerate_realization_bit_for_bit(kle_file, tmp_path, fmt):
     m = E.write_ensemble(kle_file, out, 4, seed=11, fmt=fmt, transform=TR)
     for k in (0, 3):
         assert E.regenerate(out, k, tmp_path / f"again{k}") == m["realizations"][str(k)]
+    copy = tmp_path / "moved.h5"
+    copy.write_bytes(kle_file.read_bytes())
+    assert E.regenerate(out, 1, tmp_path / "moved", kle_path=copy) == m["realizations"]["1"]
+    copy.write_bytes(kle_file.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="SHA-256"):
+        E.regenerate(out, 1, tmp_path / "moved2", kle_path=copy)
     # --only rewrites one realization in place; its bytes do not change
     again = E.write_ensemble(kle_file, out, 4, seed=11, fmt=fmt, transform=TR, only=2)
     assert again["written"] == [2] and again["changed"] == []

@@ -21,12 +21,19 @@ process only (at the start without, at the end with the per-realization checksum
 Sharding: the indices to write are cut into tasks of ``chunk`` (default 256) consecutive
 realizations; ``jobs > 1`` runs them on a ``concurrent.futures.ProcessPoolExecutor``, ``dask``
 (a scheduler address or a ``distributed.Client``) submits the same tasks to a Dask cluster.
-Workers load the KLE file themselves (checked against the manifest's checksum).
+Workers load the KLE file themselves (checked against the manifest's checksum), so with a Dask
+cluster of several machines the KLE file and ``out`` must lie on a file system they share. The
+process pool starts workers with ``spawn``: a script calling ``write_ensemble(..., jobs=N)``
+needs the usual ``if __name__ == "__main__":`` guard.
+
+Fields are sampled on the CPU (``KLE.sample`` with NumPy): bit for bit on one machine and
+library stack; a GPU sampler gives the same coefficients but fields equal only up to rounding.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
@@ -54,12 +61,19 @@ def folder_name(i: int) -> str:
     return f"real-{i:04d}"
 
 
-@lru_cache(maxsize=4)
 def _load_kle(path: str, digest: str):
+    """The KLE in ``path``, checked against ``digest`` (hashed again if the file changed)."""
+    st = os.stat(path)
+    return _load_kle_checked(path, digest, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load_kle_checked(path: str, digest: str, mtime_ns: int, size: int):
     from porevae.kle import KLE
 
     if sha256(path) != digest:
-        raise ValueError(f"KLE file {path} changed: its SHA-256 is no longer {digest}")
+        raise ValueError(f"KLE file {path} does not have the SHA-256 {digest} of the ensemble's "
+                         f"KLE file")
     return KLE.load(path)
 
 
@@ -287,17 +301,19 @@ def _run_dask(tasks, args, rest, dask):
             client.close()
 
 
-def regenerate(out, i: int, dest) -> dict:
+def regenerate(out, i: int, dest, kle_path=None) -> dict:
     """Regenerate realization ``i`` of the ensemble in ``out`` into folder ``dest``.
 
-    Uses only the manifest (KLE file, checked by checksum; seed; transform; format). Returns
+    Uses only the manifest (KLE file, checked by checksum; seed; transform; format);
+    ``kle_path`` points to a copy of the KLE file elsewhere (same checksum). Returns
     ``{file: sha256}`` of the new files; compare with ``read_manifest(out)["realizations"]``.
     """
     m = read_manifest(out)
+    kle_path = str(Path(kle_path).resolve()) if kle_path is not None else m["kle_file"]
     check_int(i, "i", 0, m["n"] - 1)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    return write_realizations(m["kle_file"], m["kle_sha256"], str(dest), [i], m["seed"],
+    return write_realizations(kle_path, m["kle_sha256"], str(dest), [i], m["seed"],
                               m["format"], m["transform"], m.get("grid_section"))[i]
 
 
