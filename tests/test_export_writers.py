@@ -202,3 +202,17 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         write_bgrdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["P.GRDECL"]
+
+
+def test_reader_reads_a_file_written_by_resdata(tmp_path):
+    cwrap = pytest.importorskip("cwrap")
+    resfile = pytest.importorskip("resdata.resfile")
+    values = np.arange(24, dtype=np.float32) * 0.5 + 1.0
+    rd_type = pytest.importorskip("resdata").ResDataType.RD_FLOAT
+    kw = resfile.ResdataKW("PORO", 24, rd_type)
+    for n, v in enumerate(values):
+        kw[n] = float(v)
+    path = tmp_path / "resdata.GRDECL"
+    with cwrap.open(str(path), "w") as fh:
+        kw.write_grdecl(fh)
+    np.testing.assert_array_equal(read_grdecl(path)["PORO"], values)
