@@ -1,0 +1,87 @@
+"""Porous media: synthetic binary media, volume I/O, morphology statistics and comparison.
+
+Images are NumPy arrays with 1/True = pore, 0/False = solid, axes (x, y[, z]); lengths are in
+voxels. Public functions:
+
+* synthetic media: :func:`gaussian_field`, :func:`thresholded_gaussian`, :func:`thresholded_kle`,
+  :func:`layered`, :func:`overlapping_spheres` (+ closed forms :func:`boolean_s2`,
+  :func:`boolean_intensity`, :func:`field_correlation`);
+* I/O: :func:`read_volume` / :func:`write_volume` (.npy, .raw/.bin, .tif, .h5), :func:`binarize`,
+  :func:`otsu_threshold`, :func:`crop`, :func:`subsample`;
+* statistics: :func:`porosity`, :func:`two_point_correlation`, :func:`lineal_path`,
+  :func:`chord_lengths`, :func:`pore_size_distribution` (:func:`local_thickness`,
+  :func:`distance_transform`), :func:`specific_surface`, :func:`euler_characteristic`,
+  :func:`connected_fraction`;
+* :func:`compare`: a reference against samples (table, plots, Markdown summary).
+"""
+
+from porevae.media.connectivity import connected_fraction
+from porevae.media.correlation import chord_lengths, lineal_path, porosity, two_point_correlation
+from porevae.media.io import (
+                              VolumeFormatError,
+                              binarize,
+                              crop,
+                              otsu_threshold,
+                              read_hdf5,
+                              read_npy,
+                              read_raw,
+                              read_tiff,
+                              read_volume,
+                              subsample,
+                              write_hdf5,
+                              write_npy,
+                              write_raw,
+                              write_tiff,
+                              write_volume,
+)
+from porevae.media.morphology import euler_characteristic, specific_surface
+from porevae.media.poresize import distance_transform, local_thickness, pore_size_distribution
+from porevae.media.report import compare, scalar_statistics
+from porevae.media.synthetic import (
+                              boolean_intensity,
+                              boolean_s2,
+                              field_correlation,
+                              gaussian_field,
+                              layered,
+                              overlapping_spheres,
+                              thresholded_gaussian,
+                              thresholded_kle,
+)
+
+__all__ = [
+                              "VolumeFormatError",
+                              "binarize",
+                              "boolean_intensity",
+                              "boolean_s2",
+                              "chord_lengths",
+                              "compare",
+                              "connected_fraction",
+                              "crop",
+                              "distance_transform",
+                              "euler_characteristic",
+                              "field_correlation",
+                              "gaussian_field",
+                              "layered",
+                              "lineal_path",
+                              "local_thickness",
+                              "otsu_threshold",
+                              "overlapping_spheres",
+                              "pore_size_distribution",
+                              "porosity",
+                              "read_hdf5",
+                              "read_npy",
+                              "read_raw",
+                              "read_tiff",
+                              "read_volume",
+                              "scalar_statistics",
+                              "specific_surface",
+                              "subsample",
+                              "thresholded_gaussian",
+                              "thresholded_kle",
+                              "two_point_correlation",
+                              "write_hdf5",
+                              "write_npy",
+                              "write_raw",
+                              "write_tiff",
+                              "write_volume",
+]
