@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.vae", "porevae.cli.export",)
+COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.vae", "porevae.cli.export", "porevae.cli.media",)
 
 
 def build_parser() -> argparse.ArgumentParser:

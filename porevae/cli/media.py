@@ -1,0 +1,97 @@
+"""``porevae stats VOLUME`` and ``porevae compare REFERENCE SAMPLES... --out DIR``."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_read_arguments(p) -> None:
+    """How to read a volume and turn it into a binary image (1 = pore)."""
+    g = p.add_argument_group("reading volumes (.npy, .raw/.bin, .tif/.tiff, .h5/.hdf5)")
+    g.add_argument("--raw-shape", type=int, nargs="+", metavar="N",
+                   help="shape of .raw/.bin files (required for them)")
+    g.add_argument("--dtype", default="uint8", help="dtype of .raw/.bin files (default uint8)")
+    g.add_argument("--byte-order", choices=("little", "big"), default="little",
+                   help="byte order of .raw/.bin files (default little)")
+    g.add_argument("--dataset", default="volume", help="HDF5 dataset (default 'volume')")
+    g.add_argument("--threshold", help="binarise grey levels: 'otsu' or a number (default: the "
+                   "volume must already be 0/1)")
+    g.add_argument("--pore", choices=("dark", "bright"), default="dark",
+                   help="with --threshold: pore is at or below (dark, default) or above it")
+    g.add_argument("--periodic", action="store_true", help="periodic boundaries")
+
+
+def read_binary(path, args, stack=0) -> list:
+    """Read ``path`` with the options of :func:`add_read_arguments` as bool images.
+
+    Returns a list: one image or, with ``stack`` = the images' dimensionality, every image of a
+    file holding one more leading axis (a 3D file of 2D images, a 4D file of 3D images).
+    """
+    from pathlib import Path
+
+    from porevae.media import binarize, read_volume
+    from porevae.media._checks import as_binary
+    from porevae.media.io import HDF5_SUFFIXES, RAW_SUFFIXES
+
+    suffix = Path(path).suffix.lower()
+    kwargs = {}
+    if suffix in RAW_SUFFIXES:
+        if not args.raw_shape:
+            raise ValueError(f"{path}: raw volumes need --raw-shape (and --dtype)")
+        kwargs = {"shape": tuple(args.raw_shape), "dtype": args.dtype,
+                  "byte_order": args.byte_order}
+    elif suffix in HDF5_SUFFIXES:
+        kwargs = {"dataset": args.dataset}
+    vol = read_volume(path, **kwargs)
+    images = list(vol) if stack and vol.ndim == stack + 1 else [vol]
+    if args.threshold is not None:
+        t = args.threshold if args.threshold == "otsu" else float(args.threshold)
+        return [binarize(v, threshold=t, pore=args.pore) for v in images]
+    return [as_binary(v, f"volume in {path} (use --threshold for grey levels)") for v in images]
+
+
+def run_stats(args) -> int:
+    from porevae.media import scalar_statistics
+
+    img = read_binary(args.volume, args)[0]
+    stats = {"file": str(args.volume), "shape": list(img.shape),
+             **scalar_statistics(img, periodic=args.periodic)}
+    if args.json:
+        print(json.dumps(stats, indent=1))
+    else:
+        width = max(len(k) for k in stats)
+        for k, v in stats.items():
+            print(f"{k:<{width}}  {v:.6g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    return 0
+
+
+def run_compare(args) -> int:
+    from porevae.media import compare
+
+    ref = read_binary(args.reference, args)[0]
+    samples = [img for path in args.samples for img in read_binary(path, args, stack=ref.ndim)]
+    result = compare(ref, samples, out_dir=args.out, periodic=args.periodic)
+    print(result.markdown())
+    print(f"\nwrote {len(result.files)} files to {args.out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("stats", help="morphology statistics of a binary volume",
+                              description="Porosity, specific surface, mean chord lengths, "
+                              "Euler characteristic density, connected fraction and mean pore "
+                              "radius of a 2D/3D volume (1 = pore).")
+    p.add_argument("volume", help="volume file")
+    add_read_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_stats)
+
+    p = subparsers.add_parser("compare", help="compare samples with a reference volume",
+                              description="Statistics table, curve distances, plots and a "
+                              "Markdown summary (summary.md) in --out.")
+    p.add_argument("reference", help="reference volume file")
+    p.add_argument("samples", nargs="+", help="sample volume files (a file holding one more "
+                   "axis than the reference is a stack of samples)")
+    p.add_argument("--out", required=True, help="output folder")
+    add_read_arguments(p)
+    p.set_defaults(func=run_compare)
