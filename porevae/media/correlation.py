@@ -144,59 +144,58 @@ def two_point_correlation(image, axis=None, periodic=False, r_max=None, bins=Non
     return like_input(was_torch, r), like_input(was_torch, s2)
 
 
-@nb.njit(parallel=True, cache=True)
-def _run_histograms(lines, periodic, n_chunks):
+@nb.njit(cache=True)
+def _run_histograms(lines, periodic):
     """Histograms of the True runs of each row of ``lines`` (m, n).
 
     Returns (inner, edge, full): inner[l] counts runs of length l bounded by False on both sides
     (periodic: all runs, wrapping round); edge[l] runs touching the first or last voxel
     (non-periodic only); full = rows that are entirely True when periodic (no finite run).
+    Serial: one pass over the data is memory-bound, and a parallel launch costs more here.
     """
     m, n = lines.shape
-    inner = np.zeros((n_chunks, n + 1), np.int64)
-    edge = np.zeros((n_chunks, n + 1), np.int64)
-    full = np.zeros(n_chunks, np.int64)
-    step = (m + n_chunks - 1) // n_chunks
-    for c in nb.prange(n_chunks):
-        for i in range(c * step, min(m, (c + 1) * step)):
-            first = -1
-            for k in range(n):
-                if not lines[i, k]:
-                    first = k
-                    break
-            if first < 0:
-                if periodic:
-                    full[c] += 1
-                else:
-                    edge[c, n] += 1
-                continue
-            run = 0
+    inner = np.zeros(n + 1, np.int64)
+    edge = np.zeros(n + 1, np.int64)
+    full = 0
+    for i in range(m):
+        first = -1
+        for k in range(n):
+            if not lines[i, k]:
+                first = k
+                break
+        if first < 0:
             if periodic:
-                for t in range(1, n + 1):
-                    if lines[i, (first + t) % n]:
-                        run += 1
-                    elif run > 0:
-                        inner[c, run] += 1
-                        run = 0
+                full += 1
             else:
-                for k in range(n):
-                    if lines[i, k]:
-                        run += 1
-                    elif run > 0:
-                        if run == k:
-                            edge[c, run] += 1
-                        else:
-                            inner[c, run] += 1
-                        run = 0
-                if run > 0:
-                    edge[c, run] += 1
-    return inner.sum(axis=0), edge.sum(axis=0), full.sum()
+                edge[n] += 1
+            continue
+        run = 0
+        if periodic:
+            for t in range(1, n + 1):
+                if lines[i, (first + t) % n]:
+                    run += 1
+                elif run > 0:
+                    inner[run] += 1
+                    run = 0
+        else:
+            for k in range(n):
+                if lines[i, k]:
+                    run += 1
+                elif run > 0:
+                    if run == k:
+                        edge[run] += 1
+                    else:
+                        inner[run] += 1
+                    run = 0
+            if run > 0:
+                edge[run] += 1
+    return inner, edge, full
 
 
 def _runs(img, axis, periodic):
     n = img.shape[axis]
     lines = np.ascontiguousarray(np.moveaxis(img, axis, -1)).reshape(-1, n)
-    return _run_histograms(lines, bool(periodic), 64)
+    return _run_histograms(lines, bool(periodic))
 
 
 def _axes(img, axis):
