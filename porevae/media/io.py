@@ -13,6 +13,7 @@ non-binary values where ``binary=True`` asks for 0/1.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from pathlib import Path
@@ -118,15 +119,45 @@ def write_raw(path, volume, byte_order="little", order="C") -> None:
 
 
 # ---- TIFF ----------------------------------------------------------------------------------------
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 def read_tiff(path, binary=False) -> np.ndarray:
-    """Read a (multi-page) TIFF: (pages, rows, columns) for a stack, (rows, columns) for one page."""
+    """Read a (multi-page) TIFF: (pages, rows, columns) for a stack, (rows, columns) for one page.
+
+    tifffile recovers from some damage (a broken page chain, data past the end of the file) by
+    logging a warning and returning fewer pages or zeros; such files are rejected here.
+    """
+    log = logging.getLogger("tifffile")
+    collect = _Collect()
+    log.addHandler(collect)
     try:
-        arr = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tf:
+            size = tf.filehandle.size
+            for page in tf.pages:
+                ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]
+                if ends and max(ends) > size:
+                    raise VolumeFormatError(f"{path}: truncated TIFF file: page data ends at "
+                                            f"byte {max(ends)}, file has {size} bytes")
+            arr = tf.asarray()
     except FileNotFoundError:
         raise
     except (tifffile.TiffFileError, ValueError, OSError, EOFError, struct.error,
             IndexError, KeyError) as exc:
+        if isinstance(exc, VolumeFormatError):
+            raise
         raise VolumeFormatError(f"{path}: truncated or corrupt TIFF file ({exc})") from None
+    finally:
+        log.removeHandler(collect)
+    if collect.messages:
+        raise VolumeFormatError(f"{path}: truncated or corrupt TIFF file "
+                                f"({'; '.join(collect.messages)})")
     return _finish(arr, path, binary)
 
 
