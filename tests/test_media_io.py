@@ -70,7 +70,7 @@ def test_broken_files(tmp_path, vol):
     with pytest.raises(ValueError, match="1 NaN"):  # the writers refuse NaN too
         pm.write_volume(tmp_path / "nan.npy", nan)
     np.save(tmp_path / "nan.npy", nan)
-    tifffile.imwrite(tmp_path / "nan.tif", nan)
+    tifffile.imwrite(tmp_path / "nan.tif", nan, photometric="minisblack")
     with h5py.File(tmp_path / "nan.h5", "w") as fh:
         fh["volume"] = nan
     for suffix in (".npy", ".tif", ".h5"):

