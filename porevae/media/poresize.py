@@ -8,8 +8,9 @@ largest ``sqrt(a(c))`` over the balls containing ``x``. Radii are in voxels; a p
 solid has radius 1.
 
 Algorithm: exact squared EDT (Felzenszwalb & Huttenlocher's separable lower envelope, compiled,
-parallel over lines, integer-valued); then the distance ridge -- a ball that lies inside a
-neighbour's ball cannot change the result and is dropped; then the remaining balls are painted
+parallel over lines, integer-valued); then the distance ridge -- a ball that lies, as a voxel set,
+inside a 26-neighbour's ball of at least its value cannot change the result and is dropped (an
+exact test with a precomputed table); then the remaining balls are painted
 with a running maximum, in parallel over x-planes (each thread owns its planes, so no races).
 Non-periodic images: the region outside the box is neither solid nor pore (distances are to
 solid voxels inside the box). ``periodic=True`` measures distances and balls on the torus.
@@ -75,91 +76,141 @@ def _line_pass(f, n, periodic, out, sp, sf, v, z):
 @nb.njit(parallel=True, cache=True)
 def _edt_squared(pore, periodic):
     """Squared distance (int32) from each voxel to the nearest False voxel of (nx, ny, nz)
-    ``pore``; 0 on solid, ``_INF`` where no solid is reachable. periodic: (3,) bool."""
+    ``pore``; 0 on solid, ``_INF`` where no solid is reachable. periodic: (3,) bool.
+
+    Passes along z then y inside each x-slab (one parallel loop; a slab stays in cache), then
+    along x through a transposed (nz, nx) buffer per y index, so every line is read from
+    contiguous memory.
+    """
     nx, ny, nz = pore.shape
+    m = max(nx, ny, nz)
     out = np.empty((nx, ny, nz), np.int32)
-    for i in nb.prange(nx):  # z: a site wherever solid
-        f = np.empty(nz, np.int64)
-        d = np.empty(nz, np.int64)
-        sp = np.empty(3 * nz, np.int64)
-        sf = np.empty(3 * nz, np.int64)
-        v = np.empty(3 * nz, np.int64)
-        zz = np.empty(3 * nz + 1, np.float64)
-        for j in range(ny):
+    for i in nb.prange(nx):
+        f = np.empty(m, np.int64)
+        d = np.empty(m, np.int64)
+        sp = np.empty(3 * m, np.int64)
+        sf = np.empty(3 * m, np.int64)
+        v = np.empty(3 * m, np.int64)
+        zz = np.empty(3 * m + 1, np.float64)
+        for j in range(ny):  # z: a site wherever solid
             for k in range(nz):
                 f[k] = _INF if pore[i, j, k] else 0
             _line_pass(f, nz, periodic[2], d, sp, sf, v, zz)
             for k in range(nz):
                 out[i, j, k] = min(d[k], _INF)
-    for i in nb.prange(nx):  # y
-        f = np.empty(ny, np.int64)
-        d = np.empty(ny, np.int64)
-        sp = np.empty(3 * ny, np.int64)
-        sf = np.empty(3 * ny, np.int64)
-        v = np.empty(3 * ny, np.int64)
-        zz = np.empty(3 * ny + 1, np.float64)
-        for k in range(nz):
+        for k in range(nz):  # y
             for j in range(ny):
                 f[j] = out[i, j, k]
             _line_pass(f, ny, periodic[1], d, sp, sf, v, zz)
             for j in range(ny):
                 out[i, j, k] = min(d[j], _INF)
     for j in nb.prange(ny):  # x
-        f = np.empty(nx, np.int64)
+        buf = np.empty((nz, nx), np.int64)
         d = np.empty(nx, np.int64)
         sp = np.empty(3 * nx, np.int64)
         sf = np.empty(3 * nx, np.int64)
         v = np.empty(3 * nx, np.int64)
         zz = np.empty(3 * nx + 1, np.float64)
+        for i in range(nx):
+            for k in range(nz):
+                buf[k, i] = out[i, j, k]
         for k in range(nz):
+            _line_pass(buf[k], nx, periodic[0], d, sp, sf, v, zz)
             for i in range(nx):
-                f[i] = out[i, j, k]
-            _line_pass(f, nx, periodic[0], d, sp, sf, v, zz)
-            for i in range(nx):
-                out[i, j, k] = min(d[i], _INF)
+                buf[k, i] = min(d[i], _INF)
+        for i in range(nx):
+            for k in range(nz):
+                out[i, j, k] = buf[k, i]
     return out
 
 
-@nb.njit(parallel=True, cache=True)
-def _ridge(a, periodic):
-    """Pore voxels whose ball is not inside a 26-neighbour's ball (the balls worth painting).
+_REACH = 1  # neighbours up to this many voxels away per axis are tested for containment
+_PATTERNS = sorted({tuple(sorted(p, reverse=True))
+                    for p in np.ndindex(*(_REACH + 1,) * 3)} - {(0, 0, 0)})
+# column of the table for an offset (|dx|, |dy|, |dz|)
+_PATTERN_OF = np.zeros((_REACH + 1,) * 3, np.int64)
+for _p in np.ndindex(*(_REACH + 1,) * 3):
+    if any(_p):
+        _PATTERN_OF[_p] = _PATTERNS.index(tuple(sorted(_p, reverse=True)))
 
-    Ball c = {y : |y - c|**2 <= a_c - 1} lies in the closed ball of radius sqrt(a_c - 1); it is
-    inside neighbour n's ball when sqrt(a_n) > sqrt(a_c - 1) + |n - c| (checked with a margin).
+
+def _containment_table(a_max):
+    """T[a, p] = max over integer v with |v|**2 < a of |v - d|**2, for the offsets d of pattern p.
+
+    By the symmetry of the discrete ball {|v|**2 < a} under axis permutations and reflections,
+    the farthest ball point from d depends only on the sorted |d| components (the pattern), and
+    equals max_v |v|**2 + 2 sum_i w_i |v_i| + |d|**2 with w the pattern; one octant of points up
+    to radius sqrt(a_max) is enumerated. (a_max + 1, n_patterns) int64.
+    """
+    top = math.isqrt(max(int(a_max), 1)) + 1
+    g = np.arange(top + 1)
+    v = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    n2 = (v**2).sum(1)
+    keep = n2 < a_max
+    v, n2 = v[keep], n2[keep]
+    table = np.zeros((a_max + 1, len(_PATTERNS)), np.int64)
+    for col, w in enumerate(_PATTERNS):
+        w = np.array(w)
+        best = np.full(a_max + 1, np.iinfo(np.int64).min // 2, np.int64)
+        np.maximum.at(best, n2 + 1, n2 + 2 * (v * w).sum(1))  # n2 + 1: first a holding v
+        table[:, col] = np.maximum.accumulate(best) + (w**2).sum()
+    return table
+
+
+@nb.njit(parallel=True, cache=True)
+def _ridge(a, periodic, table, pattern_of, reach):
+    """The centres whose balls must be painted (``out`` starts as ``a``: every voxel lies in
+    its own ball); every other ball is covered by kept balls of at least its value.
+
+    A centre c is dropped when
+    (1) its ball {c + v : |v|**2 < a_c} lies inside the ball of a neighbour n = c + d (offsets up
+        to ``reach`` per axis) with a_n >= a_c: max_v |v - d|**2 = table[a_c, pattern(d)] < a_n;
+    (2) or no 26-neighbour in the box has a smaller value: a point c + v of its ball is then in
+        the ball of n = c + sign(v), with a_n >= a_c and |v - sign(v)| < |v|.
+    Following these covers from any dropped ball ends at a kept ball or at the point itself,
+    with a value >= a_c (rule 1 strictly raises the value -- equal discrete balls at different
+    centres cannot nest -- and rule 2 keeps it and strictly shortens the distance).
     """
     nx, ny, nz = a.shape
     keep = np.zeros((nx, ny, nz), np.bool_)
-    norms = (0.0, 1.0, math.sqrt(2.0), math.sqrt(3.0))
     for i in nb.prange(nx):
         for j in range(ny):
             for k in range(nz):
                 ac = a[i, j, k]
                 if ac == 0:
                     continue
-                base = math.sqrt(ac - 1.0) + 1e-9
                 inside = False
-                for di in range(-1, 2):
+                low = False
+                for di in range(-reach, reach + 1):
                     ii = i + di
                     if periodic[0]:
                         ii %= nx
                     elif ii < 0 or ii >= nx:
                         continue
-                    for dj in range(-1, 2):
+                    for dj in range(-reach, reach + 1):
                         jj = j + dj
                         if periodic[1]:
                             jj %= ny
                         elif jj < 0 or jj >= ny:
                             continue
-                        for dk in range(-1, 2):
+                        for dk in range(-reach, reach + 1):
                             kk = k + dk
                             if periodic[2]:
                                 kk %= nz
                             elif kk < 0 or kk >= nz:
                                 continue
                             an = a[ii, jj, kk]
-                            if an > ac and math.sqrt(an) > base + norms[abs(di) + abs(dj) + abs(dk)]:
+                            if an < ac:
+                                low = True
+                            elif (di != 0 or dj != 0 or dk != 0) and \
+                                    table[ac, pattern_of[abs(di), abs(dj), abs(dk)]] < an:
                                 inside = True
-                keep[i, j, k] = not inside
+                                break
+                        if inside:
+                            break
+                    if inside:
+                        break
+                keep[i, j, k] = low and not inside
     return keep
 
 
@@ -174,34 +225,44 @@ def _isqrt(v):
 
 
 @nb.njit(parallel=True, cache=True)
-def _paint(shape, cx, cy, cz, ca, periodic, out):
-    """out[x] = max(out[x], a_c) over balls {x : |x - c|**2 < a_c}; centres sorted by cx."""
+def _paint(shape, start, cy, cz, ca, periodic, out):
+    """out[x] = max(out[x], a_c) over the balls {x : |x - c|**2 < a_c}.
+
+    Centres are grouped by x plane (plane p holds entries start[p]:start[p + 1]) and sorted by
+    decreasing a within a plane, so the scan of a plane stops at the first ball too small to
+    reach the x-plane being painted. Parallel over the painted x-planes (no write races).
+    """
     nx, ny, nz = shape
     reach = _isqrt(ca.max()) + 1 if ca.size else 0
     for i in nb.prange(nx):
-        for shift in (-nx, 0, nx):
-            if shift != 0 and not periodic[0]:
+        for praw in range(i - reach, i + reach + 1):
+            if periodic[0]:
+                p = praw % nx
+            elif praw < 0 or praw >= nx:
                 continue
-            lo = np.searchsorted(cx, i - shift - reach, side="left")
-            hi = np.searchsorted(cx, i - shift + reach, side="right")
-            for c in range(lo, hi):
-                dx = i - shift - cx[c]
-                rem = ca[c] - 1 - dx * dx
+            else:
+                p = praw
+            dx2 = (i - praw) ** 2
+            for c in range(start[p], start[p + 1]):
+                rem = ca[c] - 1 - dx2
                 if rem < 0:
                     continue
+                value = ca[c]
                 hy = _isqrt(rem)
                 y0, y1 = cy[c] - hy, cy[c] + hy
                 if not periodic[1]:
                     y0, y1 = max(y0, 0), min(y1, ny - 1)
                 for y in range(y0, y1 + 1):
                     hz = _isqrt(rem - (y - cy[c]) ** 2)
+                    row = out[i, y % ny]
                     z0, z1 = cz[c] - hz, cz[c] + hz
-                    if not periodic[2]:
-                        z0, z1 = max(z0, 0), min(z1, nz - 1)
-                    yy = y % ny
-                    for z in range(z0, z1 + 1):
-                        zz = z % nz
-                        out[i, yy, zz] = max(out[i, yy, zz], ca[c])
+                    if periodic[2]:
+                        for z in range(z0, z1 + 1):
+                            zz = z % nz
+                            row[zz] = max(row[zz], value)
+                    else:
+                        for z in range(max(z0, 0), min(z1, nz - 1) + 1):
+                            row[z] = max(row[z], value)
 
 
 def _wrap_flags(ndim, periodic):
@@ -222,6 +283,24 @@ def distance_transform(image, periodic=False) -> np.ndarray:
     return out
 
 
+def _thickness_squared(img, periodic, integer_radii) -> np.ndarray:
+    """Squared local-thickness radius (int32, 0 on solid) of a validated bool image, as
+    (nx, ny, nz)."""
+    if img.all():
+        raise ValueError("local thickness is undefined: image has no solid voxel")
+    wrap = _wrap_flags(img.ndim, periodic)
+    a = _edt_squared(as3d(img), wrap)
+    if integer_radii:
+        a = (np.floor(np.sqrt(np.arange(a.max() + 1))) ** 2).astype(np.int32)[a]
+    table = _containment_table(int(a.max()))
+    cx, cy, cz = np.nonzero(_ridge(a, wrap, table, _PATTERN_OF, _REACH))  # C order: by plane
+    start = np.searchsorted(cx, np.arange(a.shape[0] + 1))
+    out = a.copy()
+    _paint(np.array(a.shape, np.int64), start.astype(np.int64), cy.astype(np.int64),
+           cz.astype(np.int64), a[cx, cy, cz].astype(np.int64), wrap, out)
+    return out
+
+
 def local_thickness(image, periodic=False, integer_radii=False) -> np.ndarray:
     """Local thickness radius of every pore voxel (float32 array of ``image.shape``, 0 on solid).
 
@@ -233,17 +312,8 @@ def local_thickness(image, periodic=False, integer_radii=False) -> np.ndarray:
     Raises ValueError if the image has no solid voxel (the thickness is then unbounded).
     """
     img = as_binary(from_torch(image))
-    if img.all():
-        raise ValueError("local thickness is undefined: image has no solid voxel")
-    wrap = _wrap_flags(img.ndim, periodic)
-    a = _edt_squared(as3d(img), wrap)
-    if integer_radii:
-        a = np.floor(np.sqrt(a)).astype(np.int32) ** 2
-    cx, cy, cz = np.nonzero(_ridge(a, wrap))  # C order: sorted by x, as _paint needs
-    out = np.zeros(a.shape, np.int32)
-    _paint(np.array(a.shape, np.int64), cx.astype(np.int64), cy.astype(np.int64),
-           cz.astype(np.int64), a[cx, cy, cz].astype(np.int64), wrap, out)
-    return np.sqrt(out, dtype=np.float32).reshape(img.shape)
+    return np.sqrt(_thickness_squared(img, periodic, integer_radii),
+                   dtype=np.float32).reshape(img.shape)
 
 
 def pore_size_distribution(image, bins=None, periodic=False, integer_radii=False):
@@ -262,15 +332,21 @@ def pore_size_distribution(image, bins=None, periodic=False, integer_radii=False
         zeros.
     """
     img = as_binary(from_torch(image))
-    radii = (local_thickness(img, periodic, integer_radii)[img] if img.any()
-             else np.zeros(0, np.float32))
+    if img.any():
+        per_value = np.bincount(_thickness_squared(img, periodic, integer_radii).ravel())
+        per_value[0] = 0  # solid
+    else:
+        per_value = np.zeros(2, np.int64)
+    radius = np.sqrt(np.arange(per_value.size))
     if bins is None:
-        top = math.floor(float(radii.max())) if radii.size else 1
-        edges = np.arange(1, top + 2, dtype=float)
+        edges = np.arange(1, math.floor(radius[np.nonzero(per_value)[0][-1]]) + 2
+                          if per_value.any() else 2, dtype=float)
     else:
         edges = np.asarray(bins, dtype=float)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError("bins must be at least 2 increasing bin edges")
-    hist, _ = np.histogram(radii, bins=edges)
-    fraction = hist / max(radii.size, 1)
-    return 0.5 * (edges[:-1] + edges[1:]), fraction
+    which = np.searchsorted(edges, radius, side="right") - 1
+    which[radius == edges[-1]] = edges.size - 2  # the last bin is closed, as in np.histogram
+    ok = (which >= 0) & (which < edges.size - 1)
+    hist = np.bincount(which[ok], weights=per_value[ok], minlength=edges.size - 1)
+    return 0.5 * (edges[:-1] + edges[1:]), hist / max(int(per_value.sum()), 1)
