@@ -141,6 +141,14 @@ def test_thresholded_kle_and_layered(seed):
     assert imgs.shape == (40, 24, 20) and imgs.dtype == bool
     # each cell is pore with probability 0.35 exactly: the pooled mean of 40 x 480 cells
     assert abs(imgs.mean() - 0.35) < 0.06
+    # the cut follows the truncated pointwise variance: corners (lower variance) are not
+    # biased, so the mean over realizations is flat across the grid up to sampling noise
+    many = pm.thresholded_kle(kle, 0.35, n=400, seed=seed + 1).mean(axis=0)
+    assert abs(many[0, 0] + many[-1, -1] + many[0, -1] + many[-1, 0] - 4 * 0.35) < 0.2
+    y = kle.sample(3, seed=seed)
+    sd = np.sqrt(kle.grid.unflatten(kle.eigenvectors**2 @ kle.eigenvalues))
+    assert np.array_equal(pm.thresholded_kle(kle, 0.35, n=3, seed=seed),
+                          y <= kle.mean + sd * scipy.stats.norm.ppf(0.35))
     lay = pm.layered((48, 48, 60), [0.2, 0.7], (6.0, 6.0, 2.0), axis=2, seed=seed)
     assert lay[:, :, :30].mean() < 0.4 and lay[:, :, 30:].mean() > 0.5
     with pytest.raises(ValueError, match="thicknesses"):

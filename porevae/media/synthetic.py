@@ -123,10 +123,10 @@ def thresholded_kle(kle, porosity, n=1, seed=None) -> np.ndarray:
     if n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     vec = np.asarray(kle.eigenvectors, dtype=np.float64)
-    var = (vec**2) @ np.asarray(kle.eigenvalues, dtype=np.float64)
+    var = kle.grid.unflatten((vec**2) @ np.asarray(kle.eigenvalues, dtype=np.float64))
     cut = kle.mean + np.sqrt(var) * scipy.special.ndtri(phi)
-    y = np.asarray(kle.sample(n, seed=seed), dtype=np.float64).reshape(n, -1)
-    return (y <= cut).reshape((n, *kle.grid.shape))
+    y = np.asarray(kle.sample(n, seed=seed), dtype=np.float64)
+    return y <= cut
 
 
 def layered(shape, porosities, correlation_length, axis=-1, thicknesses=None,
