@@ -1,4 +1,5 @@
-"""``porevae stats VOLUME`` and ``porevae compare REFERENCE SAMPLES... --out DIR``."""
+"""``porevae stats VOLUME``, ``porevae compare REFERENCE SAMPLES... --out DIR`` and
+``porevae study dimension`` (VAE latent size vs KLE terms)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,20 @@ def run_compare(args) -> int:
     return 0
 
 
+def run_study_dimension(args) -> int:
+    from porevae.study import dimension_study, study_markdown
+
+    rows = dimension_study(dims=args.dims, covariances=args.covariances, size=args.size,
+                           length_scale=args.length_scale, n_train=args.n_train,
+                           n_test=args.n_test, n_generate=args.n_generate, steps=args.steps,
+                           batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           out_dir=args.out, progress=args.progress)
+    print(study_markdown(rows))
+    if args.out:
+        print(f"\nwrote study.md, study.json and error_vs_dimension.png to {args.out}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("stats", help="morphology statistics of a binary volume",
                               description="Porosity, specific surface, mean chord lengths, "
@@ -95,3 +110,29 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     add_read_arguments(p)
     p.set_defaults(func=run_compare)
+
+    from porevae.study import COVARIANCES
+
+    p = subparsers.add_parser("study", help="parameterization studies")
+    studies = p.add_subparsers(dest="study", required=True, metavar="STUDY")
+    q = studies.add_parser("dimension", help="VAE latent size vs KLE terms",
+                           description="Train a Gaussian VAE per latent size d on KLE "
+                           "log-permeability fields and compare with the KLE truncated to d "
+                           "terms: held-out reconstruction error, variance and covariance of "
+                           "generated fields.")
+    q.add_argument("--dims", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    q.add_argument("--covariances", nargs="+", choices=sorted(COVARIANCES),
+                   default=list(COVARIANCES))
+    q.add_argument("--size", type=int, default=32, help="grid cells per axis (default 32)")
+    q.add_argument("--length-scale", type=float, default=0.2,
+                   help="covariance length scale on the unit square (default 0.2)")
+    q.add_argument("--n-train", type=int, default=512)
+    q.add_argument("--n-test", type=int, default=64)
+    q.add_argument("--n-generate", type=int, default=256)
+    q.add_argument("--steps", type=int, default=400, help="VAE training steps per model")
+    q.add_argument("--batch-size", type=int, default=32)
+    q.add_argument("--lr", type=float, default=2e-3)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", help="folder for study.md, study.json and the plot")
+    q.add_argument("--progress", action="store_true")
+    q.set_defaults(func=run_study_dimension)
