@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 import scipy.fft
 
-from porevae._validation import check_choice, check_int
+from porevae._validation import check_choice, check_int, check_memory
 from porevae.media._checks import as_binary, check_axis, from_torch, like_input
 
 PHASES = ("pore", "solid")
@@ -68,11 +68,13 @@ def _radial(img, periodic, r_max, bins):
     """S2 averaged over the lag vectors in each distance shell (each lag vector weighs the same)."""
     shape = img.shape
     s = shape if periodic else tuple(scipy.fft.next_fast_len(n + r_max, real=True) for n in shape)
+    check_memory(3 * 8 * int(np.prod(s)), "the FFT of the two-point correlation")
     f = scipy.fft.rfftn(img.astype(np.float64), s=s, workers=-1)
     np.multiply(f, f.conj(), out=f)
     acf = scipy.fft.irfftn(f, s=s, workers=-1)
     del f
-    lags = [np.r_[0:r_max + 1, -r_max:0] for _ in shape]
+    # negative lags: on a periodic axis of even length, -n/2 is the lag n/2 already listed
+    lags = [np.r_[0:r_max + 1, -min(r_max, m - 1 - r_max):0] for m in s]
     idx = tuple(np.ix_(*[lag % m for lag, m in zip(lags, s)]))
     block = acf[idx]
     del acf

@@ -73,6 +73,33 @@ def _line_pass(f, n, periodic, out, sp, sf, v, z):
     _envelope(sp, sf, m, out, n, v, z)
 
 
+@nb.njit(cache=True)
+def _binary_line(row, n, periodic, d):
+    """d[k] = squared distance from k to the nearest False of the bool line ``row`` (n voxels),
+    ``_INF`` when the line has none; two sweeps (periodic: seeded across the ends)."""
+    far = 2 * n + 2
+    last = -far
+    nxt = far
+    if periodic:
+        for k in range(n - 1, -1, -1):
+            if not row[k]:
+                last = k - n
+                break
+        for k in range(n):
+            if not row[k]:
+                nxt = k + n
+                break
+    for k in range(n):
+        if not row[k]:
+            last = k
+        d[k] = k - last
+    for k in range(n - 1, -1, -1):
+        if not row[k]:
+            nxt = k
+        g = min(d[k], nxt - k)
+        d[k] = _INF if g > n else g * g
+
+
 @nb.njit(parallel=True, cache=True)
 def _edt_squared(pore, periodic):
     """Squared distance (int32) from each voxel to the nearest False voxel of (nx, ny, nz)
@@ -92,12 +119,10 @@ def _edt_squared(pore, periodic):
         sf = np.empty(3 * m, np.int64)
         v = np.empty(3 * m, np.int64)
         zz = np.empty(3 * m + 1, np.float64)
-        for j in range(ny):  # z: a site wherever solid
+        for j in range(ny):  # z: distance to the nearest solid voxel of the line
+            _binary_line(pore[i, j], nz, periodic[2], d)
             for k in range(nz):
-                f[k] = _INF if pore[i, j, k] else 0
-            _line_pass(f, nz, periodic[2], d, sp, sf, v, zz)
-            for k in range(nz):
-                out[i, j, k] = min(d[k], _INF)
+                out[i, j, k] = d[k]
         for k in range(nz):  # y
             for j in range(ny):
                 f[j] = out[i, j, k]
@@ -181,6 +206,24 @@ def _ridge(a, periodic, table, pattern_of, reach):
                     continue
                 inside = False
                 low = False
+                if reach <= i < nx - reach and reach <= j < ny - reach and \
+                        reach <= k < nz - reach:  # interior: no wrapping or clipping
+                    for di in range(-reach, reach + 1):
+                        for dj in range(-reach, reach + 1):
+                            for dk in range(-reach, reach + 1):
+                                an = a[i + di, j + dj, k + dk]
+                                if an < ac:
+                                    low = True
+                                elif (di != 0 or dj != 0 or dk != 0) and table[
+                                        ac, pattern_of[abs(di), abs(dj), abs(dk)]] < an:
+                                    inside = True
+                                    break
+                            if inside:
+                                break
+                        if inside:
+                            break
+                    keep[i, j, k] = low and not inside
+                    continue
                 for di in range(-reach, reach + 1):
                     ii = i + di
                     if periodic[0]:
@@ -214,6 +257,35 @@ def _ridge(a, periodic, table, pattern_of, reach):
     return keep
 
 
+@nb.njit(parallel=True, cache=True)
+def _centres(keep, a):
+    """Kept centres grouped by x plane: (start (nx + 1,), cy, cz, ca (int32)); plane p holds
+    entries start[p]:start[p + 1]."""
+    nx, ny, nz = keep.shape
+    counts = np.zeros(nx + 1, np.int64)
+    for i in nb.prange(nx):
+        c = 0
+        for j in range(ny):
+            for k in range(nz):
+                if keep[i, j, k]:
+                    c += 1
+        counts[i + 1] = c
+    start = np.cumsum(counts)
+    cy = np.empty(start[nx], np.int64)
+    cz = np.empty(start[nx], np.int64)
+    ca = np.empty(start[nx], np.int32)
+    for i in nb.prange(nx):
+        p = start[i]
+        for j in range(ny):
+            for k in range(nz):
+                if keep[i, j, k]:
+                    cy[p] = j
+                    cz[p] = k
+                    ca[p] = a[i, j, k]
+                    p += 1
+    return start, cy, cz, ca
+
+
 @nb.njit(cache=True)
 def _isqrt(v):
     h = int(math.sqrt(v))
@@ -228,12 +300,15 @@ def _isqrt(v):
 def _paint(shape, start, cy, cz, ca, periodic, out):
     """out[x] = max(out[x], a_c) over the balls {x : |x - c|**2 < a_c}.
 
-    Centres are grouped by x plane (plane p holds entries start[p]:start[p + 1]) and sorted by
-    decreasing a within a plane, so the scan of a plane stops at the first ball too small to
-    reach the x-plane being painted. Parallel over the painted x-planes (no write races).
+    Centres are grouped by x plane (plane p holds entries start[p]:start[p + 1]). Parallel
+    over the painted x-planes (no write races); integer square roots from a table.
     """
     nx, ny, nz = shape
-    reach = _isqrt(ca.max()) + 1 if ca.size else 0
+    amax = ca.max() if ca.size else 1
+    root = np.empty(amax + 1, np.int64)
+    for v in range(amax + 1):
+        root[v] = _isqrt(v)
+    reach = root[amax] + 1
     for i in nb.prange(nx):
         for praw in range(i - reach, i + reach + 1):
             if periodic[0]:
@@ -248,20 +323,20 @@ def _paint(shape, start, cy, cz, ca, periodic, out):
                 if rem < 0:
                     continue
                 value = ca[c]
-                hy = _isqrt(rem)
-                y0, y1 = cy[c] - hy, cy[c] + hy
+                yc, zc = cy[c], cz[c]
+                hy = root[rem]
+                y0, y1 = yc - hy, yc + hy
                 if not periodic[1]:
                     y0, y1 = max(y0, 0), min(y1, ny - 1)
                 for y in range(y0, y1 + 1):
-                    hz = _isqrt(rem - (y - cy[c]) ** 2)
+                    hz = root[rem - (y - yc) ** 2]
                     row = out[i, y % ny]
-                    z0, z1 = cz[c] - hz, cz[c] + hz
                     if periodic[2]:
-                        for z in range(z0, z1 + 1):
+                        for z in range(zc - hz, zc + hz + 1):
                             zz = z % nz
                             row[zz] = max(row[zz], value)
                     else:
-                        for z in range(max(z0, 0), min(z1, nz - 1) + 1):
+                        for z in range(max(zc - hz, 0), min(zc + hz, nz - 1) + 1):
                             row[z] = max(row[z], value)
 
 
@@ -293,12 +368,9 @@ def _thickness_squared(img, periodic, integer_radii) -> np.ndarray:
     if integer_radii:
         a = (np.floor(np.sqrt(np.arange(a.max() + 1))) ** 2).astype(np.int32)[a]
     table = _containment_table(int(a.max()))
-    cx, cy, cz = np.nonzero(_ridge(a, wrap, table, _PATTERN_OF, _REACH))  # C order: by plane
-    start = np.searchsorted(cx, np.arange(a.shape[0] + 1))
-    out = a.copy()
-    _paint(np.array(a.shape, np.int64), start.astype(np.int64), cy.astype(np.int64),
-           cz.astype(np.int64), a[cx, cy, cz].astype(np.int64), wrap, out)
-    return out
+    start, cy, cz, ca = _centres(_ridge(a, wrap, table, _PATTERN_OF, _REACH), a)
+    _paint(np.array(a.shape, np.int64), start, cy, cz, ca, wrap, a)  # in place: a = own ball
+    return a
 
 
 def local_thickness(image, periodic=False, integer_radii=False) -> np.ndarray:
