@@ -21,3 +21,13 @@ def test_study_dimension_cli(tmp_path, capsys):
         assert abs(r["kle_error"] - (1 - r["energy"]) ** 0.5) < 0.15
     assert (out / "error_vs_dimension.png").stat().st_size > 0
     assert main(["study", "dimension", "--dims", "0"]) == 2
+
+
+def test_study_reconstruction_cli(tmp_path, capsys):
+    out = tmp_path / "rec"
+    assert main(["study", "reconstruction", "--shape", "40", "40", "40", "--steps", "2",
+                 "--n-samples", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "porosity" in text and "euler_density" in text
+    report = (out / "reconstruction.md").read_text()
+    assert "| specific_surface |" in report and (out / "summary.md").exists()

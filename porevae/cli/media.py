@@ -91,6 +91,24 @@ def run_study_dimension(args) -> int:
     return 0
 
 
+def run_study_reconstruction(args) -> int:
+    from porevae.study import reconstruction_study
+
+    res = reconstruction_study(out_dir=args.out, shape=tuple(args.shape),
+                               porosity=args.porosity, radius=args.radius, size=args.size,
+                               steps=args.steps, n_samples=args.n_samples, kind=args.kind,
+                               seed=args.seed, progress=args.progress)
+    print(res["comparison"].markdown())
+    print("\ntargets:")
+    for t in res["targets"]:
+        diff = f"{t['diff']:+.4f}" if t["kind"] == "abs" else f"{t['diff']:+.1%}"
+        print(f"  {t['statistic']:<18} {diff:>9}  (target ±{t['tolerance']:g} {t['kind']}) "
+              f"{'met' if t['met'] else 'NOT met'}")
+    if args.out:
+        print(f"\nwrote {len(res['comparison'].files)} files to {args.out}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("stats", help="morphology statistics of a binary volume",
                               description="Porosity, specific surface, mean chord lengths, "
@@ -136,3 +154,19 @@ def register(subparsers) -> None:
     q.add_argument("--out", help="folder for study.md, study.json and the plot")
     q.add_argument("--progress", action="store_true")
     q.set_defaults(func=run_study_dimension)
+
+    q = studies.add_parser("reconstruction", help="VAE reconstruction of a synthetic 3D medium",
+                           description="Train a small VAE on crops of overlapping spheres, "
+                           "generate media and compare their statistics with the medium's "
+                           "(porosity, Sv, chord lengths, Euler density targets).")
+    q.add_argument("--shape", type=int, nargs=3, default=[96, 96, 96])
+    q.add_argument("--porosity", type=float, default=0.4)
+    q.add_argument("--radius", type=float, default=4.0, help="sphere radius in voxels")
+    q.add_argument("--size", type=int, default=32, help="training crop size (default 32)")
+    q.add_argument("--steps", type=int, default=300)
+    q.add_argument("--n-samples", type=int, default=16)
+    q.add_argument("--kind", choices=("vae", "beta", "fisher"), default="fisher")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", help="folder for the report")
+    q.add_argument("--progress", action="store_true")
+    q.set_defaults(func=run_study_reconstruction)

@@ -7,11 +7,13 @@ the voxel and fits in the pore space. With ``a(c)`` the squared Euclidean distan
 largest ``sqrt(a(c))`` over the balls containing ``x``. Radii are in voxels; a pore voxel next to
 solid has radius 1.
 
-Algorithm: exact squared EDT (Felzenszwalb & Huttenlocher's separable lower envelope, compiled,
-parallel over lines, integer-valued); then the distance ridge -- a ball that lies, as a voxel set,
-inside a 26-neighbour's ball of at least its value cannot change the result and is dropped (an
-exact test with a precomputed table); then the remaining balls are painted
-with a running maximum, in parallel over x-planes (each thread owns its planes, so no races).
+Algorithm: exact squared EDT (two sweeps along z, then Felzenszwalb & Huttenlocher's lower
+envelope along y and x; compiled, parallel, integer-valued); then the centres whose balls can
+matter -- a ball that lies, as a voxel set, inside a neighbour's ball of at least its value, or
+whose neighbours all have at least its value, is covered by other balls and dropped (exact
+tests, see :func:`_ridge`); then every voxel starts at its own value and the remaining balls are
+painted with a running maximum, in parallel over x-planes (each thread owns its planes, so no
+races). Cost: O(N) for the EDT and the ridge, plus the volume of the kept balls.
 Non-periodic images: the region outside the box is neither solid nor pore (distances are to
 solid voxels inside the box). ``periodic=True`` measures distances and balls on the torus.
 """
