@@ -47,12 +47,14 @@ def test_cli_errors_are_reported(tmp_path, capsys):
 
 
 def test_demo_writes_tables_and_figures(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "30"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "30",
+                 "--media-steps", "5"]) == 0
     out = capsys.readouterr().out
     for row in ("80.00%", "90.00%", "94.00%", "96.00%", "98.00%"):
         assert row in out
     assert "782" in out and "6112" in out  # exponential, l = 0.1, 90 % and 98 %
     assert "Fisher VAE" in out and "per-sample sums" in out
+    assert "Reconstruction of a synthetic 3-D medium" in out and "porosity" in out
     names = {p.name for p in tmp_path.glob("*.png")}
     assert {"covariance.png", "energy.png", "modes_exponential.png",
             "realizations_squared-exponential.png", "vae_samples.png", "vae_loss.png"} <= names
