@@ -19,24 +19,23 @@ def eigvalsh_desc(a: np.ndarray) -> np.ndarray:
     return w.numpy()[::-1].copy()
 
 
-FILTER_MIN_N = 6000  # from this size on, filtered subspace iteration beats LAPACK's subset
 
 
 def eigh_leading(a: np.ndarray, k: int, method: str = "auto"):
     """Leading ``k`` eigenpairs of the symmetric matrix ``a`` (n, n): ``(w (k,), v (n, k))``.
 
     Descending eigenvalues, orthonormal eigenvectors with a deterministic sign (largest-magnitude
-    entry positive). ``method="auto"``: for ``n >= FILTER_MIN_N`` and ``k <= n/4`` (``a`` must
-    then be positive semi-definite, as covariance blocks are) :func:`chebyshev_eigsh`, whose work
-    is GEMMs, where LAPACK's one-stage tridiagonalisation of a large matrix is bound by memory
-    bandwidth; otherwise (or ``method="lapack"``) ``syevr`` on a subset (SciPy), ``syevd`` (MKL
-    through PyTorch) for more than half the spectrum. ``a`` may be overwritten.
+    entry positive). ``method="auto"`` / ``"lapack"``: ``syevr`` on a subset (SciPy), ``syevd``
+    (MKL through PyTorch) for more than half the spectrum. ``method="filtered"``:
+    :func:`chebyshev_eigsh` (GEMMs only; ``a`` must be positive semi-definite) — measured slower
+    than ``syevr`` for the 174 x 174 parity blocks on a 2-core CPU (bench/RESULTS.md), so not the
+    default on the host; the device solvers use it. ``a`` may be overwritten.
     """
     n = a.shape[0]
     k = min(int(k), n)
     if k == 0:
         return np.empty(0), np.empty((n, 0))
-    if method == "filtered" or (method == "auto" and n >= FILTER_MIN_N and 4 * k <= n):
+    if method == "filtered":
         at = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
         w, v = chebyshev_eigsh(lambda x: at @ x, n, k)
         v = v.numpy()
