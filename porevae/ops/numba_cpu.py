@@ -15,9 +15,11 @@ import numpy as np
 TILE = 64
 
 
-@nb.njit(inline="always", fastmath=True)
-def _rho(code, param, r2, r):
-    # r2 = squared Euclidean (or r*r for l1) distance, r = distance
+def correlation(code, param, r2, r):
+    """Closed-form correlation of ``CovarianceModel.kernel_code``: 0 exponential, 1 squared
+    exponential (``param`` the factor of r^2), 2 Matern 3/2, 3 Matern 5/2; r2 = squared Euclidean
+    (or r*r for l1) scaled distance, r = scaled distance. Plain Python, compiled for the host here
+    and for CUDA devices in :mod:`porevae.ops.numba_cuda`."""
     if code == 0:
         return math.exp(-r)
     if code == 1:
@@ -29,8 +31,8 @@ def _rho(code, param, r2, r):
     return (1.0 + s + s * s / 3.0) * math.exp(-s)
 
 
-@nb.njit(inline="always", fastmath=True)
-def _dist(xa, xb, i, j, l1):
+def distance(xa, xb, i, j, l1):
+    """``(r2, r)`` between rows i of xa and j of xb (scaled points), L1 or Euclidean."""
     d = xa.shape[1]
     acc = 0.0
     if l1:
@@ -41,6 +43,10 @@ def _dist(xa, xb, i, j, l1):
         t = xa[i, a] - xb[j, a]
         acc += t * t
     return acc, math.sqrt(acc)
+
+
+_rho = nb.njit(inline="always", fastmath=True)(correlation)
+_dist = nb.njit(inline="always", fastmath=True)(distance)
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)

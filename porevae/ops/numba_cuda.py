@@ -26,6 +26,7 @@ import torch
 from numba import cuda, float64
 
 from porevae.grid import Grid
+from porevae.ops import numba_cpu
 
 TILE = 16         # assembly and matvec tile edge (entries); blocks are TILE x ROWS or TILE x TILE
 ROWS = 4          # rows of threads of an assembly block; warps per block of the grid fill
@@ -37,29 +38,14 @@ def simulator() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 
-@cuda.jit(device=True, inline=True)
-def rho(code, param, r2, r):
-    if code == 0:
-        return math.exp(-r)
-    if code == 1:
-        return math.exp(-param * r2)
-    if code == 2:
-        s = math.sqrt(3.0) * r
-        return (1.0 + s) * math.exp(-s)
-    s = math.sqrt(5.0) * r
-    return (1.0 + s + s * s / 3.0) * math.exp(-s)
+rho = cuda.jit(device=True, inline=True)(numba_cpu.correlation)
+dist = cuda.jit(device=True, inline=True)(numba_cpu.distance)
+
 
 @cuda.jit(device=True, inline=True)
 def pair(xa, i, xb, j, d, code, param, l1, variance):
-    acc = 0.0
-    if l1:
-        for a in range(d):
-            acc += abs(xa[i, a] - xb[j, a])
-        return variance * rho(code, param, acc * acc, acc)
-    for a in range(d):
-        t = xa[i, a] - xb[j, a]
-        acc += t * t
-    return variance * rho(code, param, acc, math.sqrt(acc))
+    r2, r = dist(xa, xb, i, j, l1)
+    return variance * rho(code, param, r2, r)
 
 @cuda.jit(device=True, inline=True)
 def grid_entry(table, nx, ny, i, j):
