@@ -68,6 +68,18 @@ def check_axis(axis, ndim, name="axis") -> int:
     return int(axis) % ndim
 
 
+def check_connectivity(connectivity, ndim, default: str) -> int:
+    """Voxel adjacency for a ``ndim``-D image: face (6 in 3D, 4 in 2D) or full (26 / 8);
+    ``None`` gives ``default`` (``"face"`` or ``"full"``)."""
+    face, full = (6, 26) if ndim == 3 else (4, 8)
+    if connectivity is None:
+        return face if default == "face" else full
+    if connectivity not in (face, full):
+        raise ValueError(f"connectivity must be {face} or {full} for a {ndim}D image, "
+                         f"got {connectivity!r}")
+    return connectivity
+
+
 def as3d(image: np.ndarray) -> np.ndarray:
     """View a 2D image (nx, ny) as (nx, ny, 1) so the 3D kernels serve both dimensionalities."""
     return image if image.ndim == 3 else image.reshape(image.shape + (1,))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage
 
-from porevae.media._checks import as_binary, check_axis, from_torch
+from porevae.media._checks import as_binary, check_axis, check_connectivity, from_torch
 
 
 def connected_fraction(image, axis=None, connectivity=None):
@@ -27,14 +27,10 @@ def connected_fraction(image, axis=None, connectivity=None):
     Fraction of pore voxels in [0, 1] (0 when there is no pore voxel).
     """
     img = as_binary(from_torch(image))
-    face, full = (6, 26) if img.ndim == 3 else (4, 8)
-    connectivity = face if connectivity is None else connectivity
-    if connectivity not in (face, full):
-        raise ValueError(f"connectivity must be {face} or {full} for a {img.ndim}D image, "
-                         f"got {connectivity!r}")
+    connectivity = check_connectivity(connectivity, img.ndim, "face")
     axes = range(img.ndim) if axis is None else (check_axis(axis, img.ndim),)
     n_pore = np.count_nonzero(img)
-    structure = scipy.ndimage.generate_binary_structure(img.ndim, 1 if connectivity == face
+    structure = scipy.ndimage.generate_binary_structure(img.ndim, 1 if connectivity in (4, 6)
                                                         else img.ndim)
     labels, n = scipy.ndimage.label(img, structure=structure)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)

@@ -12,7 +12,7 @@ from itertools import combinations
 import numpy as np
 
 from porevae._validation import check_choice
-from porevae.media._checks import as_binary, from_torch
+from porevae.media._checks import as_binary, check_connectivity, from_torch
 
 SURFACE_METHODS = ("s2", "faces")
 
@@ -92,13 +92,9 @@ def euler_characteristic(image, connectivity=None, periodic=False) -> int:
     squares faces and all-pore 2x2x2 cubes cells. Divide by ``image.size`` for a density.
     """
     img = as_binary(from_torch(image))
-    full, face = (26, 6) if img.ndim == 3 else (8, 4)
-    connectivity = full if connectivity is None else connectivity
-    if connectivity not in (full, face):
-        raise ValueError(f"connectivity must be {full} or {face} for a {img.ndim}D image, "
-                         f"got {connectivity!r}")
+    connectivity = check_connectivity(connectivity, img.ndim, "full")
     axes = tuple(range(img.ndim))
-    if connectivity == full:
+    if connectivity in (8, 26):  # full adjacency
         op = np.logical_or
         arr = img if periodic else np.pad(img, 1)
         dims = [img.ndim - k for k in range(img.ndim + 1)]  # window dimension of V, E, F, C
