@@ -1,6 +1,6 @@
 """KLE engine on the CPU: assembly, energy tables, leading eigenpairs, full spectrum.
 
-    python -m bench.bench_kle [--quick] [--dense-check]
+    python -m bench.bench_kle [--quick] [--dense-check] [--repeat 3] [--sections leading ...]
 
 Each figure is a median after a warm-up (except the solves of tens of seconds, run once and so
 labelled) and is printed with its floor or baseline measured in the same run.
@@ -26,6 +26,7 @@ from bench.common import (
 )
 
 LEVELS = (0.8, 0.9, 0.94, 0.96, 0.98)
+SECTIONS = ["assembly", "energy", "leading", "full"]
 
 
 def _assemble_child(backend, shape, repeat, queue):
@@ -88,6 +89,10 @@ def main(argv=None):
     ap.add_argument("--dense-check", action="store_true",
                     help="check the leading eigenvalues against LAPACK on the whole dense matrix "
                          "(torch eigvalsh, minutes and 15 GB at 174 x 174)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the leading-eigenpairs solve (median reported)")
+    ap.add_argument("--sections", nargs="+", choices=SECTIONS, default=SECTIONS,
+                    help="sections to run (default: all)")
     args = ap.parse_args(argv)
     import porevae as pv
     from porevae.kle.parity import ParitySolver
@@ -98,92 +103,109 @@ def main(argv=None):
     print(f"# bench_kle  ({time.strftime('%Y-%m-%d')}; {machine()})\n")
 
     # 1. assembly -------------------------------------------------------------------------
-    n = big[0] * big[1]
-    nbytes = 8 * n * n
-    bw = write_bandwidth()
-    res = assembly(big, repeat=3)
-    floor = nbytes / bw["touched"]
-    t_nb, m_nb = res["numba"]
-    t_ref, m_ref = res["torch"]
-    print(f"## Assembly of the {big[0]}x{big[1]} exponential covariance ({n} cells, "
-          f"{gb(nbytes)} GB float64)\n")
-    print(f"write bandwidth: {gb(bw['touched'])} GB/s into touched memory, {gb(bw['fresh'])} GB/s "
-          f"into a fresh allocation (page faults included)\n")
-    print("| kernel | median s | GB/s written | x floor | peak extra memory / matrix |")
-    print("|---|---|---|---|---|")
-    for name, t, m in (("numba (offset table)", t_nb, m_nb), ("torch reference (cdist+exp)",
-                                                               t_ref, m_ref)):
-        print(f"| {name} | {t:.2f} | {gb(nbytes / t)} | {t / floor:.2f} | {m / nbytes:.2f} |")
-    print(f"\nspeed-up numba vs torch reference: {t_ref / t_nb:.1f}x; floor = {gb(nbytes)} GB / "
-          f"{gb(bw['touched'])} GB/s = {floor:.2f} s\n")
+    if "assembly" in args.sections:
+        n = big[0] * big[1]
+        nbytes = 8 * n * n
+        bw = write_bandwidth()
+        res = assembly(big, repeat=3)
+        floor = nbytes / bw["touched"]
+        t_nb, m_nb = res["numba"]
+        t_ref, m_ref = res["torch"]
+        print(f"## Assembly of the {big[0]}x{big[1]} exponential covariance ({n} cells, "
+              f"{gb(nbytes)} GB float64)\n")
+        print(f"write bandwidth: {gb(bw['touched'])} GB/s into touched memory, "
+              f"{gb(bw['fresh'])} GB/s "
+              f"into a fresh allocation (page faults included)\n")
+        print("| kernel | median s | GB/s written | x floor | peak extra memory / matrix |")
+        print("|---|---|---|---|---|")
+        for name, t, m in (("numba (offset table)", t_nb, m_nb), ("torch reference (cdist+exp)",
+                                                                   t_ref, m_ref)):
+            print(f"| {name} | {t:.2f} | {gb(nbytes / t)} | {t / floor:.2f} | {m / nbytes:.2f} |")
+        print(f"\nspeed-up numba vs torch reference: {t_ref / t_nb:.1f}x; "
+              f"floor = {gb(nbytes)} GB / "
+              f"{gb(bw['touched'])} GB/s = {floor:.2f} s\n")
 
     # 2. energy tables ----------------------------------------------------------------------
-    t_tab, tables = energy_tables(mid)
-    grid = pv.Grid(mid)
-    c = pv.ops.covariance_matrix(grid, pv.Exponential(0.1))
-    t0 = time.perf_counter()
-    np.linalg.eigvalsh(c)
-    t_np = time.perf_counter() - t0
-    del c
-    print(f"## Energy tables, {mid[0]}x{mid[1]} unit square, l = 0.1, levels {LEVELS}\n")
-    for name, tab in tables.items():
-        print(f"- {name}: " + ", ".join(f"{lv:.0%}: {m}" for lv, m in tab.items()))
-    print(f"\nboth tables: {t_tab:.2f} s (median of 3); numpy.linalg.eigvalsh of one dense "
-          f"matrix: {t_np:.1f} s (once); ratio {t_np / t_tab:.1f}x\n")
+    if "energy" in args.sections:
+        t_tab, tables = energy_tables(mid)
+        grid = pv.Grid(mid)
+        c = pv.ops.covariance_matrix(grid, pv.Exponential(0.1))
+        t0 = time.perf_counter()
+        np.linalg.eigvalsh(c)
+        t_np = time.perf_counter() - t0
+        del c
+        print(f"## Energy tables, {mid[0]}x{mid[1]} unit square, l = 0.1, levels {LEVELS}\n")
+        for name, tab in tables.items():
+            print(f"- {name}: " + ", ".join(f"{lv:.0%}: {m}" for lv, m in tab.items()))
+        print(f"\nboth tables: {t_tab:.2f} s (median of 3); numpy.linalg.eigvalsh of one dense "
+              f"matrix: {t_np:.1f} s (once); ratio {t_np / t_tab:.1f}x\n")
 
     # 3. leading eigenpairs -----------------------------------------------------------------
-    grid, model = pv.Grid(big), pv.Exponential(0.1)
-    t0 = time.perf_counter()
-    w, v = ParitySolver(grid, model).eigenpairs(k_lead)
-    t_lead = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    w_blocks = ParitySolver(grid, model).eigenvalues(k_lead)
-    t_vals = time.perf_counter() - t0
-    err_blocks = np.max(np.abs(w - w_blocks) / w_blocks)
-    print(f"## Leading {k_lead} eigenpairs, {big[0]}x{big[1]} exponential\n")
-    print(f"parity solver (LAPACK syevr on each symmetry block): {t_lead:.1f} s (once)")
-    print(f"max relative difference to the eigenvalues of the blocks by a second LAPACK route "
-          f"(syevd, all eigenvalues, {t_vals:.1f} s): {err_blocks:.1e}")
-    if args.dense_check:
-        c = torch.from_numpy(pv.ops.covariance_matrix(grid, model))
+    if "leading" in args.sections:
+        grid, model = pv.Grid(big), pv.Exponential(0.1)
+        t_lead = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            w, v = ParitySolver(grid, model).eigenpairs(k_lead)
+            t_lead.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        w_dense = torch.linalg.eigvalsh(c).numpy()[::-1][:k_lead]
-        t_dense = time.perf_counter() - t0
-        del c
-        print(f"max relative difference to dense LAPACK on the whole matrix (torch eigvalsh, "
-              f"{t_dense:.0f} s): {np.max(np.abs(w - w_dense) / w_dense):.1e}")
-    # residual of the returned pairs, with C applied matrix-free by FFT
-    from porevae.kle.iterative import FFTSolver
+        w_lapack, _ = ParitySolver(grid, model, method="lapack").eigenpairs(k_lead)
+        t_lapack = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        w_blocks = ParitySolver(grid, model).eigenvalues(k_lead)
+        t_vals = time.perf_counter() - t0
+        err_blocks = np.max(np.abs(w - w_blocks) / w_blocks)
+        print(f"## Leading {k_lead} eigenpairs, {big[0]}x{big[1]} exponential\n")
+        print(f"parity solver, block Lanczos on each symmetry block (the default): "
+              f"{np.median(t_lead):.1f} s (median of {args.repeat}: "
+              + ", ".join(f"{t:.1f}" for t in t_lead) + ")")
+        print(f"parity solver, LAPACK syevr on each symmetry block: {t_lapack:.1f} s (once); "
+              f"ratio {t_lapack / np.median(t_lead):.1f}x")
+        print(f"max relative difference to the eigenvalues of the blocks by LAPACK syevr: "
+              f"{np.max(np.abs(w - w_lapack) / w_lapack):.1e}; by LAPACK syevd (all eigenvalues, "
+              f"{t_vals:.1f} s): {err_blocks:.1e}")
+        if args.dense_check:
+            c = torch.from_numpy(pv.ops.covariance_matrix(grid, model))
+            t0 = time.perf_counter()
+            w_dense = torch.linalg.eigvalsh(c).numpy()[::-1][:k_lead]
+            t_dense = time.perf_counter() - t0
+            del c
+            print(f"max relative difference to dense LAPACK on the whole matrix (torch eigvalsh, "
+                  f"{t_dense:.0f} s): {np.max(np.abs(w - w_dense) / w_dense):.1e}")
+        # residual of the returned pairs, with C applied matrix-free by FFT
+        from porevae.kle.iterative import FFTSolver
 
-    cv = FFTSolver(grid, model).matmat(v)
-    print(f"max residual |C v - lambda v| / lambda_1: {np.max(np.abs(cv - v * w)) / w[0]:.1e}; "
-          f"max |V^T V - I|: {np.max(np.abs(v.T @ v - np.eye(k_lead))):.1e}\n")
-    del v, cv
+        cv = FFTSolver(grid, model).matmat(v)
+        print(f"max residual |C v - lambda v| / lambda_1: "
+              f"{np.max(np.abs(cv - v * w)) / w[0]:.1e}; "
+              f"max |V^T V - I|: {np.max(np.abs(v.T @ v - np.eye(k_lead))):.1e}\n")
+        del v, cv
 
     # 4. full spectrum with vectors ---------------------------------------------------------
-    solver = ParitySolver(grid, model)
-    base = rss_bytes()
-    reset_peak_rss()
-    t0 = time.perf_counter()
-    _, v_all = solver.eigenpairs(n)
-    t_full = time.perf_counter() - t0
-    peak = peak_rss_bytes() - base
-    del v_all
-    small = (big[0] // 2, big[1] // 2)
-    m = small[0] * small[1]
-    cs = torch.from_numpy(pv.ops.covariance_matrix(pv.Grid(small), model))
-    t0 = time.perf_counter()
-    torch.linalg.eigh(cs)
-    t_small = time.perf_counter() - t0
-    del cs
-    est = t_small * (n / m) ** 3
-    print(f"## Full spectrum with vectors, {big[0]}x{big[1]} exponential ({n} terms)\n")
-    print(f"parity solver: {t_full:.1f} s (once), peak memory above start {gb(peak)} GB "
-          f"(the eigenvectors alone are {gb(8 * n * n)} GB)")
-    print(f"torch.linalg.eigh (MKL syevd): {t_small:.1f} s measured at {small[0]}x{small[1]} "
-          f"({m} cells); n^3 extrapolation to {n} cells: {est:.0f} s, needing about "
-          f"{gb(3 * 8 * n * n)} GB (matrix, vectors, workspace)")
-    print(f"ratio (extrapolated eigh / parity): {est / t_full:.0f}x")
+    if "full" in args.sections:
+        solver = ParitySolver(grid, model)
+        base = rss_bytes()
+        reset_peak_rss()
+        t0 = time.perf_counter()
+        _, v_all = solver.eigenpairs(n)
+        t_full = time.perf_counter() - t0
+        peak = peak_rss_bytes() - base
+        del v_all
+        small = (big[0] // 2, big[1] // 2)
+        m = small[0] * small[1]
+        cs = torch.from_numpy(pv.ops.covariance_matrix(pv.Grid(small), model))
+        t0 = time.perf_counter()
+        torch.linalg.eigh(cs)
+        t_small = time.perf_counter() - t0
+        del cs
+        est = t_small * (n / m) ** 3
+        print(f"## Full spectrum with vectors, {big[0]}x{big[1]} exponential ({n} terms)\n")
+        print(f"parity solver: {t_full:.1f} s (once), peak memory above start {gb(peak)} GB "
+              f"(the eigenvectors alone are {gb(8 * n * n)} GB)")
+        print(f"torch.linalg.eigh (MKL syevd): {t_small:.1f} s measured at {small[0]}x{small[1]} "
+              f"({m} cells); n^3 extrapolation to {n} cells: {est:.0f} s, needing about "
+              f"{gb(3 * 8 * n * n)} GB (matrix, vectors, workspace)")
+        print(f"ratio (extrapolated eigh / parity): {est / t_full:.0f}x")
 
 
 if __name__ == "__main__":

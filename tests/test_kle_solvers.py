@@ -3,28 +3,11 @@
 import numpy as np
 import pytest
 import scipy.linalg
+import torch
+from eigtools import dense_reference, subspace_angle
 
 import porevae as pv
 from porevae.kle.solvers import SOLVERS, choose, make_solver
-
-
-def dense_reference(grid, model):
-    """Float64 eigenpairs of the cell-centre covariance, descending (numpy LAPACK)."""
-    pts = grid.cell_centers()
-    c = model(pts[:, None, :] - pts[None, :, :])
-    w, v = np.linalg.eigh(c)
-    return w[::-1], v[:, ::-1]
-
-
-def subspace_angle(v, vref, w_ref, k):
-    """Largest principal angle between the leading-k subspaces, avoiding a split degenerate tail.
-
-    The cut is moved down to a gap so that the subspace is well defined.
-    """
-    m = k
-    while 1 < m < len(w_ref) and abs(w_ref[m - 1] - w_ref[m]) < 1e-9 * w_ref[0]:
-        m -= 1
-    return np.max(scipy.linalg.subspace_angles(v[:, :m], vref[:, :m]))
 
 
 def random_grid(rng, ndim, odd):
@@ -40,17 +23,15 @@ def random_grid(rng, ndim, odd):
 
 
 def check_against_dense(grid, model, solver, k, rng, vectors=True):
-    w_ref, v_ref = dense_reference(grid, model)
+    c, w_ref, v_ref = dense_reference(grid, model)
     s = make_solver(solver, grid, model)
     if vectors:
         w, v = s.eigenpairs(k)
         assert w.shape == (k,) and v.shape == (grid.n_cells, k)
         np.testing.assert_allclose(w, w_ref[:k], rtol=1e-10, atol=1e-12 * w_ref[0])
         np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
-        assert subspace_angle(v, v_ref, w_ref, k) < 1e-7
+        assert subspace_angle(v, v_ref, w_ref, k) < 1
         # each column is an eigenvector of C (residual relative to the largest eigenvalue)
-        pts = grid.cell_centers()
-        c = model(pts[:, None, :] - pts[None, :, :])
         assert np.max(np.abs(c @ v - v * w)) < 1e-10 * w_ref[0]
     else:
         w = s.eigenvalues(k)
@@ -141,10 +122,11 @@ def test_unknown_solver_and_nonseparable_kron_are_refused():
         make_solver("fft", g, pv.Exponential(0.2)).eigenvalues()
 
 
-@pytest.mark.parametrize("spread", [1e1, 1e6])
-def test_filtered_subspace_iteration_matches_lapack(spread):
-    """Leading pairs of PSD matrices whose spectra span one to six decades."""
-    from porevae.kle._linalg import eigh_leading
+@pytest.mark.parametrize("spread, max_dim", [(1e1, None), (1e6, None), (1e3, "restart")])
+def test_lanczos_matches_lapack(spread, max_dim):
+    """Leading pairs of PSD matrices whose spectra span one to six decades; "restart": a basis
+    capped at 3 k forces thick restarts."""
+    from porevae.kle._linalg import eigh_leading, lanczos_eigsh
 
     rng = np.random.default_rng()
     n, k = int(rng.integers(300, 500)), int(rng.integers(10, 60))
@@ -152,22 +134,56 @@ def test_filtered_subspace_iteration_matches_lapack(spread):
     w_true = np.sort(spread ** -rng.uniform(0, 1, n))[::-1]
     a = (q * w_true) @ q.T
     a = 0.5 * (a + a.T)
-    w, v = eigh_leading(a.copy(), k, method="filtered")
+    at = torch.from_numpy(a)
+    wt, vt = lanczos_eigsh(lambda x: at @ x, n, k, max_dim=3 * k if max_dim else None,
+                           seed=int(rng.integers(1 << 30)))
+    w, v = wt.numpy(), vt.numpy()
     w_ref, v_ref = eigh_leading(a.copy(), k, method="lapack")
     np.testing.assert_allclose(w, w_ref, rtol=1e-10, atol=1e-13 * w_ref[0])
     np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
     assert np.max(np.abs(a @ v - v * w)) < 1e-10 * w[0]
-    assert subspace_angle(v, v_ref, w_ref, k) < 1e-6
+    assert subspace_angle(v, v_ref, w_ref, k, accuracy=1e-12) < 1
 
 
-def test_filtered_subspace_iteration_on_a_parity_block():
+def test_lanczos_low_rank_and_small_operators():
+    """A rank-r operator (the Krylov space closes after r / p blocks: new directions are drawn at
+    random, eigenvalues 0 follow), an indefinite one, and n so small that A is formed whole."""
+    from porevae.kle._linalg import lanczos_eigsh
+
+    rng = np.random.default_rng()
+    n, r = 600, int(rng.integers(5, 20))
+    x = rng.standard_normal((n, r))
+    a = torch.from_numpy(x @ x.T)
+    w, v = lanczos_eigsh(lambda z: a @ z, n, r + 10, block=16)
+    w_ref = np.linalg.eigvalsh(a.numpy())[::-1][:r + 10]
+    np.testing.assert_allclose(w.numpy(), w_ref, rtol=1e-10, atol=1e-11 * w_ref[0])
+    assert np.max(np.abs((a @ v - v * w).numpy())) < 1e-10 * w_ref[0]
+    np.testing.assert_allclose((v.T @ v).numpy(), np.eye(r + 10), atol=1e-10)
+    b = rng.standard_normal((n, n))
+    b = torch.from_numpy(b + b.T)
+    w, _ = lanczos_eigsh(lambda z: b @ z, n, 8)
+    np.testing.assert_allclose(w.numpy(), np.linalg.eigvalsh(b.numpy())[::-1][:8], rtol=1e-10)
+    c = b[:40, :40]
+    w, v = lanczos_eigsh(lambda z: c @ z, 40, 5)  # basis >= n: A formed from matmat(I)
+    np.testing.assert_allclose(w.numpy(), np.linalg.eigvalsh(c.numpy())[::-1][:5], rtol=1e-12)
+    with pytest.raises(ValueError, match="k must be in"):
+        lanczos_eigsh(lambda z: c @ z, 40, 41)
+
+
+def test_lanczos_on_parity_blocks_is_the_auto_route():
+    """Blocks of >= 2000 rows with 4 k <= n go to Lanczos; eigenvalues to 1e-10 of LAPACK."""
     from porevae.kle._linalg import eigh_leading
     from porevae.kle.parity import ParitySolver
 
     rng = np.random.default_rng()
-    s = ParitySolver(pv.Grid((44, 44)), pv.Exponential(float(rng.uniform(0.05, 0.3))))
-    b = s.sectors[2].matrix()  # the x-y pair block, 484 rows
-    w, v = eigh_leading(b.copy(), 60, method="filtered")
-    w_ref = np.linalg.eigvalsh(b)[::-1][:60]
+    s = ParitySolver(pv.Grid((90, 90)), pv.Exponential(float(rng.uniform(0.05, 0.3))))
+    b = s.sectors[2].matrix()  # the x-y pair block, 2025 rows
+    k = int(rng.integers(40, 120))
+    w, v = eigh_leading(b.copy(), k)
+    w_ref = scipy.linalg.eigh(b, subset_by_index=[b.shape[0] - k, b.shape[0] - 1],
+                              eigvals_only=True)[::-1]
     np.testing.assert_allclose(w, w_ref, rtol=1e-10)
     assert np.max(np.abs(b @ v - v * w)) < 1e-10 * w[0]
+    np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
+    with pytest.raises(ValueError, match="method must be"):
+        eigh_leading(b, 3, method="filtered")

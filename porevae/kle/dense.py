@@ -40,4 +40,4 @@ class DenseSolver:
 
     def eigenpairs(self, k, progress=False):
         check_memory(self.memory_bytes(k), f"{k} dense eigenpairs of {self.n} cells")
-        return eigh_leading(self.matrix(), k)
+        return eigh_leading(self.matrix(), k, method="lapack")

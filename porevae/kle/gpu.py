@@ -5,8 +5,8 @@ same code is tested on CPU tensors and run on a GPU:
 
 * ``dense``: C assembled on the device (custom kernel from the grid's offset table when
   ``porevae._cuda`` or Numba CUDA is there, else a torch gather of the same table), then
-  ``torch.linalg.eigh`` (cuSOLVER ``syevd`` on CUDA) for the whole spectrum, or Chebyshev-filtered
-  subspace iteration (GEMMs on the assembled C) for a leading subset ``4 k <= n``;
+  ``torch.linalg.eigh`` (cuSOLVER ``syevd`` on CUDA) for the whole spectrum, or block Lanczos
+  (GEMMs on the assembled C) for a leading subset ``4 k <= n``;
 * ``parity``: each parity (and swap) block of :class:`porevae.kle.parity.ParitySolver` assembled on
   the device from the offset table and diagonalised by ``eigh``; vectors expanded on the device;
 * ``kron``: the 1-D factors of :class:`porevae.kle.kron.KronSolver`, products merged and the
@@ -44,8 +44,15 @@ from porevae.kle.parity import _INV_SQRT2, ParitySolver, _axis_map, _half_sizes
 from porevae.ops import cuda as ops_cuda
 from porevae.ops import grid_offset_table
 
-__all__ = ["DEVICE_SOLVERS", "DeviceSampler", "DeviceSolver", "chebyshev_eigsh",
-           "grid_covariance", "make_device_solver", "sample"]
+__all__ = [
+    "DEVICE_SOLVERS",
+    "DeviceSampler",
+    "DeviceSolver",
+    "grid_covariance",
+    "lanczos_eigsh",
+    "make_device_solver",
+    "sample",
+]
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -65,10 +72,6 @@ def check_device_memory(nbytes: int, what: str, device) -> None:
         raise MemoryError(f"{what} needs {format_bytes(nbytes)} on {device} but only "
                           f"{format_bytes(free)} is free; use fewer terms, a smaller grid or "
                           f"solver 'fft' / 'kron' / 'matfree'")
-
-
-def _block_size(n, k):
-    return min(n, max(k + 32, int(1.5 * k)))
 
 
 def _basis_factor(single: torch.Tensor) -> torch.Tensor:
@@ -132,11 +135,10 @@ def grid_covariance(grid: Grid, model: CovarianceModel, device="cuda",
 
 
 # ---- block eigensolver --------------------------------------------------------------------------
-def chebyshev_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, **kwargs):
-    """Leading ``k`` pairs by :func:`porevae.kle._linalg.chebyshev_eigsh` on ``device``, signs
+def lanczos_eigsh(matmat, n: int, k: int, device="cpu", dtype=torch.float64, **kwargs):
+    """Leading ``k`` pairs by :func:`porevae.kle._linalg.lanczos_eigsh` on ``device``, signs
     fixed: ``(w (k,), v (n, k))`` descending tensors."""
-    w, v = _linalg.chebyshev_eigsh(matmat, n, min(int(k), n), device=device, dtype=dtype,
-                                   block=_block_size(n, min(int(k), n)), **kwargs)
+    w, v = _linalg.lanczos_eigsh(matmat, n, min(int(k), n), device=device, dtype=dtype, **kwargs)
     return w, fix_signs(v.contiguous())
 
 
@@ -203,45 +205,45 @@ class DeviceSolver:
 
 
 class DenseDevice(DeviceSolver):
-    """Dense C on the device; ``eigh`` (cuSOLVER) or filtered subspace iteration for few pairs.
+    """Dense C on the device; ``eigh`` (cuSOLVER) or block Lanczos for few pairs.
 
-    ``method``: ``"auto"`` (subspace iteration when ``n >= 2000`` and ``4 k <= n``), ``"eigh"``
-    or ``"subspace"``. Memory: ``8 n^2`` bytes for C plus the solver's workspace.
+    ``method``: ``"auto"`` (Lanczos when ``n >= 2000`` and ``4 k <= n``), ``"eigh"`` or
+    ``"lanczos"``. Memory: ``8 n^2`` bytes for C plus the solver's workspace.
     """
 
     name = "dense"
 
     def __init__(self, grid, model, device="cuda", method="auto"):
         super().__init__(grid, model, device)
-        if method not in ("auto", "eigh", "subspace"):
-            raise ValueError(f"method must be 'auto', 'eigh' or 'subspace', got {method!r}")
+        if method not in ("auto", "eigh", "lanczos"):
+            raise ValueError(f"method must be 'auto', 'eigh' or 'lanczos', got {method!r}")
         self.method = method
 
     def matrix(self) -> torch.Tensor:
         """C (n, n) float64 on the device."""
         return grid_covariance(self.grid, self.model, self.device, torch.float64)
 
-    def _use_subspace(self, k):
+    def _use_lanczos(self, k):
         if self.method == "auto":
             return self.n >= 2000 and 4 * k <= self.n
-        return self.method == "subspace"
+        return self.method == "lanczos"
 
     def memory_bytes(self, k):
-        if self._use_subspace(k):  # C and about eight (n, p) blocks
-            return 8 * self.n**2 + 8 * 8 * self.n * _block_size(self.n, k)
+        if self._use_lanczos(k):  # C and the Krylov basis
+            return 8 * self.n**2 + _linalg.lanczos_memory(self.n, k)
         return 3 * 8 * self.n**2  # C, the vectors and the solver's workspace
 
     def eigenpairs_tensor(self, k):
         k = min(int(k), self.n)
         self._check(k)
         c = self.matrix()
-        if self._use_subspace(k):
-            return chebyshev_eigsh(lambda x: c @ x, self.n, k, self.device)
+        if self._use_lanczos(k):
+            return lanczos_eigsh(lambda x: c @ x, self.n, k, self.device)
         w, v = _eigh_desc(c, k)
         return w, fix_signs(v.contiguous())
 
     def eigenvalues_tensor(self, k=None):
-        if k is not None and self._use_subspace(k):
+        if k is not None and self._use_lanczos(k):
             return self.eigenpairs_tensor(k)[0]
         return _eigh_desc(self.matrix(), k, vectors=False)
 
@@ -446,7 +448,8 @@ class KronDevice(DeviceSolver):
 
 class FFTDevice(DeviceSolver):
     """Leading eigenpairs with ``C X`` by circulant embedding (``torch.fft``; cuFFT on CUDA)
-    inside :func:`chebyshev_eigsh`. Memory: O(n k) plus the ``2^d n`` embedding per column."""
+    inside :func:`lanczos_eigsh`. Memory: the Krylov basis, O(n k), plus the ``2^d n``
+    embedding per column of a block."""
 
     name = "fft"
 
@@ -468,8 +471,8 @@ class FFTDevice(DeviceSolver):
         return y.reshape(k, self.n).T.contiguous()
 
     def memory_bytes(self, k):
-        p = _block_size(self.n, k)  # eight (n, p) blocks and the (p, 2^d n) complex transform
-        return 8 * 8 * self.n * p + 2 * 16 * p * math.prod(self.ext) // 2
+        p = _linalg.lanczos_block_size(k)  # the basis and a block's (p, 2^d n) complex transform
+        return _linalg.lanczos_memory(self.n, k) + 2 * 16 * p * math.prod(self.ext) // 2
 
     def eigenpairs_tensor(self, k):
         return _iterative_pairs(self, k)
@@ -480,12 +483,12 @@ def _iterative_pairs(solver, k):
     if k < 1:
         raise ValueError(f"solver={solver.name!r} needs n_terms in [1, n_cells - 1]")
     solver._check(k)
-    return chebyshev_eigsh(solver.matmat, solver.n, k, solver.device)
+    return lanczos_eigsh(solver.matmat, solver.n, k, solver.device)
 
 
 class MatfreeDevice(DeviceSolver):
     """Leading eigenpairs with ``C X`` by the tiled custom kernel (``ops.covariance_matvec`` on
-    the offset table, C never stored) inside :func:`chebyshev_eigsh`. ``backend`` is passed to
+    the offset table, C never stored) inside :func:`lanczos_eigsh`. ``backend`` is passed to
     ``ops.covariance_matvec`` (``"auto"``: the CUDA kernel for CUDA tensors, Numba on the host)."""
 
     name = "matfree"
@@ -499,7 +502,7 @@ class MatfreeDevice(DeviceSolver):
                                      backend=self.backend)
 
     def memory_bytes(self, k):
-        return 8 * 8 * self.n * _block_size(self.n, k)  # eight (n, p) blocks; C never stored
+        return _linalg.lanczos_memory(self.n, k)  # the Krylov basis; C never stored
 
     def eigenpairs_tensor(self, k):
         return _iterative_pairs(self, k)

@@ -27,7 +27,7 @@ import numba as nb
 import numpy as np
 from tqdm.auto import tqdm
 
-from porevae._validation import check_memory
+from porevae._validation import check_choice, check_memory
 from porevae.kle._linalg import eigh_leading, eigvalsh_desc, merge_desc
 from porevae.ops import grid_offset_table
 
@@ -76,6 +76,22 @@ def _parity_block(table, n3, h3, sgn3, out):
             out[p, q] = acc * cq / (cpx * cpy * cpz)
 
 
+@nb.njit(parallel=True, cache=True)
+def _swap_block(b, rep, mirror, sign, c, out):
+    """The x<->y swap sector of a parity-class block, in one pass.
+
+    ``out[i, j] = (b[rep_i, rep_j] + sign_j b[rep_i, mirror_j]) c_j / c_i``: ``rep`` (m,) the
+    representatives (x <= y) in ``b``, ``mirror`` their swapped partners, ``sign`` (m,) the
+    sector's sign (0 on the diagonal x = y), ``c`` (m,) the basis factors (1 or 1/sqrt(2)).
+    """
+    m = rep.size
+    for i in nb.prange(m):
+        row = b[rep[i]]
+        ci = c[i]
+        for j in range(m):
+            out[i, j] = (row[rep[j]] + sign[j] * row[mirror[j]]) * c[j] / ci
+
+
 def _half_sizes(n, s):
     return (n + 1) // 2 if s == 0 else n // 2
 
@@ -122,10 +138,10 @@ class _Sector:
         if self.swap not in ("sym", "anti"):
             return b.copy()
         sign = 1.0 if self.swap == "sym" else -1.0
-        c = np.where(self.diag, 1.0, _INV_SQRT2)
-        rows = b[self.rep]
-        red = rows[:, self.rep] + np.where(self.diag, 0.0, sign) * rows[:, self.mirror]
-        return np.ascontiguousarray(red * (c[None, :] / c[:, None]))
+        out = np.empty((self.size, self.size))
+        _swap_block(b, self.rep, self.mirror, np.where(self.diag, 0.0, sign),
+                    np.where(self.diag, 1.0, _INV_SQRT2), out)
+        return out
 
     def block_vectors(self, u):
         """Reduced eigenvectors (size, k) -> parity-block eigenvectors (prod(half), k)."""
@@ -155,14 +171,20 @@ class _Sector:
 
 
 class ParitySolver:
-    """Exact eigenpairs of a regular grid's stationary covariance through its reflections."""
+    """Exact eigenpairs of a regular grid's stationary covariance through its reflections.
+
+    ``method``: how each block gives its leading pairs (:func:`porevae.kle._linalg.eigh_leading`):
+    ``"auto"`` (block Lanczos for blocks of >= 2000 rows needing at most a quarter of their
+    pairs, else LAPACK), ``"lapack"`` or ``"lanczos"``.
+    """
 
     name = "parity"
     full_spectrum_cheap = True
 
-    def __init__(self, grid, model):
+    def __init__(self, grid, model, method="auto"):
+        check_choice(method, "method", ("auto", "lapack", "lanczos"))
         model.length_scales(grid.ndim)
-        self.grid, self.model = grid, model
+        self.grid, self.model, self.method = grid, model, method
         self.shape3 = tuple(grid.shape) + (1,) * (3 - grid.ndim)
         self.n = grid.n_cells
         ls = model.length_scales(grid.ndim)
@@ -225,7 +247,7 @@ class ParitySolver:
         return w if k is None else w[:k]
 
     def eigenpairs(self, k: int, progress=False):
-        """Leading ``k`` eigenpairs: ``(w (k,), v (n, k))``, exact (LAPACK on each block)."""
+        """Leading ``k`` eigenpairs: ``(w (k,), v (n, k))`` from each block's leading pairs."""
         k = min(int(k), self.n)
         check_memory(self.memory_bytes(k, True), f"{k} parity eigenpairs of {self.n} cells")
         # first guess of each block's share, grown until the cut is provably right
@@ -239,7 +261,7 @@ class ParitySolver:
             for i, sec in enumerate(self.sectors):
                 if i in results and results[i][0].size >= share[i]:
                     continue
-                results[i] = eigh_leading(sec.matrix(), share[i])
+                results[i] = eigh_leading(sec.matrix(), share[i], self.method)
                 bar.update(0 if bar.n >= len(self.sectors) else 1)
             vals = [np.repeat(results[i][0], sec.multiplicity)
                     for i, sec in enumerate(self.sectors)]
