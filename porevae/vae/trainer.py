@@ -140,7 +140,8 @@ class Trainer:
         if tuple(self.sampler.crop) != tuple(mc.shape):
             raise ValueError(f"sampler crop {self.sampler.crop} != model input shape {mc.shape}")
         cuda = self.device.type == "cuda"
-        self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and cuda)
+        self.channels_last = cfg.channels_last == "on" or (
+            cfg.channels_last == "auto" and (cuda or mc.ndim == 3))
         self.model = model.to(self.device).set_channels_last(self.channels_last)
         self.net = self.model
         if self.distributed:
