@@ -185,14 +185,17 @@ TARGETS = {"porosity": ("abs", 0.01), "specific_surface": ("rel", 0.05),
 
 
 def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=4.0, size=32,
-                         steps=300, n_samples=16, kind="fisher", seed=0, progress=False) -> dict:
+                         steps=300, n_samples=16, kind="fisher", seed=0, cut="mean",
+                         progress=False) -> dict:
     """Train a small VAE on crops of a synthetic 3D medium, generate media, compare them.
 
     The medium is a Boolean model of overlapping solid spheres (``shape``, ``porosity``,
     ``radius`` in voxels). :func:`porevae.vae.train_demo` trains a ``kind`` VAE (default Fisher)
     on random ``size``**3 crops for ``steps`` steps; ``n_samples`` draws z ~ N(0, I) are decoded
-    to pore probabilities and cut at 1/2 (the most probable phase). :func:`porevae.media.compare`
-    judges them against the whole medium, and each scalar in :data:`TARGETS` is checked.
+    to pore probabilities and cut by :func:`porevae.vae.cut_probabilities` (``cut="mean"``: each
+    sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
+    :func:`porevae.media.compare` judges them against the whole medium, and each scalar in
+    :data:`TARGETS` is checked.
 
     Returns ``{"comparison", "targets", "history"}``: the :class:`porevae.media.report.Comparison`,
     one row per target (``statistic``, ``reference``, ``mean``, ``diff``, ``kind``, ``tolerance``,
@@ -200,7 +203,7 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     plus ``reconstruction.md`` (targets table, training settings).
     """
     from porevae.media import compare, overlapping_spheres
-    from porevae.vae import train_demo
+    from porevae.vae import cut_probabilities, train_demo
 
     medium = overlapping_spheres(shape, porosity, radius, periodic=False, seed=seed)
     t0 = time.perf_counter()
@@ -208,8 +211,7 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
                                 progress=progress, device="cpu")
     seconds = time.perf_counter() - t0
     with torch.no_grad():
-        prob = model.sample(n_samples, seed=seed + 1)[:, 0].numpy()
-    samples = prob > 0.5
+        samples = cut_probabilities(model.sample(n_samples, seed=seed + 1)[:, 0], cut).numpy()
     result = compare(medium, samples, out_dir=out_dir)
     by_name = {row["statistic"]: row for row in result.table}
     targets = []
@@ -223,7 +225,7 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
         lines = [f"# Reconstruction of a synthetic medium by a {kind} VAE",
                  "", (f"Medium: overlapping spheres {tuple(shape)}, porosity {porosity}, radius "
                  f"{radius} voxels (seed {seed}). Training: {steps} steps on {size}^3 crops, "
-                 f"{seconds:.0f} s on the CPU. {n_samples} generated samples cut at p = 1/2."),
+                 f"{seconds:.0f} s on the CPU. {n_samples} generated samples, cut rule {cut!r}."),
                  "", "| statistic | reference | samples mean | difference | target | met |",
                  "|---|---|---|---|---|---|"]
         for t in targets:

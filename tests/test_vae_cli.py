@@ -36,6 +36,15 @@ def test_train_resume_generate(tmp_path, capsys):
                  "--out", str(tmp_path / "p.npy")]) == 0
     p = np.load(tmp_path / "p.npy")
     assert p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
+    # the default cut keeps each sample's mean pore probability as its porosity
+    assert main(["generate", str(out / "checkpoint.pt"), "--n", "2",
+                 "--out", str(tmp_path / "m.npy")]) == 0
+    m = np.load(tmp_path / "m.npy")
+    np.testing.assert_allclose(m.reshape(2, -1).mean(1), p.reshape(2, -1).mean(1),
+                               atol=1 / p[0].size)
+    assert main(["generate", str(out / "checkpoint.pt"), "--n", "2", "--binarize", "threshold",
+                 "--out", str(tmp_path / "t.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "t.npy"), (p >= 0.5).astype(np.uint8))
 
 
 def test_bad_values_name_the_parameter(tmp_path, capsys):

@@ -97,7 +97,7 @@ def run_study_reconstruction(args) -> int:
     res = reconstruction_study(out_dir=args.out, shape=tuple(args.shape),
                                porosity=args.porosity, radius=args.radius, size=args.size,
                                steps=args.steps, n_samples=args.n_samples, kind=args.kind,
-                               seed=args.seed, progress=args.progress)
+                               seed=args.seed, cut=args.cut, progress=args.progress)
     print(res["comparison"].markdown())
     print("\ntargets:")
     for t in res["targets"]:
@@ -167,6 +167,9 @@ def register(subparsers) -> None:
     q.add_argument("--n-samples", type=int, default=16)
     q.add_argument("--kind", choices=("vae", "beta", "fisher"), default="fisher")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--cut", choices=("mean", "half"), default="mean",
+                   help="binary samples from the pore probabilities: mean = each sample keeps "
+                        "its mean probability as porosity (default); half = p >= 1/2")
     q.add_argument("--out", help="folder for the report")
     q.add_argument("--progress", action="store_true")
     q.set_defaults(func=run_study_reconstruction)

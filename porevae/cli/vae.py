@@ -46,15 +46,16 @@ def register(subparsers) -> None:
     g = subparsers.add_parser(
         "generate", help="draw samples from a trained VAE checkpoint",
         description="Decode z ~ N(0, I) (seeded) with a trained model. Binary (Bernoulli) "
-                    "models write uint8 0/1 (threshold 0.5 of the pore probability, or a "
-                    "Bernoulli draw, or float probabilities with --binarize none); Gaussian "
+                    "models write uint8 0/1 (--binarize mean: each sample cut so that its "
+                    "porosity is its mean pore probability; threshold: p >= 0.5; sample: a "
+                    "Bernoulli draw; none: float probabilities); Gaussian "
                     "models write float32. Output shape (n, *size); .raw is C order, "
                     "little-endian, with a .json sidecar giving shape and dtype.")
     g.add_argument("checkpoint", help="checkpoint.pt or the training folder")
     g.add_argument("--n", type=int, default=1, help="number of samples (default 1)")
     g.add_argument("--out", required=True, help="output file: .npy, .tif/.tiff or .raw")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--binarize", choices=("threshold", "sample", "none"), default="threshold")
+    g.add_argument("--binarize", choices=("mean", "threshold", "sample", "none"), default="mean")
     g.add_argument("--batch", type=int, default=16, help="samples decoded at a time")
     g.add_argument("--device", default="cpu")
     g.set_defaults(func=run_generate)
@@ -108,7 +109,7 @@ def run_generate(args) -> int:
     import tifffile
     import torch
 
-    from porevae.vae import load_model
+    from porevae.vae import cut_probabilities, load_model
 
     out = Path(args.out)
     if out.suffix.lower() not in GENERATE_SUFFIXES:
@@ -125,9 +126,13 @@ def run_generate(args) -> int:
     with torch.no_grad():
         for i in range(0, args.n, args.batch):
             mean = model.decode(z[i:i + args.batch].to(model.device)).cpu()[:, 0]
-            if args.binarize == "sample" and binary:
-                mean = torch.bernoulli(mean, generator=gen)
-            chunks.append((mean >= 0.5).to(torch.uint8) if binary else mean)
+            if not binary:
+                chunks.append(mean)
+            elif args.binarize == "sample":
+                chunks.append(torch.bernoulli(mean, generator=gen).to(torch.uint8))
+            else:
+                rule = "half" if args.binarize == "threshold" else "mean"
+                chunks.append(cut_probabilities(mean, rule).to(torch.uint8))
     samples = torch.cat(chunks).numpy()
     suffix = out.suffix.lower()
     with atomic_path(out) as tmp:

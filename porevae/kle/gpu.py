@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from porevae import ops
-from porevae._validation import check_memory, format_bytes
+from porevae._validation import check_choice, check_memory, format_bytes
 from porevae.covariance import CovarianceModel
 from porevae.grid import Grid
 from porevae.kle import _linalg
@@ -215,9 +215,7 @@ class DenseDevice(DeviceSolver):
 
     def __init__(self, grid, model, device="cuda", method="auto"):
         super().__init__(grid, model, device)
-        if method not in ("auto", "eigh", "lanczos"):
-            raise ValueError(f"method must be 'auto', 'eigh' or 'lanczos', got {method!r}")
-        self.method = method
+        self.method = check_choice(method, "method", ("auto", "eigh", "lanczos"))
 
     def matrix(self) -> torch.Tensor:
         """C (n, n) float64 on the device."""

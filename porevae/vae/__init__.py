@@ -5,6 +5,7 @@
 - :mod:`~porevae.vae.models`: :class:`VAE`, :class:`BetaVAE`, :class:`FisherVAE`.
 - :mod:`~porevae.vae.data`: random crops with the 8/48 symmetries, seeded.
 - :mod:`~porevae.vae.trainer`: :class:`Trainer` (checkpoints, resume, CSV log, DDP).
+- :mod:`~porevae.vae.binarize`: binary media from decoded pore probabilities.
 
 Loss convention: reconstruction and KL are per-sample sums averaged over the batch.
 """
@@ -14,12 +15,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from porevae.vae.binarize import CUT_RULES, cut_probabilities
 from porevae.vae.config import Config, ModelConfig, TrainConfig, load_config
 from porevae.vae.data import CropSampler, apply_symmetry, load_volume, symmetry_transforms
 from porevae.vae.models import MODELS, VAE, BetaVAE, FisherVAE
 from porevae.vae.trainer import Trainer, load_checkpoint, load_model
 
 __all__ = [
+    "CUT_RULES",
     "MODELS",
     "VAE",
     "BetaVAE",
@@ -31,6 +34,7 @@ __all__ = [
     "Trainer",
     "apply_symmetry",
     "build_model",
+    "cut_probabilities",
     "load_checkpoint",
     "load_config",
     "load_model",
