@@ -45,8 +45,20 @@ def distance(xa, xb, i, j, l1):
     return acc, math.sqrt(acc)
 
 
+def lower_tile(p):
+    """Tile pair ``(ti, tj)``, ``tj <= ti``, of the ``p``-th tile of the lower triangle, counted
+    row by row (``p = ti (ti + 1) / 2 + tj``). Plain Python, compiled here and in numba_cuda."""
+    ti = int((math.sqrt(8.0 * p + 1.0) - 1.0) / 2.0)
+    while ti * (ti + 1) // 2 > p:  # the float estimate may be off by one either way
+        ti -= 1
+    while (ti + 1) * (ti + 2) // 2 <= p:
+        ti += 1
+    return ti, p - ti * (ti + 1) // 2
+
+
 _rho = nb.njit(inline="always", fastmath=True)(correlation)
 _dist = nb.njit(inline="always", fastmath=True)(distance)
+_lower_tile = nb.njit(inline="always")(lower_tile)
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
@@ -59,13 +71,7 @@ def cov_points_symmetric(xs, code, param, l1, variance, out):
     nt = (n + TILE - 1) // TILE
     npairs = nt * (nt + 1) // 2
     for p in nb.prange(npairs):
-        # p -> (ti, tj) with tj <= ti, row-major over the lower triangle of tiles
-        ti = int((math.sqrt(8.0 * p + 1.0) - 1.0) / 2.0)
-        while ti * (ti + 1) // 2 > p:
-            ti -= 1
-        while (ti + 1) * (ti + 2) // 2 <= p:
-            ti += 1
-        tj = p - ti * (ti + 1) // 2
+        ti, tj = _lower_tile(p)
         i0, j0 = ti * TILE, tj * TILE
         i1, j1 = min(i0 + TILE, n), min(j0 + TILE, n)
         for i in range(i0, i1):

@@ -18,7 +18,6 @@ stream. Covariance codes as in :mod:`porevae.ops.numba_cpu`.
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -40,6 +39,7 @@ def simulator() -> bool:
 
 rho = cuda.jit(device=True, inline=True)(numba_cpu.correlation)
 dist = cuda.jit(device=True, inline=True)(numba_cpu.distance)
+lower_tile = cuda.jit(device=True, inline=True)(numba_cpu.lower_tile)
 
 
 @cuda.jit(device=True, inline=True)
@@ -79,12 +79,7 @@ def grid_fill(table, nx, ny, nz, out):
 def points_symmetric(xs, code, param, l1, variance, out):
     n, d = xs.shape[0], xs.shape[1]
     p = cuda.blockIdx.x
-    ti = int((math.sqrt(8.0 * p + 1.0) - 1.0) / 2.0)
-    while ti * (ti + 1) // 2 > p:
-        ti -= 1
-    while (ti + 1) * (ti + 2) // 2 <= p:
-        ti += 1
-    tj = p - ti * (ti + 1) // 2
+    ti, tj = lower_tile(p)
     i0, j0 = ti * TILE, tj * TILE
     xi = cuda.shared.array((TILE, 3), float64)
     xj = cuda.shared.array((TILE, 3), float64)
