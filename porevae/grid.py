@@ -65,6 +65,12 @@ class Grid:
         return len(self.shape)
 
     @property
+    def shape3(self) -> tuple:
+        """``shape`` padded with ones to three axes, ``(nx, ny, nz)``: the layout of the 3-D
+        kernels, which serve 1-D and 2-D grids as ``nz = 1`` (and ``ny = 1``)."""
+        return self.shape + (1,) * (3 - self.ndim)
+
+    @property
     def n_cells(self) -> int:
         return math.prod(self.shape)
 
