@@ -8,12 +8,45 @@ process are easy to recognise.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
+
+
+class FileIntegrityError(ValueError):
+    """A file is truncated, corrupt, foreign or does not match its stored checksum.
+
+    The message names the file and what failed; the CLI prints it as one line (exit status 2).
+    """
+
+
+def sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def digest_arrays(arrays: dict) -> str:
+    """Hex SHA-256 over named arrays: each name, dtype, shape and C-order bytes, in name order.
+
+    Stored beside the arrays when saving (KLE files, checkpoints) and recomputed on load, so
+    that a flipped or zeroed byte anywhere in the payload is detected.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
 @contextmanager

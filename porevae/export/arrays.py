@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from porevae.export._check import check_fields
-from porevae.export._files import atomic_path
+from porevae._files import atomic_path
 
 
 def write_npy(path, field, grid, *, name: str = "FIELD") -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 import resfo
 
 from porevae.export._check import check_fields
-from porevae.export._files import atomic_path
+from porevae._files import atomic_path
 
 
 def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Path:

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from porevae._validation import check_int
 from porevae.export._check import check_fields
-from porevae.export._files import TMP_MARK, atomic_path, sha256
+from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae.export.formats import check_format, write_fields
 from porevae.export.transforms import Transform
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from porevae.export._files import atomic_path
+from porevae._files import atomic_path
 
 DEFAULT_GROUP = "KLE"
 DEFAULT_PREFIX = "XI_"

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from porevae.export._check import check_fields, is_integer_keyword
-from porevae.export._files import atomic_path
+from porevae._files import atomic_path
 
 LINE_WIDTH = 80
 MAX_LINE = 132

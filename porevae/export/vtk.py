@@ -15,7 +15,7 @@ import numpy as np
 from pyevtk.hl import imageToVTK
 
 from porevae.export._check import check_fields
-from porevae.export._files import atomic_path
+from porevae._files import atomic_path
 
 
 def write_vti(path, fields: Mapping, grid) -> Path:
