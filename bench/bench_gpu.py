@@ -97,8 +97,7 @@ def _fmt(t):
 
 
 def bench_assembly(grid, model, table, bw):
-    from porevae.ops import cuda as ops_cuda
-    from porevae.ops import numba_cuda, reference
+    from porevae.ops import _dispatch, reference
 
     n = grid.n_cells
     pts = torch.from_numpy(grid.cell_centers()).to(DEVICE)
@@ -109,12 +108,13 @@ def bench_assembly(grid, model, table, bw):
         t_ref = cuda_time(lambda p=p: reference.covariance_matrix(p, model), repeat=3)
         torch.cuda.empty_cache()
         out = torch.empty((n, n), dtype=dtype, device=DEVICE)
-        for name, mod in (("porevae._cuda", ops_cuda), ("numba_cuda", numba_cuda)):
-            if not mod.status()["available"]:
-                print(f"  ({name}: {mod.status()['reason']})")
+        for name in ("cuda", "numba_cuda"):
+            st = _dispatch.status("covariance", name)
+            if not st["available"]:
+                print(f"  ({name}: {st['reason']})")
                 continue
-            t = cuda_time(lambda mod=mod, dtype=dtype, out=out:
-                          mod.grid_covariance_matrix(grid, model, out=out, dtype=dtype))
+            t = cuda_time(lambda name=name, out=out:
+                          ops.covariance_matrix(grid, model, out=out, backend=name))
             ref = reference.covariance_matrix(p[:2048], model, p)
             err = float((out[:2048].double() - ref.double()).abs().max())
             del ref

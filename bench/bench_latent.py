@@ -27,7 +27,8 @@ import torch
 
 from bench.common import machine, write_bandwidth
 from porevae import ops
-from porevae.ops.latent_loss import bytes_moved, cuda_status
+from porevae.ops._dispatch import status
+from porevae.ops.latent_loss import bytes_moved
 
 SIZES = ((64, 128), (1024, 512), (4096, 4096))
 QUICK_SIZES = ((64, 128), (1024, 512))
@@ -172,7 +173,7 @@ def main(argv=None) -> int:
     sizes = QUICK_SIZES if args.quick else SIZES
     devices = ["cpu"] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all"):
-        st = cuda_status()
+        st = status("latent_loss", "cuda")
         if st["available"]:
             print(f"CUDA: {torch.cuda.get_device_name()}")
             devices.append("cuda")

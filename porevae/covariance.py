@@ -14,6 +14,7 @@ exponential with the Euclidean metric and the exponential with the L1 metric (``
 
 from __future__ import annotations
 
+import enum
 import math
 
 import numpy as np
@@ -24,6 +25,31 @@ from porevae._validation import check_choice, check_positive_finite
 METRICS = ("euclidean", "l1")
 
 
+class KernelCode(enum.IntEnum):
+    """Closed forms the compiled kernels know, on the scaled distance ``r`` (``p`` is
+    :attr:`CovarianceModel.kernel_param`, ``s = sqrt(2 nu) r``).
+
+    The one list of codes: the Numba kernels (``porevae.ops.covariance.formula``) and the CUDA
+    kernels (``csrc/ops/cuda/kernel_codes.h``, checked against this enum by a test) switch on these
+    values, and every backend raises on a code it does not know.
+    """
+
+    EXPONENTIAL = 0          #: exp(-r)
+    SQUARED_EXPONENTIAL = 1  #: exp(-p r^2)
+    MATERN32 = 2             #: (1 + s) exp(-s), s = sqrt(3) r
+    MATERN52 = 3             #: (1 + s + s^2/3) exp(-s), s = sqrt(5) r
+
+
+def _namespace(r):
+    """``(module, r)``: torch for a torch tensor (formulas then run on its device), else NumPy
+    with ``r`` as a float64 array."""
+    if type(r).__module__.startswith("torch"):
+        import torch
+
+        return torch, r
+    return np, np.asarray(r, dtype=float)
+
+
 class CovarianceModel:
     """Base class. Subclasses define :meth:`correlation` (``rho`` of the scaled distance).
 
@@ -31,6 +57,8 @@ class CovarianceModel:
     ----------
     length_scale : float or sequence of float
         Correlation length ``l`` (> 0, finite), scalar or one per axis, in grid length units.
+        The only positional parameter of every model; the others are keyword-only, so that
+        ``Matern(0.1)`` means a length scale of 0.1 in every model.
     variance : float
         Point variance ``sigma**2`` (> 0, finite).
     metric : {"euclidean", "l1"}
@@ -39,10 +67,11 @@ class CovarianceModel:
 
     #: name used in files and the CLI
     name = "base"
-    #: closed form the compiled kernels know (None: only the table/reference paths)
-    kernel_code: int | None = None
+    #: closed form the compiled kernels know (None: only the offset-table and reference paths,
+    #: which evaluate :meth:`correlation` itself)
+    kernel_code: KernelCode | None = None
 
-    def __init__(self, length_scale=1.0, variance=1.0, metric="euclidean"):
+    def __init__(self, length_scale=1.0, *, variance=1.0, metric="euclidean"):
         ls = np.atleast_1d(np.asarray(length_scale, dtype=float))
         if ls.ndim != 1 or not 1 <= ls.size <= 3:
             raise ValueError(f"length_scale must be a scalar or 1 to 3 values (one per axis), got "
@@ -55,8 +84,10 @@ class CovarianceModel:
         self.metric = check_choice(metric, "metric", METRICS)
 
     # ---- the formula -------------------------------------------------------------------------
-    def correlation(self, r: np.ndarray) -> np.ndarray:
-        """``rho(r)`` for scaled distances ``r >= 0`` (NumPy, float64)."""
+    def correlation(self, r):
+        """``rho(r)`` for scaled distances ``r >= 0``: a NumPy array (float64) or a torch tensor
+        (same dtype and device). A new model defines this one formula; ``kernel_code`` (compiled
+        speed) is optional."""
         raise NotImplementedError
 
     @property
@@ -123,10 +154,11 @@ class Exponential(CovarianceModel):
     """
 
     name = "exponential"
-    kernel_code = 0
+    kernel_code = KernelCode.EXPONENTIAL
 
     def correlation(self, r):
-        return np.exp(-np.asarray(r, dtype=float))
+        xp, r = _namespace(r)
+        return xp.exp(-r)
 
     @property
     def separable(self):
@@ -145,11 +177,12 @@ class SquaredExponential(CovarianceModel):
     """
 
     name = "squared_exponential"
-    kernel_code = 1
+    kernel_code = KernelCode.SQUARED_EXPONENTIAL
     CONVENTIONS = ("porevae", "sklearn")
 
-    def __init__(self, length_scale=1.0, variance=1.0, metric="euclidean", convention="porevae"):
-        super().__init__(length_scale, variance, metric)
+    def __init__(self, length_scale=1.0, *, variance=1.0, metric="euclidean",
+                 convention="porevae"):
+        super().__init__(length_scale, variance=variance, metric=metric)
         self.convention = check_choice(convention, "convention", self.CONVENTIONS)
 
     @property
@@ -157,8 +190,8 @@ class SquaredExponential(CovarianceModel):
         return 1.0 if self.convention == "porevae" else 0.5
 
     def correlation(self, r):
-        r = np.asarray(r, dtype=float)
-        return np.exp(-self.kernel_param * r * r)
+        xp, r = _namespace(r)
+        return xp.exp(-self.kernel_param * r * r)
 
     @property
     def separable(self):
@@ -181,24 +214,28 @@ class Matern(CovarianceModel):
 
     name = "matern"
 
-    def __init__(self, nu=1.5, length_scale=1.0, variance=1.0, metric="euclidean"):
-        super().__init__(length_scale, variance, metric)
+    def __init__(self, length_scale=1.0, *, nu=1.5, variance=1.0, metric="euclidean"):
+        super().__init__(length_scale, variance=variance, metric=metric)
         check_positive_finite(nu, "nu")
         self.nu = float(nu)
 
     @property
     def kernel_code(self):
-        return {0.5: 0, 1.5: 2, 2.5: 3}.get(self.nu)
+        return {0.5: KernelCode.EXPONENTIAL, 1.5: KernelCode.MATERN32,
+                2.5: KernelCode.MATERN52}.get(self.nu)
 
     def correlation(self, r):
-        r = np.asarray(r, dtype=float)
+        xp, r = _namespace(r)
         s = math.sqrt(2.0 * self.nu) * r
         if self.nu == 0.5:
-            return np.exp(-s)
+            return xp.exp(-s)
         if self.nu == 1.5:
-            return (1.0 + s) * np.exp(-s)
+            return (1.0 + s) * xp.exp(-s)
         if self.nu == 2.5:
-            return (1.0 + s + s * s / 3.0) * np.exp(-s)
+            return (1.0 + s + s * s / 3.0) * xp.exp(-s)
+        if xp is not np:  # no Bessel K_nu in torch: evaluate on the host, back to r's device
+            vals = self.correlation(r.detach().cpu().double().numpy())
+            return xp.from_numpy(np.ascontiguousarray(vals)).to(device=r.device, dtype=r.dtype)
         with np.errstate(invalid="ignore", over="ignore"):
             out = (2.0 ** (1.0 - self.nu) / math.gamma(self.nu)) * s**self.nu \
                 * scipy.special.kv(self.nu, s)

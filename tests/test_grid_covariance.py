@@ -17,10 +17,9 @@ def test_cell_centres_i_fastest():
     np.testing.assert_allclose(c[6], [10.5, 1.0, 3.5])   # then K
 
 
-def test_flatten_roundtrip_numpy_and_torch():
+def test_flatten_roundtrip_numpy_and_torch(rng):
     import torch
 
-    rng = np.random.default_rng()
     g = pv.Grid((4, 3, 2))
     f = rng.standard_normal((5, 4, 3, 2))
     flat = g.flatten(f)
@@ -48,23 +47,22 @@ def test_grid_errors(kwargs, match):
         pv.Grid(**kwargs)
 
 
-def test_models_formulas():
-    rng = np.random.default_rng()
+def test_models_formulas(rng):
     h = rng.uniform(-1, 1, size=(50, 2))
     ls = rng.uniform(0.1, 1.0)
     r = np.linalg.norm(h, axis=1) / ls
     var = rng.uniform(0.5, 3)
-    np.testing.assert_allclose(pv.Exponential(ls, var)(h), var * np.exp(-r), rtol=1e-14)
+    np.testing.assert_allclose(pv.Exponential(ls, variance=var)(h), var * np.exp(-r), rtol=1e-14)
     # exp(-r^2) with r^2 up to ~200: rounding of the argument alone is ~200 eps relative
-    np.testing.assert_allclose(pv.SquaredExponential(ls, var)(h), var * np.exp(-r**2),
+    np.testing.assert_allclose(pv.SquaredExponential(ls, variance=var)(h), var * np.exp(-r**2),
                                rtol=1e-12)
-    np.testing.assert_allclose(pv.SquaredExponential(ls, var, convention="sklearn")(h),
+    np.testing.assert_allclose(pv.SquaredExponential(ls, variance=var, convention="sklearn")(h),
                                var * np.exp(-r**2 / 2), rtol=1e-12)
     for nu in (0.5, 1.5, 2.5, 0.8, 3.7):
         s = math.sqrt(2 * nu) * r
         ref = var * 2 ** (1 - nu) / math.gamma(nu) * s**nu * scipy.special.kv(nu, s)
-        np.testing.assert_allclose(pv.Matern(nu, ls, var)(h), ref, rtol=1e-10)
-    assert pv.Matern(2.2, ls)(np.zeros((1, 2)))[0] == 1.0
+        np.testing.assert_allclose(pv.Matern(ls, nu=nu, variance=var)(h), ref, rtol=1e-10)
+    assert pv.Matern(ls, nu=2.2)(np.zeros((1, 2)))[0] == 1.0
 
 
 def test_anisotropy_and_l1():

@@ -20,9 +20,10 @@ import torch
 from cudatools import ROOT, nvcc, run_in_cudasim
 
 from porevae import ops
-from porevae.ops import latent_loss, reference_latent
+from porevae.ops import _dispatch, latent_loss
+from porevae.ops.latent_loss import reference as reference_latent
 
-CUDA = torch.cuda.is_available() and latent_loss.cuda_status()["available"]
+CUDA = _dispatch.status("latent_loss", "cuda")["available"]
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda built with "
                          "csrc/ops/latent_loss.cu")
 gpu_numba = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -255,7 +256,7 @@ def test_bad_inputs_name_the_parameter():
     mu, logvar, eps = _inputs(3, 4)
     cases = [
         ((mu, logvar[:, :3], eps), {}, ValueError, "logvar must have the shape"),
-        ((mu[0], logvar, eps), {}, ValueError, "mu must be 2-D"),
+        ((mu[0], logvar, eps), {}, ValueError, r"mu must be \(N, d\) or a latent map"),
         ((mu, logvar, eps.to(torch.int64)), {}, TypeError, "eps must be floating"),
         ((mu, logvar.float(), eps), {}, TypeError, "logvar must have the dtype"),
         ((mu, logvar, [[0.0]]), {}, TypeError, "eps must be a torch tensor"),
@@ -264,7 +265,7 @@ def test_bad_inputs_name_the_parameter():
         ((mu, logvar, eps), {"backend": "gpu"}, ValueError, "backend must be one of"),
         ((mu, logvar, eps), {"logvar_range": (2.0, -6.0)}, ValueError, "logvar_range"),
         ((mu, logvar, eps), {"logvar_range": (-100.0, 2.0)}, ValueError, "logvar_range"),
-        ((mu[:, :0], logvar[:, :0], eps[:, :0]), {}, ValueError, "d >= 1"),
+        ((mu[:, :0], logvar[:, :0], eps[:, :0]), {}, ValueError, "at least one latent element"),
     ]
     for args, kw, exc, msg in cases:
         with pytest.raises(exc, match=msg):
@@ -275,6 +276,40 @@ def test_bad_inputs_name_the_parameter():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="numba_cuda.*unavailable"):
             ops.vae_latent_loss(mu, logvar, eps, backend="numba_cuda")
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_latent_map_matches_reference_without_copies(layout, rng):
+    """A spatial latent (N, C, D, H, W), as the fully convolutional models give it: values and
+    gradients against the plain-autograd reference; a channels-last map is used as it is (z
+    keeps its layout) and float64 gradcheck ties the fused backward to it."""
+    shape = (3, int(rng.integers(1, 5)), *(int(v) for v in rng.integers(2, 6, 3)))
+    fmt = torch.channels_last_3d if layout == "channels_last" else torch.contiguous_format
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    mu, lv, eps = (torch.randn(shape, generator=g, dtype=torch.float64).contiguous(
+        memory_format=fmt) for _ in range(3))
+    lv = (3 * lv - 1).contiguous(memory_format=fmt)
+    w = (torch.randn(shape, generator=g, dtype=torch.float64),
+         torch.randn(3, generator=g, dtype=torch.float64),
+         torch.randn(3, generator=g, dtype=torch.float64))
+    for fisher in ("location", "location+scale", "mc"):
+        res = []
+        for backend in ("numba", "torch"):
+            m, l = mu.clone().requires_grad_(), lv.clone().requires_grad_()
+            z, kl, f = ops.vae_latent_loss(m, l, eps, fisher, backend=backend,
+                                           logvar_range=(-3.0, 1.5))
+            gm, gl = torch.autograd.grad((z, kl, f), (m, l), w)
+            res.append((z, kl, f, gm, gl))
+            if backend == "numba":
+                assert z.shape == mu.shape and z.is_contiguous(memory_format=fmt)
+        for a, b in zip(*res):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    small = tuple(min(s, 2) for s in shape)
+    m = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
+    l = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
+    e = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt)
+    assert torch.autograd.gradcheck(
+        lambda a, b: ops.vae_latent_loss(a, b, e, "mc", backend="numba"), (m, l))
 
 
 def test_exported():
@@ -531,9 +566,9 @@ def test_cuda_kernels_in_host_emulation(emulated_kernels, tmp_path, dtype, shape
 
 SIM_SCRIPT = textwrap.dedent("""
     import torch
-    from porevae.ops import numba_cuda_latent as K
-    from porevae.ops import reference_latent as R
     from porevae.ops.latent_loss import FusedLatentLoss
+    from porevae.ops.latent_loss import numba_cuda as K
+    from porevae.ops.latent_loss import reference as R
     assert K.simulator()
     cases = [(torch.float64, 5, 37, "mc"), (torch.float32, 6, 3, "location"),
              (torch.float64, 1, 1, "location+scale")]
@@ -550,7 +585,7 @@ SIM_SCRIPT = textwrap.dedent("""
         for fused in (True, False):
             m, l = mu.clone().requires_grad_(), lv.clone().requires_grad_()
             if fused:
-                out = FusedLatentLoss.apply(m, l, eps, "numba_cuda", -6.0, 2.0,
+                out = FusedLatentLoss.apply(m, l, eps, K, -6.0, 2.0,
                                             R.FISHER_SCALE[fisher] / d, fisher == "mc")
             else:
                 out = R.vae_latent_loss(m, l, eps, fisher)
@@ -573,7 +608,7 @@ def test_numba_cuda_kernels_compile_to_ptx(t):
     """Typing and lowering for the real CUDA target (no device needed; needs libNVVM)."""
     from numba import cuda
 
-    from porevae.ops import numba_cuda_latent
+    from porevae.ops.latent_loss import numba_cuda as numba_cuda_latent
 
     a, r = f"{t}[:, ::1]", f"{t}[::1]"
     sigs = {numba_cuda_latent._forward_kernel: f"({a},{a},{a},{a},{r},{r},{t},{t},{t},boolean)",

@@ -1,19 +1,29 @@
+"""ops.covariance_matrix / covariance_matvec on every host backend against float64 references:
+the model's own formula (``model.correlation``) and the pure-PyTorch oracle."""
+
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 import porevae as pv
-from porevae.ops import reference
+from porevae.covariance import MODELS as MODEL_CLASSES
+from porevae.covariance import KernelCode
+from porevae.ops import _dispatch, reference
+from porevae.ops.covariance import formula
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = [pv.Exponential(0.3), pv.SquaredExponential((0.2, 0.4, 0.3)),
-          pv.Matern(1.5, 0.25, 2.0), pv.Matern(2.5, 0.3, metric="l1"),
-          pv.Exponential((0.3, 0.2, 0.5), metric="l1"), pv.Matern(0.8, 0.3)]
+          pv.Matern(0.25, nu=1.5, variance=2.0), pv.Matern(0.3, nu=2.5, metric="l1"),
+          pv.Exponential((0.3, 0.2, 0.5), metric="l1"), pv.Matern(0.3, nu=0.8)]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=repr)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_matrix_numba_vs_float64_reference(model, dtype):
-    rng = np.random.default_rng()
+def test_matrix_numba_vs_float64_reference(model, dtype, rng):
     pts = rng.uniform(0, 1, size=(203, 3))  # not a multiple of the tile
     ref = reference.covariance_matrix(torch.from_numpy(pts), model).numpy()
     for backend in ("auto", "torch"):
@@ -24,8 +34,7 @@ def test_matrix_numba_vs_float64_reference(model, dtype):
         np.testing.assert_array_equal(c, c.T)
 
 
-def test_cross_covariance_and_torch_io():
-    rng = np.random.default_rng()
+def test_cross_covariance_and_torch_io(rng):
     a, b = rng.uniform(size=(70, 2)), rng.uniform(size=(33, 2))
     m = pv.Exponential((0.3, 0.1))
     c = pv.ops.covariance_matrix(a, m, points_b=b)
@@ -38,8 +47,7 @@ def test_cross_covariance_and_torch_io():
 
 @pytest.mark.parametrize("shape", [(13,), (9, 6), (5, 4, 3)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_grid_table_fill_matches_points(shape, dtype):
-    rng = np.random.default_rng()
+def test_grid_table_fill_matches_points(shape, dtype, rng):
     g = pv.Grid(shape, spacing=rng.uniform(0.05, 0.2, len(shape)))
     m = pv.Exponential(rng.uniform(0.1, 0.5, len(shape)))
     c = pv.ops.covariance_matrix(g, m, dtype=dtype)
@@ -54,8 +62,7 @@ def test_grid_table_fill_matches_points(shape, dtype):
 
 @pytest.mark.parametrize("model", MODELS[:4], ids=repr)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_matvec_vs_dense(model, dtype):
-    rng = np.random.default_rng()
+def test_matvec_vs_dense(model, dtype, rng):
     pts = rng.uniform(size=(150, 3))
     x = rng.standard_normal((150, 5)).astype(dtype)
     c = reference.covariance_matrix(torch.from_numpy(pts), model).numpy()
@@ -80,9 +87,9 @@ def test_op_errors():
         pv.ops.covariance_matrix(np.zeros((3, 2)), m, dtype=np.int32)
     with pytest.raises(ValueError, match="out must have shape"):
         pv.ops.covariance_matrix(np.zeros((3, 2)), m, out=np.empty((2, 2)))
-    with pytest.raises(ValueError, match="no closed form"):
-        pv.ops.covariance_matrix(np.zeros((3, 2)), pv.Matern(0.7), backend="numba")
-    with pytest.raises(ValueError, match="x has 4 rows"):
+    with pytest.raises(ValueError, match="no compiled closed form"):
+        pv.ops.covariance_matrix(np.zeros((3, 2)), pv.Matern(nu=0.7), backend="numba")
+    with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):
         pv.ops.covariance_matvec(np.zeros((3, 2)), m, np.zeros(4))
 
 
@@ -101,3 +108,76 @@ def test_backends_report():
     b = pv.ops.backends()
     assert b["torch"]["available"] and b["numba"]["available"]
     assert isinstance(b["cuda"]["available"], bool) and b["cuda"]["reason"]
+
+
+def _every_model(rng, d):
+    """One instance of every model class and every closed form, random parameters."""
+    ls = tuple(rng.uniform(0.1, 0.6, d))
+    out = []
+    for cls in MODEL_CLASSES.values():
+        if cls is pv.Matern:
+            out += [cls(ls, nu=nu, variance=float(rng.uniform(0.5, 2))) for nu in
+                    (0.5, 1.5, 2.5, float(rng.uniform(0.6, 3.0)))]
+        else:
+            out += [cls(ls, variance=float(rng.uniform(0.5, 2))),
+                    cls(ls, metric="l1")]
+    out.append(pv.SquaredExponential(ls, convention="sklearn"))
+    return out
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["points", "grid"])
+def test_every_model_on_every_host_backend_matches_its_formula(rng, grid):
+    """models x backends against ``model(offsets)`` (the formula each class defines): a kernel
+    code that a backend does not know can never pass for another model."""
+    g = pv.Grid((5, 4, 3), spacing=tuple(rng.uniform(0.05, 0.2, 3)))
+    pts = g.cell_centers() if grid else rng.uniform(0, 1, (47, 3))
+    for model in _every_model(rng, 3):
+        ref = model(pts[:, None, :] - pts[None, :, :])
+        for backend in ("numba", "torch"):
+            if backend == "numba" and model.kernel_code is None and not grid:
+                continue
+            c = pv.ops.covariance_matrix(g if grid else pts, model, backend=backend)
+            np.testing.assert_allclose(c, ref, rtol=0, atol=1e-12 * model.variance,
+                                       err_msg=f"{model!r} {backend}")
+            x = rng.standard_normal((len(pts), 3))
+            if backend == "numba" and model.kernel_code is None:
+                continue
+            y = pv.ops.covariance_matvec(g if grid else pts, model, x, backend=backend)
+            np.testing.assert_allclose(y, ref @ x, rtol=0, atol=1e-11 * np.abs(ref @ x).max())
+
+
+def test_unknown_kernel_code_is_refused_everywhere():
+    class Strange(pv.Exponential):
+        kernel_code = 7  # not a KernelCode
+
+    pts = np.random.default_rng(5).uniform(size=(10, 2))
+    with pytest.raises(ValueError, match="no compiled closed form"):
+        pv.ops.covariance_matrix(pts, Strange(0.3), backend="numba")
+    with pytest.raises(ValueError, match="no compiled closed form"):
+        pv.ops.covariance_matvec(pts, Strange(0.3), np.ones(10), backend="numba")
+    for code in (-1, 4, 7):  # the compiled formula gives NaN, never another model's value
+        assert np.isnan(formula.correlation(code, 1.0, 0.25, 0.5))
+    for code in KernelCode:
+        assert np.isfinite(formula.correlation(int(code), 1.0, 0.25, 0.5))
+
+
+def test_cuda_kernel_codes_match_the_python_enum():
+    header = (ROOT / "csrc/ops/cuda/kernel_codes.h").read_text()
+    found = {m.group(1): int(m.group(2)) for m in re.finditer(r"k(\w+) = (\d+)", header)}
+    count = found.pop("NumKernelCodes")
+    want = {name.replace("_", "").lower(): int(code) for name, code in KernelCode.__members__.items()}
+    assert {k.lower(): v for k, v in found.items()} == want
+    assert count == len(KernelCode)
+    kernels = (ROOT / "csrc/ops/cuda/covariance_kernels.cuh").read_text()
+    for name in found:  # every code has its case, and the default is not a formula
+        assert f"case k{name}:" in kernels
+    assert "default:\n      return T(NAN);" in kernels
+
+
+def test_dispatch_refuses_wrong_device_and_unsupported_backend():
+    pts = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="cannot run this covariance call"):
+        pv.ops.covariance_matrix(pts, pv.Matern(0.1, nu=0.7), backend="cuda")
+    assert _dispatch.resolve("covariance", "auto", False).__name__.endswith("numba_cpu")
+    assert _dispatch.resolve("covariance", "auto", False, ("torch",)) is \
+        _dispatch.backend_module("covariance", "torch")

@@ -9,9 +9,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
-#include <string>
 
+#include "common.h"
 #include "ops/cuda/covariance_kernels.cuh"
+#include "ops/cuda/kernel_codes.h"
 #include "registry.h"
 
 namespace py = pybind11;
@@ -25,25 +26,14 @@ using cuda::kMvThreads;
 using cuda::kRowsPerPass;
 using cuda::kTile;
 
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-  }
-}
-
 void check_dims(int64_t n, int d, int code) {
   if (n < 1) throw std::invalid_argument("n must be >= 1");
   if (d < 1 || d > 3) throw std::invalid_argument("d must be 1, 2 or 3");
-  if (code < 0 || code > 3) throw std::invalid_argument("kernel code must be 0..3");
+  if (code < 0 || code >= cuda::kNumKernelCodes) {
+    throw std::invalid_argument("unknown kernel code " + std::to_string(code) +
+                                " (porevae.covariance.KernelCode)");
+  }
 }
-
-template <typename T>
-T* ptr(uintptr_t p) {
-  return reinterpret_cast<T*>(p);
-}
-
-cudaStream_t as_stream(uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
 
 template <typename T>
 void points_symmetric(uintptr_t x, int64_t n, int d, int code, double param, bool l1,
@@ -119,8 +109,9 @@ void register_covariance(py::module_& m) {
          uintptr_t out, bool dbl, uintptr_t stream) {
         check_dims(n, d, code);
         auto s = as_stream(stream);
-        dbl ? points_symmetric<double>(x, n, d, code, param, l1, variance, out, s)
-            : points_symmetric<float>(x, n, d, code, param, l1, variance, out, s);
+        with_float(dbl, [&](auto t) {
+          points_symmetric<decltype(t)>(x, n, d, code, param, l1, variance, out, s);
+        });
       },
       py::arg("x"), py::arg("n"), py::arg("d"), py::arg("code"), py::arg("param"), py::arg("l1"),
       py::arg("variance"), py::arg("out"), py::arg("double"), py::arg("stream"),
@@ -132,8 +123,9 @@ void register_covariance(py::module_& m) {
         check_dims(n, d, code);
         if (mm < 1) throw std::invalid_argument("m must be >= 1");
         auto s = as_stream(stream);
-        dbl ? points_cross<double>(xa, xb, n, mm, d, code, param, l1, variance, out, s)
-            : points_cross<float>(xa, xb, n, mm, d, code, param, l1, variance, out, s);
+        with_float(dbl, [&](auto t) {
+          points_cross<decltype(t)>(xa, xb, n, mm, d, code, param, l1, variance, out, s);
+        });
       },
       py::arg("xa"), py::arg("xb"), py::arg("n"), py::arg("m"), py::arg("d"), py::arg("code"),
       py::arg("param"), py::arg("l1"), py::arg("variance"), py::arg("out"), py::arg("double"),
@@ -143,8 +135,9 @@ void register_covariance(py::module_& m) {
       [](uintptr_t table, int nx, int ny, int nz, uintptr_t out, bool dbl, uintptr_t stream) {
         check_grid(nx, ny, nz);
         auto s = as_stream(stream);
-        dbl ? grid_fill<double>(table, nx, ny, nz, out, s)
-            : grid_fill<float>(table, nx, ny, nz, out, s);
+        with_float(dbl, [&](auto t) {
+          grid_fill<decltype(t)>(table, nx, ny, nz, out, s);
+        });
       },
       py::arg("table"), py::arg("nx"), py::arg("ny"), py::arg("nz"), py::arg("out"),
       py::arg("double"), py::arg("stream"),
@@ -157,8 +150,9 @@ void register_covariance(py::module_& m) {
         check_dims(n, d, code);
         if (k < 1) throw std::invalid_argument("k must be >= 1");
         auto s = as_stream(stream);
-        dbl ? matvec_points<double>(pts, n, d, code, param, l1, variance, x, k, y, s)
-            : matvec_points<float>(pts, n, d, code, param, l1, variance, x, k, y, s);
+        with_float(dbl, [&](auto t) {
+          matvec_points<decltype(t)>(pts, n, d, code, param, l1, variance, x, k, y, s);
+        });
       },
       py::arg("points"), py::arg("n"), py::arg("d"), py::arg("code"), py::arg("param"),
       py::arg("l1"), py::arg("variance"), py::arg("x"), py::arg("k"), py::arg("y"),
@@ -171,8 +165,9 @@ void register_covariance(py::module_& m) {
         check_grid(nx, ny, nz);
         if (k < 1) throw std::invalid_argument("k must be >= 1");
         auto s = as_stream(stream);
-        dbl ? matvec_grid<double>(table, nx, ny, nz, x, k, y, s)
-            : matvec_grid<float>(table, nx, ny, nz, x, k, y, s);
+        with_float(dbl, [&](auto t) {
+          matvec_grid<decltype(t)>(table, nx, ny, nz, x, k, y, s);
+        });
       },
       py::arg("table"), py::arg("nx"), py::arg("ny"), py::arg("nz"), py::arg("x"), py::arg("k"),
       py::arg("y"), py::arg("double"), py::arg("stream"),

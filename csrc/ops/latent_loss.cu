@@ -9,8 +9,8 @@
 
 #include <cstdint>
 #include <stdexcept>
-#include <string>
 
+#include "common.h"
 #include "ops/cuda/latent_loss_kernel.cuh"
 #include "registry.h"
 
@@ -20,18 +20,6 @@ namespace porevae {
 namespace {
 
 constexpr int kThreads = 256;
-
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-  }
-}
-
-template <typename T>
-T* ptr(uintptr_t p) {
-  return reinterpret_cast<T*>(p);
-}
 
 // Threads per row: the smallest power of two covering the row's packs, at most a warp.
 int group_for(int64_t packs) {
@@ -113,7 +101,7 @@ void register_latent_loss(py::module_& m) {
       [](uintptr_t mu, uintptr_t logvar, uintptr_t eps, uintptr_t z, uintptr_t kl,
          uintptr_t fisher, int64_t n, int64_t d, double lo, double hi, double coef, bool mc,
          int dtype, uintptr_t stream) {
-        auto s = reinterpret_cast<cudaStream_t>(stream);
+        auto s = as_stream(stream);
         switch (dtype) {
           case 0: return forward<float>(mu, logvar, eps, z, kl, fisher, n, d, lo, hi, coef, mc, s);
           case 1: return forward<double>(mu, logvar, eps, z, kl, fisher, n, d, lo, hi, coef, mc, s);
@@ -133,7 +121,7 @@ void register_latent_loss(py::module_& m) {
       [](uintptr_t mu, uintptr_t logvar, uintptr_t eps, uintptr_t gz, uintptr_t gkl,
          uintptr_t gfisher, uintptr_t gmu, uintptr_t glogvar, int64_t n, int64_t d, double lo,
          double hi, double coef, bool mc, int dtype, uintptr_t stream) {
-        auto s = reinterpret_cast<cudaStream_t>(stream);
+        auto s = as_stream(stream);
         switch (dtype) {
           case 0:
             return backward<float>(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, n, d, lo, hi,

@@ -41,7 +41,6 @@ from porevae.kle._linalg import merge_desc
 from porevae.kle.iterative import FFTSolver
 from porevae.kle.kron import KronSolver
 from porevae.kle.parity import _INV_SQRT2, ParitySolver, _axis_map, _half_sizes
-from porevae.ops import cuda as ops_cuda
 from porevae.ops import grid_offset_table
 
 __all__ = [
@@ -125,12 +124,8 @@ def grid_covariance(grid: Grid, model: CovarianceModel, device="cuda",
     """
     device = torch.device(device)
     if device.type == "cuda":
-        from porevae.ops import numba_cuda  # imports numba.cuda: only on a CUDA device
-
-        for mod in (ops_cuda, numba_cuda):
-            if mod.status()["available"]:
-                out = torch.empty((grid.n_cells,) * 2, dtype=dtype, device=device)
-                return mod.grid_covariance_matrix(grid, model, out=out, dtype=dtype)
+        out = torch.empty((grid.n_cells,) * 2, dtype=dtype, device=device)
+        return ops.covariance_matrix(grid, model, out=out)
     return covariance_from_table(offset_table(grid, model, device, dtype), _shape3(grid))
 
 

@@ -1,14 +1,17 @@
 // Covariance kernels of porevae._cuda (float and double).
 //
-// Covariance codes (porevae.covariance.CovarianceModel.kernel_code) on the scaled distance r:
-//   0 exp(-r); 1 exp(-p r^2); 2 Matern 3/2 (1 + s) exp(-s), s = sqrt(3) r;
-//   3 Matern 5/2 (1 + s + s^2/3) exp(-s), s = sqrt(5) r.
+// Covariance codes: KernelCode of kernel_codes.h (= porevae.covariance.KernelCode) on the scaled
+// distance r. The bindings refuse any other code before launching; inside a kernel an unknown
+// code gives NaN, never another model's value.
 // Points are already divided by the per-axis length scales, row-major (n, d), d in 1..3.
 // Matrices are row-major (C-contiguous). A grid's offset table is (nz, ny, 2 nx - 1) with
 // table[dz, dy, t] = C(t - (nx - 1), dy, dz) in cells (porevae.ops.grid_offset_table).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+
+#include "ops/cuda/kernel_codes.h"
 
 namespace porevae {
 namespace cuda {
@@ -23,18 +26,20 @@ constexpr int kMvThreads = 16;  // matvec block is 16 x 16 threads, 4 x 4 output
 template <typename T>
 __device__ __forceinline__ T correlation(int code, T param, T r2, T r) {
   switch (code) {
-    case 0:
+    case kExponential:
       return exp(-r);
-    case 1:
+    case kSquaredExponential:
       return exp(-param * r2);
-    case 2: {
+    case kMatern32: {
       const T s = T(1.7320508075688772) * r;
       return (T(1) + s) * exp(-s);
     }
-    default: {
+    case kMatern52: {
       const T s = T(2.23606797749979) * r;
       return (T(1) + s + s * s / T(3)) * exp(-s);
     }
+    default:
+      return T(NAN);
   }
 }
 

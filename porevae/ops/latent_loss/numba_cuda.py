@@ -1,4 +1,4 @@
-"""Numba CUDA kernels of the fused latent loss: the device fallback when ``porevae._cuda`` lacks them.
+"""Numba CUDA backend of the fused latent loss: the fallback when ``porevae._cuda`` lacks it.
 
 Same mathematics as :mod:`porevae.ops.numba_latent` and ``csrc/ops/cuda/latent_loss_kernel.cuh``.
 A block of ``(WARP, ROWS)`` threads owns ``ROWS`` rows; the 32 threads of a row stride over it
@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from numba import cuda, float64
 
-from porevae.ops.numba_cuda import _arr, _stream, simulator, status
+from porevae.ops.covariance.numba_cuda import _stream, simulator, status
+from porevae.ops.covariance.numba_cuda import array as _arr
 
 WARP = 32
 ROWS = 4  # rows per block
 
-__all__ = ["latent_loss_backward", "latent_loss_forward", "simulator", "status"]
+__all__ = ["backward", "forward", "simulator", "status"]
 
 
 @cuda.jit
@@ -97,7 +98,7 @@ def _scalars(dtype, lo, hi, coef):
     return t(lo), t(hi), t(coef)
 
 
-def latent_loss_forward(mu, logvar, eps, lo, hi, coef, mc):
+def forward(mu, logvar, eps, lo, hi, coef, mc):
     """z (N, d), kl (N,), fisher (N,) of C-contiguous float32/float64 tensors (N, d)."""
     n = mu.shape[0]
     z = torch.empty_like(mu)
@@ -111,7 +112,7 @@ def latent_loss_forward(mu, logvar, eps, lo, hi, coef, mc):
     return z, kl, fisher
 
 
-def latent_loss_backward(mu, logvar, eps, gz, gkl, gfisher, lo, hi, coef, mc):
+def backward(mu, logvar, eps, gz, gkl, gfisher, lo, hi, coef, mc):
     """(gmu, glogvar), (N, d), from the saved inputs and the gradients of z, kl and fisher."""
     n = mu.shape[0]
     gmu = torch.empty_like(mu)

@@ -1,8 +1,9 @@
 """Pure-PyTorch latent loss of a Gaussian encoder, ordinary autograd: the oracle and the baseline.
 
-Same mathematics as the fused :func:`porevae.ops.vae_latent_loss` (DESIGN.md, "Fisher term"),
-written the way one would without a custom kernel. Shapes: ``mu``, ``logvar``, ``eps`` (N, d);
-returns ``z`` (N, d) and the per-sample ``kl`` (N,) and ``fisher`` (N,).
+Same mathematics as the fused :func:`porevae.ops.vae_latent_loss`, written the way one would
+without a custom kernel. Shapes: ``mu``, ``logvar``, ``eps`` (N, ...) (a vector (N, d) or a latent
+map (N, C, *s)); returns ``z`` (N, ...) and the per-sample ``kl`` (N,), the sum over the latent
+elements, and ``fisher`` (N,), the mean over them.
 """
 
 from __future__ import annotations
@@ -40,9 +41,14 @@ def vae_latent_loss(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor,
     std = torch.exp(0.5 * lv)
     z = mu + std * eps
     var = std * std
-    kl = 0.5 * (mu * mu + var - 1.0 - lv).sum(dim=1)
+    dims = tuple(range(1, mu.ndim))
+    kl = 0.5 * (mu * mu + var - 1.0 - lv).sum(dim=dims)
     inv_var = 1.0 / var
     if fisher == "mc":
         inv_var = eps * eps * inv_var
-    f = FISHER_SCALE[fisher] * inv_var.mean(dim=1)
+    f = FISHER_SCALE[fisher] * inv_var.mean(dim=dims)
     return z.to(out_dtype), kl, f
+
+
+def status() -> dict:
+    return {"available": True, "reason": f"torch {torch.__version__}"}

@@ -1,4 +1,4 @@
-"""Numba CPU kernels of the fused latent loss (forward and backward, one pass each).
+"""Numba CPU backend of the fused latent loss (forward and backward, one pass each).
 
 Arrays are C-contiguous (N, d) rows of one latent vector each, float32 or float64 (float32 math
 for float32 data). Rows are spread over threads (``prange``, see :data:`GRAIN`); each row is one vectorised loop.
@@ -19,6 +19,7 @@ import contextlib
 
 import numba as nb
 import numpy as np
+import torch
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
@@ -186,3 +187,28 @@ def latent_backward(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, coe
     with _threads(mu.size):
         _backward_parallel(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, t(lo), t(hi),
                            t(coef), bool(mc))
+
+
+# ---- the backend interface (same names in every backend module) ----------------------------------
+def status() -> dict:
+    return {"available": True, "reason": f"numba {nb.__version__} on the host"}
+
+
+def forward(mu, logvar, eps, lo, hi, coef, mc):
+    """``(z, kl, fisher)`` of C-contiguous float32/float64 CPU tensors (N, D)."""
+    n = mu.shape[0]
+    z = torch.empty_like(mu)
+    kl = mu.new_empty(n)
+    fisher = mu.new_empty(n)
+    latent_forward(mu.numpy(), logvar.numpy(), eps.numpy(), z.numpy(), kl.numpy(),
+                   fisher.numpy(), lo, hi, coef, mc)
+    return z, kl, fisher
+
+
+def backward(mu, logvar, eps, gz, gkl, gfisher, lo, hi, coef, mc):
+    """``(gmu, glogvar)`` (N, D) from the saved inputs and the output gradients."""
+    gmu = torch.empty_like(mu)
+    glogvar = torch.empty_like(mu)
+    latent_backward(mu.numpy(), logvar.numpy(), eps.numpy(), gz.numpy(), gkl.numpy(),
+                    gfisher.numpy(), gmu.numpy(), glogvar.numpy(), lo, hi, coef, mc)
+    return gmu, glogvar

@@ -1,4 +1,4 @@
-"""Numba CUDA kernels: the fallback device backend when ``porevae._cuda`` is not built.
+"""Numba CUDA backend of the covariance operation: the fallback when ``porevae._cuda`` is not built.
 
 The same algorithms as ``csrc/ops/cuda/covariance_kernels.cuh``:
 
@@ -13,7 +13,8 @@ Arithmetic is float64 inside the kernels; outputs may be float32 or float64. The
 functions take arrays numba.cuda accepts (CUDA device arrays, torch CUDA tensors through
 ``__cuda_array_interface__``, or host NumPy arrays under ``NUMBA_ENABLE_CUDASIM=1``, which is how CI
 tests them). The torch-level wrappers mirror :mod:`porevae.ops.cuda` and launch on torch's current
-stream. Covariance codes as in :mod:`porevae.ops.numba_cpu`.
+stream. Covariance codes: :class:`porevae.covariance.KernelCode` (:mod:`.formula`, compiled here
+for the device).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import numpy as np
 import torch
 from numba import cuda, float64
 
-from porevae.grid import Grid
-from porevae.ops import numba_cpu
+from porevae.ops._common import check_out
+from porevae.ops.covariance import formula
+from porevae.ops.covariance.table import check_code, offset_table, scaled_points
 
 TILE = 16         # assembly and matvec tile edge (entries); blocks are TILE x ROWS or TILE x TILE
 ROWS = 4          # rows of threads of an assembly block; warps per block of the grid fill
@@ -37,9 +39,9 @@ def simulator() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 
-rho = cuda.jit(device=True, inline=True)(numba_cpu.correlation)
-dist = cuda.jit(device=True, inline=True)(numba_cpu.distance)
-lower_tile = cuda.jit(device=True, inline=True)(numba_cpu.lower_tile)
+rho = cuda.jit(device=True, inline=True)(formula.correlation)
+dist = cuda.jit(device=True, inline=True)(formula.distance)
+lower_tile = cuda.jit(device=True, inline=True)(formula.lower_tile)
 
 
 @cuda.jit(device=True, inline=True)
@@ -192,7 +194,7 @@ def launch_matvec_grid(table, shape3, x, y, stream=0) -> None:
     KERNELS["matvec_grid"][grid, (TILE, TILE), stream](table, nx, ny, 0, 0.0, x, y)
 
 
-# ---- torch-level wrappers (the dispatch of porevae.ops calls these) ------------------------------
+# ---- the backend interface (same names in every backend module) ----------------------------------
 def status() -> dict:
     """``{"available": bool, "reason": str}`` for the Numba CUDA device backend."""
     if simulator():
@@ -205,7 +207,7 @@ def status() -> dict:
     return {"available": True, "reason": f"numba.cuda on {torch.cuda.get_device_name()}"}
 
 
-def _arr(t: torch.Tensor):
+def array(t: torch.Tensor):
     """Zero-copy numba view of a tensor (a NumPy view of a CPU tensor under the simulator)."""
     if t.is_cuda:
         return cuda.as_cuda_array(t.detach())
@@ -214,83 +216,46 @@ def _arr(t: torch.Tensor):
     raise TypeError(f"backend='numba_cuda' needs CUDA tensors, got one on {t.device}")
 
 
-def _out(out, shape, dtype, device):
+def _args(model):
+    return (check_code(model, "numba_cuda"), float(model.kernel_param), model.metric == "l1",
+            float(model.variance))
+
+
+def covariance_matrix(points, model, points_b=None, out=None) -> torch.Tensor:
+    """``C(points, points_b)`` (n, m) for point tensors (n, d) on their device, into ``out``
+    (default: a new tensor of the points' dtype)."""
+    args = _args(model)
+    xa = scaled_points(points, model)
+    xb = None if points_b is None else scaled_points(points_b, model)
+    m = xa.shape[0] if xb is None else xb.shape[0]
     if out is None:
-        return torch.empty(shape, dtype=dtype, device=device)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(shape) or \
-            out.dtype != dtype or not out.is_contiguous() or out.device != torch.device(device):
-        raise ValueError(f"out must be a contiguous {dtype} tensor of shape {tuple(shape)} on "
-                         f"{device}")
+        out = torch.empty((xa.shape[0], m), dtype=points.dtype, device=points.device)
+    check_out(out, (xa.shape[0], m), out.dtype)
+    if xb is None:
+        launch_points_symmetric(array(xa), *args, array(out), _stream())
+    else:
+        launch_points_cross(array(xa), array(xb), *args, array(out), _stream())
     return out
 
 
-def _scaled(points, model, device):
-    p = torch.as_tensor(points).to(device=device, dtype=torch.float64)
-    ls = torch.as_tensor(model.length_scales(p.shape[1]), dtype=torch.float64, device=device)
-    return (p / ls).contiguous()
-
-
-def _tdtype(dtype, default):
-    if dtype is None:
-        return default
-    if dtype in (torch.float32, torch.float64):
-        return dtype
-    return {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
-
-
-def _table(grid, model, device):
-    from porevae.ops import grid_offset_table  # ops imports this module: import at call time
-
-    return torch.as_tensor(grid_offset_table(grid, model), device=device)
-
-
-def _shape3(grid):
-    return tuple(grid.shape) + (1,) * (3 - grid.ndim)
-
-
-def covariance_matrix(points, model, points_b=None, out=None, dtype=None) -> torch.Tensor:
-    """Dense ``C(points, points_b)`` (n, m) for a tensor of points (n, d) on its device."""
-    if model.kernel_code is None:
-        raise ValueError(f"backend='numba_cuda' has no closed form for {model!r}")
-    dev = points.device
-    tdt = _tdtype(dtype, points.dtype)
-    xa = _scaled(points, model, dev)
-    xb = None if points_b is None else _scaled(points_b, model, dev)
-    res = _out(out, (xa.shape[0], xa.shape[0] if xb is None else xb.shape[0]), tdt, dev)
-    args = (model.kernel_code, model.kernel_param, model.metric == "l1", model.variance,
-            _arr(res), _stream())
-    if xb is None:
-        launch_points_symmetric(_arr(xa), *args)
-    else:
-        launch_points_cross(_arr(xa), _arr(xb), *args)
-    return res
-
-
-def grid_covariance_matrix(grid, model, out=None, dtype=None, device=None) -> torch.Tensor:
-    """Dense covariance (n, n) of a regular grid from its offset table, on ``device``
-    (default: ``out``'s device, else the current CUDA device)."""
-    if device is None:
-        device = out.device if out is not None else torch.device("cuda")
-    tdt = _tdtype(dtype, out.dtype if out is not None else torch.float64)
-    res = _out(out, (grid.n_cells, grid.n_cells), tdt, device)
-    table = _table(grid, model, device).to(tdt)
-    launch_grid_fill(_arr(table), _shape3(grid), _arr(res), _stream())
-    return res
+def grid_covariance_matrix(grid, model, out) -> torch.Tensor:
+    """Fill ``out`` (n, n) on its device from the grid's offset table (any stationary model)."""
+    table = offset_table(grid, model, out.dtype, out.device)
+    launch_grid_fill(array(table), grid.shape3, array(out), _stream())
+    return out
 
 
 def covariance_matvec(points, model, x) -> torch.Tensor:
-    """``C @ x`` for a tensor x (n,) or (n, k) float32/float64 on its device; points: Grid or
-    (n, d) points."""
-    vec = x.ndim == 1
-    x2 = (x[:, None] if vec else x).contiguous()
-    y = torch.empty_like(x2)
-    if isinstance(points, Grid):
-        table = _table(points, model, x.device)
-        launch_matvec_grid(_arr(table), _shape3(points), _arr(x2), _arr(y), _stream())
-    else:
-        if model.kernel_code is None:
-            raise ValueError(f"backend='numba_cuda' has no closed form for {model!r}")
-        xs = _scaled(points, model, x.device)
-        launch_matvec_points(_arr(xs), model.kernel_code, model.kernel_param,
-                             model.metric == "l1", model.variance, _arr(x2), _arr(y), _stream())
-    return y[:, 0] if vec else y
+    """``C @ x`` for a tensor x (n, k) float32/float64 on its device, C never stored."""
+    y = torch.empty_like(x)
+    xs = scaled_points(points.to(x.device), model)
+    launch_matvec_points(array(xs), *_args(model), array(x), array(y), _stream())
+    return y
+
+
+def grid_covariance_matvec(grid, model, x) -> torch.Tensor:
+    """``C @ x`` for a regular grid, entries read from its offset table (any stationary model)."""
+    y = torch.empty_like(x)
+    table = offset_table(grid, model, torch.float64, x.device)
+    launch_matvec_grid(array(table), grid.shape3, array(x), array(y), _stream())
+    return y

@@ -1,64 +1,26 @@
-"""Numba CPU kernels (parallel over rows or tiles; float32 and float64 outputs).
+"""Numba CPU backend of the covariance operation (parallel over rows or tiles; float32 and
+float64 outputs, float64 arithmetic).
 
-Covariance codes (``CovarianceModel.kernel_code``) on the scaled distance ``r``:
-0 ``exp(-r)``; 1 ``exp(-p r^2)``; 2 Matérn 3/2 ``(1 + s) exp(-s)``, ``s = sqrt(3) r``;
-3 Matérn 5/2 ``(1 + s + s^2/3) exp(-s)``, ``s = sqrt(5) r``.
+Kernels take points already divided by the length scales (:func:`.table.scaled_points`) and the
+closed form's :class:`~porevae.covariance.KernelCode` (:mod:`.formula`, compiled here with
+``fastmath``); grids are filled from their offset table (any stationary model).
 """
 
 from __future__ import annotations
 
-import math
-
 import numba as nb
 import numpy as np
+import torch
+
+from porevae.ops.covariance import formula
+from porevae.ops.covariance.table import check_code, grid_offset_table, scaled_points
 
 TILE = 64
 
 
-def correlation(code, param, r2, r):
-    """Closed-form correlation of ``CovarianceModel.kernel_code``: 0 exponential, 1 squared
-    exponential (``param`` the factor of r^2), 2 Matern 3/2, 3 Matern 5/2; r2 = squared Euclidean
-    (or r*r for l1) scaled distance, r = scaled distance. Plain Python, compiled for the host here
-    and for CUDA devices in :mod:`porevae.ops.numba_cuda`."""
-    if code == 0:
-        return math.exp(-r)
-    if code == 1:
-        return math.exp(-param * r2)
-    if code == 2:
-        s = math.sqrt(3.0) * r
-        return (1.0 + s) * math.exp(-s)
-    s = math.sqrt(5.0) * r
-    return (1.0 + s + s * s / 3.0) * math.exp(-s)
-
-
-def distance(xa, xb, i, j, l1):
-    """``(r2, r)`` between rows i of xa and j of xb (scaled points), L1 or Euclidean."""
-    d = xa.shape[1]
-    acc = 0.0
-    if l1:
-        for a in range(d):
-            acc += abs(xa[i, a] - xb[j, a])
-        return acc * acc, acc
-    for a in range(d):
-        t = xa[i, a] - xb[j, a]
-        acc += t * t
-    return acc, math.sqrt(acc)
-
-
-def lower_tile(p):
-    """Tile pair ``(ti, tj)``, ``tj <= ti``, of the ``p``-th tile of the lower triangle, counted
-    row by row (``p = ti (ti + 1) / 2 + tj``). Plain Python, compiled here and in numba_cuda."""
-    ti = int((math.sqrt(8.0 * p + 1.0) - 1.0) / 2.0)
-    while ti * (ti + 1) // 2 > p:  # the float estimate may be off by one either way
-        ti -= 1
-    while (ti + 1) * (ti + 2) // 2 <= p:
-        ti += 1
-    return ti, p - ti * (ti + 1) // 2
-
-
-_rho = nb.njit(inline="always", fastmath=True)(correlation)
-_dist = nb.njit(inline="always", fastmath=True)(distance)
-_lower_tile = nb.njit(inline="always")(lower_tile)
+_rho = nb.njit(inline="always", fastmath=True)(formula.correlation)
+_dist = nb.njit(inline="always", fastmath=True)(formula.distance)
+_lower_tile = nb.njit(inline="always")(formula.lower_tile)
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
@@ -142,3 +104,44 @@ def cov_matvec(xs, code, param, l1, variance, x, out):
             b = block if w == TILE else np.ascontiguousarray(block[:, :w])
             acc += np.dot(b, np.ascontiguousarray(x[j0:j1]))
         out[i0:i1] = acc
+
+
+# ---- the backend interface (same names in every backend module) ----------------------------------
+def status() -> dict:
+    return {"available": True, "reason": f"numba {nb.__version__} on the host"}
+
+
+def _args(model):
+    return (check_code(model, "numba"), float(model.kernel_param), model.metric == "l1",
+            float(model.variance))
+
+
+def covariance_matrix(points, model, points_b, out) -> torch.Tensor:
+    """Fill ``out`` (n, m) CPU tensor with ``C(points, points_b)`` (symmetric when points_b is
+    None: one triangle of tiles computed and mirrored)."""
+    args = _args(model)
+    xa = scaled_points(points, model).numpy()
+    if points_b is None:
+        cov_points_symmetric(xa, *args, out.numpy())
+    else:
+        cov_points_cross(xa, scaled_points(points_b, model).numpy(), *args, out.numpy())
+    return out
+
+
+def grid_covariance_matrix(grid, model, out) -> torch.Tensor:
+    """Fill ``out`` (n, n) CPU tensor from the grid's offset table (a memory-bound copy)."""
+    table = grid_offset_table(grid, model, out.numpy().dtype)
+    cov_grid_fill(table, *grid.shape3, out.numpy())
+    return out
+
+
+def covariance_matvec(points, model, x) -> torch.Tensor:
+    """``C @ x`` for a CPU tensor x (n, k), C never stored."""
+    y = torch.empty_like(x)
+    cov_matvec(scaled_points(points, model).numpy(), *_args(model), x.numpy(), y.numpy())
+    return y
+
+
+def grid_covariance_matvec(grid, model, x) -> torch.Tensor:
+    """``C @ x`` on a grid: the point kernel on its cell centres (closed forms only)."""
+    return covariance_matvec(torch.from_numpy(grid.cell_centers()), model, x)

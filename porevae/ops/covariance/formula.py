@@ -1,0 +1,58 @@
+"""The closed-form covariances on scaled distances, as plain Python compiled twice: for the host
+(:mod:`.numba_cpu`) and for CUDA devices (:mod:`.numba_cuda`).
+
+Codes are :class:`porevae.covariance.KernelCode`; an unknown code gives NaN (the launchers have
+already refused it on the host, see :func:`.table.check_code`), never another model's value.
+"""
+
+from __future__ import annotations
+
+import math
+
+from porevae.covariance import KernelCode
+
+EXPONENTIAL = int(KernelCode.EXPONENTIAL)
+SQUARED_EXPONENTIAL = int(KernelCode.SQUARED_EXPONENTIAL)
+MATERN32 = int(KernelCode.MATERN32)
+MATERN52 = int(KernelCode.MATERN52)
+
+
+def correlation(code, param, r2, r):
+    """``rho`` of ``code`` at scaled distance ``r`` (``r2`` its square, or ``r * r`` for l1);
+    ``param`` is the squared exponential's factor of ``r^2``."""
+    if code == EXPONENTIAL:
+        return math.exp(-r)
+    if code == SQUARED_EXPONENTIAL:
+        return math.exp(-param * r2)
+    if code == MATERN32:
+        s = math.sqrt(3.0) * r
+        return (1.0 + s) * math.exp(-s)
+    if code == MATERN52:
+        s = math.sqrt(5.0) * r
+        return (1.0 + s + s * s / 3.0) * math.exp(-s)
+    return math.nan
+
+
+def distance(xa, xb, i, j, l1):
+    """``(r2, r)`` between rows i of xa and j of xb (scaled points), L1 or Euclidean."""
+    d = xa.shape[1]
+    acc = 0.0
+    if l1:
+        for a in range(d):
+            acc += abs(xa[i, a] - xb[j, a])
+        return acc * acc, acc
+    for a in range(d):
+        t = xa[i, a] - xb[j, a]
+        acc += t * t
+    return acc, math.sqrt(acc)
+
+
+def lower_tile(p):
+    """Tile pair ``(ti, tj)``, ``tj <= ti``, of the ``p``-th tile of the lower triangle, counted
+    row by row (``p = ti (ti + 1) / 2 + tj``)."""
+    ti = int((math.sqrt(8.0 * p + 1.0) - 1.0) / 2.0)
+    while ti * (ti + 1) // 2 > p:  # the float estimate may be off by one either way
+        ti -= 1
+    while (ti + 1) * (ti + 2) // 2 <= p:
+        ti += 1
+    return ti, p - ti * (ti + 1) // 2

@@ -1,0 +1,58 @@
+"""Inputs of the covariance kernels, prepared once for every backend.
+
+* :func:`grid_offset_table`: the ``n`` distinct covariance values of a regular grid;
+* :func:`scaled_points`: points divided by the per-axis length scales (the kernels' input);
+* :func:`check_code`: the closed form a compiled kernel is asked for must be a
+  :class:`~porevae.covariance.KernelCode`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from porevae.covariance import CovarianceModel, KernelCode
+from porevae.grid import Grid
+
+
+def grid_offset_table(grid: Grid, model: CovarianceModel, dtype=np.float64) -> np.ndarray:
+    """Covariance at every index offset of a regular grid, shape ``(nz, ny, 2 nx - 1)``.
+
+    ``table[dz, dy, t] = C((t - (nx - 1)) hx, dy hy, dz hz)``: the ``n`` distinct values of the
+    grid's covariance matrix (any stationary model, evaluated by ``model`` itself in float64),
+    laid out so that each row block of C is a contiguous slice.
+    """
+    model.length_scales(grid.ndim)  # validates the number of axes
+    h = np.asarray(grid.spacing)
+    nx, ny, nz = grid.shape3
+    axes = [np.arange(-(nx - 1), nx) * h[0]]
+    axes += [np.arange(n) * h[a] for a, n in zip(range(1, grid.ndim), (ny, nz))]
+    offsets = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)  # (2nx-1, ny[, nz], d)
+    table = model(offsets).reshape(2 * nx - 1, ny, nz)
+    return np.ascontiguousarray(table.transpose(2, 1, 0), dtype=dtype)
+
+
+def offset_table(grid: Grid, model: CovarianceModel, dtype: torch.dtype,
+                 device) -> torch.Tensor:
+    """:func:`grid_offset_table` as a contiguous tensor of ``dtype`` on ``device`` (n values,
+    computed on the host in float64 and uploaded once)."""
+    return torch.as_tensor(grid_offset_table(grid, model), dtype=dtype, device=device)
+
+
+def scaled_points(points: torch.Tensor, model: CovarianceModel,
+                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``points / length_scales`` (n, d), contiguous, on the points' device: scaled in float64,
+    then cast to ``dtype``."""
+    p = points.to(torch.float64)
+    ls = torch.as_tensor(model.length_scales(p.shape[1]), dtype=torch.float64, device=p.device)
+    return (p / ls).to(dtype).contiguous()
+
+
+def check_code(model: CovarianceModel, backend: str) -> int:
+    """``model.kernel_code`` as an int; ValueError when it is not a :class:`KernelCode`
+    (a compiled kernel never guesses a formula)."""
+    code = model.kernel_code
+    if code is None or code not in KernelCode.__members__.values():
+        raise ValueError(f"backend={backend!r} has no compiled closed form for {model!r} "
+                         f"(kernel_code {code!r}); use a Grid (offset table) or backend='torch'")
+    return int(code)
