@@ -97,6 +97,7 @@ def _fmt(t):
 
 
 def bench_assembly(grid, model, table, bw):
+    from porevae import ops
     from porevae.ops import _dispatch, reference
 
     n = grid.n_cells
