@@ -1,14 +1,14 @@
 """Stationary covariance models of Gaussian random fields.
 
-A model is ``C(h) = variance * rho(r)`` with ``h`` the offset between two points (length units of the
-grid) and ``r`` the dimensionless scaled distance
+A model is ``C(h) = variance * rho(r)`` with ``h`` the offset between two points (length units of
+the grid) and ``r`` the dimensionless scaled distance
 
 * ``metric="euclidean"`` (default): ``r = sqrt(sum_a (h_a / l_a)**2)``
 * ``metric="l1"``: ``r = sum_a |h_a| / l_a``
 
 where ``l_a`` is the length scale of axis ``a`` (a scalar ``length_scale`` is isotropic). All models
-depend on ``|h_a|`` only, so they are symmetric under each axis reflection (the ``parity`` solver uses
-this). A model is *separable* when ``C(h) = variance * prod_a rho(|h_a| / l_a)``: the squared
+depend on ``|h_a|`` only, so they are symmetric under each axis reflection (the ``parity`` solver
+uses this). A model is *separable* when ``C(h) = variance * prod_a rho(|h_a| / l_a)``: the squared
 exponential with the Euclidean metric and the exponential with the L1 metric (``kron`` solver).
 """
 

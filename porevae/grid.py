@@ -34,8 +34,9 @@ class Grid:
     """
 
     shape: tuple
-    spacing: tuple = None
-    origin: tuple = None
+    # None asks for the defaults; __post_init__ stores a tuple either way
+    spacing: tuple = None  # type: ignore[assignment]
+    origin: tuple = None  # type: ignore[assignment]
 
     def __post_init__(self):
         shape = tuple(np.atleast_1d(self.shape).tolist()) if not isinstance(self.shape, int) \

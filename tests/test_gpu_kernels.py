@@ -16,12 +16,13 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from cudatools import ROOT, nvcc, run_in_cudasim
 
 import porevae as pv
 from porevae import ops
 from porevae.ops import reference
 from porevae.ops.covariance import cuda as ops_cuda
+
+from cudatools import ROOT, nvcc, run_in_cudasim
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device (torch.cuda.is_available())")

@@ -17,11 +17,12 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from cudatools import ROOT, nvcc, run_in_cudasim
 
 from porevae import ops
 from porevae.ops import _dispatch, latent_loss
 from porevae.ops.latent_loss import reference as reference_latent
+
+from cudatools import ROOT, nvcc, run_in_cudasim
 
 CUDA = _dispatch.status("latent_loss", "cuda")["available"]
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device and porevae._cuda built with "
@@ -101,7 +102,8 @@ def test_gradcheck_float64(backend, fisher):
 @pytest.mark.parametrize("fisher", FORMS)
 @pytest.mark.parametrize("shape", [(37, 19), (128, 512)])
 def test_numba_matches_reference_float32(fisher, shape):
-    mu, logvar, eps = _inputs(*shape, dtype=torch.float32, seed=FORMS.index(fisher) * 1000 + shape[0])
+    seed = FORMS.index(fisher) * 1000 + shape[0]
+    mu, logvar, eps = _inputs(*shape, dtype=torch.float32, seed=seed)
     fused = _value_and_grads("numba", mu, logvar, eps, fisher)
     ref = _value_and_grads("torch", mu, logvar, eps, fisher)
     for a, b in zip(fused, ref):
@@ -295,10 +297,10 @@ def test_latent_map_matches_reference_without_copies(layout, rng):
     for fisher in ("location", "location+scale", "mc"):
         res = []
         for backend in ("numba", "torch"):
-            m, l = mu.clone().requires_grad_(), lv.clone().requires_grad_()
-            z, kl, f = ops.vae_latent_loss(m, l, eps, fisher, backend=backend,
+            m, lg = mu.clone().requires_grad_(), lv.clone().requires_grad_()
+            z, kl, f = ops.vae_latent_loss(m, lg, eps, fisher, backend=backend,
                                            logvar_range=(-3.0, 1.5))
-            gm, gl = torch.autograd.grad((z, kl, f), (m, l), w)
+            gm, gl = torch.autograd.grad((z, kl, f), (m, lg), w)
             res.append((z, kl, f, gm, gl))
             if backend == "numba":
                 assert z.shape == mu.shape and z.is_contiguous(memory_format=fmt)
@@ -306,10 +308,10 @@ def test_latent_map_matches_reference_without_copies(layout, rng):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     small = tuple(min(s, 2) for s in shape)
     m = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
-    l = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
+    lg = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
     e = torch.randn(small, dtype=torch.float64).contiguous(memory_format=fmt)
     assert torch.autograd.gradcheck(
-        lambda a, b: ops.vae_latent_loss(a, b, e, "mc", backend="numba"), (m, l))
+        lambda a, b: ops.vae_latent_loss(a, b, e, "mc", backend="numba"), (m, lg))
 
 
 def test_exported():
@@ -439,7 +441,8 @@ void save(const char* dir, const char* name, const T* p, size_t count) {
 template <class T>
 T* store(const std::vector<double>& v, int offset) {
   T* p = static_cast<T*>(std::aligned_alloc(64, (v.size() + 64) * sizeof(T))) + offset;
-  for (size_t i = 0; i < v.size(); ++i) p[i] = store_as<T>(static_cast<typename AccOf<T>::type>(v[i]));
+  for (size_t i = 0; i < v.size(); ++i)
+    p[i] = store_as<T>(static_cast<typename AccOf<T>::type>(v[i]));
   return p;
 }
 
@@ -560,8 +563,9 @@ def test_cuda_kernels_in_host_emulation(emulated_kernels, tmp_path, dtype, shape
            torch.bfloat16: 8e-3}[dtype]
     for k, r in ref.items():
         r = r.double().reshape(got[k].shape).detach()
-        torch.testing.assert_close(got[k], r, rtol=tol, atol=tol * float(r.nan_to_num().abs().max()),
-                                   equal_nan=True, msg=lambda s, k=k: f"{k}: {s}")
+        atol = tol * float(r.nan_to_num().abs().max())
+        torch.testing.assert_close(got[k], r, rtol=tol, atol=atol, equal_nan=True,
+                                   msg=lambda s, k=k: f"{k}: {s}")
 
 
 SIM_SCRIPT = textwrap.dedent("""

@@ -165,7 +165,8 @@ def test_cuda_kernel_codes_match_the_python_enum():
     header = (ROOT / "csrc/ops/cuda/kernel_codes.h").read_text()
     found = {m.group(1): int(m.group(2)) for m in re.finditer(r"k(\w+) = (\d+)", header)}
     count = found.pop("NumKernelCodes")
-    want = {name.replace("_", "").lower(): int(code) for name, code in KernelCode.__members__.items()}
+    want = {name.replace("_", "").lower(): int(code)
+            for name, code in KernelCode.__members__.items()}
     assert {k.lower(): v for k, v in found.items()} == want
     assert count == len(KernelCode)
     kernels = (ROOT / "csrc/ops/cuda/covariance_kernels.cuh").read_text()

@@ -10,7 +10,6 @@ a memory-bound fill); on a point set the compiled backends need a closed form
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from porevae._validation import check_memory

@@ -111,7 +111,7 @@ def status() -> dict:
     return {"available": True, "reason": f"numba {nb.__version__} on the host"}
 
 
-def _args(model):
+def _args(model) -> tuple[int, float, bool, float]:
     return (check_code(model, "numba"), float(model.kernel_param), model.metric == "l1",
             float(model.variance))
 

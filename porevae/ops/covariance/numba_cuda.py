@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import torch
 from numba import cuda, float64
 
@@ -216,7 +215,7 @@ def array(t: torch.Tensor):
     raise TypeError(f"backend='numba_cuda' needs CUDA tensors, got one on {t.device}")
 
 
-def _args(model):
+def _args(model) -> tuple[int, float, bool, float]:
     return (check_code(model, "numba_cuda"), float(model.kernel_param), model.metric == "l1",
             float(model.variance))
 

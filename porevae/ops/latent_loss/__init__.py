@@ -101,7 +101,8 @@ def _storage_order(t: torch.Tensor):
     (``None`` when there is none: then a contiguous copy is used)."""
     if t.is_contiguous():
         return tuple(range(t.ndim))
-    rest = sorted(range(1, t.ndim), key=lambda a: (-t.stride(a), a))
+    strides = t.stride()
+    rest = sorted(range(1, t.ndim), key=lambda a: (-strides[a], a))
     perm = (0, *rest)
     return perm if t.permute(perm).is_contiguous() else None
 

@@ -3,7 +3,8 @@
 Same mathematics as :mod:`porevae.ops.numba_latent` and ``csrc/ops/cuda/latent_loss_kernel.cuh``.
 A block of ``(WARP, ROWS)`` threads owns ``ROWS`` rows; the 32 threads of a row stride over it
 (coalesced) and reduce KL and the Fisher term through shared memory (float64 partial sums; no warp
-shuffles, so that the kernels also run under ``NUMBA_ENABLE_CUDASIM=1``, which is how CI tests them).
+shuffles, so that the kernels also run under ``NUMBA_ENABLE_CUDASIM=1``, which is how CI tests
+them).
 float32 and float64 storage and arithmetic; float16/bfloat16 inputs are upcast by the caller.
 The wrappers take torch tensors (CUDA, or CPU under the simulator) and launch on torch's stream.
 """
