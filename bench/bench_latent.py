@@ -10,14 +10,15 @@ versions: **minimal**, the baseline of the bars (what one writes without a custo
 no clamp), and ``ops.reference`` (with the clamp the fused op applies).
 Figures are medians of ``--repeat`` calls after ``--warmup`` calls, the variants interleaved.
 The floor is the bytes that any implementation must move, (4 + 6) N d + 4 N elements
-(forward: reads mu, logvar, eps, writes z, kl, fisher; backward: reads mu, logvar, eps, dz, dkl, dfisher, writes dmu, dlogvar), divided by the copy
-bandwidth measured in the same run (``dst.copy_(src)``, read + write bytes): the larger of a copy of
-one N x d array (same cache level as the case) and of a large buffer (DRAM).
+(forward: reads mu, logvar, eps, writes z, kl, fisher; backward: reads mu, logvar, eps, dz, dkl,
+dfisher, writes dmu, dlogvar), divided by the copy bandwidth measured in the same run
+(``dst.copy_(src)``, read + write bytes): the larger of a copy of one N x d array (same cache level
+as the case) and of a large buffer (DRAM).
 
-On the CPU the reference is timed with torch's default threads and with one thread, and the ratio is
-taken against the faster of the two (on a loaded 2-core machine the two-thread run can be much
-slower). The GPU bar of the issue: >= 4x the minimal version and >= 60 % of copy bandwidth at 16M
-elements.
+On the CPU the plain versions are timed with torch's default threads and with one thread, and the
+ratio is taken against the faster of the two (on a loaded 2-core machine the two-thread run can be
+much slower). The GPU bar of the issue: >= 4x the minimal version and >= 60 % of copy bandwidth at
+16M elements.
 """
 
 from __future__ import annotations
