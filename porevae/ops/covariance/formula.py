@@ -1,5 +1,6 @@
-"""The closed-form covariances on scaled distances, as plain Python compiled twice: for the host
-(:mod:`.numba_cpu`) and for CUDA devices (:mod:`.numba_cuda`).
+"""The closed-form covariances on scaled distances, as plain Python compiled twice: for CUDA
+devices (:mod:`.numba_cuda`, with ``math.exp``) and for the host (:mod:`.numba_cpu`, which binds
+``exp`` to a polynomial exponential that vectorises: :func:`with_exp`).
 
 Codes are :class:`porevae.covariance.KernelCode`; an unknown code gives NaN (the launchers have
 already refused it on the host, see :func:`.table.check_code`), never another model's value.
@@ -8,8 +9,11 @@ already refused it on the host, see :func:`.table.check_code`), never another mo
 from __future__ import annotations
 
 import math
+import types
 
 from porevae.covariance import KernelCode
+
+exp = math.exp  # the exponential of correlation(); with_exp() rebinds it
 
 EXPONENTIAL = int(KernelCode.EXPONENTIAL)
 SQUARED_EXPONENTIAL = int(KernelCode.SQUARED_EXPONENTIAL)
@@ -21,16 +25,22 @@ def correlation(code, param, r2, r):
     """``rho`` of ``code`` at scaled distance ``r`` (``r2`` its square, or ``r * r`` for l1);
     ``param`` is the squared exponential's factor of ``r^2``."""
     if code == EXPONENTIAL:
-        return math.exp(-r)
+        return exp(-r)
     if code == SQUARED_EXPONENTIAL:
-        return math.exp(-param * r2)
+        return exp(-param * r2)
     if code == MATERN32:
         s = math.sqrt(3.0) * r
-        return (1.0 + s) * math.exp(-s)
+        return (1.0 + s) * exp(-s)
     if code == MATERN52:
         s = math.sqrt(5.0) * r
-        return (1.0 + s + s * s / 3.0) * math.exp(-s)
+        return (1.0 + s + s * s / 3.0) * exp(-s)
     return math.nan
+
+
+def with_exp(fn, exp_impl):
+    """``fn`` (a function of this module) with its global ``exp`` bound to ``exp_impl``: the same
+    formula, compiled against another exponential."""
+    return types.FunctionType(fn.__code__, {**fn.__globals__, "exp": exp_impl}, fn.__name__)
 
 
 def distance(xa, xb, i, j, l1):

@@ -1,9 +1,10 @@
 """Numba CPU backend of the covariance operation (parallel over rows or tiles; float32 and
 float64 outputs, float64 arithmetic).
 
-Kernels take points already divided by the length scales (:func:`.table.scaled_points`) and the
-closed form's :class:`~porevae.covariance.KernelCode` (:mod:`.formula`, compiled here with
-``fastmath``); grids are filled from their offset table (any stationary model).
+Point kernels take the points divided by the length scales, by coordinate (:func:`soa`), and the
+closed form's :class:`~porevae.covariance.KernelCode`; each row of a tile is a branch-free loop
+that LLVM vectorises, the exponential included. Grids are filled from their offset table (any
+stationary model): a memory-bound copy.
 """
 
 from __future__ import annotations
@@ -12,49 +13,84 @@ import numba as nb
 import numpy as np
 import torch
 
+from porevae.ops._numba_math import FASTMATH, exp_poly
 from porevae.ops.covariance import formula
 from porevae.ops.covariance.table import check_code, grid_offset_table, scaled_points
 
 TILE = 64
 
 
-_rho = nb.njit(inline="always", fastmath=True)(formula.correlation)
-_dist = nb.njit(inline="always", fastmath=True)(formula.distance)
 _lower_tile = nb.njit(inline="always")(formula.lower_tile)
+_EXP_MIN = -700.0  # exp_poly's argument is clamped here: exp(-700) ~ 1e-304 stands for 0
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(inline="always", fastmath=FASTMATH)
+def _exp(x):
+    return exp_poly(np.maximum(x, _EXP_MIN))
+
+
+_rho = nb.njit(inline="always", fastmath=FASTMATH)(formula.with_exp(formula.correlation, _exp))
+
+
+@nb.njit(inline="always", fastmath=FASTMATH)
+def _cov_row(code, param, l1, variance, a0, a1, a2, b, j0, w, buf):
+    """``buf[t] = C(a, b[:, j0 + t])`` for ``t < w``: one point a against a run of points b.
+
+    ``b`` (3, m) holds scaled points by coordinate (structure of arrays, unused axes zero), so
+    the loop runs over contiguous memory, branch-free once the loop-invariant ``code`` is
+    hoisted, and LLVM vectorises it, the exponential included
+    (:func:`~porevae.ops._numba_math.exp_poly`). float64 arithmetic.
+    """
+    b0, b1, b2 = b[0], b[1], b[2]
+    if l1:
+        for t in range(w):
+            j = j0 + t
+            r = abs(a0 - b0[j]) + abs(a1 - b1[j]) + abs(a2 - b2[j])
+            buf[t] = variance * _rho(code, param, r * r, r)
+    else:
+        for t in range(w):
+            j = j0 + t
+            d0, d1, d2 = a0 - b0[j], a1 - b1[j], a2 - b2[j]
+            r2 = d0 * d0 + d1 * d1 + d2 * d2
+            buf[t] = variance * _rho(code, param, r2, np.sqrt(r2))
+
+
+@nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
 def cov_points_symmetric(xs, code, param, l1, variance, out):
     """``out = C(xs, xs)``: tiles (I, J) with J <= I computed once, written to both triangles.
 
-    xs: (n, d) float64 points already divided by the per-axis length scales; out: (n, n).
+    xs: (3, n) float64 scaled points by coordinate (:func:`soa`); out: (n, n), float32/64.
+    Work: n^2 / 2 evaluations; writes: n^2 entries (the floor of the operation).
     """
-    n = xs.shape[0]
+    n = xs.shape[1]
     nt = (n + TILE - 1) // TILE
     npairs = nt * (nt + 1) // 2
     for p in nb.prange(npairs):
         ti, tj = _lower_tile(p)
         i0, j0 = ti * TILE, tj * TILE
         i1, j1 = min(i0 + TILE, n), min(j0 + TILE, n)
+        buf = np.empty(TILE)
         for i in range(i0, i1):
-            jmax = min(j1, i + 1) if ti == tj else j1
-            for j in range(j0, jmax):
-                r2, r = _dist(xs, xs, i, j, l1)
-                out[i, j] = variance * _rho(code, param, r2, r)
+            w = (min(j1, i + 1) if ti == tj else j1) - j0
+            _cov_row(code, param, l1, variance, xs[0, i], xs[1, i], xs[2, i], xs, j0, w, buf)
+            for t in range(w):
+                out[i, j0 + t] = buf[t]
         for j in range(j0, j1):  # mirror the tile: writes stay inside one TILE x TILE block
-            for i in range(i0, i1):
-                if ti != tj or i > j:
-                    out[j, i] = out[i, j]
+            for i in range(max(i0, j + 1) if ti == tj else i0, i1):
+                out[j, i] = out[i, j]
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
 def cov_points_cross(xa, xb, code, param, l1, variance, out):
-    """``out = C(xa, xb)``, (n, d), (m, d) scaled points -> (n, m)."""
-    n, m = xa.shape[0], xb.shape[0]
+    """``out = C(xa, xb)`` for scaled points by coordinate xa (3, n), xb (3, m) -> (n, m)."""
+    n, m = xa.shape[1], xb.shape[1]
     for i in nb.prange(n):
-        for j in range(m):
-            r2, r = _dist(xa, xb, i, j, l1)
-            out[i, j] = variance * _rho(code, param, r2, r)
+        buf = np.empty(TILE)
+        for j0 in range(0, m, TILE):
+            w = min(TILE, m - j0)
+            _cov_row(code, param, l1, variance, xa[0, i], xa[1, i], xa[2, i], xb, j0, w, buf)
+            for t in range(w):
+                out[i, j0 + t] = buf[t]
 
 
 @nb.njit(parallel=True, cache=True)
@@ -81,28 +117,30 @@ def cov_grid_fill(ext, nx, ny, nz, out):
                     out[i, base + jx] = src[s + jx]
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
 def cov_matvec(xs, code, param, l1, variance, x, out):
     """``out = C @ x`` without storing C: rows in tiles of TILE, each tile of C built then used.
 
-    xs: (n, d) scaled points; x: (n, k) contiguous; out: (n, k), same dtype as x.
+    xs: (3, n) scaled points by coordinate; x: (n, k) contiguous; out: (n, k), dtype of x.
+    Work: n^2 evaluations and 2 n^2 k flops (BLAS on each TILE x TILE block).
     """
     n, k = x.shape
     nt = (n + TILE - 1) // TILE
     for ti in nb.prange(nt):
         i0 = ti * TILE
         i1 = min(i0 + TILE, n)
+        buf = np.empty(TILE)
         block = np.empty((i1 - i0, TILE), dtype=x.dtype)
         acc = np.zeros((i1 - i0, k), dtype=x.dtype)
         for j0 in range(0, n, TILE):
-            j1 = min(j0 + TILE, n)
+            w = min(TILE, n - j0)
             for i in range(i0, i1):
-                for j in range(j0, j1):
-                    r2, r = _dist(xs, xs, i, j, l1)
-                    block[i - i0, j - j0] = variance * _rho(code, param, r2, r)
-            w = j1 - j0
+                _cov_row(code, param, l1, variance, xs[0, i], xs[1, i], xs[2, i], xs, j0, w,
+                         buf)
+                for t in range(w):
+                    block[i - i0, t] = buf[t]
             b = block if w == TILE else np.ascontiguousarray(block[:, :w])
-            acc += np.dot(b, np.ascontiguousarray(x[j0:j1]))
+            acc += np.dot(b, np.ascontiguousarray(x[j0:j0 + w]))
         out[i0:i1] = acc
 
 
@@ -116,15 +154,23 @@ def _args(model) -> tuple[int, float, bool, float]:
             float(model.variance))
 
 
+def soa(points, model) -> np.ndarray:
+    """Scaled points as (3, n) float64 by coordinate (unused axes zero): the kernels' layout."""
+    xs = scaled_points(points, model).numpy()
+    out = np.zeros((3, xs.shape[0]))
+    out[:xs.shape[1]] = xs.T
+    return out
+
+
 def covariance_matrix(points, model, points_b, out) -> torch.Tensor:
     """Fill ``out`` (n, m) CPU tensor with ``C(points, points_b)`` (symmetric when points_b is
     None: one triangle of tiles computed and mirrored)."""
     args = _args(model)
-    xa = scaled_points(points, model).numpy()
+    xa = soa(points, model)
     if points_b is None:
         cov_points_symmetric(xa, *args, out.numpy())
     else:
-        cov_points_cross(xa, scaled_points(points_b, model).numpy(), *args, out.numpy())
+        cov_points_cross(xa, soa(points_b, model), *args, out.numpy())
     return out
 
 
@@ -138,7 +184,7 @@ def grid_covariance_matrix(grid, model, out) -> torch.Tensor:
 def covariance_matvec(points, model, x) -> torch.Tensor:
     """``C @ x`` for a CPU tensor x (n, k), C never stored."""
     y = torch.empty_like(x)
-    cov_matvec(scaled_points(points, model).numpy(), *_args(model), x.numpy(), y.numpy())
+    cov_matvec(soa(points, model), *_args(model), x.numpy(), y.numpy())
     return y
 
 

@@ -3,7 +3,7 @@
 Arrays are C-contiguous (N, d) rows of one latent vector each, float32 or float64 (float32 math
 for float32 data). Rows are spread over threads (``prange``, see :data:`GRAIN`); each row is one
 vectorised loop.
-``exp`` is evaluated by :func:`_exp` (Cody-Waite reduction + Taylor polynomial + exponent bits),
+``exp`` is evaluated by :func:`porevae.ops._numba_math.exp_poly` (Cody-Waite reduction + Taylor polynomial + exponent bits),
 which LLVM vectorises; it is exact to ~1 ulp for |x| <= 40, the range that the logvar clamp
 (|logvar| <= 80) guarantees. Fast-math flags exclude ``nnan``/``ninf``: NaN in gives NaN out.
 
@@ -21,12 +21,10 @@ import contextlib
 import numba as nb
 import numpy as np
 import torch
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic, overload
 
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN propagates
-EXP_FASTMATH = {"nsz", "arcp", "contract", "afn"}  # no reassoc: keeps the Cody-Waite split
+from porevae.ops._numba_math import FASTMATH
+from porevae.ops._numba_math import exp_poly as _exp
+
 GRAIN = 1 << 22
 """Elements per thread: a pass over n elements uses min(numba threads, max(1, n // GRAIN)).
 
@@ -34,71 +32,6 @@ One thread does a pass over 1M float32 elements in 0.4-0.9 ms. A second thread h
 the other core was free, but cost ~8 ms per call when it was busy (the loaded 2-core machine of
 bench/RESULTS.md): threads are added only where the possible gain exceeds that risk.
 """
-
-
-@intrinsic
-def _pow2(typingctx, n):
-    """2.0**n for a float holding an integer value in the normal exponent range."""
-    if n == types.float32:
-        ity, fty, bias, shift = ir.IntType(32), ir.FloatType(), 127, 23
-    elif n == types.float64:
-        ity, fty, bias, shift = ir.IntType(64), ir.DoubleType(), 1023, 52
-    else:
-        return None
-
-    def codegen(context, builder, sig, args):
-        i = builder.fptosi(args[0], ity)
-        i = builder.shl(builder.add(i, ir.Constant(ity, bias)), ir.Constant(ity, shift))
-        return builder.bitcast(i, fty)
-
-    return n(n), codegen
-
-
-def _exp(x):  # pragma: no cover - replaced by the overload in jitted code
-    raise NotImplementedError
-
-
-@overload(_exp, jit_options={"fastmath": EXP_FASTMATH})
-def _exp_overload(x):
-    if x == types.float32:
-        def exp32(x):
-            t = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
-            r = x - t * np.float32(0.693145751953125)  # ln 2 = hi + lo (Cody-Waite)
-            r = r - t * np.float32(1.428606765330187e-06)
-            p = np.float32(1.0 / 5040.0)
-            p = p * r + np.float32(1.0 / 720.0)
-            p = p * r + np.float32(1.0 / 120.0)
-            p = p * r + np.float32(1.0 / 24.0)
-            p = p * r + np.float32(1.0 / 6.0)
-            p = p * r + np.float32(0.5)
-            p = p * r + np.float32(1.0)
-            p = p * r + np.float32(1.0)
-            return p * _pow2(t)
-
-        return exp32
-    if x == types.float64:
-        def exp64(x):
-            t = np.floor(x * 1.4426950408889634 + 0.5)
-            r = x - t * 0.6931471803691238  # ln 2 = hi + lo (Cody-Waite)
-            r = r - t * 1.9082149292705877e-10
-            p = 1.0 / 6227020800.0
-            p = p * r + 1.0 / 479001600.0
-            p = p * r + 1.0 / 39916800.0
-            p = p * r + 1.0 / 3628800.0
-            p = p * r + 1.0 / 362880.0
-            p = p * r + 1.0 / 40320.0
-            p = p * r + 1.0 / 5040.0
-            p = p * r + 1.0 / 720.0
-            p = p * r + 1.0 / 120.0
-            p = p * r + 1.0 / 24.0
-            p = p * r + 1.0 / 6.0
-            p = p * r + 0.5
-            p = p * r + 1.0
-            p = p * r + 1.0
-            return p * _pow2(t)
-
-        return exp64
-    return None
 
 
 @nb.njit(inline="always", fastmath=FASTMATH)
