@@ -5,7 +5,8 @@ for float32 data). Rows are spread over threads (``prange``, see :data:`GRAIN`);
 vectorised loop.
 ``exp`` is evaluated by :func:`porevae.ops._numba_math.exp_poly` (Cody-Waite reduction + Taylor
 polynomial + exponent bits), which LLVM vectorises; it is exact to ~1 ulp for |x| <= 40, the
-range that the logvar clamp (|logvar| <= 80) guarantees. Fast-math flags exclude ``nnan``/``ninf``: NaN in gives NaN out.
+range that the logvar clamp (|logvar| <= 80) guarantees. Fast-math flags exclude
+``nnan``/``ninf``: NaN in gives NaN out.
 
 Forward:  lv = clamp(logvar, lo, hi), s = exp(lv/2), z = mu + s eps,
           kl = 1/2 sum_j (mu^2 + s^2 - 1 - lv), fisher = coef sum_j w_j / s^2
