@@ -22,6 +22,8 @@ with the reason. Backend modules are imported on first use (``numba.cuda`` only 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from pathlib import Path
 
 import torch
 
@@ -75,14 +77,20 @@ def resolve(op: str, backend: str, on_cuda: bool, supported=tuple(MODULES), why:
     return backend_module(op, backend)
 
 
+def operations() -> tuple[str, ...]:
+    """The operations: the sub-packages of :mod:`porevae.ops` (one folder each)."""
+    here = [str(Path(__file__).parent)]
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(here) if m.ispkg))
+
+
 def backends(op: str | None = None) -> dict:
     """Availability of each backend: ``{name: {"available": bool, "reason": str}}``.
 
-    With ``op`` (``"covariance"``, ``"latent_loss"``) the answer is for that operation (the CUDA
-    extension may lack one operation's kernels); without, a backend counts as available when it
-    runs every operation.
+    With ``op`` (one of :func:`operations`) the answer is for that operation (the CUDA extension
+    may lack one operation's kernels); without, a backend counts as available when it runs every
+    operation.
     """
-    ops = (op,) if op is not None else ("covariance", "latent_loss")
+    ops = (op,) if op is not None else operations()
     out = {}
     for name in MODULES:
         states = [status(o, name) for o in ops]
