@@ -6,7 +6,9 @@ the grid) and ``r`` the dimensionless scaled distance
 * ``metric="euclidean"`` (default): ``r = sqrt(sum_a (h_a / l_a)**2)``
 * ``metric="l1"``: ``r = sum_a |h_a| / l_a``
 
-where ``l_a`` is the length scale of axis ``a`` (a scalar ``length_scale`` is isotropic). All models
+where ``h_a`` are the offset's components along the model's principal axes and ``l_a`` the length
+scale of axis ``a`` (a scalar ``length_scale`` is isotropic). The principal axes are the grid
+axes, or rotated by ``azimuth`` / ``dip`` / ``rake`` (:meth:`CovarianceModel.rotation`). All models
 depend on ``|h_a|`` only, so they are symmetric under each axis reflection (the ``parity`` solver
 uses this). A model is *separable* when ``C(h) = variance * prod_a rho(|h_a| / l_a)``: the squared
 exponential with the Euclidean metric and the exponential with the L1 metric (``kron`` solver).
@@ -63,6 +65,13 @@ class CovarianceModel:
         Point variance ``sigma**2`` (> 0, finite).
     metric : {"euclidean", "l1"}
         How per-axis scaled offsets combine into ``r``.
+    azimuth, dip, rake : float, degrees, optional
+        Orientation of the principal axes of an anisotropic model, the geologists' convention
+        (:meth:`rotation`): ``azimuth`` is the bearing of the first principal axis (the one of
+        ``length_scale[0]``), clockwise from north (+y); ``dip`` tilts it down, ``rake`` turns
+        the other two about it (3-D). Default: no rotation, the principal axes are the grid
+        axes (then ``length_scale[0]`` is along x). ``dip`` and ``rake`` need an ``azimuth``.
+        A scalar (isotropic) length scale ignores them: no rotation changes it.
     """
 
     #: name used in files and the CLI
@@ -71,7 +80,8 @@ class CovarianceModel:
     #: which evaluate :meth:`correlation` itself)
     kernel_code: KernelCode | None = None
 
-    def __init__(self, length_scale=1.0, *, variance=1.0, metric="euclidean"):
+    def __init__(self, length_scale=1.0, *, variance=1.0, metric="euclidean", azimuth=None,
+                 dip=0.0, rake=0.0):
         ls = np.atleast_1d(np.asarray(length_scale, dtype=float))
         if ls.ndim != 1 or not 1 <= ls.size <= 3:
             raise ValueError(f"length_scale must be a scalar or 1 to 3 values (one per axis), got "
@@ -82,6 +92,23 @@ class CovarianceModel:
             else tuple(float(v) for v in ls)
         self.variance = float(variance)
         self.metric = check_choice(metric, "metric", METRICS)
+        for name, value, low, high in (("azimuth", azimuth, -360.0, 360.0),
+                                       ("dip", dip, -90.0, 90.0), ("rake", rake, -90.0, 90.0)):
+            if value is None:
+                continue
+            v = float(value) if isinstance(value, (int, float, np.number)) else math.nan
+            if not (math.isfinite(v) and low <= v <= high):
+                raise ValueError(f"{name} must be in [{low:g}, {high:g}] degrees, got {value!r}")
+        if azimuth is None and (dip or rake):
+            raise ValueError(f"dip and rake orient the first principal axis: give its azimuth "
+                             f"too (got dip={dip}, rake={rake})")
+        if ls.size == 2 and (dip or rake):
+            raise ValueError(f"a 2-D model has an azimuth only, got dip={dip}, rake={rake}")
+        if ls.size == 1:
+            azimuth = None  # no rotation changes an isotropic model
+        self.azimuth = None if azimuth is None else float(azimuth)
+        self.dip = float(dip) if azimuth is not None else 0.0
+        self.rake = float(rake) if azimuth is not None else 0.0
 
     # ---- the formula -------------------------------------------------------------------------
     def correlation(self, r):
@@ -105,10 +132,57 @@ class CovarianceModel:
                              f"have {ndim} axes")
         return np.asarray(self.length_scale)
 
+    @property
+    def rotated(self) -> bool:
+        """True when the principal axes are oriented by ``azimuth`` (not the grid axes)."""
+        return self.azimuth is not None
+
+    def rotation(self, ndim: int) -> np.ndarray:
+        """Principal axes as the columns of a rotation matrix ``P`` (ndim, ndim).
+
+        Not rotated: the identity. Rotated: the first axis points at ``azimuth`` degrees
+        clockwise from north (+y) in the x-y plane, tilted ``dip`` degrees below it (towards
+        -z); ``rake`` turns the other two about it. As intrinsic rotations: ``P = Rz(90 -
+        azimuth) Ry(dip) Rx(rake)`` (standard right-handed matrices). GSTools takes ``angles`` in another convention (extrinsic, radians);
+        :meth:`gstools_angles` converts, and a test checks the two covariances agree. A
+        principal-axis offset is ``P^T h``.
+        """
+        self.length_scales(ndim)
+        if ndim == 1 or self.azimuth is None:
+            return np.eye(ndim)
+        t = math.radians(90.0 - self.azimuth)
+        ct, st = math.cos(t), math.sin(t)
+        rz = np.array([[ct, -st, 0.0], [st, ct, 0.0], [0.0, 0.0, 1.0]])
+        if ndim == 2:
+            return rz[:2, :2]
+        b, g = math.radians(self.dip), math.radians(self.rake)
+        ry = np.array([[math.cos(b), 0.0, math.sin(b)], [0.0, 1.0, 0.0],
+                       [-math.sin(b), 0.0, math.cos(b)]])
+        rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(g), -math.sin(g)],
+                       [0.0, math.sin(g), math.cos(g)]])
+        return rz @ ry @ rx
+
+    def gstools_angles(self, ndim: int) -> list:
+        """The ``angles`` (radians) of a GSTools model with the same principal axes.
+
+        GSTools rotates by ``Rx(c) Ry(b) Rz(a)`` (extrinsic z, y, x), ``angles = (a, b, c)``;
+        this decomposes :meth:`rotation` so.
+        """
+        p = self.rotation(ndim)
+        if ndim == 2:
+            return [math.atan2(p[1, 0], p[0, 0])]
+        if ndim == 1:
+            return []
+        b = math.asin(max(-1.0, min(1.0, p[0, 2])))
+        return [math.atan2(-p[0, 1], p[0, 0]), b, math.atan2(-p[1, 2], p[2, 2])]
+
     def scaled_distance(self, offsets: np.ndarray) -> np.ndarray:
         """``r`` for offsets of shape ``(..., ndim)`` -> shape ``(...)``."""
         offsets = np.asarray(offsets, dtype=float)
-        s = np.abs(offsets) / self.length_scales(offsets.shape[-1])
+        ndim = offsets.shape[-1]
+        if self.rotated:
+            offsets = offsets @ self.rotation(ndim)  # components along the principal axes
+        s = np.abs(offsets) / self.length_scales(ndim)
         return np.sqrt(np.sum(s * s, axis=-1)) if self.metric == "euclidean" else s.sum(axis=-1)
 
     def __call__(self, offsets: np.ndarray) -> np.ndarray:
@@ -117,8 +191,16 @@ class CovarianceModel:
 
     @property
     def separable(self) -> bool:
-        """True when ``C(h) = variance * prod_a rho(|h_a| / l_a)`` (the ``kron`` solver applies)."""
+        """True when ``C(h) = variance * prod_a rho(|h_a| / l_a)`` in the grid axes (the
+        ``kron`` solver applies): a separable form, not rotated."""
         return False
+
+    @property
+    def reflection_symmetric(self) -> bool:
+        """True when ``C`` is unchanged by reflecting any one grid axis (``C(h) = C(|h_x|, |h_y|,
+        |h_z|)``): the grid offset table and the ``parity`` solver rely on it. A rotated model
+        is symmetric only under ``h -> -h``."""
+        return not self.rotated
 
     def is_isotropic(self, ndim: int) -> bool:
         ls = self.length_scales(ndim)
@@ -127,14 +209,18 @@ class CovarianceModel:
     # ---- persistence -------------------------------------------------------------------------
     def to_dict(self) -> dict:
         ls = self.length_scale
+        rot = {"azimuth": self.azimuth, "dip": self.dip, "rake": self.rake} if self.rotated \
+            else {}
         return {"model": self.name, "length_scale": list(ls) if isinstance(ls, tuple) else ls,
-                "variance": self.variance, "metric": self.metric, **self._extra()}
+                "variance": self.variance, "metric": self.metric, **rot, **self._extra()}
 
     def _extra(self) -> dict:
         return {}
 
     def __repr__(self):
-        extra = "".join(f", {k}={v!r}" for k, v in self._extra().items())
+        rot = {"azimuth": self.azimuth, "dip": self.dip, "rake": self.rake} if self.rotated \
+            else {}
+        extra = "".join(f", {k}={v!r}" for k, v in {**rot, **self._extra()}.items())
         return (f"{type(self).__name__}(length_scale={self.length_scale!r}, "
                 f"variance={self.variance!r}, metric={self.metric!r}{extra})")
 
@@ -162,7 +248,7 @@ class Exponential(CovarianceModel):
 
     @property
     def separable(self):
-        return self.metric == "l1"
+        return self.metric == "l1" and not self.rotated
 
 
 class SquaredExponential(CovarianceModel):
@@ -181,8 +267,8 @@ class SquaredExponential(CovarianceModel):
     CONVENTIONS = ("porevae", "sklearn")
 
     def __init__(self, length_scale=1.0, *, variance=1.0, metric="euclidean",
-                 convention="porevae"):
-        super().__init__(length_scale, variance=variance, metric=metric)
+                 convention="porevae", **orientation):
+        super().__init__(length_scale, variance=variance, metric=metric, **orientation)
         self.convention = check_choice(convention, "convention", self.CONVENTIONS)
 
     @property
@@ -195,7 +281,7 @@ class SquaredExponential(CovarianceModel):
 
     @property
     def separable(self):
-        return self.metric == "euclidean"
+        return self.metric == "euclidean" and not self.rotated
 
     def _extra(self):
         return {"convention": self.convention}
@@ -214,8 +300,9 @@ class Matern(CovarianceModel):
 
     name = "matern"
 
-    def __init__(self, length_scale=1.0, *, nu=1.5, variance=1.0, metric="euclidean"):
-        super().__init__(length_scale, variance=variance, metric=metric)
+    def __init__(self, length_scale=1.0, *, nu=1.5, variance=1.0, metric="euclidean",
+                 **orientation):
+        super().__init__(length_scale, variance=variance, metric=metric, **orientation)
         check_positive_finite(nu, "nu")
         self.nu = float(nu)
 
@@ -243,7 +330,7 @@ class Matern(CovarianceModel):
 
     @property
     def separable(self):
-        return self.nu == 0.5 and self.metric == "l1"
+        return self.nu == 0.5 and self.metric == "l1" and not self.rotated
 
     def _extra(self):
         return {"nu": self.nu}

@@ -5,7 +5,9 @@ Backends beside this file (same function names in each, chosen by :mod:`porevae.
 ``reference`` (torch), ``numba_cpu``, ``numba_cuda``, ``cuda``. On a regular :class:`Grid` every
 stationary model runs on every backend (C is copied from the table of the ``n`` distinct values,
 a memory-bound fill); on a point set the compiled backends need a closed form
-(:class:`~porevae.covariance.KernelCode`), other models run on ``torch``.
+(:class:`~porevae.covariance.KernelCode`), other models run on ``torch``. A rotated model has no
+offset table (it is not symmetric under each axis reflection): a Grid then enters as its cell
+centres.
 """
 
 from __future__ import annotations
@@ -72,6 +74,13 @@ def covariance_matrix(points, model: CovarianceModel, points_b=None, out=None,
     (n, m) of the type of ``points`` (NumPy for a Grid and for NumPy points), or ``out``.
     Memory: ``n m`` entries, refused up front when they do not fit.
     """
+    if isinstance(points, Grid) and not model.reflection_symmetric:  # no offset table: points
+        if points_b is not None:
+            raise ValueError("points_b is not supported with a Grid; pass cell centres instead")
+        centres = points.cell_centers()
+        if isinstance(out, torch.Tensor):
+            centres = torch.from_numpy(centres).to(out.device)
+        return covariance_matrix(centres, model, None, out, backend, dtype)
     grid = points if isinstance(points, Grid) else None
     if grid is not None:
         if points_b is not None:
@@ -122,6 +131,8 @@ def covariance_matvec(points, model: CovarianceModel, x, backend: str = "auto"):
     any device (the work runs there). Returns the type, device and dtype of ``x``. Cost: n^2
     covariance evaluations and 2 n^2 k flops, memory O(n k).
     """
+    if isinstance(points, Grid) and not model.reflection_symmetric:  # no offset table: points
+        points = points.cell_centers()
     grid = points if isinstance(points, Grid) else None
     if grid is not None:
         model.length_scales(grid.ndim)

@@ -20,9 +20,14 @@ def grid_offset_table(grid: Grid, model: CovarianceModel, dtype=np.float64) -> n
 
     ``table[dz, dy, t] = C((t - (nx - 1)) hx, dy hy, dz hz)``: the ``n`` distinct values of the
     grid's covariance matrix (any stationary model, evaluated by ``model`` itself in float64),
-    laid out so that each row block of C is a contiguous slice.
+    laid out so that each row block of C is a contiguous slice. Needs a model symmetric under
+    each axis reflection (``model.reflection_symmetric``: not rotated), since only the
+    non-negative y and z offsets are kept.
     """
     model.length_scales(grid.ndim)  # validates the number of axes
+    if not model.reflection_symmetric:
+        raise ValueError(f"the grid offset table needs a model symmetric under each axis "
+                         f"reflection; {model!r} is rotated (use the cell centres as points)")
     h = np.asarray(grid.spacing)
     nx, ny, nz = grid.shape3
     axes = [np.arange(-(nx - 1), nx) * h[0]]
@@ -41,10 +46,14 @@ def offset_table(grid: Grid, model: CovarianceModel, dtype: torch.dtype,
 
 def scaled_points(points: torch.Tensor, model: CovarianceModel,
                   dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``points / length_scales`` (n, d), contiguous, on the points' device: scaled in float64,
-    then cast to ``dtype``."""
+    """Points in the model's principal axes over its length scales, ``(x P) / l`` (n, d):
+    the scaled distance is the plain (or L1) distance between them. Contiguous, on the points'
+    device; computed in float64, then cast to ``dtype``."""
     p = points.to(torch.float64)
-    ls = torch.as_tensor(model.length_scales(p.shape[1]), dtype=torch.float64, device=p.device)
+    d = p.shape[1]
+    ls = torch.as_tensor(model.length_scales(d), dtype=torch.float64, device=p.device)
+    if model.rotated:
+        p = p @ torch.as_tensor(model.rotation(d), dtype=torch.float64, device=p.device)
     return (p / ls).to(dtype).contiguous()
 
 
