@@ -143,9 +143,9 @@ class CovarianceModel:
         Not rotated: the identity. Rotated: the first axis points at ``azimuth`` degrees
         clockwise from north (+y) in the x-y plane, tilted ``dip`` degrees below it (towards
         -z); ``rake`` turns the other two about it. As intrinsic rotations: ``P = Rz(90 -
-        azimuth) Ry(dip) Rx(rake)`` (standard right-handed matrices). GSTools takes ``angles`` in another convention (extrinsic, radians);
-        :meth:`gstools_angles` converts, and a test checks the two covariances agree. A
-        principal-axis offset is ``P^T h``.
+        azimuth) Ry(dip) Rx(rake)`` (standard right-handed matrices). GSTools takes ``angles``
+        in another convention (extrinsic, radians): :meth:`gstools_angles` converts, and a test
+        checks the two covariances agree. A principal-axis offset is ``P^T h``.
         """
         self.length_scales(ndim)
         if ndim == 1 or self.azimuth is None:

@@ -77,10 +77,10 @@ def covariance_matrix(points, model: CovarianceModel, points_b=None, out=None,
     if isinstance(points, Grid) and not model.reflection_symmetric:  # no offset table: points
         if points_b is not None:
             raise ValueError("points_b is not supported with a Grid; pass cell centres instead")
-        centres = points.cell_centers()
+        centres = torch.from_numpy(points.cell_centers())
         if isinstance(out, torch.Tensor):
-            centres = torch.from_numpy(centres).to(out.device)
-        return covariance_matrix(centres, model, None, out, backend, dtype)
+            return covariance_matrix(centres.to(out.device), model, None, out, backend, dtype)
+        return covariance_matrix(centres.numpy(), model, None, out, backend, dtype)
     grid = points if isinstance(points, Grid) else None
     if grid is not None:
         if points_b is not None:
