@@ -12,10 +12,11 @@ approximation beyond the truncation of the prior):
 
 With the thin SVD ``H = V diag(s) U^T``: ``xi_hat = U diag(s / (s^2 + noise^2)) V^T (d - mu)`` and
 ``Sigma^(1/2) = I - U diag(1 - noise / sqrt(s^2 + noise^2)) U^T`` (exact: no square root of a
-difference that rounding could spoil), so a conditional realization is ``xi = xi_hat + Sigma^(1/2) z`` with ``z`` the realization's
-unconditional coefficients (:meth:`porevae.KLE.coefficients`): realization ``i`` of seed ``s`` is
-the same whether drawn alone or in a batch, as for the prior. At noise-free data ``S = 1`` in the
-data directions and the realizations honour the data exactly (zero spread). The conditional mean
+difference that rounding could spoil), so a conditional realization is
+``xi = xi_hat + Sigma^(1/2) z`` with ``z`` the realization's unconditional coefficients
+(:meth:`porevae.KLE.coefficients`): realization ``i`` of seed ``s`` is the same whether drawn
+alone or in a batch, as for the prior. At noise-free data the shrink is 1 in the data directions
+and the realizations honour the data exactly (zero spread). The conditional mean
 field ``mu + B xi_hat`` is simple kriging with the truncated covariance ``B B^T`` (with every term
 kept: the field's own covariance).
 
