@@ -46,7 +46,7 @@ NO_DATA = frozenset({"ECHO", "NOECHO", "RUNSPEC", "GRID", "EDIT", "PROPS", "REGI
 
 def dims(grid) -> tuple[int, int, int]:
     """``(NX, NY, NZ)`` of a 1D/2D/3D grid (missing axes count one cell)."""
-    return tuple(grid.shape) + (1,) * (3 - grid.ndim)
+    return grid.shape3
 
 
 def write_grdecl(path, fields: Mapping, grid, *, repeat: bool = True, header: Mapping | None = None,
