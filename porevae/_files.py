@@ -68,6 +68,19 @@ def check_writable(path, what: str = "output") -> Path:
     return path
 
 
+def check_output_folder(folder, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be written: if it exists it must be
+    a writable folder, otherwise its parent must exist and be writable (it will be created)."""
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise FileExistsError(f"{what} {str(folder)!r} exists and is not a folder")
+        check_writable(folder / ".probe", what)
+    else:
+        check_writable(folder, what)
+    return folder
+
+
 def _read_only_mount(folder: Path) -> bool:
     """True if ``folder`` lies on a file system mounted read-only (which even root cannot write)."""
     try:
