@@ -30,7 +30,7 @@ def read_only_dir(tmp_path):
         folder.chmod(0o755)
         return
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(folder)],
-                      capture_output=True).returncode != 0:
+                      capture_output=True, check=False).returncode != 0:
         pytest.skip("running as root and cannot mount a read-only tmpfs")
     try:
         yield folder
@@ -39,9 +39,9 @@ def read_only_dir(tmp_path):
 
 
 def test_read_only_folder_is_one_clear_error(read_only_dir, capsys):
-    with pytest.raises(PermissionError, match="is not writable") as exc:
-        with atomic_path(read_only_dir / "x.npy") as tmp:
-            tmp.write_bytes(b"never")
+    with pytest.raises(PermissionError, match="is not writable") as exc, \
+            atomic_path(read_only_dir / "x.npy") as tmp:
+        tmp.write_bytes(b"never")
     assert exc.value.__context__ is None and exc.value.__cause__ is None
     for argv in (["kle", "--shape", "8", "8", "--out", str(read_only_dir / "k.h5")],
                  ["demo", "--out", str(read_only_dir / "demo")]):

@@ -10,8 +10,7 @@ import tifffile
 
 import porevae.media as pm
 from porevae._files import FileIntegrityError
-from porevae.media import VolumeFormatError
-from porevae.media import io
+from porevae.media import VolumeFormatError, io
 
 SUFFIXES = (".npy", ".raw", ".tif", ".h5")
 
@@ -68,13 +67,13 @@ def test_stack_writer_streams_blocks(tmp_path, rng):
                 w.write(data[k:k + 3])
                 assert not path.exists()  # only the temporary exists while writing
         assert np.array_equal(io.read_stack(path, ndim=2), data)
-    with pytest.raises(ValueError, match="4 of 10 rows"):
-        with io.StackWriter(tmp_path / "short.h5", data.shape, data.dtype) as w:
-            w.write(data[:4])
-    with pytest.raises(RuntimeError):
-        with io.StackWriter(tmp_path / "boom.h5", data.shape, data.dtype) as w:
-            w.write(data[:4])
-            raise RuntimeError
+    with pytest.raises(ValueError, match="4 of 10 rows"), \
+            io.StackWriter(tmp_path / "short.h5", data.shape, data.dtype) as w:
+        w.write(data[:4])
+    with pytest.raises(RuntimeError), \
+            io.StackWriter(tmp_path / "boom.h5", data.shape, data.dtype) as w:
+        w.write(data[:4])
+        raise RuntimeError
     assert not any(p.name.startswith((".short", ".boom", "short", "boom"))
                    for p in tmp_path.iterdir())
     with h5py.File(tmp_path / "w.h5") as f:

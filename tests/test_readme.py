@@ -23,7 +23,7 @@ SUBCOMMANDS = ("kle", "sample", "ensemble", "field", "stats", "compare", "study"
 
 def readme_commands() -> list[list[str]]:
     """The ``porevae ...`` lines of the README's ``sh`` blocks, as argument lists."""
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
     return [shlex.split(line)[1:] for line in lines if line.startswith("porevae ")]
 

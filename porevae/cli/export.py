@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-
 DEFAULT_CELL_SIZE = (50.0, 50.0, 5.0)  # m: DX DY DZ of a reservoir model's cells
 DEFAULT_TOP = 2000.0                   # m: depth of the top face
 

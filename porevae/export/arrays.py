@@ -13,8 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from porevae.export._check import check_fields
 from porevae._files import atomic_path
+from porevae.export._check import check_fields
 
 
 def write_npy(path, field, grid, *, name: str = "FIELD") -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import resfo
 
-from porevae.export._check import check_fields
 from porevae._files import atomic_path
+from porevae.export._check import check_fields
 
 
 def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Path:

@@ -50,9 +50,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae._validation import check_int
 from porevae.export._check import check_fields
-from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae.export.formats import check_format, physical_grid, write_fields
 from porevae.export.samples import load_kle
 from porevae.export.transforms import Transform

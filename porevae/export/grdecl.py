@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from porevae.export._check import check_fields, is_integer_keyword
 from porevae._files import atomic_path
+from porevae.export._check import check_fields, is_integer_keyword
 
 LINE_WIDTH = 80
 MAX_LINE = 132

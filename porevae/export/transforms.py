@@ -181,6 +181,8 @@ class Transform:
         if self.perm == "gaussian" and (self.ky_kx or self.kv_kh or self.poro):
             raise ValueError("perm='gaussian' writes the Gaussian field only: no anisotropy "
                              "ratios or porosity")
+        if self.poro is None and self.poro_bounds != (None, None):
+            raise ValueError("poro_bounds set without poro: there is no porosity to truncate")
         needed = {"kozeny-carman": {"constant"}, "power-law": {"a", "b"}}.get(self.poro, set())
         if set(self.poro_params) != needed:
             raise ValueError(f"poro={self.poro!r} takes poro_params with keys {sorted(needed)}, "

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from pyevtk.hl import imageToVTK
 
-from porevae.export._check import check_fields
 from porevae._files import atomic_path
+from porevae.export._check import check_fields
 
 
 def write_vti(path, fields: Mapping, grid) -> Path:

@@ -185,10 +185,10 @@ def _read_sidecar(path) -> dict:
         return {}
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
-        if not isinstance(meta, dict):
-            raise ValueError("not a JSON object")
     except (ValueError, OSError) as exc:
         raise VolumeFormatError(f"{side}: corrupt raw sidecar ({exc})") from None
+    if not isinstance(meta, dict):
+        raise VolumeFormatError(f"{side}: corrupt raw sidecar (not a JSON object)")
     return meta
 
 
@@ -486,7 +486,7 @@ class StackWriter:
             self._fh = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=self.dtype,
                                                  shape=self.shape)
         elif self.suffix in RAW_SUFFIXES:
-            self._fh = open(self._tmp, "wb")
+            self._fh = open(self._tmp, "wb")  # noqa: SIM115 (closed in __exit__)
         else:
             self._fh = np.empty(self.shape, self.dtype)
 
