@@ -65,6 +65,19 @@ def test_kle_checks_out_before_computing(tmp_path, capsys):
     assert "--out folder" in err and "does not exist" in err
 
 
+def test_sample_refuses_what_the_disk_cannot_hold(tmp_path, capsys):
+    kle = tmp_path / "k.h5"
+    assert main(["kle", "--shape", "8", "8", "--n-terms", "5", "--out", str(kle),
+                 "--no-progress"]) == 0
+    t0 = time.perf_counter()
+    assert main(["sample", "--kle", str(kle), "-n", str(10**12), "--out",
+                 str(tmp_path / "f.h5")]) == 2
+    assert time.perf_counter() - t0 < 1.0
+    err = capsys.readouterr().err
+    assert "needs 465.7 TiB but its folder has" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.h5"]
+
+
 def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--vae-steps", "0", "--media-steps", "0",
                  "--no-progress"]) == 0

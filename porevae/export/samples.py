@@ -71,13 +71,11 @@ def write_samples(kle, path, n: int, *, seed: int, start: int = 0, lognormal: bo
     meta = {"kle": kle.params(), "seed": seed, "start": start, "n": n,
             "lognormal": bool(lognormal), **(attrs or {})}
     dtype = np.float64 if kle.dtype == "float64" else np.float32
-    bar = tqdm(total=n, desc="realizations", unit="real", disable=not progress, leave=False)
-    try:
-        with StackWriter(path, (n, *kle.grid.shape), dtype, stack=True, attrs=meta) as w:
-            for i in range(0, n, batch_size):
-                block = kle.sample(min(batch_size, n - i), seed=seed, start=start + i)
-                w.write(np.exp(block, out=block) if lognormal else block)
-                bar.update(len(block))
-    finally:
-        bar.close()
+    writer = StackWriter(path, (n, *kle.grid.shape), dtype, stack=True, attrs=meta)
+    with writer as w, tqdm(total=n, desc="realizations", unit="real", disable=not progress,
+                           leave=False) as bar:
+        for i in range(0, n, batch_size):
+            block = kle.sample(min(batch_size, n - i), seed=seed, start=start + i)
+            w.write(np.exp(block, out=block) if lognormal else block)
+            bar.update(len(block))
     return path

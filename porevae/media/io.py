@@ -35,7 +35,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import shutil
 import struct
 import sys
 from pathlib import Path
@@ -45,7 +47,7 @@ import numpy as np
 import tifffile
 
 from porevae._files import FileIntegrityError, atomic_path, check_writable, digest_arrays
-from porevae._validation import check_choice, check_int
+from porevae._validation import available_memory, check_choice, check_int, format_bytes
 from porevae.media._checks import as_binary, check_numeric
 
 DATASET = "volume"
@@ -462,8 +464,23 @@ class StackWriter:
         check_choice(byte_order, "byte_order", set(BYTE_ORDERS))
         if self.suffix in TIFF_SUFFIXES and len(self.shape) < 2:
             raise ValueError(f"volume must have at least 2 axes for TIFF, got shape {self.shape}")
+        self._check_room()
         self.done = 0
         self._hash = hashlib.sha256(f"{DATASET}|{self.dtype.str}|{self.shape}|".encode())
+
+    def _check_room(self) -> None:
+        """Refuse up front a stack that the disk (or, for TIFF, memory) cannot hold."""
+        nbytes = math.prod(self.shape) * self.dtype.itemsize
+        free = shutil.disk_usage(self.path.parent).free
+        if nbytes > free:
+            raise ValueError(f"{self.path}: the stack {self.shape} of {self.dtype} needs "
+                             f"{format_bytes(nbytes)} but its folder has {format_bytes(free)} "
+                             f"free; write fewer samples or elsewhere")
+        if self.suffix in TIFF_SUFFIXES and nbytes > available_memory():
+            raise MemoryError(f"{self.path}: a TIFF stack is assembled in memory and "
+                              f"{format_bytes(nbytes)} do not fit "
+                              f"({format_bytes(available_memory())} available); use .h5 or "
+                              f".npy, written block by block")
 
     def __enter__(self):
         self._ctx = atomic_path(self.path)
