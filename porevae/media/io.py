@@ -565,10 +565,12 @@ class StackWriter:
 def read_volume(path, binary=False, **kwargs) -> np.ndarray:
     """Read one array (a volume or a stack, as stored), choosing the reader from the suffix.
 
-    ``.npy`` -> :func:`read_npy` (``mmap``); ``.raw``/``.bin`` -> :func:`read_raw` (sidecar, or
+    ``.npy`` -> :func:`read_npy`; ``.raw``/``.bin`` -> :func:`read_raw` (sidecar, or
     ``shape``, ``dtype``, ``byte_order``, ``order``, ``offset``); ``.tif``/``.tiff`` ->
     :func:`read_tiff`; ``.h5``/``.hdf5``/``.hdf`` -> :func:`read_hdf5` (``dataset``).
-    Options that do not apply to the format are ignored when None, refused otherwise.
+    Options that do not apply to the format are ignored when None, refused otherwise;
+    ``mmap=True`` is a hint, honoured by ``.npy`` (read-only memory map) and ignored by the
+    formats that cannot be mapped.
     ``binary=True`` requires 0/1 values and returns bool. Raises :class:`FileNotFoundError` or
     :class:`VolumeFormatError` naming the file.
     """
@@ -576,7 +578,10 @@ def read_volume(path, binary=False, **kwargs) -> np.ndarray:
     accepted = {".npy": ("mmap",), **dict.fromkeys(RAW_SUFFIXES, ("shape", "dtype", "byte_order",
                                                                     "order", "offset")),
                 **dict.fromkeys(TIFF_SUFFIXES, ()), **dict.fromkeys(HDF5_SUFFIXES, ("dataset",))}
+    mmap = kwargs.pop("mmap", None)  # a hint: only .npy can be memory-mapped
     given = {k: v for k, v in kwargs.items() if v is not None}
+    if suffix == ".npy" and mmap:
+        given["mmap"] = True
     extra = sorted(set(given) - set(accepted[suffix]))
     if extra:
         raise ValueError(f"{path}: option(s) {extra} do not apply to {suffix} files")
