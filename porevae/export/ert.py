@@ -50,7 +50,7 @@ def read_coefficients(path, n_terms: int, group: str = DEFAULT_GROUP,
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a JSON parameter file ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of parameters, got "
+        raise ValueError(f"{path}: expected a JSON object of parameters, got "  # noqa: TRY004
                          f"{type(data).__name__}")
     entries = data.get(group) if isinstance(data.get(group), dict) else data
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
