@@ -527,38 +527,46 @@ class StackWriter:
         self.done += k
 
     def __exit__(self, *exc):
+        expected = self.shape[0] if self.shape else 0
+        ok = exc[0] is None and self.done == expected
+        digest = self._hash.hexdigest()
         try:
-            if exc[0] is None and self.done != (self.shape[0] if self.shape else 0):
-                raise ValueError(f"{self.path}: {self.done} of {self.shape[0]} rows written")
-            digest = self._hash.hexdigest()
-            if self.suffix in HDF5_SUFFIXES:
-                if exc[0] is None:
-                    self._ds.attrs["stack"] = self.stack
-                    self._ds.attrs["sha256"] = digest
-                    if self.attrs:
-                        self._ds.attrs["porevae"] = json.dumps(self.attrs)
-                self._fh.close()
-            elif self.suffix in NPY_SUFFIXES:
-                self._fh.flush()
-                del self._fh
-            elif self.suffix in RAW_SUFFIXES:
-                self._fh.close()
-            elif exc[0] is None:
-                meta = {"stack": self.stack, "sha256": digest}
-                if self.attrs:
-                    meta["attrs"] = json.dumps(self.attrs)
-                tifffile.imwrite(self._tmp, self._fh, photometric="minisblack",
-                                 compression=self.compression, metadata=meta)
+            self._close(ok, digest)
+            if exc[0] is None and not ok:
+                raise ValueError(f"{self.path}: {self.done} of {expected} rows written")
         except BaseException:
             self._ctx.__exit__(*sys.exc_info())
             raise
         self._ctx.__exit__(*exc)
-        if exc[0] is None and self.suffix in RAW_SUFFIXES:
+        if ok and self.suffix in RAW_SUFFIXES:
             _write_sidecar(self.path, {"shape": list(self.shape), "dtype": self.dtype.name,
                                        "stack": self.stack, "sha256": digest,
                                        "byte_order": self.byte_order, "order": "C",
                                        **({"attrs": self.attrs} if self.attrs else {})})
         return False
+
+    def _close(self, ok: bool, digest: str) -> None:
+        """Close the temporary file; when ``ok``, finish it (attributes, TIFF pages)."""
+        if self.suffix in HDF5_SUFFIXES:
+            try:
+                if ok:
+                    self._ds.attrs["stack"] = self.stack
+                    self._ds.attrs["sha256"] = digest
+                    if self.attrs:
+                        self._ds.attrs["porevae"] = json.dumps(self.attrs)
+            finally:
+                self._fh.close()
+        elif self.suffix in NPY_SUFFIXES:
+            self._fh.flush()
+            del self._fh
+        elif self.suffix in RAW_SUFFIXES:
+            self._fh.close()
+        elif ok:
+            meta = {"stack": self.stack, "sha256": digest}
+            if self.attrs:
+                meta["attrs"] = json.dumps(self.attrs)
+            tifffile.imwrite(self._tmp, self._fh, photometric="minisblack",
+                             compression=self.compression, metadata=meta)
 
 
 # ---- dispatch by suffix --------------------------------------------------------------------------
