@@ -17,13 +17,14 @@ def add_transform_arguments(p) -> None:
     doc = dataclass_help(Transform, defaults=False)
     g = p.add_argument_group("property transform (permeability in mD, porosity as a fraction)")
     g.add_argument("--perm", choices=PERM_MODES,
-                   help=doc["perm"] + " (default: geometric when --perm-mean or --perm-std is "
-                   "given, else exp)")
+                   help="exp: K = exp(Y); geometric: K = perm_mean * exp(perm_std * Z); "
+                   "arithmetic: log-normal K of that mean and std; gaussian: Y as it is "
+                   "(default: geometric when --perm-mean or --perm-std is given, else exp)")
     g.add_argument("--perm-mean", type=float, metavar="MD", help=doc["perm_mean"])
     g.add_argument("--perm-std", type=float, help=doc["perm_std"])
     g.add_argument("--perm-min", type=float, metavar="MD", help="truncate K below [mD]")
     g.add_argument("--perm-max", type=float, metavar="MD", help="truncate K above [mD]")
-    g.add_argument("--keyword", default="PERMX", help=doc["keyword"])
+    g.add_argument("--keyword", default="PERMX", help=doc["keyword"] + " (default PERMX)")
     g.add_argument("--ky-kx", type=float,
                    help="PERMY = ratio * PERMX (default 1: PERMY is written with PERMX, as "
                         "simulators need it; not with --perm gaussian)")
