@@ -184,7 +184,7 @@ def test_cli_perm_mean_is_honoured_and_permy_written(kle_file, tmp_path, capsys)
     assert "median 500 mD" in capsys.readouterr().out
     m = E.read_manifest(out)
     assert m["transform"]["perm"] == "geometric" and m["transform"]["perm_mean"] == 500.0
-    assert m["geometry"] == {"cell_size": [50.0, 50.0, 5.0], "top": 2000.0}
+    assert m["geometry"] == {"cell_size": [10.0, 10.0, 5.0], "top": 2000.0}  # the KLE's 10 m
     assert sorted(m["realizations"]["0"]) == ["PERMX.GRDECL", "PERMY.GRDECL"]
     k = np.concatenate([read_grdecl(out / E.folder_name(i) / "PERMX.GRDECL")["PERMX"]
                         for i in range(8)])
@@ -197,6 +197,10 @@ def test_cli_perm_mean_is_honoured_and_permy_written(kle_file, tmp_path, capsys)
 
 
 def test_cli_geometry_in_metres(kle_file, tmp_path):
+    from porevae.export.formats import default_cell_size
+
+    assert default_cell_size(pv.Grid((20, 10))) == [50.0, 50.0, 5.0]     # unit square
+    assert default_cell_size(pv.Grid((4, 4, 2), spacing=(2.0, 3.0, 1.0))) == [2.0, 3.0, 1.0]
     out = tmp_path / "ens"
     assert main(["ensemble", "--kle", str(kle_file), "-n", "1", "--seed", "1", "--out",
                  str(out), "--grid-section", "dxdytops", "--cell-size", "25", "30", "4",

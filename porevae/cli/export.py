@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-DEFAULT_CELL_SIZE = (50.0, 50.0, 5.0)  # m: DX DY DZ of a reservoir model's cells
-DEFAULT_TOP = 2000.0                   # m: depth of the top face
+DEFAULT_TOP = 2000.0  # m: depth of the top face
 
 
 def add_transform_arguments(p) -> None:
@@ -38,18 +37,17 @@ def add_transform_arguments(p) -> None:
     g.add_argument("--poro-min", type=float, help="truncate PORO below (fraction)")
     g.add_argument("--poro-max", type=float, help="truncate PORO above (fraction)")
     h = p.add_argument_group("geometry of the written cells (metres)")
-    h.add_argument("--cell-size", type=float, nargs="+", default=list(DEFAULT_CELL_SIZE),
-                   metavar="M", help="cell edge lengths DX DY [DZ] in metres (a 2-D grid's DZ "
-                   "is its layer thickness); default 50 50 5. --cell-size 0 keeps the KLE "
-                   "grid's own units")
+    h.add_argument("--cell-size", type=float, nargs="+", metavar="M",
+                   help="cell edge lengths DX DY [DZ] in metres (a 2-D grid's DZ is its layer "
+                   "thickness). Default: the KLE grid's spacing in metres, or 50 50 5 when the "
+                   "KLE lies on the unit square / cube (the default of `porevae kle`); a 2-D "
+                   "grid's layers are 5 m thick")
     h.add_argument("--top", type=float, default=DEFAULT_TOP, metavar="M",
                    help=f"depth of the top face in metres (default {DEFAULT_TOP:g})")
 
 
 def geometry_from_args(args) -> dict:
-    if args.cell_size == [0.0]:
-        return {"top": args.top}
-    return {"cell_size": args.cell_size, "top": args.top}
+    return {"cell_size": args.cell_size or "auto", "top": args.top}
 
 
 def transform_from_args(args):

@@ -53,7 +53,12 @@ from tqdm.auto import tqdm
 from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae._validation import check_int
 from porevae.export._check import check_fields
-from porevae.export.formats import check_format, physical_grid, write_fields
+from porevae.export.formats import (
+    check_format,
+    default_cell_size,
+    physical_grid,
+    write_fields,
+)
 from porevae.export.samples import load_kle
 from porevae.export.transforms import Transform
 
@@ -170,7 +175,7 @@ def _check_geometry(geometry) -> dict:
     unknown = sorted(set(geometry) - {"cell_size", "top"})
     if unknown:
         raise ValueError(f"geometry takes the keys 'cell_size' and 'top', got {unknown}")
-    if geometry.get("cell_size") is not None:
+    if geometry.get("cell_size") not in (None, "auto"):
         geometry["cell_size"] = [float(c) for c in np.atleast_1d(geometry["cell_size"])]
     if geometry.get("top") is not None:
         top = float(geometry["top"])
@@ -224,8 +229,9 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     grid_section : None, "dxdytops" or "corner"
         GRDECL only: put the grid geometry in every realization's file.
     geometry : dict, optional
-        ``{"cell_size": [DX, DY(, DZ)], "top": depth}`` in metres: the physical cells the
-        fields are written on (default: the KLE grid's own units, top 0).
+        ``{"cell_size": [DX, DY(, DZ)] or "auto", "top": depth}`` in metres: the physical cells
+        the fields are written on (default: the KLE grid's own units, top 0; ``"auto"``:
+        :func:`porevae.export.formats.default_cell_size`, resolved in the manifest).
     progress : bool
         tqdm progress bar over realizations (moves per task of ``chunk`` realizations).
 
@@ -258,6 +264,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     # validate the transform on one realization before creating anything
     check_fields(transform.apply_kle(kle.sample(1, seed=seed, start=only or 0)[0], kle),
                  kle.grid)
+    if geometry.get("cell_size") == "auto":   # the manifest records the sizes used
+        geometry["cell_size"] = default_cell_size(kle.grid)
     physical_grid(kle.grid, geometry.get("cell_size"))
     manifest = {"manifest_version": MANIFEST_VERSION, "porevae_version": __version__,
                 "kle_file": kle_path, "kle_sha256": digest, "kle": kle.params(), "seed": seed,

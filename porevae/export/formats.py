@@ -25,12 +25,24 @@ from porevae.export.grdecl import write_grdecl
 from porevae.export.vtk import write_vti
 
 FORMATS = ("grdecl", "bgrdecl", "vti", "npy", "h5")
+RESERVOIR_CELL = (50.0, 50.0, 5.0)  # m: DX DY DZ of a reservoir model's cells
+
+
+def default_cell_size(grid) -> list:
+    """``cell_size="auto"``: the grid's own spacing read as metres, unless the grid is the
+    default unit square / cube (spacing ``1/shape``, no physical size), which gets reservoir
+    cells of :data:`RESERVOIR_CELL` (50 m x 50 m x 5 m). A 2-D grid gets a third entry, its
+    layer thickness (5 m)."""
+    unit = all(abs(h * n - 1.0) < 1e-12 for h, n in zip(grid.spacing, grid.shape))
+    sizes = list(RESERVOIR_CELL[:grid.ndim]) if unit else [float(h) for h in grid.spacing]
+    return sizes + ([RESERVOIR_CELL[2]] if grid.ndim == 2 else [])
 
 
 def physical_grid(grid, cell_size=None):
     """The grid fields are written on: ``grid`` itself (``cell_size`` None), or the same cells
     with edge lengths ``cell_size`` [m] (one value, or one per axis; a 2-D grid may take a third
-    entry, its layer thickness, used by the GRDECL geometry) from origin 0.
+    entry, its layer thickness, used by the GRDECL geometry) from origin 0; ``"auto"``:
+    :func:`default_cell_size`.
 
     Returns ``(grid, thickness)``; ``thickness`` is None unless given for a 2-D grid.
     """
@@ -38,6 +50,10 @@ def physical_grid(grid, cell_size=None):
 
     if cell_size is None:
         return grid, None
+    if isinstance(cell_size, str):
+        if cell_size != "auto":
+            raise ValueError(f"cell_size must be 'auto' or numbers [m], got {cell_size!r}")
+        cell_size = default_cell_size(grid)
     sizes = [float(c) for c in np.atleast_1d(cell_size)]
     if len(sizes) == 1:
         sizes = sizes * grid.ndim
