@@ -119,12 +119,15 @@ def json_safe(stats: dict, notes: list) -> dict:
 
 def run_stats(args) -> int:
     import numpy as np
+    from tqdm.auto import tqdm
 
     from porevae.media import scalar_statistics
 
     images = read_images(args.volume, args)
     ndim = images.ndim - 1
-    rows = [scalar_statistics(img, periodic=args.periodic) for img in images]
+    rows = [scalar_statistics(img, periodic=args.periodic)
+            for img in tqdm(images, desc="images", unit="image", leave=False,
+                            disable=not args.progress or len(images) == 1)]
     notes: list = []
     units = {}
     for row in rows:
@@ -179,6 +182,8 @@ def run_compare(args) -> int:
 
 
 def register(subparsers) -> None:
+    from porevae.cli import add_progress
+
     p = subparsers.add_parser(
         "stats", help="morphology statistics of a binary volume or of each of a stack",
         description="Porosity, specific surface, mean chord lengths, Euler characteristic "
@@ -192,6 +197,7 @@ def register(subparsers) -> None:
                         "Euler density per um^d")
     p.add_argument("--json", action="store_true",
                    help="print JSON (infinite values as null, with a note)")
+    add_progress(p)
     p.set_defaults(func=run_stats)
 
     p = subparsers.add_parser("compare", help="compare samples with a reference volume",
