@@ -247,19 +247,17 @@ def write_raw(path, volume, byte_order="little", order="C", stack=False,
     arr = _writable(volume)
     check_choice(order, "order", {"C", "F"})
     data = arr.astype(_raw_dtype(arr.dtype, byte_order), copy=False).tobytes(order=order)
-    meta = _meta(arr, stack, attrs) | {"byte_order": byte_order, "order": order}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
-    _write_sidecar(path, meta)
+    _write_sidecar(path, arr.shape, arr.dtype, stack, _checksum(arr), byte_order, order, attrs)
     return Path(path)
 
 
-def _meta(arr, stack, attrs) -> dict:
-    return {"shape": list(arr.shape), "dtype": arr.dtype.name, "stack": bool(stack),
-            "sha256": _checksum(arr), **({"attrs": attrs} if attrs else {})}
-
-
-def _write_sidecar(path, meta) -> None:
+def _write_sidecar(path, shape, dtype, stack, digest, byte_order, order, attrs) -> None:
+    """The JSON sidecar of a raw file: everything :func:`read_raw` needs, and the checksum."""
+    meta = {"shape": list(shape), "dtype": np.dtype(dtype).name, "stack": bool(stack),
+            "sha256": digest, "byte_order": byte_order, "order": order,
+            **({"attrs": attrs} if attrs else {})}
     with atomic_path(sidecar_path(path)) as tmp:
         tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
@@ -539,10 +537,8 @@ class StackWriter:
             raise
         self._ctx.__exit__(*exc)
         if ok and self.suffix in RAW_SUFFIXES:
-            _write_sidecar(self.path, {"shape": list(self.shape), "dtype": self.dtype.name,
-                                       "stack": self.stack, "sha256": digest,
-                                       "byte_order": self.byte_order, "order": "C",
-                                       **({"attrs": self.attrs} if self.attrs else {})})
+            _write_sidecar(self.path, self.shape, self.dtype, self.stack, digest,
+                           self.byte_order, "C", self.attrs)
         return False
 
     def _close(self, ok: bool, digest: str) -> None:
