@@ -79,7 +79,7 @@ def test_killed_sample_leaves_nothing_after_a_rerun(tmp_path):
     out = tmp_path / "fields.h5"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "porevae.cli", "sample", "--kle", str(kle),
-                             "-n", "200000", "--batch-size", "64", "--out", str(out),
+                             "-n", "20000", "--batch-size", "64", "--out", str(out),
                              "--no-progress"], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(f".fields.h5{TMP_MARK}*")) and time.monotonic() < deadline:
