@@ -1,20 +1,21 @@
 """The `porevae kle`, `porevae sample` and `porevae demo` commands, end to end."""
 
 import json
+import time
 
 import h5py
 import numpy as np
-import pytest
 
 import porevae as pv
 from porevae.cli import main
+from porevae.media.io import read_stack
 
 
 def test_kle_then_sample(tmp_path, capsys):
     kle_path = tmp_path / "k.h5"
     rc = main(["kle", "--shape", "12", "10", "--cov", "matern", "--nu", "2.5",
                "--length-scale", "0.2", "0.3", "--energy", "0.9", "--levels", "0.5", "0.9",
-               "--out", str(kle_path)])
+               "--out", str(kle_path), "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
     kle = pv.KLE.load(kle_path)
@@ -24,16 +25,19 @@ def test_kle_then_sample(tmp_path, capsys):
 
     npy = tmp_path / "f.npy"
     assert main(["sample", "--kle", str(kle_path), "-n", "5", "--seed", "3", "--out",
-                 str(npy)]) == 0
+                 str(npy), "--batch-size", "2"]) == 0
     np.testing.assert_array_equal(np.load(npy), kle.sample(5, seed=3))
     h5 = tmp_path / "f.h5"
-    assert main(["sample", "--kle", str(kle_path), "-n", "2", "--seed", "3", "--start", "3",
-                 "--lognormal", "--out", str(h5)]) == 0
+    assert main(["sample", "--kle", str(kle_path), "--n", "2", "--seed", "3", "--start", "3",
+                 "--lognormal", "--out", str(h5), "--no-progress"]) == 0
     with h5py.File(h5) as f:
-        np.testing.assert_allclose(f["fields"][...], np.exp(kle.sample(5, seed=3)[3:]),
-                                   rtol=1e-14)
-        assert json.loads(f.attrs["porevae"])["seed"] == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5", "f.npy", "k.h5"]
+        assert list(f) == ["volume"] and f["volume"].attrs["stack"]
+        assert json.loads(f["volume"].attrs["porevae"])["seed"] == 3
+    np.testing.assert_allclose(read_stack(h5), np.exp(kle.sample(5, seed=3)[3:]), rtol=1e-14)
+    tif = tmp_path / "f.tif"
+    assert main(["sample", "--kle", str(kle_path), "-n", "4", "--out", str(tif)]) == 0
+    assert read_stack(tif).shape == (4, 12, 10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5", "f.npy", "f.tif", "k.h5"]
 
 
 def test_cli_errors_are_reported(tmp_path, capsys):
@@ -41,22 +45,50 @@ def test_cli_errors_are_reported(tmp_path, capsys):
     assert "length_scale" in capsys.readouterr().err
     assert main(["sample", "--kle", str(tmp_path / "none.h5"), "--out",
                  str(tmp_path / "x.txt")]) == 2
-    assert ".npy or .h5" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["kle", "--n-terms", "3", "--energy", "0.5"])
+    assert "--out must end in one of .npy" in capsys.readouterr().err
+    assert main(["sample", "--kle", str(tmp_path / "none.h5"), "--out",
+                 str(tmp_path / "x.h5")]) == 2
+    assert "none.h5' does not exist" in capsys.readouterr().err
+    assert main(["kle", "--shape", "8", "8", "--nu", "2", "--out", ""]) == 2
+    assert "--nu is the Matern smoothness: it needs --cov matern" in capsys.readouterr().err
+    assert main(["kle", "--n-terms", "3", "--energy", "0.5"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
-def test_demo_writes_tables_and_figures(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "30",
-                 "--media-steps", "5"]) == 0
+def test_kle_checks_out_before_computing(tmp_path, capsys):
+    """A 100 x 100 exponential KLE at 98 % takes a minute; a bad --out is refused at once."""
+    t0 = time.perf_counter()
+    assert main(["kle", "--shape", "100", "100", "--energy", "0.98", "--out",
+                 str(tmp_path / "missing" / "k.h5")]) == 2
+    assert time.perf_counter() - t0 < 1.0
+    err = capsys.readouterr().err
+    assert "--out folder" in err and "does not exist" in err
+
+
+def test_sample_refuses_what_the_disk_cannot_hold(tmp_path, capsys):
+    kle = tmp_path / "k.h5"
+    assert main(["kle", "--shape", "8", "8", "--n-terms", "5", "--out", str(kle),
+                 "--no-progress"]) == 0
+    t0 = time.perf_counter()
+    assert main(["sample", "--kle", str(kle), "-n", str(10**12), "--out",
+                 str(tmp_path / "f.h5")]) == 2
+    assert time.perf_counter() - t0 < 1.0
+    err = capsys.readouterr().err
+    assert "needs 465.7 TiB but its folder has" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.h5"]
+
+
+def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "0", "--media-steps", "0",
+                 "--no-progress"]) == 0
     out = capsys.readouterr().out
-    for row in ("80.00%", "90.00%", "94.00%", "96.00%", "98.00%"):
-        assert row in out
-    assert "782" in out and "6112" in out  # exponential, l = 0.1, 90 % and 98 %
-    assert "Fisher VAE" in out and "per-sample sums" in out
-    assert "Reconstruction of a synthetic 3-D medium" in out and "porosity" in out
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+             if line[:1].isdigit() and "%" in line.split()[0]}
+    assert lines["80.00%"] == ["201", "202", "83", "84"]
+    assert lines["98.00%"] == ["6111", "6112", "208", "209"]
+    assert "l = 0.0815" in out and "report's + 1" in out
     names = {p.name for p in tmp_path.glob("*.png")}
     assert {"covariance.png", "energy.png", "modes_exponential.png",
-            "realizations_squared-exponential.png", "vae_samples.png", "vae_loss.png"} <= names
+            "realizations_squared-exponential.png"} <= names
     for p in tmp_path.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

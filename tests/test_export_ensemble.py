@@ -137,19 +137,19 @@ def test_cli_ensemble_and_only(kle_file, tmp_path, capsys):
     out = tmp_path / "ens"
     args = ["ensemble", "--kle", str(kle_file), "-n", "3", "--seed", "7", "--out", str(out),
             "--perm", "arithmetic", "--perm-mean", "150", "--perm-std", "100",
-            "--poro", "kozeny-carman", "--kc-constant", "4000", "--poro-max", "0.4", "--quiet"]
+            "--poro", "kozeny-carman", "--kc-constant", "4000", "--poro-max", "0.4", "--no-progress"]
     assert main(args) == 0
     m = E.read_manifest(out)
     assert m["transform"]["perm"] == "arithmetic" and m["transform"]["poro_bounds"] == [None, 0.4]
     assert main([*args, "--only", "1"]) == 0
     assert "written as recorded in the manifest" in capsys.readouterr().out
-    assert main([*args[:-1], "--format", "vti", "--quiet"]) == 2     # same folder, other format
+    assert main([*args[:-1], "--format", "vti", "--no-progress"]) == 2     # same folder, other format
     assert "different format" in capsys.readouterr().err
 
 
-def test_cli_field_reads_ert_parameters(kle_file, tmp_path, capsys):
+def test_cli_field_reads_ert_parameters(kle_file, tmp_path, capsys, rng):
     kle = pv.KLE.load(kle_file)
-    xi = np.random.default_rng(1).standard_normal(12)          # fewer than n_terms: rest are 0
+    xi = rng.standard_normal(12)                               # fewer than n_terms: rest are 0
     layouts = {
         "grouped": {"KLE": {f"XI_{i:04d}": v for i, v in enumerate(xi)}, "OTHER": {"A": 1.0}},
         "flat": {f"XI_{i:04d}": {"value": v} for i, v in enumerate(xi)},
@@ -173,3 +173,65 @@ def test_cli_field_reads_ert_parameters(kle_file, tmp_path, capsys):
     assert main(["field", "--kle", str(kle_file), "--parameters",
                  str(tmp_path / "bad.json"), "--out", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_cli_perm_mean_is_honoured_and_permy_written(kle_file, tmp_path, capsys):
+    """`--perm-mean 500` under the default transform gives a median of 500 mD, says so in the
+    manifest, and PERMY comes with PERMX; --perm exp with a mean is refused."""
+    out = tmp_path / "ens"
+    assert main(["ensemble", "--kle", str(kle_file), "-n", "8", "--seed", "1", "--out",
+                 str(out), "--perm-mean", "500", "--no-progress"]) == 0
+    assert "median 500 mD" in capsys.readouterr().out
+    m = E.read_manifest(out)
+    assert m["transform"]["perm"] == "geometric" and m["transform"]["perm_mean"] == 500.0
+    assert m["geometry"] == {"cell_size": [10.0, 10.0, 5.0], "top": 2000.0}  # the KLE's 10 m
+    assert sorted(m["realizations"]["0"]) == ["PERMX.GRDECL", "PERMY.GRDECL"]
+    k = np.concatenate([read_grdecl(out / E.folder_name(i) / "PERMX.GRDECL")["PERMX"]
+                        for i in range(8)])
+    assert 350 < np.median(k) < 700          # log-median 500 mD, +-0.36 sigma over 8 fields
+    assert main(["ensemble", "--kle", str(kle_file), "-n", "2", "--seed", "1", "--out",
+                 str(tmp_path / "e2"), "--perm", "exp", "--perm-mean", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "perm_mean set, but perm='exp' takes none" in err and "\n" not in err.strip()
+    assert not (tmp_path / "e2").exists()
+
+
+def test_cli_geometry_in_metres(kle_file, tmp_path):
+    from porevae.export.formats import default_cell_size
+
+    assert default_cell_size(pv.Grid((20, 10))) == [50.0, 50.0, 5.0]     # unit square
+    assert default_cell_size(pv.Grid((4, 4, 2), spacing=(2.0, 3.0, 1.0))) == [2.0, 3.0, 1.0]
+    out = tmp_path / "ens"
+    assert main(["ensemble", "--kle", str(kle_file), "-n", "1", "--seed", "1", "--out",
+                 str(out), "--grid-section", "dxdytops", "--cell-size", "25", "30", "4",
+                 "--top", "1500", "--no-progress"]) == 0
+    geo = read_grdecl(out / "real-0000" / "PERMX.GRDECL")
+    assert set(geo["DX"]) == {25.0} and set(geo["DY"]) == {30.0} and set(geo["DZ"]) == {4.0}
+    assert set(geo["TOPS"]) == {1500.0}
+
+
+def test_cli_field_refusals(kle_file, tmp_path, capsys):
+    n_terms = pv.KLE.load(kle_file).n_terms
+    for bad in ("0", str(n_terms + 1)):
+        assert main(["field", "--kle", str(kle_file), "--write-priors",
+                     str(tmp_path / "p.txt"), "--n-coefficients", bad]) == 2
+        assert f"--n-coefficients must be [1, {n_terms}], got {bad}" in capsys.readouterr().err
+    assert not (tmp_path / "p.txt").exists()
+    assert main(["field", "--kle", str(kle_file), "--write-priors", str(tmp_path / "p.txt"),
+                 "--n-coefficients", "5"]) == 0
+    assert len((tmp_path / "p.txt").read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_bad_kle_file_is_one_line_and_no_manifest(kle_file, tmp_path, capsys, damage):
+    bad = tmp_path / "bad.h5"
+    blob = kle_file.read_bytes()
+    bad.write_bytes(blob[: len(blob) // 3] if damage == "truncated" else b"\x89HDF junk" * 50)
+    for cmd in (["ensemble", "-n", "2", "--seed", "0", "--out", str(tmp_path / "ens")],
+                ["sample", "-n", "2", "--out", str(tmp_path / "s.h5")],
+                ["field", "--write-priors", str(tmp_path / "p.txt")]):
+        assert main([cmd[0], "--kle", str(bad), *cmd[1:]]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"porevae {cmd[0]}: error: {bad}") and "\n" not in err
+    assert not (tmp_path / "ens" / "manifest.json").exists()
+    assert not (tmp_path / "s.h5").exists() and not (tmp_path / "p.txt").exists()

@@ -75,3 +75,37 @@ def test_two_realizations_give_different_breakthrough_times(tmp_path):
     assert all(0 < t < 400 for t in times)
     # heterogeneity moves breakthrough (about 126 vs 63 days here; report steps are 10 days)
     assert abs(times[0] - times[1]) > 0.1 * max(times), times
+
+
+def test_cli_ensemble_runs_in_flow(tmp_path):
+    """kle -> ensemble (GRDECL with geometry in metres, PERMX/PERMY/PERMZ/PORO) -> OPM Flow."""
+    from porevae.cli import main
+    from porevae.export.ensemble import folder_name, read_manifest
+
+    kle = tmp_path / "kle.h5"
+    assert main(["kle", "--shape", "20", "20", "--spacing", "10", "10", "--cov",
+                 "squared-exponential", "--length-scale", "100", "--n-terms", "40", "--out",
+                 str(kle), "--no-progress"]) == 0
+    ens = tmp_path / "ens"
+    assert main(["ensemble", "--kle", str(kle), "-n", "2", "--seed", "2024", "--out", str(ens),
+                 "--perm-mean", "100", "--perm-std", "1.5", "--kv-kh", "0.1", "--poro",
+                 "power-law", "--poro-a", "0.1", "--poro-b", "0.15", "--grid-section",
+                 "dxdytops", "--cell-size", "10", "10", "5", "--top", "1000",
+                 "--no-progress"]) == 0
+    manifest = read_manifest(ens)
+    times = []
+    for r in (0, 1):
+        folder = ens / folder_name(r)
+        names = sorted(manifest["realizations"][str(r)], key=lambda n: n != "PERMX.GRDECL")
+        assert set(names) == {"PERMX.GRDECL", "PERMY.GRDECL", "PERMZ.GRDECL", "PORO.GRDECL"}
+        deck = DECK.read_text().replace("INCLUDE\n'FIELD.GRDECL' /", "\n".join(
+            f"INCLUDE\n'{name}' /\n" for name in names))
+        (folder / DECK.name).write_text(deck)
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        proc = subprocess.run([FLOW, DECK.name, "--output-dir=out"], cwd=folder, env=env,
+                              check=False, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        smry = summary(folder / "out" / "WATERFLOOD")
+        assert smry[("TIME", ":+:+:+:+")][-1] == pytest.approx(400.0)
+        times.append(breakthrough_days(smry))
+    assert all(0 < t < 400 for t in times) and times[0] != times[1]

@@ -72,3 +72,18 @@ def test_transform_recipe_and_json_round_trip():
 def test_transform_refuses_bad_recipes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         T.Transform(**kwargs)
+
+
+def test_every_option_is_honoured_or_refused():
+    Transform = T.Transform
+    with pytest.raises(ValueError, match="perm_mean set, but perm='exp' takes none"):
+        Transform(perm_mean=500.0)
+    with pytest.raises(ValueError, match="perm_std set, but perm='gaussian'"):
+        Transform(perm="gaussian", perm_std=2.0)
+    with pytest.raises(ValueError, match="poro_bounds set without poro"):
+        Transform(poro_bounds=(0.1, None))
+    tr = Transform(perm="geometric")           # the defaults used are recorded
+    assert (tr.perm_mean, tr.perm_std) == (100.0, 1.0)
+    assert Transform.from_dict(tr.to_dict()) == tr
+    k = Transform(perm="geometric", perm_mean=500.0, perm_std=0.5).apply(np.zeros(3))["PERMX"]
+    np.testing.assert_allclose(k, 500.0)

@@ -216,3 +216,41 @@ def test_reader_reads_a_file_written_by_resdata(tmp_path):
     with cwrap.open(str(path), "w") as fh:
         kw.write_grdecl(fh)
     np.testing.assert_array_equal(read_grdecl(path)["PORO"], values)
+
+
+@pytest.mark.parametrize("kind", ["h5", "bgrdecl", "parameters"])
+def test_readers_refuse_truncated_corrupt_and_foreign_files(tmp_path, kind):
+    from porevae._files import FileIntegrityError
+    from porevae.export.ert import read_coefficients
+
+    fields = {"PERMX": ijk_field()}
+    good = tmp_path / f"good.{kind}"
+    if kind == "h5":
+        write_h5(good, fields, GRID3)
+        read = read_h5
+    elif kind == "bgrdecl":
+        write_bgrdecl(good, fields, GRID3)
+        read = read_bgrdecl
+    else:
+        good.write_text('{"KLE": {"XI_0000": 0.5, "XI_0001": -1.0}}')
+
+        def read(p):
+            return read_coefficients(p, 4)
+    read(good)
+    blob = good.read_bytes()
+    bad = tmp_path / f"bad.{kind}"
+    for damaged in (blob[: len(blob) // 2], b"\x00garbage, not a porevae file" * 20):
+        bad.write_bytes(damaged)
+        with pytest.raises(ValueError, match=f"bad.{kind}") as exc:
+            read(bad)
+        assert "\n" not in str(exc.value)
+        if kind != "parameters":
+            assert isinstance(exc.value, FileIntegrityError)
+    if kind == "h5":  # a flipped byte in the payload is caught by the stored checksum
+        data = bytearray(blob)
+        offset = blob.find(np.ascontiguousarray(ijk_field(), dtype=np.float64).tobytes()[:16])
+        assert offset > 0
+        data[offset:offset + 8] = bytes(8)
+        bad.write_bytes(bytes(data))
+        with pytest.raises(FileIntegrityError, match="bad.h5.*checksum|bad.h5.*corrupt"):
+            read_h5(bad)

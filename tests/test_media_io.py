@@ -1,4 +1,5 @@
-"""Volume readers and writers on valid and broken files; binarisation, crop and subsample."""
+"""The volume-I/O layer: round trips of volumes and stacks in every format, sidecars, checksums,
+truncated / corrupt / foreign files, streaming writes, binarisation, crop and subsample."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import pytest
 import tifffile
 
 import porevae.media as pm
-from porevae.media import VolumeFormatError
+from porevae._files import FileIntegrityError
+from porevae.media import VolumeFormatError, io
+
+SUFFIXES = (".npy", ".raw", ".tif", ".h5")
 
 
 @pytest.fixture
-def vol():
-    return np.random.default_rng(1).random((6, 5, 4)) < 0.5
+def vol(rng):
+    return rng.random((6, 5, 4)) < 0.5
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".tif", ".h5"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_round_trip_and_atomic(tmp_path, vol, suffix):
     path = tmp_path / f"v{suffix}"
     pm.write_volume(path, vol)
@@ -24,47 +28,127 @@ def test_round_trip_and_atomic(tmp_path, vol, suffix):
     assert back.dtype == bool and np.array_equal(back, vol)
     grey = pm.read_volume(path)
     assert grey.dtype == np.uint8 and np.array_equal(grey, vol)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary left
-    with pytest.raises(FileNotFoundError):
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([path.name] + ([path.name + ".json"] if suffix == ".raw" else []))
+    with pytest.raises(FileNotFoundError, match="missing"):
         pm.read_volume(tmp_path / f"missing{suffix}")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         pm.write_volume(tmp_path / "no_folder" / f"v{suffix}", vol)
 
 
-def test_raw(tmp_path, vol):
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_stacks_stay_stacks(tmp_path, rng, suffix):
+    """Four 8^3 samples come back as (4, 8, 8, 8), and a stack of 2-D images as (n, nx, ny)."""
+    four = rng.random((4, 8, 8, 8)).astype(np.float32)
+    path = tmp_path / f"s{suffix}"
+    pm.write_volume(path, four, stack=True, attrs={"seed": 3})
+    assert pm.read_volume(path).shape == (4, 8, 8, 8)
+    assert np.array_equal(io.read_stack(path), four)
+    flat = rng.random((5, 6, 7)).astype(np.float32)
+    pm.write_volume(path, flat, stack=True)
+    expected = (1, 5, 6, 7) if suffix == ".npy" else (5, 6, 7)   # .npy records no stack flag
+    assert io.read_stack(path).shape == expected
+    assert io.read_stack(path, ndim=2).shape == (5, 6, 7)      # the hint for .npy
+    pm.write_volume(path, flat)
+    assert io.read_stack(path).shape == (1, 5, 6, 7)            # one 3-D volume
+    if suffix == ".npy":  # no stack record: the hint decides
+        assert io.read_stack(path, ndim=2).shape == (5, 6, 7)
+    else:
+        with pytest.raises(VolumeFormatError, match="expected 2-D images"):
+            io.read_stack(path, ndim=2)
+
+
+def test_stack_writer_streams_blocks(tmp_path, rng):
+    data = rng.random((10, 3, 4))
+    for suffix in SUFFIXES:
+        path = tmp_path / f"w{suffix}"
+        with io.StackWriter(path, data.shape, data.dtype, attrs={"n": 10}) as w:
+            for k in range(0, 10, 3):
+                w.write(data[k:k + 3])
+                assert not path.exists()  # only the temporary exists while writing
+        assert np.array_equal(io.read_stack(path, ndim=2), data)
+    with pytest.raises(ValueError, match="4 of 10 rows"), \
+            io.StackWriter(tmp_path / "short.h5", data.shape, data.dtype) as w:
+        w.write(data[:4])
+    with pytest.raises(RuntimeError), \
+            io.StackWriter(tmp_path / "boom.h5", data.shape, data.dtype) as w:
+        w.write(data[:4])
+        raise RuntimeError
+    assert not any(p.name.startswith((".short", ".boom", "short", "boom"))
+                   for p in tmp_path.iterdir())
+    with h5py.File(tmp_path / "w.h5") as f:
+        assert list(f) == ["volume"] and f["volume"].attrs["stack"]
+
+
+def test_raw_sidecar_and_foreign_raw(tmp_path, vol):
     data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
     path = tmp_path / "v.raw"
     pm.write_raw(path, data, byte_order="big")
     assert path.stat().st_size == 48
+    assert np.array_equal(pm.read_volume(path), data)            # the sidecar says it all
     assert np.array_equal(pm.read_raw(path, (2, 3, 4), "uint16", byte_order="big"), data)
-    assert not np.array_equal(pm.read_raw(path, (2, 3, 4), "uint16"), data)  # wrong byte order
+    assert not np.array_equal(pm.read_raw(path, (2, 3, 4), "uint16", byte_order="little"), data)
     pm.write_raw(tmp_path / "f.bin", data, order="F")
-    assert np.array_equal(pm.read_volume(tmp_path / "f.bin", shape=(2, 3, 4), dtype="uint16",
-                                         order="F"), data)
+    assert np.array_equal(pm.read_volume(tmp_path / "f.bin"), data)
+    foreign = tmp_path / "foreign.raw"
+    data.tofile(foreign)
+    with pytest.raises(ValueError, match="without a sidecar.*--raw-shape"):
+        pm.read_volume(foreign)
     with pytest.raises(VolumeFormatError, match="needs 72 bytes, file has 48 bytes"):
-        pm.read_raw(path, (3, 3, 4), "uint16")
+        pm.read_raw(foreign, (3, 3, 4), "uint16")
     with pytest.raises(VolumeFormatError, match="larger than expected.*needs 24 bytes"):
-        pm.read_raw(path, (2, 3, 4), "uint8")
-    pm.write_raw(tmp_path / "b.raw", vol)
-    assert np.array_equal(pm.read_raw(tmp_path / "b.raw", vol.shape, "uint8", binary=True), vol)
+        pm.read_raw(foreign, (2, 3, 4), "uint8")
     with pytest.raises(VolumeFormatError, match="binary"):
-        pm.read_raw(path, (2, 3, 4), "uint16", binary=True)
+        pm.read_raw(foreign, (2, 3, 4), "uint16", binary=True)
     with pytest.raises(ValueError, match="dtype"):
-        pm.read_raw(path, (3, 2), "complex64")
+        pm.read_raw(foreign, (3, 2), "complex64")
+    (tmp_path / "v.raw.json").write_text("{not json")
+    with pytest.raises(VolumeFormatError, match=r"v\.raw\.json: corrupt raw sidecar"):
+        pm.read_volume(path)
+    with pytest.raises(ValueError, match="do not apply to .tif"):
+        pm.read_volume(tmp_path / "x.tif", dataset="a")
 
 
-def test_broken_files(tmp_path, vol):
-    for suffix in (".npy", ".tif", ".h5"):
-        good = tmp_path / f"good{suffix}"
-        pm.write_volume(good, vol.astype(np.float32))
-        blob = good.read_bytes()
-        bad = tmp_path / f"bad{suffix}"
-        bad.write_bytes(blob[: len(blob) // 2])
-        with pytest.raises(VolumeFormatError, match="truncated or corrupt"):
+def _flip_middle(path, nbytes=16):
+    blob = bytearray(path.read_bytes())
+    mid = len(blob) * 3 // 4
+    blob[mid:mid + nbytes] = bytes(255 - b for b in blob[mid:mid + nbytes])
+    path.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_truncated_corrupt_and_foreign_files(tmp_path, rng, suffix):
+    """Every reader refuses with one line naming the file; checksums catch flipped bytes."""
+    good = tmp_path / f"good{suffix}"
+    pm.write_volume(good, rng.random((16, 16, 16)).astype(np.float32), compression=None) \
+        if suffix in (".h5", ".tif") else pm.write_volume(good, rng.random((16, 16, 16)))
+    blob = good.read_bytes()
+    bad = tmp_path / f"bad{suffix}"
+    if suffix == ".raw":
+        (tmp_path / "bad.raw.json").write_bytes((tmp_path / "good.raw.json").read_bytes())
+    bad.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(FileIntegrityError, match=f"bad{suffix}.*truncated") as exc:
+        pm.read_volume(bad)
+    assert "\n" not in str(exc.value)
+    if suffix == ".npy":  # the memory-mapped path names the file too
+        with pytest.raises(VolumeFormatError, match="bad.npy: truncated"):
+            pm.read_npy(bad, mmap=True)
+    if suffix != ".npy":  # .npy has no room for a checksum
+        bad.write_bytes(blob)
+        _flip_middle(bad)
+        with pytest.raises(VolumeFormatError, match=f"bad{suffix}.*(checksum|corrupt)"):
             pm.read_volume(bad)
-        bad.write_bytes(b"not a volume at all" * 10)
-        with pytest.raises(VolumeFormatError):
+    bad.write_bytes(b"not a volume at all" * 10)
+    if suffix == ".raw":
+        (tmp_path / "bad.raw.json").unlink()
+        with pytest.raises(ValueError, match="bad.raw"):
             pm.read_volume(bad)
+    else:
+        with pytest.raises(VolumeFormatError, match=f"bad{suffix}"):
+            pm.read_volume(bad)
+
+
+def test_values_dtypes_and_datasets(tmp_path, vol):
     nan = np.zeros((4, 4, 4), np.float32)
     nan[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match="1 NaN"):  # the writers refuse NaN too
@@ -80,23 +164,27 @@ def test_broken_files(tmp_path, vol):
     with pytest.raises(VolumeFormatError, match="dtype"):
         pm.read_npy(tmp_path / "str.npy")
     np.save(tmp_path / "obj.npy", np.array([{}, 1], dtype=object), allow_pickle=True)
-    with pytest.raises(VolumeFormatError):
+    with pytest.raises(VolumeFormatError, match="obj.npy.*objects"):
         pm.read_npy(tmp_path / "obj.npy")
     pm.write_hdf5(tmp_path / "d.h5", vol, dataset="images/a")
-    with pytest.raises(VolumeFormatError, match="no dataset 'volume'.*images/a"):
-        pm.read_hdf5(tmp_path / "d.h5")
-    assert np.array_equal(pm.read_volume(tmp_path / "d.h5", dataset="images/a", binary=True),
-                          vol)
+    assert np.array_equal(pm.read_volume(tmp_path / "d.h5", binary=True), vol)  # the only one
+    with pytest.raises(VolumeFormatError, match="no dataset 'b'.*images/a"):
+        pm.read_hdf5(tmp_path / "d.h5", dataset="b")
+    with h5py.File(tmp_path / "two.h5", "w") as fh:
+        fh["a"], fh["b"] = vol, vol
+    with pytest.raises(VolumeFormatError, match="several.*--dataset"):
+        pm.read_volume(tmp_path / "two.h5")
     grey = np.full((4, 4), 7, np.uint8)
     pm.write_volume(tmp_path / "grey.tif", grey)
     with pytest.raises(VolumeFormatError, match="binary.*7"):
         pm.read_volume(tmp_path / "grey.tif", binary=True)
     with pytest.raises(ValueError, match="suffix"):
         pm.read_volume(tmp_path / "v.vtk")
+    with pytest.raises(ValueError, match="--out must end in"):
+        io.check_volume_path(tmp_path / "v.vtk")
 
 
-def test_otsu_binarize_crop_subsample():
-    rng = np.random.default_rng(0)
+def test_otsu_binarize_crop_subsample(rng):
     truth = rng.random((40, 40, 10)) < 0.3
     grey = np.where(truth, 60.0, 180.0) + rng.normal(0, 15, truth.shape)
     t = pm.otsu_threshold(grey)
@@ -105,6 +193,8 @@ def test_otsu_binarize_crop_subsample():
     assert np.array_equal(pm.binarize(grey, threshold=120.0, pore="bright"), grey > 120)
     with pytest.raises(ValueError, match="constant"):
         pm.otsu_threshold(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        pm.binarize(grey, threshold=float("nan"))
     c = pm.crop(truth, (2, None, 1), (10, 20, None))
     assert c.shape == (8, 20, 9) and np.array_equal(c, truth[2:10, :20, 1:])
     with pytest.raises(ValueError, match="axis 1"):

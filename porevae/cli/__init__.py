@@ -2,15 +2,79 @@
 
 Each module listed in :data:`COMMANDS` defines ``register(subparsers)``, which adds its
 sub-commands with ``set_defaults(func=...)``; ``func(args)`` returns the exit status.
+
+One vocabulary for every sub-command (the helpers below add the shared flags):
+``-n N`` / ``--n N`` (how many), ``--batch-size``, ``--dataset`` (HDF5), ``--progress`` /
+``--no-progress`` (on by default for long work), ``--seed``, ``--out``, ``--cut``
+``{mean,half,sample,none}``, covariance names hyphenated (``squared-exponential``). Bad input
+ends with one line ``porevae CMD: error: ...`` and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import inspect
+import re
 import sys
 
-COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.vae", "porevae.cli.export", "porevae.cli.media",)
+COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.vae", "porevae.cli.export",
+            "porevae.cli.media", "porevae.cli.study")
+
+
+def add_count(p, default=None, what: str = "realizations", required: bool = False) -> None:
+    """``-n N`` (alias ``--n``): how many; an integer >= 1."""
+    p.add_argument("-n", "--n", dest="n", type=int, default=default, required=required,
+                   metavar="N", help=f"number of {what}"
+                   + ("" if default is None else f" (default {default})"))
+
+
+def add_progress(p, default: bool = True) -> None:
+    """``--progress`` / ``--no-progress`` (progress bars on stderr)."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=default,
+                   help=f"progress bars on stderr (default {'on' if default else 'off'})")
+
+
+def add_seed(p, default=0, what: str = "random numbers") -> None:
+    """``--seed S``: an integer >= 0."""
+    p.add_argument("--seed", type=int, default=default, required=default is None,
+                   help=f"seed of the {what}" + ("" if default is None else
+                                                 f" (default {default})"))
+
+
+def check_count(value, flag: str, low: int = 1, high: int | None = None) -> int:
+    """Refuse an integer option outside ``[low, high]`` with a message naming ``flag``."""
+    if value is None or value < low or (high is not None and value > high):
+        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{flag} must be {rng}, got {value}")
+    return value
+
+
+def dataclass_help(cls, defaults: bool = True) -> dict:
+    """``{field: one-line help}`` from the numpydoc ``Parameters`` section of a dataclass's
+    docstring (so that CLI help is written once, beside the field); reST quotes removed,
+    ``%`` escaped for argparse, the field's default appended when ``defaults``."""
+    doc = inspect.getdoc(cls) or ""
+    section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n\n", 1)[0]
+    helps, name, lines = {}, None, []
+    for line in section.splitlines() + [""]:
+        head = re.match(r"^([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*)\s*(?::.*)?$", line)
+        if head and not line.startswith(" "):
+            if name:
+                for n in name.split(", "):
+                    helps[n] = " ".join(lines)
+            name, lines = head.group(1), []
+        elif line.startswith(" ") and name:
+            lines.append(line.strip())
+    if name:
+        for n in name.split(", "):
+            helps[n] = " ".join(lines)
+    values = {f.name: f.default for f in dataclasses.fields(cls)
+              if f.default is not dataclasses.MISSING and f.default not in (None, (None, None))}
+    return {k: v.replace("``", "").replace("%", "%%")
+            + (f" (default {values[k]})" if defaults and k in values else "")
+            for k, v in helps.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status (2 for
+    bad input, with one line on stderr; 0 after ``--help``)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage error (2) or --help / --version (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, MemoryError) as exc:
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
         print(f"porevae {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,8 +1,9 @@
 """``porevae demo``: the main job on an embedded default.
 
-1. KLE: on a 100 x 100 grid of the unit square, the energy table of an exponential and a
-   squared-exponential covariance (l = 0.1) at 80, 90, 94, 96 and 98 % energy, and PNG figures of
-   the covariances, the leading eigenmodes, realizations and the energy curves.
+1. KLE: on a 100 x 100 grid of the unit square, the number of terms at 80, 90, 94, 96 and 98 %
+   energy of an exponential (l = 0.1) and a squared-exponential (l = 0.0815) covariance, printed
+   beside the reference report's Table 1 (:data:`REPORT_TABLE`), and PNG figures of the
+   covariances, the leading eigenmodes, realizations and the energy curves.
 2. VAE: a short training run of a Fisher VAE on 32 x 32 crops of a synthetic 2-D medium (a KLE
    realization thresholded at 40 % porosity), then samples and the loss curve as PNG.
 3. Porous media: a Fisher VAE trained on 32^3 crops of a synthetic 3-D medium (overlapping
@@ -20,31 +21,45 @@ from tqdm.auto import tqdm
 
 from porevae.cli.kle import DEFAULT_LEVELS, format_energy_table
 
+# The reference report's Table 1 (100 x 100 grid of the unit square): terms M per energy level.
+# Its exponential column is exp(-r/0.1); its squared-exponential column is reproduced by
+# exp(-r^2/l^2) with l = 0.0815 (~ 0.1 sqrt(2/3)), not by l = 0.1.
+REPORT_TABLE = {"exponential": {0.8: 201, 0.9: 781, 0.94: 1928, 0.96: 3416, 0.98: 6111},
+                "squared-exponential": {0.8: 83, 0.9: 120, 0.94: 148, 0.96: 170, 0.98: 208}}
+REPORT_LENGTH_SCALES = {"exponential": 0.1, "squared-exponential": 0.0815}
 
-def run_kle_demo(out: Path, shape=(100, 100), length_scale=0.1, seed=0) -> dict:
-    """Energy tables and figures of the KLE part of the demo; returns the tables."""
+
+def run_kle_demo(out: Path, shape=(100, 100), seed=0, progress=True) -> dict:
+    """Energy tables and figures of the KLE part of the demo.
+
+    Returns ``{column label: {level: M}}``: the report's columns and porevae's, side by side.
+    """
     from porevae import KLE, Exponential, Grid, SquaredExponential
     from porevae.kle import plots
 
     grid = Grid(shape)
-    models = {"exponential": Exponential(length_scale),
-              "squared-exponential": SquaredExponential(length_scale)}
+    ls = REPORT_LENGTH_SCALES
+    models = {"exponential": Exponential(ls["exponential"]),
+              "squared-exponential": SquaredExponential(ls["squared-exponential"])}
     # truncation of the realizations shown: 90 % for the rough field, 98 % for the smooth one
     keep = {"exponential": 0.9, "squared-exponential": 0.98}
     tables, spectra = {}, {}
-    steps = tqdm(total=2 * len(models) + 2, desc="demo (KLE)", leave=False)
+    steps = tqdm(total=2 * len(models) + 2, desc="demo (KLE)", leave=False,
+                 disable=not progress)
     for name, model in models.items():
         t0 = time.perf_counter()
-        kle = KLE(grid, model, energy=keep[name])
-        tables[f"{name} M"] = kle.energy_table(DEFAULT_LEVELS)
+        kle = KLE(grid, model, energy=keep[name], progress=progress)
+        short = "exp" if name == "exponential" else "sq-exp"
+        tables[f"report {short}"] = REPORT_TABLE[name]
+        tables[f"porevae {short}"] = kle.energy_table(DEFAULT_LEVELS, progress=progress)
         spectra[name] = (kle.spectrum(), kle.trace)
         steps.update()
         tqdm.write(f"{name}: solver {kle.solver}, {kle.n_terms} terms kept "
                    f"({kle.energy:.1%} energy), {time.perf_counter() - t0:.1f} s")
-        plots.plot_modes(kle, out / f"modes_{name}.png", label=f"({name}, l={length_scale})")
+        plots.plot_modes(kle, out / f"modes_{name}.png", label=f"({name}, l={ls[name]})")
         fields = kle.sample(4, seed=seed)
         plots.plot_realizations(fields, grid, out / f"realizations_{name}.png",
-                                title=f"{name}, l={length_scale}, {kle.n_terms} terms, "
+                                title=f"{name}, l={ls[name]}, {kle.n_terms} terms, "
                                       f"seed {seed}")
         steps.update()
     plots.plot_covariance(grid, models, out / "covariance.png")
@@ -55,26 +70,37 @@ def run_kle_demo(out: Path, shape=(100, 100), length_scale=0.1, seed=0) -> dict:
     return tables
 
 
-def run_vae_demo(out: Path, steps: int = 300, seed=0) -> dict:
+def report_note(tables: dict) -> str:
+    """How porevae's counts relate to the report's: + 1 per entry, exceptions named."""
+    off = [f"{name} at {lv:.0%}: report {ref}, porevae {tables[f'porevae {short}'][lv]}"
+           for name, short in (("exponential", "exp"), ("squared-exponential", "sq-exp"))
+           for lv, ref in REPORT_TABLE[name].items()
+           if tables[f"porevae {short}"].get(lv) != ref + 1]
+    return ("porevae counts the smallest M with E(M) >= level; the report counts the terms "
+            "whose cumulative energy stays below the level, so a porevae entry is the report's "
+            "+ 1" + (f" (except {'; '.join(off)})." if off else " (every entry here)."))
+
+
+def run_vae_demo(out: Path, steps: int = 300, seed=0, progress=True) -> dict:
     """Fisher VAE on a synthetic 2-D medium; returns porosities and the first and last losses."""
     import scipy.stats
 
     from porevae import KLE, Grid, SquaredExponential
     from porevae.kle import plots
-    from porevae.vae import train_demo
+    from porevae.vae import plot_loss, train_demo
 
     porosity = 0.4
     kle = KLE(Grid((192, 192)), SquaredExponential(0.03), energy=0.99)
     medium = kle.sample(1, seed=seed)[0] > scipy.stats.norm.ppf(1.0 - porosity)  # 1 = pore
     model, history = train_demo(medium, out_dir=out / "vae", steps=steps, seed=seed, size=32,
-                                batch_size=16, progress=True)
+                                batch_size=16, progress=progress)
     samples = model.sample(6, seed=seed)[:, 0].numpy()
     crops = [medium[i:i + 32, j:j + 32] for i, j in ((0, 0), (60, 20), (100, 140))]
     plots.plot_realizations(np.concatenate([np.stack(crops), samples[:3]]), None,
                             out / "vae_samples.png", binary=True,
                             title="training crops (left 3) and Fisher VAE samples (right 3): "
                                   "pore probability")
-    plots.plot_loss(history, out / "vae_loss.png")
+    plot_loss(history, out / "vae_loss.png")
     return {"medium porosity": float(medium.mean()),
             "sample pore probability": float(samples.mean()),
             "sample porosity, cut at 1/2": float((samples >= 0.5).mean()),
@@ -82,16 +108,26 @@ def run_vae_demo(out: Path, steps: int = 300, seed=0) -> dict:
 
 
 def run_demo(args) -> int:
+    from porevae._files import check_output_folder
+    from porevae.cli import check_count
+
+    check_output_folder(args.out)
+    check_count(args.vae_steps, "--vae-steps", 0)
+    check_count(args.media_steps, "--media-steps", 0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    tables = run_kle_demo(out, seed=args.seed)
-    print(f"KLE on a 100 x 100 grid of the unit square, l = 0.1: number of terms M for "
-          f"each energy level ({time.perf_counter() - t0:.1f} s)")
+    tables = run_kle_demo(out, seed=args.seed, progress=args.progress)
+    print(f"KLE on a 100 x 100 grid of the unit square: number of terms M for each energy "
+          f"level ({time.perf_counter() - t0:.1f} s). 'report': the reference report's Table 1; "
+          f"'porevae': computed here with the parameters that reproduce it, exponential "
+          f"exp(-r/l), l = {REPORT_LENGTH_SCALES['exponential']}, squared exponential "
+          f"exp(-r^2/l^2), l = {REPORT_LENGTH_SCALES['squared-exponential']}.")
     print(format_energy_table(tables))
+    print(report_note(tables))
     if args.vae_steps:
         t0 = time.perf_counter()
-        r = run_vae_demo(out, steps=args.vae_steps, seed=args.seed)
+        r = run_vae_demo(out, steps=args.vae_steps, seed=args.seed, progress=args.progress)
         first, last = r["first"], r["last"]
         print(f"\nFisher VAE (beta 1, gamma 0.1, F* 5) on 32 x 32 crops of a synthetic medium, "
               f"{last['step']} steps ({time.perf_counter() - t0:.0f} s). Loss = mean over the "
@@ -108,7 +144,7 @@ def run_demo(args) -> int:
 
         t0 = time.perf_counter()
         r = reconstruction_study(out / "media", steps=args.media_steps, seed=args.seed,
-                                 progress=True)
+                                 progress=args.progress)
         print(f"\nReconstruction of a synthetic 3-D medium (96^3 overlapping spheres) by a Fisher "
               f"VAE, {args.media_steps} steps on 32^3 crops ({time.perf_counter() - t0:.0f} s); "
               f"report in {out / 'media'}/:")
@@ -121,9 +157,14 @@ def run_demo(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="the main job on an embedded default (writes PNG figures)")
+    from porevae.cli import add_progress, add_seed
+
+    p = sub.add_parser("demo", help="the main job on an embedded default (writes PNG figures)",
+                       description="KLE energy tables beside the reference report's Table 1, "
+                       "figures, a short Fisher VAE run and a 3-D reconstruction study.")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
+    add_progress(p)
     p.add_argument("--vae-steps", type=int, default=300,
                    help="training steps of the VAE part (0 skips it)")
     p.add_argument("--media-steps", type=int, default=300,

@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
+DEFAULT_TOP = 2000.0  # m: depth of the top face
+
 
 def add_transform_arguments(p) -> None:
-    """Options of :class:`porevae.export.transforms.Transform`."""
+    """Options of :class:`porevae.export.transforms.Transform` (help from its docstring)."""
+    from porevae.cli import dataclass_help
+    from porevae.export.transforms import PERM_MODES, Transform
+
+    doc = dataclass_help(Transform, defaults=False)
     g = p.add_argument_group("property transform (permeability in mD, porosity as a fraction)")
-    g.add_argument("--perm", choices=("exp", "geometric", "arithmetic", "gaussian"),
-                   default="exp", help="K = exp(Y) (default); geometric: K = mean*exp(std*Z); "
-                   "arithmetic: log-normal K with that mean and std; gaussian: Y as it is")
-    g.add_argument("--perm-mean", type=float, default=100.0,
-                   help="geometric or arithmetic mean of K [mD] (default 100)")
-    g.add_argument("--perm-std", type=float, default=1.0,
-                   help="log-std (geometric) or std [mD] (arithmetic) (default 1)")
-    g.add_argument("--perm-min", type=float, help="truncate K below [mD]")
-    g.add_argument("--perm-max", type=float, help="truncate K above [mD]")
-    g.add_argument("--keyword", default="PERMX", help="name of the main field (default PERMX)")
-    g.add_argument("--ky-kx", type=float, help="also write PERMY = ratio * PERMX")
+    g.add_argument("--perm", choices=PERM_MODES,
+                   help="exp: K = exp(Y); geometric: K = perm_mean * exp(perm_std * Z); "
+                   "arithmetic: log-normal K of that mean and std; gaussian: Y as it is "
+                   "(default: geometric when --perm-mean or --perm-std is given, else exp)")
+    g.add_argument("--perm-mean", type=float, metavar="MD", help=doc["perm_mean"])
+    g.add_argument("--perm-std", type=float, help=doc["perm_std"])
+    g.add_argument("--perm-min", type=float, metavar="MD", help="truncate K below [mD]")
+    g.add_argument("--perm-max", type=float, metavar="MD", help="truncate K above [mD]")
+    g.add_argument("--keyword", default="PERMX", help=doc["keyword"] + " (default PERMX)")
+    g.add_argument("--ky-kx", type=float,
+                   help="PERMY = ratio * PERMX (default 1: PERMY is written with PERMX, as "
+                        "simulators need it; not with --perm gaussian)")
+    g.add_argument("--no-permy", action="store_true", help="do not write PERMY")
     g.add_argument("--kv-kh", type=float, help="also write PERMZ = ratio * PERMX")
     g.add_argument("--poro", choices=("kozeny-carman", "power-law"),
                    help="also write PORO from K: K = C phi^3/(1-phi)^2, or phi = a K^b")
-    g.add_argument("--kc-constant", type=float, help="Kozeny-Carman C [mD]")
+    g.add_argument("--kc-constant", type=float, metavar="MD", help="Kozeny-Carman C [mD]")
     g.add_argument("--poro-a", type=float, help="power law a")
     g.add_argument("--poro-b", type=float, help="power law b")
-    g.add_argument("--poro-min", type=float, help="truncate PORO below")
-    g.add_argument("--poro-max", type=float, help="truncate PORO above")
+    g.add_argument("--poro-min", type=float, help="truncate PORO below (fraction)")
+    g.add_argument("--poro-max", type=float, help="truncate PORO above (fraction)")
+    h = p.add_argument_group("geometry of the written cells (metres)")
+    h.add_argument("--cell-size", type=float, nargs="+", metavar="M",
+                   help="cell edge lengths DX DY [DZ] in metres (a 2-D grid's DZ is its layer "
+                   "thickness). Default: the KLE grid's spacing in metres, or 50 50 5 when the "
+                   "KLE lies on the unit square / cube (the default of `porevae kle`); a 2-D "
+                   "grid's layers are 5 m thick")
+    h.add_argument("--top", type=float, default=DEFAULT_TOP, metavar="M",
+                   help=f"depth of the top face in metres (default {DEFAULT_TOP:g})")
+
+
+def geometry_from_args(args) -> dict:
+    return {"cell_size": args.cell_size or "auto", "top": args.top}
 
 
 def transform_from_args(args):
@@ -40,25 +59,60 @@ def transform_from_args(args):
     elif args.poro == "power-law":
         params = {"a": args.poro_a, "b": args.poro_b}
     if any(v is None for v in params.values()):
-        raise ValueError(f"--poro {args.poro} needs "
-                         f"{'--kc-constant' if args.poro == 'kozeny-carman' else '--poro-a and --poro-b'}")
-    return Transform(perm=args.perm, perm_mean=args.perm_mean, perm_std=args.perm_std,
+        need = "--kc-constant" if args.poro == "kozeny-carman" else "--poro-a and --poro-b"
+        raise ValueError(f"--poro {args.poro} needs {need}")
+    given = {"--kc-constant": args.kc_constant, "--poro-a": args.poro_a,
+             "--poro-b": args.poro_b}
+    unused = [k for k, v in given.items() if v is not None and
+              k not in {"kozeny-carman": ("--kc-constant",),
+                        "power-law": ("--poro-a", "--poro-b")}.get(args.poro, ())]
+    if unused:
+        raise ValueError(f"{', '.join(unused)} given without the --poro that uses it")
+    perm = args.perm or ("geometric" if args.perm_mean is not None or args.perm_std is not None
+                         else "exp")
+    if args.no_permy and args.ky_kx is not None:
+        raise ValueError("give --ky-kx or --no-permy, not both")
+    ky_kx = None if args.no_permy or (perm == "gaussian" and args.ky_kx is None) else \
+        (1.0 if args.ky_kx is None else args.ky_kx)
+    return Transform(perm=perm, perm_mean=args.perm_mean, perm_std=args.perm_std,
                      perm_bounds=(args.perm_min, args.perm_max), keyword=args.keyword,
-                     ky_kx=args.ky_kx, kv_kh=args.kv_kh, poro=args.poro, poro_params=params,
+                     ky_kx=ky_kx, kv_kh=args.kv_kh, poro=args.poro, poro_params=params,
                      poro_bounds=(args.poro_min, args.poro_max))
 
 
+def describe(tr) -> str:
+    """One line saying what the transform does (printed, and so is the manifest)."""
+    if tr.perm == "geometric":
+        what = f"K = {tr.perm_mean:g} mD * exp({tr.perm_std:g} Z) (median {tr.perm_mean:g} mD)"
+    elif tr.perm == "arithmetic":
+        what = f"K log-normal with mean {tr.perm_mean:g} mD, std {tr.perm_std:g} mD"
+    else:
+        what = "K = exp(Y) [mD]" if tr.perm == "exp" else "Y written as it is"
+    extra = [f"PERMY = {tr.ky_kx:g} PERMX"] if tr.ky_kx is not None else []
+    extra += [f"PERMZ = {tr.kv_kh:g} PERMX"] if tr.kv_kh is not None else []
+    extra += [f"PORO ({tr.poro})"] if tr.poro else []
+    return f"{tr.keyword}: {what}" + (f"; {', '.join(extra)}" if extra else "")
+
+
 def run_ensemble(args) -> int:
+    from porevae._files import check_output_folder
+    from porevae.cli import check_count
     from porevae.export.ensemble import write_ensemble
 
+    check_output_folder(args.out)
+    check_count(args.n, "-n")
+    check_count(args.seed, "--seed", 0)
+    check_count(args.jobs, "--jobs")
+    check_count(args.chunk, "--chunk")
+    tr = transform_from_args(args)
     t0 = time.perf_counter()
-    m = write_ensemble(args.kle, args.out, args.n, args.seed, args.format,
-                       transform_from_args(args), only=args.only, jobs=args.jobs,
-                       dask=args.dask, chunk=args.chunk, grid_section=args.grid_section,
-                       progress=not args.quiet)
+    m = write_ensemble(args.kle, args.out, args.n, args.seed, args.format, tr, only=args.only,
+                       jobs=args.jobs, dask=args.dask, chunk=args.chunk,
+                       grid_section=args.grid_section, geometry=geometry_from_args(args),
+                       progress=args.progress)
     dt = time.perf_counter() - t0
     print(f"{args.out}: wrote {len(m['written'])} realization(s), skipped {len(m['skipped'])} "
-          f"finished, {len(m['realizations'])} of {m['n']} done ({dt:.1f} s)")
+          f"finished, {len(m['realizations'])} of {m['n']} done ({dt:.1f} s); {describe(tr)}")
     if args.only is not None:
         same = "differs from" if m["changed"] else "written as recorded in"
         print(f"realization {args.only} {same} the manifest: {m['realizations'][str(args.only)]}")
@@ -66,48 +120,64 @@ def run_ensemble(args) -> int:
 
 
 def run_field(args) -> int:
+    from porevae._files import check_output_folder, check_writable
+    from porevae.cli import check_count
     from porevae.export.ert import read_coefficients, write_priors
     from porevae.export.formats import write_fields
-    from porevae.kle import KLE
+    from porevae.export.samples import load_kle
 
-    kle = KLE.load(args.kle)
     if args.write_priors:
-        write_priors(args.write_priors, args.n_coefficients or kle.n_terms, args.prefix)
-        print(f"{args.write_priors}: {args.n_coefficients or kle.n_terms} priors NORMAL 0 1")
+        check_writable(args.write_priors, "--write-priors")
+    else:
+        check_output_folder(args.out)
+        if args.n_coefficients is not None:
+            raise ValueError("--n-coefficients is for --write-priors (the field uses the "
+                             "coefficients found in --parameters)")
+    tr = None if args.write_priors else transform_from_args(args)
+    kle = load_kle(args.kle)
+    if args.write_priors:
+        n = kle.n_terms if args.n_coefficients is None else \
+            check_count(args.n_coefficients, "--n-coefficients", 1, kle.n_terms)
+        write_priors(args.write_priors, n, args.prefix)
+        print(f"{args.write_priors}: {n} priors NORMAL 0 1 (the KLE has {kle.n_terms} terms)")
         return 0
     xi = read_coefficients(args.parameters, kle.n_terms, args.group, args.prefix)
-    fields = transform_from_args(args).apply_kle(kle.field(xi), kle)
+    fields = tr.apply_kle(kle.field(xi), kle)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     header = {"source": f"{Path(args.parameters).name} group {args.group}",
               "kle": Path(args.kle).name}
     names = write_fields(out, fields, kle.grid, args.format, header=header,
-                         grid_section=args.grid_section)
-    print(f"{out}: {', '.join(names)} from {kle.n_terms}-term KLE")
+                         grid_section=args.grid_section, geometry=geometry_from_args(args))
+    print(f"{out}: {', '.join(names)} from {kle.n_terms}-term KLE; {describe(tr)}")
     return 0
 
 
 def register(subparsers) -> None:
+    from porevae.cli import add_count, add_progress, add_seed
+    from porevae.export.ensemble import DEFAULT_CHUNK
     from porevae.export.formats import FORMATS
 
     p = subparsers.add_parser(
         "ensemble", help="write an ensemble of realizations (one folder each) and a manifest",
         description="Realization i uses SeedSequence(seed, spawn_key=(i,)): any one is "
                     "regenerated bit for bit with --only i. A second run in the same folder "
-                    "skips finished realizations (resume).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--kle", required=True, help="KLE file (porevae kle --save)")
-    p.add_argument("-n", type=int, required=True, help="number of realizations")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True, help="ensemble folder")
-    p.add_argument("--format", choices=FORMATS, default="grdecl")
+                    "skips finished realizations (resume).")
+    p.add_argument("--kle", required=True, help="KLE file written by `porevae kle --out`")
+    add_count(p, required=True)
+    add_seed(p, default=None, what="ensemble (realization i: spawn key i)")
+    p.add_argument("--out", required=True, help="ensemble folder (created if missing)")
+    p.add_argument("--format", choices=FORMATS, default="grdecl",
+                   help="file format of each realization (default grdecl)")
     p.add_argument("--grid-section", choices=("dxdytops", "corner"),
-                   help="grdecl: include the grid geometry")
+                   help="grdecl: include the grid geometry (DX/DY/DZ/TOPS or COORD/ZCORN)")
     p.add_argument("--only", type=int, help="(re)write this realization only")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="local worker processes (default 1: this process)")
     p.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler address (dask extra)")
-    p.add_argument("--chunk", type=int, default=256, help="realizations per task")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
+                   help=f"realizations per task (default {DEFAULT_CHUNK})")
+    add_progress(p)
     add_transform_arguments(p)
     p.set_defaults(func=run_ensemble)
 
@@ -115,19 +185,21 @@ def register(subparsers) -> None:
         "field", help="ERT forward-model step: parameters.json (KLE coefficients) -> field file",
         description="Reads the GEN_KW group of KLE coefficients XI_0000, XI_0001, ... from "
                     "ERT's parameters.json and writes the field (e.g. PERMX.GRDECL) into --out "
-                    "(the run folder). --write-priors makes the GEN_KW prior file instead.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    f.add_argument("--kle", required=True, help="KLE file (porevae kle --save)")
-    f.add_argument("--parameters", default="parameters.json", help="ERT's parameter file")
-    f.add_argument("--group", default="KLE", help="GEN_KW group name")
-    f.add_argument("--prefix", default="XI_", help="coefficient names: PREFIX0000, ...")
-    f.add_argument("--out", default=".", help="folder to write into")
-    f.add_argument("--format", choices=FORMATS, default="grdecl")
+                    "(the run folder). --write-priors makes the GEN_KW prior file instead.")
+    f.add_argument("--kle", required=True, help="KLE file written by `porevae kle --out`")
+    f.add_argument("--parameters", default="parameters.json",
+                   help="ERT's parameter file (default parameters.json)")
+    f.add_argument("--group", default="KLE", help="GEN_KW group name (default KLE)")
+    f.add_argument("--prefix", default="XI_",
+                   help="coefficient names: PREFIX0000, ... (default XI_)")
+    f.add_argument("--out", default=".", help="folder to write into (default .)")
+    f.add_argument("--format", choices=FORMATS, default="grdecl",
+                   help="file format (default grdecl)")
     f.add_argument("--grid-section", choices=("dxdytops", "corner"),
                    help="grdecl: include the grid geometry")
     f.add_argument("--write-priors", metavar="PATH",
                    help="write the GEN_KW prior file (PREFIXnnnn NORMAL 0 1) and stop")
     f.add_argument("--n-coefficients", type=int,
-                   help="with --write-priors: how many (default: all KLE terms)")
+                   help="with --write-priors: how many, 1 .. the KLE's terms (default all)")
     add_transform_arguments(f)
     f.set_defaults(func=run_field)

@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
-import h5py
-import numpy as np
-
-from porevae._files import atomic_path
+from porevae.cli import add_count, add_progress, add_seed, check_count
 
 DEFAULT_LEVELS = (0.8, 0.9, 0.94, 0.96, 0.98)
 COVARIANCES = ("exponential", "squared-exponential", "matern")
+DEFAULT_NU = 1.5
+SOLVERS = ("auto", "dense", "parity", "kron", "fft", "matfree")
 
 
 def add_model_arguments(p) -> None:
     """Grid and covariance options shared by the sub-commands that build a KLE."""
     g = p.add_argument_group("grid")
-    g.add_argument("--shape", type=int, nargs="+", default=[100, 100],
+    g.add_argument("--shape", type=int, nargs="+", default=[100, 100], metavar="N",
                    help="cells per axis (x y [z]); default 100 100")
     g.add_argument("--spacing", type=float, nargs="+",
                    help="cell size per axis (default: 1/shape, the unit square or cube)")
     g.add_argument("--origin", type=float, nargs="+", help="lower corner (default 0)")
     c = p.add_argument_group("covariance")
-    c.add_argument("--cov", choices=COVARIANCES, default="exponential")
+    c.add_argument("--cov", choices=COVARIANCES, default="exponential",
+                   help="covariance model: exp(-r/l), exp(-r^2/l^2) or Matern(nu) "
+                        "(default exponential)")
     c.add_argument("--length-scale", type=float, nargs="+", default=[0.1],
-                   help="correlation length, one value or one per axis (grid units)")
-    c.add_argument("--variance", type=float, default=1.0)
-    c.add_argument("--nu", type=float, default=1.5, help="Matern smoothness")
-    c.add_argument("--metric", choices=("euclidean", "l1"), default="euclidean")
+                   help="correlation length l, one value or one per axis (grid units; "
+                        "default 0.1)")
+    c.add_argument("--variance", type=float, default=1.0,
+                   help="variance sigma^2 of the field (default 1)")
+    c.add_argument("--nu", type=float,
+                   help=f"Matern smoothness (--cov matern only; default {DEFAULT_NU})")
+    c.add_argument("--metric", choices=("euclidean", "l1"), default="euclidean",
+                   help="distance r: Euclidean (default) or l1 (separable exponential)")
     c.add_argument("--convention", choices=("porevae", "sklearn"), default="porevae",
-                   help="squared exponential: exp(-r^2/l^2) (porevae) or exp(-r^2/(2 l^2))")
+                   help="squared exponential: exp(-r^2/l^2) (porevae, default) or "
+                        "exp(-r^2/(2 l^2)) (sklearn)")
 
 
 def grid_from_args(args):
@@ -45,12 +49,18 @@ def model_from_args(args):
     from porevae import Exponential, Matern, SquaredExponential
 
     ls = _one_or_many(args.length_scale)
+    if args.nu is not None and args.cov != "matern":
+        raise ValueError(f"--nu is the Matern smoothness: it needs --cov matern, not "
+                         f"--cov {args.cov}")
+    if args.convention != "porevae" and args.cov != "squared-exponential":
+        raise ValueError(f"--convention is for --cov squared-exponential, not --cov {args.cov}")
     if args.cov == "exponential":
         return Exponential(ls, variance=args.variance, metric=args.metric)
     if args.cov == "squared-exponential":
         return SquaredExponential(ls, variance=args.variance, metric=args.metric,
                                   convention=args.convention)
-    return Matern(args.nu, ls, variance=args.variance, metric=args.metric)
+    return Matern(DEFAULT_NU if args.nu is None else args.nu, ls, variance=args.variance,
+                  metric=args.metric)
 
 
 def _one_or_many(values):
@@ -73,14 +83,17 @@ def format_energy_table(tables: dict) -> str:
 
 def run_kle(args) -> int:
     from porevae import KLE
+    from porevae._files import check_writable
 
+    if args.out:
+        check_writable(args.out, "--out")
     grid, model = grid_from_args(args), model_from_args(args)
     if args.n_terms is None and args.energy is None:
         args.energy = 0.9
     t0 = time.perf_counter()
     kle = KLE(grid, model, n_terms=args.n_terms, energy=args.energy, solver=args.solver,
-              dtype=args.dtype, mean=args.mean, progress=True)
-    table = kle.energy_table(args.levels, progress=True)
+              dtype=args.dtype, mean=args.mean, progress=args.progress)
+    table = kle.energy_table(args.levels, progress=args.progress)
     print(f"{kle!r}  ({time.perf_counter() - t0:.1f} s)")
     print(format_energy_table({f"{args.cov} terms": table}))
     if args.out:
@@ -89,62 +102,60 @@ def run_kle(args) -> int:
     return 0
 
 
-def _check_fields_path(path) -> Path:
-    path = Path(path)
-    if path.suffix not in (".npy", ".h5"):
-        raise ValueError(f"--out must end in .npy or .h5, got {path.name!r}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"--out folder {str(path.parent)!r} does not exist")
-    return path
-
-
-def save_fields(path, fields, attrs: dict) -> None:
-    """Realizations to ``.npy`` or ``.h5`` (dataset ``fields``, attribute ``porevae``), atomically."""
-    path = _check_fields_path(path)
-    with atomic_path(path) as tmp:
-        if path.suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, fields)
-        else:
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("fields", data=fields, chunks=(1, *fields.shape[1:]))
-                f.attrs["porevae"] = json.dumps(attrs)
-
-
 def run_sample(args) -> int:
-    from porevae import KLE
+    from porevae.export.samples import load_kle, write_samples
+    from porevae.media.io import check_volume_path
 
-    _check_fields_path(args.out)
-    kle = KLE.load(args.kle)
-    fields = kle.sample(args.n, seed=args.seed, start=args.start, progress=True)
-    if args.lognormal:
-        np.exp(fields, out=fields)
-    save_fields(args.out, fields, {"kle": kle.params(), "seed": args.seed, "start": args.start,
-                                   "n": args.n, "lognormal": args.lognormal})
-    print(f"wrote {args.n} realizations {tuple(fields.shape)} to {args.out}")
+    check_volume_path(args.out)
+    check_count(args.n, "-n")
+    check_count(args.batch_size, "--batch-size")
+    check_count(args.start, "--start", 0)
+    check_count(args.seed, "--seed", 0)
+    kle = load_kle(args.kle)
+    write_samples(kle, args.out, args.n, seed=args.seed, start=args.start,
+                  lognormal=args.lognormal, batch_size=args.batch_size, progress=args.progress,
+                  attrs={"kle_file": str(args.kle)})
+    print(f"wrote {args.n} realizations {(args.n, *kle.grid.shape)} "
+          f"({'exp(Y)' if args.lognormal else 'Gaussian Y'}) to {args.out}")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("kle", help="build a KLE, print its energy table, save it (HDF5)")
+    from porevae.export.samples import DEFAULT_BATCH
+    from porevae.media.io import SUFFIXES
+
+    p = sub.add_parser("kle", help="build a KLE, print its energy table, save it (HDF5)",
+                       description="Eigenpairs of the cell-centre covariance matrix on a regular "
+                       "grid; prints the number of terms M for each energy level and saves the "
+                       "expansion for `porevae sample`, `ensemble` and `field`.")
     add_model_arguments(p)
     trunc = p.add_mutually_exclusive_group()
     trunc.add_argument("--n-terms", type=int, help="number of terms M")
     trunc.add_argument("--energy", type=float, help="energy level in (0, 1] (default 0.9)")
     p.add_argument("--levels", type=float, nargs="+", default=list(DEFAULT_LEVELS),
-                   help="energy levels of the printed table")
-    p.add_argument("--solver", default="auto",
-                   choices=("auto", "dense", "parity", "kron", "fft", "matfree"))
-    p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
-    p.add_argument("--mean", type=float, default=0.0, help="mean of the Gaussian field")
-    p.add_argument("--out", default="kle.h5", help="output file (HDF5); '' to skip saving")
+                   help="energy levels of the printed table (default 0.8 0.9 0.94 0.96 0.98)")
+    p.add_argument("--solver", default="auto", choices=SOLVERS,
+                   help="eigen-solver (default auto: the fastest exact one that fits)")
+    p.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                   help="precision of the eigenvectors and samples (default float64)")
+    p.add_argument("--mean", type=float, default=0.0, help="mean of the Gaussian field (default 0)")
+    p.add_argument("--out", default="kle.h5",
+                   help="output file (HDF5, default kle.h5); '' to skip saving")
+    add_progress(p)
     p.set_defaults(func=run_kle)
 
-    p = sub.add_parser("sample", help="draw realizations of a saved KLE to .npy or .h5")
-    p.add_argument("--kle", required=True, help="file written by `porevae kle`")
-    p.add_argument("-n", type=int, default=1, help="number of realizations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--start", type=int, default=0, help="index of the first realization")
+    p = sub.add_parser("sample", help="draw realizations of a saved KLE to one stack file",
+                       description="Writes the stack (n, *grid.shape) block by block; "
+                       "realization i is the same whatever -n, --start and --batch-size. "
+                       "HDF5 output: dataset 'volume', readable by `porevae stats`.")
+    p.add_argument("--kle", required=True, help="KLE file written by `porevae kle --out`")
+    add_count(p, default=1)
+    add_seed(p)
+    p.add_argument("--start", type=int, default=0,
+                   help="index of the first realization (default 0)")
     p.add_argument("--lognormal", action="store_true", help="write exp(Y) instead of Y")
-    p.add_argument("--out", required=True, help="output .npy or .h5")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                   help=f"realizations sampled and written at a time (default {DEFAULT_BATCH})")
+    p.add_argument("--out", required=True, help=f"output file: {', '.join(SUFFIXES)}")
+    add_progress(p)
     p.set_defaults(func=run_sample)

@@ -1,175 +1,211 @@
-"""``porevae stats VOLUME``, ``porevae compare REFERENCE SAMPLES... --out DIR`` and
-``porevae study dimension`` (VAE latent size vs KLE terms)."""
+"""``porevae stats VOLUME`` and ``porevae compare REFERENCE SAMPLES... --out DIR``.
+
+Volumes are read through :mod:`porevae.media.io` (every format, stacks as stacks, raw sidecars
+and checksums honoured), so what ``sample`` / ``generate`` write is read here as it is.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+
+# statistic -> power of the voxel size in its unit (lengths +1, densities -ndim, Sv -1)
+_LENGTH_POWER = {"porosity": 0, "specific_surface": -1, "mean_pore_chord": 1,
+                 "mean_solid_chord": 1, "euler_density": "-ndim", "connected_fraction": 0,
+                 "mean_pore_radius": 1}
+
+
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError
+    return value
+
+
+def _threshold(text: str):
+    if text == "otsu":
+        return text
+    try:
+        return _finite_number(text)
+    except ValueError:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"must be 'otsu' or a finite number, got {text!r}") \
+            from None
+
+
+def _positive(text: str) -> float:
+    import argparse
+
+    try:
+        value = _finite_number(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
 
 
 def add_read_arguments(p) -> None:
     """How to read a volume and turn it into a binary image (1 = pore)."""
+    from porevae.media.io import DATASET
+
     g = p.add_argument_group("reading volumes (.npy, .raw/.bin, .tif/.tiff, .h5/.hdf5)")
+    g.add_argument("--dataset", help=f"HDF5 dataset (default {DATASET!r}, or the only one)")
     g.add_argument("--raw-shape", type=int, nargs="+", metavar="N",
-                   help="shape of .raw/.bin files (required for them)")
-    g.add_argument("--dtype", default="uint8", help="dtype of .raw/.bin files (default uint8)")
-    g.add_argument("--byte-order", choices=("little", "big"), default="little",
-                   help="byte order of .raw/.bin files (default little)")
-    g.add_argument("--dataset", default="volume", help="HDF5 dataset (default 'volume')")
-    g.add_argument("--threshold", help="binarise grey levels: 'otsu' or a number (default: the "
-                   "volume must already be 0/1)")
+                   help="shape of a foreign .raw/.bin file (porevae's carry a .json sidecar)")
+    g.add_argument("--dtype", help="dtype of a foreign .raw/.bin file, e.g. uint8")
+    g.add_argument("--byte-order", choices=("little", "big"),
+                   help="byte order of a foreign .raw/.bin file (default little)")
+    g.add_argument("--ndim", type=int, choices=(2, 3),
+                   help="dimensionality of one image, for files that do not record whether a "
+                        "3-D array is one volume or a stack of 2-D images (default: 3-D volume)")
+    g.add_argument("--threshold", type=_threshold,
+                   help="binarise grey levels or Gaussian fields: 'otsu' or a finite number "
+                        "(default: the volume must already be 0/1)")
     g.add_argument("--pore", choices=("dark", "bright"), default="dark",
                    help="with --threshold: pore is at or below (dark, default) or above it")
     g.add_argument("--periodic", action="store_true", help="periodic boundaries")
 
 
-def read_binary(path, args, stack=0) -> list:
-    """Read ``path`` with the options of :func:`add_read_arguments` as bool images.
+def read_images(path, args, ndim=None):
+    """The images of ``path`` as a bool stack ``(n, *shape)`` (options of
+    :func:`add_read_arguments`; ``ndim`` overrides ``--ndim``)."""
+    from porevae.media import binarize
+    from porevae.media.io import RAW_SUFFIXES, read_stack
 
-    Returns a list: one image or, with ``stack`` = the images' dimensionality, every image of a
-    file holding one more leading axis (a 3D file of 2D images, a 4D file of 3D images).
-    """
-    from pathlib import Path
+    kwargs = {"dataset": args.dataset}
+    if str(path).lower().endswith(RAW_SUFFIXES):
+        kwargs |= {"shape": tuple(args.raw_shape) if args.raw_shape else None,
+                   "dtype": args.dtype, "byte_order": args.byte_order}
+    elif args.raw_shape or args.dtype or args.byte_order:
+        raise ValueError(f"--raw-shape, --dtype and --byte-order are for .raw/.bin files, not "
+                         f"{path}")
+    import numpy as np
 
-    from porevae.media import binarize, read_volume
     from porevae.media._checks import as_binary
-    from porevae.media.io import HDF5_SUFFIXES, RAW_SUFFIXES
 
-    suffix = Path(path).suffix.lower()
-    kwargs = {}
-    if suffix in RAW_SUFFIXES:
-        if not args.raw_shape:
-            raise ValueError(f"{path}: raw volumes need --raw-shape (and --dtype)")
-        kwargs = {"shape": tuple(args.raw_shape), "dtype": args.dtype,
-                  "byte_order": args.byte_order}
-    elif suffix in HDF5_SUFFIXES:
-        kwargs = {"dataset": args.dataset}
-    vol = read_volume(path, **kwargs)
-    images = list(vol) if stack and vol.ndim == stack + 1 else [vol]
-    if args.threshold is not None:
-        t = args.threshold if args.threshold == "otsu" else float(args.threshold)
-        return [binarize(v, threshold=t, pore=args.pore) for v in images]
-    return [as_binary(v, f"volume in {path} (use --threshold for grey levels)") for v in images]
+    stack = read_stack(path, ndim=ndim or args.ndim, **kwargs)
+    if args.threshold is None:
+        try:
+            return np.stack([as_binary(v, f"volume in {path}") for v in stack])
+        except ValueError as exc:
+            raise ValueError(f"{exc} (use --threshold for grey levels or fields)") from None
+    return np.stack([binarize(v, threshold=args.threshold, pore=args.pore) for v in stack])
+
+
+def physical_units(stats: dict, ndim: int, voxel_size: float | None) -> dict:
+    """Scale voxel-unit statistics by ``voxel_size`` [um] (in place); returns ``{name: unit}``."""
+    units = {}
+    base = "um" if voxel_size else "voxel"
+    for name, power in _LENGTH_POWER.items():
+        p = -ndim if power == "-ndim" else power
+        if voxel_size and p and name in stats and stats[name] is not None:
+            stats[name] = stats[name] * voxel_size ** p
+        units[name] = "1" if p == 0 else base if p == 1 else f"{base}^{p}"
+    return units
+
+
+def json_safe(stats: dict, notes: list) -> dict:
+    """Non-finite floats -> None (JSON null) with a note each: ``json.dumps`` writes valid JSON."""
+    out = {}
+    for k, v in stats.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            notes.append(f"{k} is {v} (e.g. no pore-solid interface); written as null")
+            v = None
+        out[k] = v
+    return out
 
 
 def run_stats(args) -> int:
+    import numpy as np
+    from tqdm.auto import tqdm
+
     from porevae.media import scalar_statistics
 
-    img = read_binary(args.volume, args)[0]
-    stats = {"file": str(args.volume), "shape": list(img.shape),
-             **scalar_statistics(img, periodic=args.periodic)}
-    if args.json:
-        print(json.dumps(stats, indent=1))
+    images = read_images(args.volume, args)
+    ndim = images.ndim - 1
+    rows = [scalar_statistics(img, periodic=args.periodic)
+            for img in tqdm(images, desc="images", unit="image", leave=False,
+                            disable=not args.progress or len(images) == 1)]
+    notes: list = []
+    units = {}
+    for row in rows:
+        units = physical_units(row, ndim, args.voxel_size)
+    head = {"file": str(args.volume), "shape": list(images.shape[1:]), "n": len(rows),
+            "voxel_size_um": args.voxel_size, "units": units}
+    if len(rows) == 1:
+        result = head | json_safe(rows[0], notes)
     else:
-        width = max(len(k) for k in stats)
-        for k, v in stats.items():
-            print(f"{k:<{width}}  {v:.6g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+        names = list(rows[0])
+        table = np.array([[r[k] for k in names] for r in rows], dtype=float)
+        with np.errstate(invalid="ignore"):
+            mean, std = table.mean(axis=0), table.std(axis=0, ddof=1)
+        result = head | {"mean": json_safe(dict(zip(names, mean.tolist())), notes),
+                         "std": json_safe(dict(zip(names, std.tolist())), []),
+                         "samples": [json_safe(r, []) for r in rows]}
+    if notes:
+        result["notes"] = sorted(set(notes))
+    if args.json:
+        print(json.dumps(result, indent=1, allow_nan=False))
+        return 0
+    print(f"{args.volume}: {len(rows)} image(s) of shape {tuple(images.shape[1:])}"
+          + (f", voxel {args.voxel_size:g} um" if args.voxel_size else ", lengths in voxels"))
+    stats = rows[0] if len(rows) == 1 else result["mean"]
+    width = max(len(k) for k in stats)
+    label = "value" if len(rows) == 1 else f"mean of {len(rows)}"
+    print(f"{'statistic':<{width}}  {label:>12}" + ("" if len(rows) == 1 else f"  {'std':>12}")
+          + "  unit")
+    for k, v in stats.items():
+        cell = "inf" if v is None else f"{v:12.6g}"
+        extra = "" if len(rows) == 1 else \
+            ("         n/a" if result["std"][k] is None else f"  {result['std'][k]:12.6g}")
+        print(f"{k:<{width}}  {cell:>12}{extra}  {units.get(k, '')}")
+    for note in result.get("notes", []):
+        print(f"note: {note}")
     return 0
 
 
 def run_compare(args) -> int:
+    from porevae._files import check_output_folder
     from porevae.media import compare
 
-    ref = read_binary(args.reference, args)[0]
-    samples = [img for path in args.samples for img in read_binary(path, args, stack=ref.ndim)]
-    result = compare(ref, samples, out_dir=args.out, periodic=args.periodic)
+    check_output_folder(args.out)
+    ref = read_images(args.reference, args)
+    if len(ref) != 1:
+        raise ValueError(f"reference {args.reference} holds {len(ref)} images; give one")
+    samples = [img for path in args.samples for img in read_images(path, args, ref.ndim - 1)]
+    result = compare(ref[0], samples, out_dir=args.out, periodic=args.periodic)
     print(result.markdown())
     print(f"\nwrote {len(result.files)} files to {args.out}")
     return 0
 
 
-def run_study_dimension(args) -> int:
-    from porevae.study import dimension_study, study_markdown
-
-    rows = dimension_study(dims=args.dims, covariances=args.covariances, size=args.size,
-                           length_scale=args.length_scale, n_train=args.n_train,
-                           n_test=args.n_test, n_generate=args.n_generate, steps=args.steps,
-                           batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           out_dir=args.out, progress=args.progress)
-    print(study_markdown(rows))
-    if args.out:
-        print(f"\nwrote study.md, study.json and error_vs_dimension.png to {args.out}")
-    return 0
-
-
-def run_study_reconstruction(args) -> int:
-    from porevae.study import reconstruction_study
-
-    res = reconstruction_study(out_dir=args.out, shape=tuple(args.shape),
-                               porosity=args.porosity, radius=args.radius, size=args.size,
-                               steps=args.steps, n_samples=args.n_samples, kind=args.kind,
-                               seed=args.seed, cut=args.cut, progress=args.progress)
-    print(res["comparison"].markdown())
-    print("\ntargets:")
-    for t in res["targets"]:
-        diff = f"{t['diff']:+.4f}" if t["kind"] == "abs" else f"{t['diff']:+.1%}"
-        print(f"  {t['statistic']:<18} {diff:>9}  (target ±{t['tolerance']:g} {t['kind']}) "
-              f"{'met' if t['met'] else 'NOT met'}")
-    if args.out:
-        print(f"\nwrote {len(res['comparison'].files)} files to {args.out}")
-    return 0
-
-
 def register(subparsers) -> None:
-    p = subparsers.add_parser("stats", help="morphology statistics of a binary volume",
-                              description="Porosity, specific surface, mean chord lengths, "
-                              "Euler characteristic density, connected fraction and mean pore "
-                              "radius of a 2D/3D volume (1 = pore).")
-    p.add_argument("volume", help="volume file")
+    from porevae.cli import add_progress
+
+    p = subparsers.add_parser(
+        "stats", help="morphology statistics of a binary volume or of each of a stack",
+        description="Porosity, specific surface, mean chord lengths, Euler characteristic "
+                    "density, connected fraction and mean pore radius of a 2D/3D volume "
+                    "(1 = pore), or of every image of a stack (n, ...) with their mean and "
+                    "std. Lengths in voxels, or in micrometres with --voxel-size.")
+    p.add_argument("volume", help="volume file (.npy, .raw/.bin, .tif/.tiff, .h5/.hdf5)")
     add_read_arguments(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--voxel-size", type=_positive, metavar="UM",
+                   help="voxel edge length in micrometres: Sv in 1/um, chords and radii in um, "
+                        "Euler density per um^d")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (infinite values as null, with a note)")
+    add_progress(p)
     p.set_defaults(func=run_stats)
 
     p = subparsers.add_parser("compare", help="compare samples with a reference volume",
                               description="Statistics table, curve distances, plots and a "
-                              "Markdown summary (summary.md) in --out.")
+                              "Markdown summary (summary.md) in --out (lengths in voxels).")
     p.add_argument("reference", help="reference volume file")
-    p.add_argument("samples", nargs="+", help="sample volume files (a file holding one more "
-                   "axis than the reference is a stack of samples)")
+    p.add_argument("samples", nargs="+", help="sample volume files (stacks give one sample per "
+                   "image)")
     p.add_argument("--out", required=True, help="output folder")
     add_read_arguments(p)
     p.set_defaults(func=run_compare)
-
-    from porevae.study import COVARIANCES
-
-    p = subparsers.add_parser("study", help="parameterization studies")
-    studies = p.add_subparsers(dest="study", required=True, metavar="STUDY")
-    q = studies.add_parser("dimension", help="VAE latent size vs KLE terms",
-                           description="Train a Gaussian VAE per latent size d on KLE "
-                           "log-permeability fields and compare with the KLE truncated to d "
-                           "terms: held-out reconstruction error, variance and covariance of "
-                           "generated fields.")
-    q.add_argument("--dims", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
-    q.add_argument("--covariances", nargs="+", choices=sorted(COVARIANCES),
-                   default=list(COVARIANCES))
-    q.add_argument("--size", type=int, default=32, help="grid cells per axis (default 32)")
-    q.add_argument("--length-scale", type=float, default=0.2,
-                   help="covariance length scale on the unit square (default 0.2)")
-    q.add_argument("--n-train", type=int, default=512)
-    q.add_argument("--n-test", type=int, default=64)
-    q.add_argument("--n-generate", type=int, default=256)
-    q.add_argument("--steps", type=int, default=400, help="VAE training steps per model")
-    q.add_argument("--batch-size", type=int, default=32)
-    q.add_argument("--lr", type=float, default=2e-3)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", help="folder for study.md, study.json and the plot")
-    q.add_argument("--progress", action="store_true")
-    q.set_defaults(func=run_study_dimension)
-
-    q = studies.add_parser("reconstruction", help="VAE reconstruction of a synthetic 3D medium",
-                           description="Train a small VAE on crops of overlapping spheres, "
-                           "generate media and compare their statistics with the medium's "
-                           "(porosity, Sv, chord lengths, Euler density targets).")
-    q.add_argument("--shape", type=int, nargs=3, default=[96, 96, 96])
-    q.add_argument("--porosity", type=float, default=0.4)
-    q.add_argument("--radius", type=float, default=4.0, help="sphere radius in voxels")
-    q.add_argument("--size", type=int, default=32, help="training crop size (default 32)")
-    q.add_argument("--steps", type=int, default=300)
-    q.add_argument("--n-samples", type=int, default=16)
-    q.add_argument("--kind", choices=("vae", "beta", "fisher"), default="fisher")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--cut", choices=("mean", "half"), default="mean",
-                   help="binary samples from the pore probabilities: mean = each sample keeps "
-                        "its mean probability as porosity (default); half = p >= 1/2")
-    q.add_argument("--out", help="folder for the report")
-    q.add_argument("--progress", action="store_true")
-    q.set_defaults(func=run_study_reconstruction)

@@ -7,6 +7,10 @@ Writers (all validate before writing and write atomically: temporary file, then 
 - :func:`write_vti`: VTK image data for ParaView (through pyevtk);
 - :func:`write_npy`, :func:`write_h5` / :func:`read_h5`: NumPy and HDF5 arrays.
 
+Stacks of realizations (:func:`write_samples`, what ``porevae sample`` writes) go through the
+volume-I/O layer :mod:`porevae.media.io`; :func:`load_kle` is :meth:`porevae.KLE.load` with
+one-line errors naming a bad file.
+
 Ensembles (:func:`write_ensemble`, :func:`regenerate`, :func:`read_manifest`) write one folder
 per realization and a manifest from which any realization is regenerated bit for bit; property
 transforms (log-normal permeability, porosity, bounds, anisotropy) live in
@@ -18,6 +22,7 @@ from porevae.export.binary import read_bgrdecl, write_bgrdecl
 from porevae.export.ensemble import read_manifest, regenerate, write_ensemble
 from porevae.export.formats import FORMATS, write_fields
 from porevae.export.grdecl import grdecl_text, read_grdecl, write_grdecl
+from porevae.export.samples import load_kle, write_samples
 from porevae.export.transforms import Transform
 from porevae.export.vtk import write_vti
 
@@ -25,6 +30,7 @@ __all__ = [
            "FORMATS",
            "Transform",
            "grdecl_text",
+           "load_kle",
            "read_bgrdecl",
            "read_grdecl",
            "read_h5",
@@ -36,5 +42,6 @@ __all__ = [
            "write_grdecl",
            "write_h5",
            "write_npy",
+           "write_samples",
            "write_vti",
 ]

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import resfo
 
+from porevae._files import FileIntegrityError, atomic_path
 from porevae.export._check import check_fields
-from porevae._files import atomic_path
 
 
 def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Path:
@@ -37,6 +37,17 @@ def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Pat
 
 
 def read_bgrdecl(path) -> dict[str, np.ndarray]:
-    """``{keyword: array (n,)}`` of a binary GRDECL file, in native byte order."""
-    return {name.strip(): np.asarray(values).astype(np.asarray(values).dtype.newbyteorder("="))
-            for name, values in resfo.read(path, fileformat=resfo.Format.UNFORMATTED)}
+    """``{keyword: array (n,)}`` of a binary GRDECL file, in native byte order.
+
+    Truncated or foreign files raise :class:`porevae._files.FileIntegrityError` naming the file
+    (the Fortran record markers are checked by resfo).
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"binary GRDECL file {str(path)!r} does not exist")
+    try:
+        records = resfo.read(path, fileformat=resfo.Format.UNFORMATTED)
+        return {name.strip(): np.asarray(v).astype(np.asarray(v).dtype.newbyteorder("="))
+                for name, v in records}
+    except (resfo.ResfoParsingError, ValueError, OSError, EOFError) as exc:
+        raise FileIntegrityError(f"{path}: truncated, corrupt or foreign binary GRDECL file "
+                                 f"({' '.join(str(exc).split())})") from None

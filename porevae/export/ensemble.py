@@ -18,13 +18,18 @@ A resumed run (the same call again) skips done realizations and rewrites the oth
 temporary files that a killed process left behind. The manifest is written by the coordinating
 process only (at the start without, at the end with the per-realization checksums).
 
-Sharding: the indices to write are cut into tasks of ``chunk`` (default 256) consecutive
-realizations; ``jobs > 1`` runs them on a ``concurrent.futures.ProcessPoolExecutor``, ``dask``
+Sharding: the indices to write are cut into tasks of ``chunk`` (default 16) consecutive
+realizations (the progress bar moves per task); ``jobs > 1`` runs them on a ``concurrent.futures.ProcessPoolExecutor``, ``dask``
 (a scheduler address or a ``distributed.Client``) submits the same tasks to a Dask cluster.
 Workers load the KLE file themselves (checked against the manifest's checksum), so with a Dask
 cluster of several machines the KLE file and ``out`` must lie on a file system they share. The
 process pool starts workers with ``spawn``: a script calling ``write_ensemble(..., jobs=N)``
-needs the usual ``if __name__ == "__main__":`` guard.
+needs the usual ``if __name__ == "__main__":`` guard. Each worker runs a watchdog thread that
+ends it when its parent process is gone, so killing the coordinating process (even ``kill -9``)
+leaves no idle workers behind.
+
+Geometry: ``geometry={"cell_size": [DX, DY(, DZ)], "top": depth}`` (metres) writes the fields on
+physical cells (see :func:`porevae.export.formats.physical_grid`); it is kept in the manifest.
 
 Fields are sampled on the CPU (``KLE.sample`` with NumPy): bit for bit on one machine and
 library stack; a GPU sampler gives the same coefficients but fields equal only up to rounding.
@@ -34,6 +39,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
@@ -43,17 +50,24 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae._validation import check_int
 from porevae.export._check import check_fields
-from porevae._files import TMP_MARK, atomic_path, sha256
-from porevae.export.formats import check_format, write_fields
+from porevae.export.formats import (
+    check_format,
+    default_cell_size,
+    physical_grid,
+    write_fields,
+)
+from porevae.export.samples import load_kle
 from porevae.export.transforms import Transform
 
 MANIFEST = "manifest.json"
 DONE = ".done"
 MANIFEST_VERSION = 1
-DEFAULT_CHUNK = 256
-_FIXED = ("kle_sha256", "seed", "format", "transform", "grid_section")
+DEFAULT_CHUNK = 16
+WATCHDOG_PERIOD = 0.5  # s between a worker's checks that its parent still runs
+_FIXED = ("kle_sha256", "seed", "format", "transform", "grid_section", "geometry")
 
 
 def folder_name(i: int) -> str:
@@ -69,12 +83,20 @@ def _load_kle(path: str, digest: str):
 
 @lru_cache(maxsize=4)
 def _load_kle_checked(path: str, digest: str, mtime_ns: int, size: int):
-    from porevae.kle import KLE
-
     if sha256(path) != digest:
         raise ValueError(f"KLE file {path} does not have the SHA-256 {digest} of the ensemble's "
                          f"KLE file")
-    return KLE.load(path)
+    return load_kle(path)
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: a daemon thread that ends this process once ``parent`` is gone."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_PERIOD)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="porevae-parent-watchdog", daemon=True).start()
 
 
 def _check_seed(seed) -> int:
@@ -114,7 +136,8 @@ def is_done(folder: Path) -> dict | None:
 
 
 def write_realizations(kle_path: str, kle_sha256: str, out: str, indices: list[int], seed: int,
-                       fmt: str, transform: dict, grid_section: str | None = None) -> dict:
+                       fmt: str, transform: dict, grid_section: str | None = None,
+                       geometry: dict | None = None) -> dict:
     """Write the given realizations into ``out`` (one task); returns ``{i: {file: sha256}}``.
 
     Runs in worker processes: everything it needs comes in as plain arguments. Consecutive
@@ -139,12 +162,27 @@ def write_realizations(kle_path: str, kle_sha256: str, out: str, indices: list[i
             header = {"seed": seed, "realization": i,
                       "kle_sha256": kle_sha256[:16], "transform": tr.perm}
             names = write_fields(folder, tr.apply_kle(y, kle), kle.grid, fmt,
-                                 header=header, grid_section=grid_section)
+                                 header=header, grid_section=grid_section, geometry=geometry)
             sums = {name: sha256(folder / name) for name in names}
             with atomic_path(folder / DONE) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(sums, fh)
             result[i] = sums
     return result
+
+
+def _check_geometry(geometry) -> dict:
+    geometry = dict(geometry or {})
+    unknown = sorted(set(geometry) - {"cell_size", "top"})
+    if unknown:
+        raise ValueError(f"geometry takes the keys 'cell_size' and 'top', got {unknown}")
+    if geometry.get("cell_size") not in (None, "auto"):
+        geometry["cell_size"] = [float(c) for c in np.atleast_1d(geometry["cell_size"])]
+    if geometry.get("top") is not None:
+        top = float(geometry["top"])
+        if not np.isfinite(top):
+            raise ValueError(f"top must be a finite depth [m], got {top}")
+        geometry["top"] = top
+    return {k: v for k, v in geometry.items() if v is not None}
 
 
 def _runs(indices: list[int], block: int) -> Iterable[tuple[int, int]]:
@@ -161,7 +199,8 @@ def _runs(indices: list[int], block: int) -> Iterable[tuple[int, int]]:
 def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
                    transform: Transform | None = None, *, only: int | None = None,
                    jobs: int = 1, dask=None, chunk: int = DEFAULT_CHUNK,
-                   grid_section: str | None = None, progress: bool = False) -> dict:
+                   grid_section: str | None = None, geometry: dict | None = None,
+                   progress: bool = False) -> dict:
     """Write (or resume, or extend) an ensemble of ``n`` realizations into folder ``out``.
 
     Parameters
@@ -189,8 +228,12 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         Realizations per task (a few hundred: workers amortize loading the KLE).
     grid_section : None, "dxdytops" or "corner"
         GRDECL only: put the grid geometry in every realization's file.
+    geometry : dict, optional
+        ``{"cell_size": [DX, DY(, DZ)] or "auto", "top": depth}`` in metres: the physical cells
+        the fields are written on (default: the KLE grid's own units, top 0; ``"auto"``:
+        :func:`porevae.export.formats.default_cell_size`, resolved in the manifest).
     progress : bool
-        tqdm progress bar over realizations.
+        tqdm progress bar over realizations (moves per task of ``chunk`` realizations).
 
     Returns
     -------
@@ -213,6 +256,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     if jobs > 1 and dask is not None:
         raise ValueError("give jobs > 1 or dask, not both")
     transform = transform or Transform()
+    geometry = _check_geometry(geometry)
     kle_path = str(Path(kle_path).resolve())
     digest = sha256(kle_path)
     kle = _load_kle(kle_path, digest)
@@ -220,10 +264,13 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     # validate the transform on one realization before creating anything
     check_fields(transform.apply_kle(kle.sample(1, seed=seed, start=only or 0)[0], kle),
                  kle.grid)
+    if geometry.get("cell_size") == "auto":   # the manifest records the sizes used
+        geometry["cell_size"] = default_cell_size(kle.grid)
+    physical_grid(kle.grid, geometry.get("cell_size"))
     manifest = {"manifest_version": MANIFEST_VERSION, "porevae_version": __version__,
                 "kle_file": kle_path, "kle_sha256": digest, "kle": kle.params(), "seed": seed,
                 "n": n, "format": fmt, "transform": transform.to_dict(),
-                "grid_section": grid_section, "folder": "real-%04d",
+                "grid_section": grid_section, "geometry": geometry, "folder": "real-%04d",
                 "sampling": "realization i: numpy.random.SeedSequence(seed, spawn_key=(i,))",
                 "realizations": {}}
     if (out / MANIFEST).exists():
@@ -250,7 +297,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     before = {i: manifest["realizations"].get(str(i)) for i in todo}
     tasks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
     args = (kle_path, digest, str(out))
-    rest = (seed, fmt, transform.to_dict(), grid_section)
+    rest = (seed, fmt, transform.to_dict(), grid_section, geometry)
     bar = tqdm(total=len(todo), desc="realizations", disable=not progress, unit="real")
     try:
         for result in _run_tasks(tasks, args, rest, jobs, dask):
@@ -277,7 +324,8 @@ def _run_tasks(tasks, args, rest, jobs, dask):
             yield write_realizations(*args, task, *rest)
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
-                                 mp_context=get_context("spawn")) as pool:
+                                 mp_context=get_context("spawn"), initializer=_watch_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(write_realizations, *args, task, *rest) for task in tasks]
             for fut in as_completed(futures):
                 yield fut.result()
@@ -314,7 +362,8 @@ def regenerate(out, i: int, dest, kle_path=None) -> dict:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     return write_realizations(kle_path, m["kle_sha256"], str(dest), [i], m["seed"],
-                              m["format"], m["transform"], m.get("grid_section"))[i]
+                              m["format"], m["transform"], m.get("grid_section"),
+                              m.get("geometry"))[i]
 
 
 def verify(out) -> list[int]:

@@ -44,8 +44,14 @@ def read_coefficients(path, n_terms: int, group: str = DEFAULT_GROUP,
     the top level in the flat layout); indices must be ``0 .. m-1`` with ``m <= n_terms``, the
     remaining coefficients are 0.
     """
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a JSON parameter file ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of parameters, got "  # noqa: TRY004
+                         f"{type(data).__name__}")
     entries = data.get(group) if isinstance(data.get(group), dict) else data
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
     found = {}

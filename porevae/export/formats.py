@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from porevae.export._check import check_fields
 from porevae.export.arrays import write_h5, write_npy
 from porevae.export.binary import write_bgrdecl
@@ -23,6 +25,46 @@ from porevae.export.grdecl import write_grdecl
 from porevae.export.vtk import write_vti
 
 FORMATS = ("grdecl", "bgrdecl", "vti", "npy", "h5")
+RESERVOIR_CELL = (50.0, 50.0, 5.0)  # m: DX DY DZ of a reservoir model's cells
+
+
+def default_cell_size(grid) -> list:
+    """``cell_size="auto"``: the grid's own spacing read as metres, unless the grid is the
+    default unit square / cube (spacing ``1/shape``, no physical size), which gets reservoir
+    cells of :data:`RESERVOIR_CELL` (50 m x 50 m x 5 m). A 2-D grid gets a third entry, its
+    layer thickness (5 m)."""
+    unit = all(abs(h * n - 1.0) < 1e-12 for h, n in zip(grid.spacing, grid.shape))
+    sizes = list(RESERVOIR_CELL[:grid.ndim]) if unit else [float(h) for h in grid.spacing]
+    return sizes + ([RESERVOIR_CELL[2]] if grid.ndim == 2 else [])
+
+
+def physical_grid(grid, cell_size=None):
+    """The grid fields are written on: ``grid`` itself (``cell_size`` None), or the same cells
+    with edge lengths ``cell_size`` [m] (one value, or one per axis; a 2-D grid may take a third
+    entry, its layer thickness, used by the GRDECL geometry) from origin 0; ``"auto"``:
+    :func:`default_cell_size`.
+
+    Returns ``(grid, thickness)``; ``thickness`` is None unless given for a 2-D grid.
+    """
+    from porevae.grid import Grid
+
+    if cell_size is None:
+        return grid, None
+    if isinstance(cell_size, str):
+        if cell_size != "auto":
+            raise ValueError(f"cell_size must be 'auto' or numbers [m], got {cell_size!r}")
+        cell_size = default_cell_size(grid)
+    sizes = [float(c) for c in np.atleast_1d(cell_size)]
+    if len(sizes) == 1:
+        sizes = sizes * grid.ndim
+    if len(sizes) not in (grid.ndim, grid.ndim + (grid.ndim == 2)):
+        raise ValueError(f"cell_size needs 1 or {grid.ndim} values"
+                         f"{' (or 3: DX DY and the layer thickness)' if grid.ndim == 2 else ''}"
+                         f" for a {grid.ndim}-D grid, got {sizes}")
+    if not all(np.isfinite(c) and c > 0 for c in sizes):
+        raise ValueError(f"cell_size must be finite and > 0 [m], got {sizes}")
+    thickness = sizes[2] if grid.ndim == 2 and len(sizes) == 3 else None
+    return Grid(grid.shape, spacing=tuple(sizes[:grid.ndim])), thickness
 
 
 def check_format(fmt: str) -> str:
@@ -33,15 +75,21 @@ def check_format(fmt: str) -> str:
 
 
 def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None = None,
-                 grid_section: str | None = None) -> list[str]:
+                 grid_section: str | None = None, geometry: Mapping | None = None) -> list[str]:
     """Write ``{keyword: array of grid.shape}`` into ``folder`` in format ``fmt``.
 
     All fields are validated before the first file is written. ``header`` (GRDECL comments,
     HDF5 attributes) is ignored by the other formats; ``grid_section`` (GRDECL only) puts the
-    geometry into the first keyword's file. Returns the file names written, relative to
+    geometry into the first keyword's file. ``geometry`` = ``{"cell_size": [m, ...], "top": m}``
+    writes the fields on physical cells (:func:`physical_grid`; ``top`` = depth of the top
+    face) instead of ``grid``'s own units. Returns the file names written, relative to
     ``folder``.
     """
     check_format(fmt)
+    geometry = dict(geometry or {})
+    grid, thickness = physical_grid(grid, geometry.get("cell_size"))
+    top = geometry.get("top")
+    layer = {"top": top} | ({"thickness": thickness} if thickness else {})
     check_fields(fields, grid)
     if grid_section is not None and fmt != "grdecl":
         raise ValueError("grid_section is for the grdecl format only")
@@ -49,7 +97,7 @@ def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None
     if fmt == "grdecl":
         for k, (name, value) in enumerate(fields.items()):
             write_grdecl(folder / f"{name}.GRDECL", {name: value}, grid, header=header,
-                         grid_section=grid_section if k == 0 else None)
+                         grid_section=grid_section if k == 0 else None, **layer)
         return [f"{name}.GRDECL" for name in fields]
     if fmt == "bgrdecl":
         for name, value in fields.items():

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from porevae.export._check import check_fields, is_integer_keyword
 from porevae._files import atomic_path
+from porevae.export._check import check_fields, is_integer_keyword
 
 LINE_WIDTH = 80
 MAX_LINE = 132
@@ -46,7 +46,7 @@ NO_DATA = frozenset({"ECHO", "NOECHO", "RUNSPEC", "GRID", "EDIT", "PROPS", "REGI
 
 def dims(grid) -> tuple[int, int, int]:
     """``(NX, NY, NZ)`` of a 1D/2D/3D grid (missing axes count one cell)."""
-    return tuple(grid.shape) + (1,) * (3 - grid.ndim)
+    return grid.shape3
 
 
 def write_grdecl(path, fields: Mapping, grid, *, repeat: bool = True, header: Mapping | None = None,

@@ -36,6 +36,8 @@ import numpy as np
 MD_M2 = 9.869233e-16  # one millidarcy in m^2
 PERM_MODES = ("exp", "geometric", "arithmetic", "gaussian")
 PORO_MODES = (None, "kozeny-carman", "power-law")
+DEFAULT_PERM_MEAN = 100.0  # mD: geometric / arithmetic mean when none is given
+DEFAULT_PERM_STD = 1.0
 
 
 def _positive(value, name):
@@ -120,10 +122,12 @@ class Transform:
     ----------
     perm : {"exp", "geometric", "arithmetic", "gaussian"}
         Log-normal mapping (see the module docstring); ``"gaussian"`` writes ``Y`` unchanged.
-    perm_mean : float
-        ``K_g`` for ``"geometric"``, ``m`` for ``"arithmetic"`` [mD]; unused otherwise.
-    perm_std : float
-        Log-std ``s`` for ``"geometric"``, std ``sd`` [mD] for ``"arithmetic"``.
+    perm_mean : float, optional
+        ``K_g`` for ``"geometric"``, ``m`` for ``"arithmetic"`` [mD] (default 100 mD for these);
+        refused with ``"exp"`` and ``"gaussian"``, which take no mean.
+    perm_std : float, optional
+        Log-std ``s`` for ``"geometric"``, std ``sd`` [mD] for ``"arithmetic"`` (default 1);
+        refused with ``"exp"`` and ``"gaussian"``.
     perm_bounds : (low, high)
         Truncation of the permeability [mD]; None for no bound.
     keyword : str
@@ -139,8 +143,8 @@ class Transform:
     """
 
     perm: str = "exp"
-    perm_mean: float = 100.0
-    perm_std: float = 1.0
+    perm_mean: float | None = None
+    perm_std: float | None = None
     perm_bounds: tuple = (None, None)
     keyword: str = "PERMX"
     ky_kx: float | None = None
@@ -154,6 +158,20 @@ class Transform:
             raise ValueError(f"perm must be one of {PERM_MODES}, got {self.perm!r}")
         if self.poro not in PORO_MODES:
             raise ValueError(f"poro must be one of {PORO_MODES}, got {self.poro!r}")
+        if self.perm in ("exp", "gaussian"):
+            given = [n for n in ("perm_mean", "perm_std") if getattr(self, n) is not None]
+            if given:
+                raise ValueError(f"{' and '.join(given)} set, but perm={self.perm!r} takes none "
+                                 f"(K = exp(Y) or Y itself): use perm='geometric' (median "
+                                 f"perm_mean [mD], log-std perm_std) or 'arithmetic'")
+        else:  # record the values used, so that a manifest describes what was done
+            if self.perm_mean is None:
+                object.__setattr__(self, "perm_mean", DEFAULT_PERM_MEAN)
+            if self.perm_std is None:
+                object.__setattr__(self, "perm_std", DEFAULT_PERM_STD)
+            _positive(self.perm_mean, "perm_mean")
+            if not (math.isfinite(self.perm_std) and self.perm_std >= 0):
+                raise ValueError(f"perm_std must be finite and >= 0, got {self.perm_std!r}")
         object.__setattr__(self, "perm_bounds", tuple(self.perm_bounds))
         object.__setattr__(self, "poro_bounds", tuple(self.poro_bounds))
         object.__setattr__(self, "poro_params", dict(self.poro_params))
@@ -163,6 +181,8 @@ class Transform:
         if self.perm == "gaussian" and (self.ky_kx or self.kv_kh or self.poro):
             raise ValueError("perm='gaussian' writes the Gaussian field only: no anisotropy "
                              "ratios or porosity")
+        if self.poro is None and self.poro_bounds != (None, None):
+            raise ValueError("poro_bounds set without poro: there is no porosity to truncate")
         needed = {"kozeny-carman": {"constant"}, "power-law": {"a", "b"}}.get(self.poro, set())
         if set(self.poro_params) != needed:
             raise ValueError(f"poro={self.poro!r} takes poro_params with keys {sorted(needed)}, "

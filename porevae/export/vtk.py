@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from pyevtk.hl import imageToVTK
 
-from porevae.export._check import check_fields
 from porevae._files import atomic_path
+from porevae.export._check import check_fields
 
 
 def write_vti(path, fields: Mapping, grid) -> Path:
@@ -29,8 +29,7 @@ def write_vti(path, fields: Mapping, grid) -> Path:
     if path.suffix != ".vti":
         raise ValueError(f"a VTK image file must end in .vti, got {path.name!r}")
     flat = check_fields(fields, grid)
-    shape3 = tuple(grid.shape) + (1,) * (3 - grid.ndim)
-    cells = {name: np.asfortranarray(values.reshape(shape3, order="F"))
+    cells = {name: np.asfortranarray(values.reshape(grid.shape3, order="F"))
              for name, values in flat.items()}
     origin = tuple(grid.origin) + (0.0,) * (3 - grid.ndim)
     spacing = tuple(grid.spacing) + (0.0,) * (3 - grid.ndim)

@@ -1,7 +1,8 @@
 """Figures of a KLE: covariance, eigenmodes, realizations, energy curves (PNG, matplotlib).
 
 Every function draws on its own :class:`matplotlib.figure.Figure` (no pyplot state, no display
-needed) and writes the PNG atomically. Fields are shown with x to the right and y up.
+needed) and writes the PNG through :func:`porevae._plotting.savefig` (atomically). Fields are
+shown with x to the right and y up.
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from porevae._files import atomic_path
+from porevae._plotting import savefig
 
-
-def _save(fig: Figure, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+DPI = 110
 
 
 def _show_field(ax, field2d, grid, cmap="viridis", **kw):
@@ -62,7 +60,7 @@ def plot_covariance(grid, models: dict, path) -> None:
         im = _show_field(ax, _slice2d(grid.unflatten(row), grid), grid, vmin=0)
         ax.set_title(f"C(x_centre, x): {label}")
         fig.colorbar(im, ax=ax, shrink=0.8)
-    _save(fig, path)
+    savefig(fig, path, dpi=DPI)
 
 
 def plot_modes(kle, path, n: int = 6, label: str = "") -> None:
@@ -76,7 +74,7 @@ def plot_modes(kle, path, n: int = 6, label: str = "") -> None:
         _show_field(ax, _slice2d(mode, kle.grid), kle.grid, cmap="RdBu_r", vmin=-lim, vmax=lim)
         ax.set_title(f"phi_{k + 1}  lambda={kle.eigenvalues[k]:.3g}", fontsize=8)
     fig.suptitle(f"leading eigenmodes {label}".strip())
-    _save(fig, path)
+    savefig(fig, path, dpi=DPI)
 
 
 def plot_realizations(fields, grid, path, title: str = "", binary: bool = False) -> None:
@@ -96,7 +94,7 @@ def plot_realizations(fields, grid, path, title: str = "", binary: bool = False)
         im = _show_field(ax, f if grid is None else _slice2d(f, grid), grid, **style)
     fig.colorbar(im, ax=list(axes), shrink=0.8)
     fig.suptitle(title)
-    _save(fig, path)
+    savefig(fig, path, dpi=DPI)
 
 
 def plot_energy(spectra: dict, path, levels=()) -> None:
@@ -116,18 +114,4 @@ def plot_energy(spectra: dict, path, levels=()) -> None:
     ax.set_ylim(0, 1.01)
     ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def plot_loss(history, path) -> None:
-    """Training curves: the logged loss terms (rows with step, total, recon, kl, fisher)."""
-    fig = Figure(figsize=(6.0, 4.0))
-    ax = fig.subplots()
-    steps = [row["step"] for row in history]
-    for key in ("total", "recon", "kl", "fisher"):
-        ax.semilogy(steps, [max(float(row[key]), 1e-12) for row in history], label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss term (per sample, batch mean)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    _save(fig, path)
+    savefig(fig, path, dpi=DPI)
