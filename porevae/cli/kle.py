@@ -36,6 +36,15 @@ def add_model_arguments(p) -> None:
     c.add_argument("--convention", choices=("porevae", "sklearn"), default="porevae",
                    help="squared exponential: exp(-r^2/l^2) (porevae, default) or "
                         "exp(-r^2/(2 l^2)) (sklearn)")
+    c.add_argument("--azimuth", type=float,
+                   help="bearing of the first principal axis (the first --length-scale), degrees "
+                        "clockwise from north (+y); default: the principal axes are the grid axes")
+    c.add_argument("--dip", type=float, default=0.0,
+                   help="3-D: tilt of the first principal axis below the horizontal, degrees "
+                        "(needs --azimuth; default 0)")
+    c.add_argument("--rake", type=float, default=0.0,
+                   help="3-D: rotation of the other two axes about the first, degrees (needs "
+                        "--azimuth; default 0)")
 
 
 def grid_from_args(args):
@@ -54,13 +63,13 @@ def model_from_args(args):
                          f"--cov {args.cov}")
     if args.convention != "porevae" and args.cov != "squared-exponential":
         raise ValueError(f"--convention is for --cov squared-exponential, not --cov {args.cov}")
+    common = {"variance": args.variance, "metric": args.metric, "azimuth": args.azimuth,
+              "dip": args.dip, "rake": args.rake}
     if args.cov == "exponential":
-        return Exponential(ls, variance=args.variance, metric=args.metric)
+        return Exponential(ls, **common)
     if args.cov == "squared-exponential":
-        return SquaredExponential(ls, variance=args.variance, metric=args.metric,
-                                  convention=args.convention)
-    return Matern(DEFAULT_NU if args.nu is None else args.nu, ls, variance=args.variance,
-                  metric=args.metric)
+        return SquaredExponential(ls, convention=args.convention, **common)
+    return Matern(ls, nu=DEFAULT_NU if args.nu is None else args.nu, **common)
 
 
 def _one_or_many(values):
