@@ -1,6 +1,8 @@
 """The KLE object: truncation, sampling statistics, seeding, projection, persistence, errors."""
 
 import math
+import time
+import tracemalloc
 
 import h5py
 import numpy as np
@@ -8,6 +10,8 @@ import pytest
 import torch
 
 import porevae as pv
+from porevae._files import FileIntegrityError
+from porevae.kle import _device
 from porevae.kle.expansion import n_terms_for_energy
 
 
@@ -17,8 +21,7 @@ def dense_cov(grid, model):
 
 
 @pytest.fixture
-def small():
-    rng = np.random.default_rng()
+def small(rng):
     grid = pv.Grid((int(rng.integers(5, 9)), int(rng.integers(4, 8))),
                    spacing=tuple(rng.uniform(0.05, 0.2, 2)))
     model = pv.Exponential(tuple(rng.uniform(0.2, 0.6, 2)), variance=float(rng.uniform(0.5, 2)))
@@ -49,11 +52,11 @@ def test_n_terms_for_energy_edges():
     assert n_terms_for_energy(w[:1], 0.9, 6.0, 3) is None
 
 
-def test_sample_covariance_converges_to_c(small):
+def test_sample_covariance_converges_to_c(small, rng):
     grid, model = small
     kle = pv.KLE(grid, model, n_terms=grid.n_cells)  # complete: the samples have covariance C
     n = 20_000
-    y = grid.flatten(kle.sample(n, seed=int(np.random.default_rng().integers(2**31))))
+    y = grid.flatten(kle.sample(n, seed=int(rng.integers(2**31))))
     assert y.shape == (n, grid.n_cells)
     c_hat = np.cov(y, rowvar=False)
     c = dense_cov(grid, model)
@@ -133,6 +136,100 @@ def test_save_load_round_trip(tmp_path, small):
         pv.KLE.load(other)
 
 
+def test_from_eigenpairs_is_the_constructor_path(small):
+    """``__init__`` and ``load`` both end in ``from_eigenpairs``' setup: same attributes."""
+    grid, model = small
+    kle = pv.KLE(grid, model, n_terms=5, mean=0.25)
+    made = pv.KLE.from_eigenpairs(grid, model, kle.eigenvalues, kle.eigenvectors,
+                                  solver=kle.solver, mean=0.25)
+    assert vars(made).keys() == vars(kle).keys()
+    assert made.params() == kle.params()
+    np.testing.assert_array_equal(made.sample(3, seed=1), kle.sample(3, seed=1))
+    with pytest.raises(ValueError, match="eigenvectors"):
+        pv.KLE.from_eigenpairs(grid, model, kle.eigenvalues, kle.eigenvectors[:-1])
+
+
+def _corrupt(path, how, rng):
+    data = bytearray(path.read_bytes())
+    if how == "middle":  # bytes overwritten in the middle of the file
+        mid = len(data) // 2
+        data[mid:mid + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+    elif how == "truncated":
+        data = data[: len(data) * 2 // 3]
+    elif how == "garbage":
+        data = bytearray(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how, match", [("middle", "checksum mismatch|not a readable"),
+                                        ("truncated", "not a readable"),
+                                        ("garbage", "not a readable")])
+def test_corrupted_kle_files_are_refused(tmp_path, small, rng, how, match):
+    grid, model = small
+    kle = pv.KLE(grid, model, n_terms=grid.n_cells)  # the eigenvectors fill most of the file
+    path = tmp_path / "kle.h5"
+    kle.save(path)
+    _corrupt(path, how, rng)
+    with pytest.raises(FileIntegrityError, match=match) as err:
+        pv.KLE.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_checksum_covers_every_array_and_the_parameters(tmp_path, small):
+    grid, model = small
+    kle = pv.KLE(grid, model, n_terms=4)
+    path = tmp_path / "kle.h5"
+    for name in ("eigenvalues", "eigenvectors", "known_eigenvalues", "params", "missing",
+                 "no checksum"):
+        kle.save(path)
+        with h5py.File(path, "r+") as f:
+            if name == "params":
+                f.attrs["porevae_kle"] = f.attrs["porevae_kle"].replace('"mean": 0.0',
+                                                                        '"mean": 1.0')
+            elif name == "missing":
+                del f["known_eigenvalues"]
+            elif name == "no checksum":
+                del f.attrs["sha256"]
+            else:
+                f[name][0] = f[name][0] + 1e-9
+        match = {"missing": "without dataset", "no checksum": "without a checksum"}.get(
+            name, "checksum mismatch")
+        with pytest.raises(FileIntegrityError, match=match):
+            pv.KLE.load(path)
+    with pytest.raises(FileIntegrityError, match="not a readable"):
+        pv.KLE.load(tmp_path / "absent.h5")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_project_and_field_refuse_non_finite_input(small, bad):
+    grid, model = small
+    kle = pv.KLE(grid, model, n_terms=4)
+    y = kle.sample(2, seed=0)
+    y[1, 0, 0] = bad
+    with pytest.raises(ValueError, match="fields has 1 NaN or infinite"):
+        kle.project(y)
+    with pytest.raises(ValueError, match="fields has 1 NaN"):
+        kle.project(torch.from_numpy(y))
+    xi = kle.coefficients(2, seed=0)
+    xi[0, 2] = bad
+    with pytest.raises(ValueError, match="xi has 1 NaN or infinite"):
+        kle.field(xi)
+    with pytest.raises(ValueError, match="xi has 1 NaN"):
+        kle.field(torch.from_numpy(xi))
+
+
+def test_energy_with_a_leading_only_solver_matches_parity(rng):
+    """``energy=`` with ``fft``: a first guess from the estimated spectrum, grown until the
+    energy is reached; the same M and eigenvalues as the exact solver."""
+    grid = pv.Grid((int(rng.integers(10, 16)), int(rng.integers(10, 16)), 4))
+    model = pv.Exponential(tuple(rng.uniform(0.1, 0.3, 3)))
+    level = float(rng.uniform(0.6, 0.9))
+    exact = pv.KLE(grid, model, energy=level, solver="parity")
+    fft = pv.KLE(grid, model, energy=level, solver="fft")
+    assert fft.n_terms == exact.n_terms and fft.energy >= level
+    np.testing.assert_allclose(fft.eigenvalues, exact.eigenvalues, rtol=1e-10)
+
+
 def test_save_failure_leaves_nothing(tmp_path, small, monkeypatch):
     grid, model = small
     kle = pv.KLE(grid, model, n_terms=3)
@@ -188,3 +285,33 @@ def test_dense_request_too_large_is_refused_before_allocating():
         pv.KLE(grid, pv.Exponential(0.1), n_terms=10, solver="dense")
     needed = int(str(err.value).split("(")[1].split()[0])
     assert needed >= 8 * grid.n_cells**2
+    assert "solver='fft' would need" in str(err.value)  # a solver that fits, not this one
+
+
+@pytest.mark.parametrize("grid, cov, kwargs, hint", [
+    # 1e10 cells: the products alone are 160 GB; nothing fits
+    (pv.Grid((100_000, 100_000)), pv.SquaredExponential(0.1), {"n_terms": 10, "solver": "kron"},
+     "no solver fits"),
+    # 1e9 cells: the coordinates alone would be 24 GB
+    (pv.Grid((1000, 1000, 1000)), pv.Exponential(0.1), {"n_terms": 10, "solver": "matfree"},
+     "no solver fits"),
+    # about 800 terms for 90 % (as on 100 x 100): 2.25e6 cells x 700 vectors do not fit in 16 GiB;
+    # refused from the estimated spectrum, before any Lanczos step
+    (pv.Grid((1500, 1500)), pv.Exponential(0.1), {"energy": 0.9, "solver": "fft"},
+     "no solver fits"),
+    (pv.Grid((1000, 1000)), pv.Exponential(0.1), {"n_terms": 50, "solver": "parity"},
+     "solver='fft' would need"),
+])
+def test_memory_refusals_are_quick_and_name_a_fitting_solver(grid, cov, kwargs, hint,
+                                                             monkeypatch):
+    monkeypatch.setattr(_device, "available_memory", lambda: 16 * 2**30)  # any CI machine
+    t0 = time.perf_counter()
+    tracemalloc.start()
+    with pytest.raises(MemoryError, match=r"needs .* bytes") as err:
+        pv.KLE(grid, cov, **kwargs)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert hint in str(err.value)
+    assert f"solver={kwargs['solver']!r} with" in str(err.value)
+    assert peak < 200 * 2**20  # nothing large was allocated
+    assert time.perf_counter() - t0 < 3  # (under a second here; generous for a loaded CI)

@@ -1,7 +1,8 @@
 """Karhunen-Loeve expansion: solvers, truncation by energy, sampling, projection, save/load.
 
 Solvers (``solver=`` of :class:`KLE` and :func:`energy_table`): ``dense``, ``parity``, ``kron``,
-``fft``, ``matfree``, chosen by ``"auto"`` (see :func:`porevae.kle.solvers.choose`).
+``fft``, ``matfree``, one class per algorithm whatever the device (host NumPy or a torch
+device), chosen by ``"auto"`` (see :func:`porevae.kle.solvers.choose`).
 """
 
 from porevae.kle.expansion import KLE, energy_table, n_terms_for_energy

@@ -12,45 +12,54 @@ import torch
 from porevae._validation import check_choice
 
 
-def eigvalsh_desc(a: np.ndarray) -> np.ndarray:
-    """All eigenvalues of the symmetric matrix ``a`` (float64), descending.
+def eigvalsh_desc(a):
+    """All eigenvalues of the symmetric matrix ``a`` (n, n), descending, as a float64 NumPy array.
 
-    PyTorch's LAPACK (MKL in the CPU wheels) tridiagonalises about twice as fast as OpenBLAS.
+    ``a``: a NumPy array (PyTorch's LAPACK, MKL in the CPU wheels, tridiagonalises about twice
+    as fast as OpenBLAS) or a tensor on any device (cuSOLVER on CUDA).
     """
-    w = torch.linalg.eigvalsh(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)))
-    return w.numpy()[::-1].copy()
+    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)) if isinstance(
+        a, np.ndarray) else a
+    return torch.linalg.eigvalsh(t).cpu().numpy()[::-1].copy()
 
 
-
-
-def eigh_leading(a: np.ndarray, k: int, method: str = "auto"):
+def eigh_leading(a, k: int, method: str = "auto"):
     """Leading ``k`` eigenpairs of the symmetric matrix ``a`` (n, n): ``(w (k,), v (n, k))``.
 
-    Descending eigenvalues, orthonormal eigenvectors with a deterministic sign (largest-magnitude
-    entry positive). ``method="lapack"``: ``syevr`` on a subset (SciPy), ``syevd`` (MKL through
-    PyTorch) for more than half the spectrum. ``method="lanczos"``: :func:`lanczos_eigsh` with
-    GEMMs on ``a`` (residuals ``<= 1e-12 |a|``; 4x faster than ``syevr`` on the 7,569-row block of
-    the 174 x 174 parity solve, bench/RESULTS.md). ``"auto"``: Lanczos for ``n >= 2000`` and
+    ``a`` is a NumPy array (host) or a torch tensor (any device); ``w`` is a float64 NumPy array
+    and ``v`` of the type and device of ``a``. Descending eigenvalues, orthonormal eigenvectors
+    with a deterministic sign (:func:`fix_signs`). ``method="lapack"``: on the host ``syevr`` on
+    a subset (SciPy), ``syevd`` (MKL through PyTorch) for more than half the spectrum; on a
+    device ``torch.linalg.eigh``. ``method="lanczos"``: :func:`lanczos_eigsh` with GEMMs on
+    ``a`` (residuals ``<= 1e-12 |a|``; 4x faster than ``syevr`` on the 7,569-row block of the
+    174 x 174 parity solve, bench/RESULTS.md). ``"auto"``: Lanczos for ``n >= 2000`` and
     ``4 k <= n``, else LAPACK. ``a`` may be overwritten.
     """
     check_choice(method, "method", ("auto", "lapack", "lanczos"))
+    host = isinstance(a, np.ndarray)
     n = a.shape[0]
     k = min(int(k), n)
     if k == 0:
-        return np.empty(0), np.empty((n, 0))
+        return np.empty(0), (np.empty((n, 0)) if host else a.new_empty((n, 0)))
     if method == "lanczos" or (method == "auto" and n >= 2000 and 4 * k <= n):
-        a = np.ascontiguousarray(a, dtype=np.float64)
-        w, v = lanczos_eigsh(lambda x: torch.from_numpy(a @ x.numpy()), n, k)
-        v = v.numpy()
+        if host:
+            a = np.ascontiguousarray(a, dtype=np.float64)
+            w, v = lanczos_eigsh(lambda x: torch.from_numpy(a @ x.numpy()), n, k)
+            v = v.numpy()
+        else:
+            w, v = lanczos_eigsh(lambda x: a @ x, n, k, dtype=a.dtype, device=a.device)
         fix_signs(v)
-        return w.numpy(), v
-    if 2 * k < n:
+        return w.cpu().numpy(), v
+    if host and 2 * k < n:
         w, v = scipy.linalg.eigh(a, subset_by_index=[n - k, n - 1], driver="evr",
                                  overwrite_a=True, check_finite=False)
+        w, v = w[::-1].copy(), np.ascontiguousarray(v[:, ::-1])
     else:
-        wt, vt = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)))
-        w, v = wt.numpy()[n - k:], vt.numpy()[:, n - k:]
-    w, v = w[::-1].copy(), np.ascontiguousarray(v[:, ::-1])
+        t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)) if host else a
+        wt, vt = torch.linalg.eigh(t)
+        w = wt[n - k:].flip(0).cpu().numpy()
+        v = vt[:, n - k:].flip(1).contiguous()  # a copy: the full set is released
+        v = v.numpy() if host else v
     fix_signs(v)
     return w, v
 
@@ -219,14 +228,15 @@ def _next_block(w, basis, scale, gen):
     return q, r2 @ r
 
 
-def fix_signs(v: np.ndarray) -> None:
-    """Flip columns of ``v`` in place so that each column's largest-magnitude entry is > 0."""
-    if v.size == 0:
+def fix_signs(v) -> None:
+    """Flip columns of ``v`` (n, k) in place so that each column's largest-magnitude entry is
+    > 0. ``v``: a NumPy array or a tensor on any device (the same code: a zero-copy view)."""
+    t = torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+    if t.numel() == 0:
         return
-    idx = np.argmax(np.abs(v), axis=0)
-    s = np.sign(v[idx, np.arange(v.shape[1])])
+    s = torch.sign(t.gather(0, t.abs().argmax(dim=0, keepdim=True)))
     s[s == 0] = 1.0
-    v *= s
+    t.mul_(s)
 
 
 def merge_desc(values_list, k=None):

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from porevae._files import atomic_path
+from porevae._files import FileIntegrityError, atomic_path, digest_arrays
 from porevae._validation import check_choice, check_int, check_levels, check_memory
 from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
+from porevae.kle import _device
 from porevae.kle.solvers import make_solver
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -38,6 +39,48 @@ def n_terms_for_energy(eigenvalues, level: float, trace: float, n_cells: int) ->
     return idx + 1 if idx < len(cum) else None
 
 
+def _first_guess(solver, level, trace, n_cells, known):
+    """Leading pairs to compute first for an energy ``level`` with a leading-only solver: from
+    the solver's estimated spectrum where it has one (``fft``), else twice what is known."""
+    if hasattr(solver, "estimated_spectrum"):
+        m = n_terms_for_energy(solver.estimated_spectrum(), level, trace, n_cells) or n_cells
+        return min(n_cells, int(1.2 * m) + 16)
+    return min(n_cells, max(64, 2 * known))
+
+
+def _next_guess(solver, w, level, trace, n_cells):
+    """More pairs to compute when the leading ``w`` fall short of ``level``: the solver's
+    estimated spectrum beyond ``len(w)``, rescaled to meet ``w[-1]``, extrapolates how many more
+    reach it (20 % margin); otherwise half as many again."""
+    k = len(w)
+    grow = k // 2
+    if hasattr(solver, "estimated_spectrum") and k < n_cells:
+        est = solver.estimated_spectrum()
+        if est[k - 1] > 0:
+            tail = np.cumsum(est[k:] * (w[-1] / est[k - 1]))
+            more = int(np.searchsorted(tail, level * trace - np.sum(w))) + 1
+            grow = max(k // 4, int(1.2 * more) + 16)
+    return min(n_cells, k + grow)
+
+
+def _leading_for_energy(solver, level, trace, n_cells, known=0, vectors=False, progress=False):
+    """``(w, v)``: leading pairs (``v`` None unless ``vectors``) of a leading-only solver that
+    reach ``level``: a first guess (:func:`_first_guess`, refused up front with its memory
+    figure by the solver if it does not fit), grown (:func:`_next_guess`) until the energy is
+    reached. Each attempt is announced when ``progress``."""
+    k = _first_guess(solver, level, trace, n_cells, known)
+    while True:
+        if progress:
+            tqdm.write(f"solver {solver.name!r}: {k} leading pairs for {level:.1%} of the energy")
+        if vectors:
+            w, v = solver.eigenpairs(k, progress=progress)
+        else:
+            w, v = solver.eigenvalues(k, progress=progress), None
+        if n_terms_for_energy(w, level, trace, n_cells) is not None or k >= n_cells:
+            return w, v
+        k = _next_guess(solver, w, level, trace, n_cells)
+
+
 def _energy_table(solver, levels, trace, n_cells, known=None, progress=False):
     """``{level: M}``, computing only as much of the spectrum as the largest level < 1 needs."""
     levels = check_levels(levels)
@@ -47,14 +90,8 @@ def _energy_table(solver, levels, trace, n_cells, known=None, progress=False):
         if solver.full_spectrum_cheap:
             w = solver.eigenvalues(progress=progress)
         else:
-            k = max(64, 2 * len(w))
-            while True:
-                k = min(k, n_cells - 1)
-                w = solver.eigenvalues(k, progress=progress)
-                if n_terms_for_energy(w, max(partial), trace, n_cells) is not None \
-                        or k >= n_cells - 1:
-                    break
-                k *= 2
+            w, _ = _leading_for_energy(solver, max(partial), trace, n_cells, len(w),
+                                       progress=progress)
     table = {float(lv): n_terms_for_energy(w, lv, trace, n_cells) for lv in levels}
     return table, w
 
@@ -99,11 +136,15 @@ class KLE:
     mean : float
         Mean of the Gaussian field (``mu``).
     device : str
-        Torch device of the eigen-solve (``"cuda"``: the device solvers of
-        :mod:`porevae.kle.gpu`) and of ``sample(..., as_tensor=True)`` (batched GEMM there).
-        Eigenpairs are kept on the host as NumPy arrays.
+        Torch device of the eigen-solve and of ``sample(..., as_tensor=True)`` (batched GEMM
+        there). ``"cpu"`` (the default) solves on the host with NumPy/SciPy/Numba; a GPU runs
+        the same solver on torch tensors there (:mod:`porevae.kle.solvers`). Eigenpairs are
+        kept on the host as NumPy arrays.
     progress : bool
         Show progress bars for long solves and samplings.
+
+    :meth:`from_eigenpairs` builds a KLE from eigenpairs computed elsewhere (it is what
+    :meth:`load` and this constructor both end in).
     """
 
     def __init__(self, grid, cov, n_terms=None, energy=None, solver="auto", dtype="float64",
@@ -119,30 +160,63 @@ class KLE:
             energy = float(check_levels(energy, "energy")[0])
         if not math.isfinite(float(mean)):
             raise ValueError(f"mean must be finite, got {mean}")
+        device = torch.device(device)
+        solve_on = None if device.type == "cpu" else device
+        s = make_solver(solver, grid, cov, solve_on, n_terms=n_terms)
+        trace = grid.n_cells * cov.variance
+        known = None  # leading (or all) eigenvalues, for energy tables
+        v = None
+        if energy is not None and s.full_spectrum_cheap:
+            table, known = _energy_table(s, [energy], trace, grid.n_cells, progress=progress)
+            n_terms = table[energy]
+        elif energy is not None:  # leading-only solver: its pairs for the energy, truncated
+            known, v = _leading_for_energy(s, energy, trace, grid.n_cells, vectors=True,
+                                           progress=progress)
+            n_terms = n_terms_for_energy(known, energy, trace, grid.n_cells)
+            w, v = known[:n_terms], v[:, :n_terms]
+        if v is None:
+            w, v = s.eigenpairs(n_terms, progress=progress)
+        self._setup(grid, cov, w, _device.to_numpy(v), solver=s, dtype=dtype, mean=mean,
+                    device=device, energy_requested=energy, known=known)
+
+    @classmethod
+    def from_eigenpairs(cls, grid, cov, eigenvalues, eigenvectors, *, solver="auto",
+                        dtype="float64", mean=0.0, device="cpu", energy_requested=None,
+                        known=None) -> KLE:
+        """A KLE from given eigenpairs: ``eigenvalues`` (M,) descending, ``eigenvectors``
+        (n_cells, M) orthonormal columns in I-fastest order; ``solver`` names the solver that
+        extends the spectrum for :meth:`energy_table` / :meth:`spectrum`; ``known``: leading
+        eigenvalues beyond the kept ones, if any."""
+        _check_grid_cov(grid, cov)
+        check_choice(dtype, "dtype", tuple(DTYPES))
+        w = np.asarray(eigenvalues, dtype=np.float64)
+        v = np.asarray(eigenvectors)
+        if w.ndim != 1 or v.shape != (grid.n_cells, w.size) or w.size < 1:
+            raise ValueError(f"eigenvalues (M,) and eigenvectors (n_cells={grid.n_cells}, M) "
+                             f"expected, got shapes {w.shape} and {v.shape}")
+        device = torch.device(device)
+        s = make_solver(solver, grid, cov, None if device.type == "cpu" else device,
+                        n_terms=w.size)
+        self = cls.__new__(cls)
+        self._setup(grid, cov, w, v, solver=s, dtype=dtype, mean=mean, device=device,
+                    energy_requested=energy_requested, known=known)
+        return self
+
+    def _setup(self, grid, cov, w, v, *, solver, dtype, mean, device, energy_requested, known):
+        """Every attribute of a KLE, set in one place (the constructor and the loader)."""
         self.grid, self.cov = grid, cov
         self.dtype = dtype
         self.mean = float(mean)
         self.device = torch.device(device)
-        self.energy_requested = energy
-        self._solver = make_solver(solver, grid, cov, self.device)
-        self.solver = self._solver.name
+        self.energy_requested = energy_requested
+        self._solver = solver
+        self.solver = solver.name
         self.trace = grid.n_cells * cov.variance
-        self._known = None  # leading (or all) eigenvalues, for energy tables
-        if energy is not None:
-            table, self._known = _energy_table(self._solver, [energy], self.trace,
-                                               grid.n_cells, progress=progress)
-            n_terms = table[energy]
-        check_memory(n_terms * grid.n_cells * 8 * 2, f"{n_terms} eigenvectors of "
-                     f"{grid.n_cells} cells")
-        w, v = self._solver.eigenpairs(n_terms, progress=progress)
-        self._set(w, v)
-
-    def _set(self, w, v):
         self.eigenvalues = np.asarray(w, dtype=np.float64)
-        self.eigenvectors = np.ascontiguousarray(v, dtype=DTYPES[self.dtype])
+        self.eigenvectors = np.ascontiguousarray(v, dtype=DTYPES[dtype])
         self.n_terms = len(self.eigenvalues)
-        if self._known is None or len(self._known) < self.n_terms:
-            self._known = self.eigenvalues
+        self._known = self.eigenvalues if known is None or len(known) < self.n_terms else \
+            np.asarray(known, dtype=np.float64)
         self._torch_cache = {}
         self._sampler = None
 
@@ -208,6 +282,7 @@ class KLE:
         if xi.shape[-1] != self.n_terms:
             raise ValueError(f"xi must have {self.n_terms} coefficients in its last axis, got "
                              f"shape {tuple(xi.shape)}")
+        _check_finite(xi, "xi")
         if isinstance(xi, torch.Tensor):
             phi, sq = self._tensors(xi.device, xi.dtype)
             y = (xi * sq) @ phi.T + self.mean
@@ -254,7 +329,7 @@ class KLE:
 
     def _device_sampler(self):
         if self._sampler is None:  # uploads Phi sqrt(Lambda) once
-            from porevae.kle.gpu import DeviceSampler
+            from porevae.kle.sampling import DeviceSampler
 
             self._sampler = DeviceSampler(self, self.device, torch.float64 if self.dtype ==
                                           "float64" else torch.float32)
@@ -270,6 +345,7 @@ class KLE:
 
         fields: (n, *grid.shape) or grid.shape -> (n, M) or (M,). NumPy or torch (differentiable).
         """
+        _check_finite(fields, "fields")
         flat = self.grid.flatten(fields)
         if isinstance(flat, torch.Tensor):
             phi, sq = self._tensors(flat.device, flat.dtype)
@@ -286,40 +362,84 @@ class KLE:
                 "dtype": self.dtype, "mean": self.mean, "energy": self.energy,
                 "porevae_version": _version()}
 
+    def _payload(self) -> dict:
+        """The arrays of a KLE file, with the parameters as UTF-8 bytes (for the checksum)."""
+        return {"eigenvalues": self.eigenvalues, "eigenvectors": self.eigenvectors,
+                "known_eigenvalues": self._known,
+                "params": np.frombuffer(json.dumps(self.params()).encode(), np.uint8)}
+
     def save(self, path) -> None:
-        """Write eigenpairs and parameters to HDF5, atomically (temporary file, then rename)."""
+        """Write eigenpairs and parameters to HDF5, atomically (temporary file, then rename),
+        with the SHA-256 of the arrays and parameters (``digest_arrays``) that :meth:`load`
+        verifies."""
+        payload = self._payload()
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            f.attrs["porevae_kle"] = json.dumps(self.params())
-            f.create_dataset("eigenvalues", data=self.eigenvalues)
-            f.create_dataset("eigenvectors", data=self.eigenvectors)
-            f.create_dataset("known_eigenvalues", data=self._known)
+            f.attrs["porevae_kle"] = bytes(payload["params"]).decode()
+            f.attrs["sha256"] = digest_arrays(payload)
+            for name in ("eigenvalues", "eigenvectors", "known_eigenvalues"):
+                f.create_dataset(name, data=payload[name])
 
     @classmethod
     def load(cls, path, device="cpu") -> KLE:
-        """Read a file written by :meth:`save`."""
-        with h5py.File(path, "r") as f:
-            if "porevae_kle" not in f.attrs:
-                raise ValueError(f"{path} is not a porevae KLE file (no 'porevae_kle' attribute)")
-            p = json.loads(f.attrs["porevae_kle"])
-            w = f["eigenvalues"][...]
-            v = f["eigenvectors"][...]
-            known = f["known_eigenvalues"][...]
-        self = cls.__new__(cls)
-        self.grid = Grid(**p["grid"])
-        self.cov = model_from_dict(p["cov"])
-        self.dtype, self.mean = p["dtype"], p["mean"]
-        self.energy_requested = p["energy_requested"]
-        self.device = torch.device(device)
-        self._solver = make_solver(p["solver"], self.grid, self.cov, self.device)
-        self.solver = self._solver.name
-        self.trace = self.grid.n_cells * self.cov.variance
-        self._known = known
-        self._set(w, v)
-        return self
+        """Read a file written by :meth:`save`, verifying its checksum.
+
+        Raises :class:`~porevae._files.FileIntegrityError` (a ``ValueError``) naming the file
+        and what failed: not HDF5 or truncated, not a porevae KLE file, a missing dataset or
+        checksum, or arrays / parameters that do not match the checksum.
+        """
+        try:
+            with h5py.File(path, "r") as f:
+                if "porevae_kle" not in f.attrs:
+                    raise FileIntegrityError(f"{path}: not a porevae KLE file (no "
+                                             f"'porevae_kle' attribute)")
+                text = f.attrs["porevae_kle"]
+                stored = f.attrs.get("sha256")
+                missing = [k for k in ("eigenvalues", "eigenvectors", "known_eigenvalues")
+                           if k not in f]
+                if missing:
+                    raise FileIntegrityError(f"{path}: KLE file without dataset(s) "
+                                             f"{', '.join(missing)}")
+                arrays = {k: f[k][...] for k in ("eigenvalues", "eigenvectors",
+                                                  "known_eigenvalues")}
+        except FileIntegrityError:
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            raise FileIntegrityError(f"{path}: not a readable HDF5 KLE file (truncated, "
+                                     f"corrupt or another format): {exc}") from None
+        if stored is None:
+            raise FileIntegrityError(f"{path}: KLE file without a checksum (written by an "
+                                     f"older porevae); compute and save it again")
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        arrays["params"] = np.frombuffer(text.encode(), np.uint8)
+        if digest_arrays(arrays) != stored:
+            raise FileIntegrityError(f"{path}: checksum mismatch: the eigenpairs or parameters "
+                                     f"are not those that were saved (corrupted file)")
+        try:
+            p = json.loads(text)
+            grid, cov = Grid(**p["grid"]), model_from_dict(p["cov"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FileIntegrityError(f"{path}: unreadable KLE parameters: {exc}") from None
+        return cls.from_eigenpairs(grid, cov, arrays["eigenvalues"], arrays["eigenvectors"],
+                                   solver=p["solver"], dtype=p["dtype"], mean=p["mean"],
+                                   device=device, energy_requested=p["energy_requested"],
+                                   known=arrays["known_eigenvalues"])
 
     def __repr__(self):
         return (f"KLE(grid={self.grid.shape}, cov={self.cov!r}, n_terms={self.n_terms}, "
                 f"energy={self.energy:.4f}, solver={self.solver!r}, dtype={self.dtype!r})")
+
+
+def _check_finite(x, name):
+    """Refuse NaN or infinite entries in an input array or tensor (one line, with the count)."""
+    if isinstance(x, torch.Tensor):
+        bad, size = int((~torch.isfinite(x.detach())).sum()), x.numel()
+    else:
+        x = np.asarray(x)
+        size = x.size
+        bad = int(np.count_nonzero(~np.isfinite(x))) if x.dtype.kind in "fc" else 0
+    if bad:
+        raise ValueError(f"{name} has {bad} NaN or infinite value(s) among {size}; they must "
+                         f"be finite")
 
 
 def _version():

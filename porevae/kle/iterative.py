@@ -1,130 +1,361 @@
 """Iterative solvers for the leading eigenpairs without an n x n matrix in memory.
 
-* ``fft``: regular grid and stationary covariance. C is block-Toeplitz (I-fastest order), so
-  ``C v`` is a circular convolution after embedding in a ``(2 nx - 1) x (2 ny - 1) x (2 nz - 1)``
-  periodic grid: ``O(n log n)`` per product with real FFTs (scipy.fft, all cores).
+Both run the block Lanczos of :func:`porevae.kle._linalg.lanczos_eigsh` (GEMM-bound, thick
+restart, residuals ``<= tol * theta_1``, ``tol = 1e-12``) on a product with C:
+
+* ``fft``: regular grid, stationary covariance symmetric under each axis reflection (every model
+  of :mod:`porevae.covariance`). The reflections split C into ``2^d`` independent parity sectors
+  (:mod:`porevae.kle.parity`); each sector's block ``B_s`` (about ``n / 2^d`` rows) is a sum of
+  Toeplitz and Hankel products whose action is a symmetric convolution, computed by real
+  even/odd transforms over one sector. Along an axis of ``n`` cells, a sector vector reversed and
+  zero-padded is half of a sequence of period ``2n`` that is even (odd) about both of its
+  centres, so the circulant embedding of period ``2n`` acts on it through
+
+  =====================  ============  ===========================  ==================
+  axis                   parity        transform (length L)         multipliers ``H_j``
+  =====================  ============  ===========================  ==================
+  ``n`` even             even / odd    DCT-II / DST-II (``L = n``)  ``j = 0..n-1`` / ``1..n``
+  ``n`` odd              even          DCT-I (``L = n + 1``)        ``j = 0..n``
+  ``n`` odd              odd           DST-I (``L = n - 1``)        ``j = 1..n-1``
+  =====================  ============  ===========================  ==================
+
+  with ``H = DCT-I(K)``, ``K[j] = C(j h)`` for ``j = 0..n`` per axis (``H_j`` is the embedding's
+  spectrum at frequency ``pi j / n``): ``B_s u = c^-1 T^-1 (H_s * T (c u))`` with ``T`` the
+  separable transform and ``c = sqrt 2`` on a middle cell (else 1). Cost per column:
+  transforms of about ``n`` points (``O(n log n)``), against ``2^d n`` for the plain circulant
+  embedding of the whole grid; each sector needs about ``k / 2^d`` pairs and its own basis of
+  ``n / 2^d`` rows, so the Gram-Schmidt work is ``4^d`` times less than one Lanczos on C. The
+  ``k`` pairs are shared out among the sectors from their multipliers (which approximate each
+  sector's spectrum: Szego), then each share grows until the cut is provably right
+  (:func:`porevae.kle.parity.grow_shares`).
 * ``matfree``: any point set; ``C X`` by the tiled custom kernel (``ops.covariance_matvec``),
   ``O(n^2)`` per product, ``O(n k)`` memory.
 
-Both run ARPACK's implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``) on that product,
-to a relative tolerance of ``1e-12`` by default.
+On the host the transforms are SciPy's (pocketfft, all cores); on a torch device each axis is a
+product with the ``(L, h)`` transform matrix built from the same SciPy definitions (GEMMs).
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 import scipy.fft
-import scipy.sparse.linalg as sla
+import torch
+from tqdm.auto import tqdm
 
 from porevae import ops
-from porevae._validation import check_memory
 from porevae.grid import Grid
-from porevae.kle._linalg import fix_signs
+from porevae.kle import _budget, _device
+from porevae.kle._linalg import (
+    fix_signs,
+    lanczos_block_size,
+    lanczos_eigsh,
+    lanczos_memory,
+    merge_desc,
+)
+from porevae.kle.parity import _half_sizes, expand, grow_shares, parity_classes, restrict
+
+_WORKERS = os.cpu_count()
 
 
-class _Lanczos:
+def _axis_transform(n, s):
+    """``(kind, type, L, first multiplier)`` of the symmetric transform along an axis of ``n``
+    cells for parity ``s`` (table of the module docstring)."""
+    if n % 2 == 0:
+        return ("dst" if s else "dct"), 2, n, int(s)
+    return ("dst", 1, n - 1, 1) if s else ("dct", 1, n + 1, 0)
+
+
+class _FFTSector:
+    """One parity class of :class:`FFTSolver`: sizes, multipliers and the product ``B_s X``."""
+
+    def __init__(self, solver, s):
+        self.s = s
+        d = solver.grid.ndim
+        # memory layout (z, y, x): reversed axes, x fastest
+        self.n_rev = tuple(reversed(solver.grid.shape))
+        self.s_rev = tuple(reversed(s[:d]))
+        self.half = tuple(_half_sizes(n, si) for n, si in zip(self.n_rev, self.s_rev))
+        self.size = math.prod(self.half)
+        self.axes = [_axis_transform(n, si) for n, si in zip(self.n_rev, self.s_rev)]
+        self.device = solver.device
+        self._mult = None
+        self._solver = solver
+        # c' = sqrt 2 on the middle cell of an odd axis in an even class, else 1
+        self.scale = [np.where(2 * np.arange(h) == n - 1, math.sqrt(2.0), 1.0)
+                      for n, h in zip(self.n_rev, self.half)]
+        self.scaled = any((c != 1.0).any() for c in self.scale)
+
+    @property
+    def multipliers(self):
+        """``H_s`` (L_z, L_y, L_x): the multipliers of this class (on its device)."""
+        if self._mult is None:
+            h = self._solver.spectrum
+            sl = tuple(slice(j0, j0 + L) for _, _, L, j0 in self.axes)
+            self._mult = _device.asarray(np.ascontiguousarray(h[sl]), self.device)
+        return self._mult
+
+    def estimate(self, sort=True):
+        """Approximate eigenvalues of ``B_s`` (size,), descending (or unsorted): the
+        multipliers at the frequencies of this parity, ``H[j]``, ``j_a = s_a mod 2``,
+        ``j_a < n_a``."""
+        sl = tuple(slice(si, n, 2) for n, si in zip(self.n_rev, self.s_rev))
+        h = self._solver.spectrum[sl].ravel()
+        return -np.sort(-h) if sort else h
+
+    def _scale(self, a, inverse):
+        for ax, c in enumerate(self.scale):
+            if (c != 1.0).any():
+                shape = [1] * a.ndim
+                shape[ax + 1] = c.size
+                f = (1.0 / c if inverse else c).reshape(shape)
+                a = a * (f if self.device is None else _device.asarray(f, self.device))
+        return a
+
+    def matmat(self, x):
+        """``B_s X`` for X (size, p): a torch tensor (on the solver's device, or a CPU tensor
+        for the host) -> the same."""
+        p = x.shape[1]
+        if self.device is None:
+            a = np.ascontiguousarray(x.numpy().T).reshape(p, *self.half)
+            a = self._host(self._scale(a, False) if self.scaled else a)
+            a = self._scale(a, True) if self.scaled else a
+            return torch.from_numpy(np.ascontiguousarray(a).reshape(p, self.size)).T
+        a = x.T.reshape(p, *self.half)
+        a = self._torch(self._scale(a, False) if self.scaled else a)
+        a = self._scale(a, True) if self.scaled else a
+        return a.reshape(p, self.size).T
+
+    def _host(self, a):
+        for ax, ((kind, typ, L, _), h) in enumerate(zip(self.axes, self.half), start=1):
+            shape = list(a.shape)
+            shape[ax] = L
+            b = np.zeros(shape)
+            idx = [slice(None)] * a.ndim
+            idx[ax] = slice(0, h)
+            rev = [slice(None)] * a.ndim
+            rev[ax] = slice(None, None, -1)
+            b[tuple(idx)] = a[tuple(rev)]
+            f = scipy.fft.dct if kind == "dct" else scipy.fft.dst
+            a = f(b, type=typ, axis=ax, overwrite_x=True, workers=_WORKERS)
+        a *= self.multipliers
+        for ax, ((kind, typ, L, _), h) in enumerate(zip(self.axes, self.half), start=1):
+            f = scipy.fft.idct if kind == "dct" else scipy.fft.idst
+            a = f(a, type=typ, axis=ax, overwrite_x=True, workers=_WORKERS)
+            idx = [slice(None)] * a.ndim
+            idx[ax] = slice(h - 1, None, -1) if h > 0 else slice(0, 0)
+            a = a[tuple(idx)]
+        return a
+
+    def _torch(self, a):
+        fwd, inv = self._solver.transform_matrices(self)
+        for ax, f in enumerate(fwd, start=1):
+            a = torch.movedim(torch.tensordot(a, f, dims=([ax], [1])), -1, ax)
+        a = a * self.multipliers
+        for ax, g in enumerate(inv, start=1):
+            a = torch.movedim(torch.tensordot(a, g, dims=([ax], [1])), -1, ax)
+        return a
+
+
+class FFTSolver:
+    """Leading eigenpairs of a regular grid's covariance: block Lanczos on each parity sector
+    with products by real even/odd transforms (module docstring).
+
+    Parameters
+    ----------
+    grid : Grid
+    model : CovarianceModel
+    device : None (host: SciPy transforms) or a torch device (transform GEMMs there)
+    tol : float
+        Residual tolerance of each pair relative to its sector's largest eigenvalue.
+    """
+
+    name = "fft"
     full_spectrum_cheap = False
-    tol = 1e-12
 
-    def _operator(self):
-        raise NotImplementedError
+    def __init__(self, grid, model, device=None, tol=1e-12):
+        if not isinstance(grid, Grid):
+            raise TypeError("solver='fft' needs a regular Grid")
+        model.length_scales(grid.ndim)
+        self.grid, self.model, self.n = grid, model, grid.n_cells
+        self.device = _device.resolve(device)
+        self.tol = float(tol)
+        self.sectors = [_FFTSector(self, s) for s in parity_classes(grid.shape3, grid.ndim)]
+        self._spec = None
+        self._estimate = None
+        self._matrices = {}
 
-    def eigenpairs(self, k, progress=False):
-        k = min(int(k), self.n - 1)
-        if k < 1:
-            raise ValueError(f"solver={self.name!r} needs n_terms in [1, n_cells - 1] = "
-                             f"[1, {self.n - 1}]; use solver='dense' for the whole spectrum")
-        check_memory(self.memory_bytes(k), f"{k} {self.name} eigenpairs of {self.n} cells")
-        ncv = min(self.n, max(2 * k + 1, k + 32))
-        rng = np.random.default_rng(0)
-        w, v = sla.eigsh(self._operator(), k=k, which="LA", tol=self.tol, ncv=ncv,
-                         v0=rng.standard_normal(self.n))
-        order = np.argsort(-w, kind="stable")
-        w, v = w[order], np.ascontiguousarray(v[:, order])
-        fix_signs(v)
-        return w, v
+    @property
+    def spectrum(self):
+        """``H = DCT-I(K)`` (n_z + 1, n_y + 1, n_x + 1): the spectrum of the period-``2n``
+        circulant embedding at frequencies ``pi j / n`` (host NumPy, ``prod(n_a + 1)`` values)."""
+        if self._spec is None:
+            d = self.grid.ndim
+            # offsets j h per axis, broadcast in the (z, y, x) layout without a full mesh
+            axes = [(np.arange(n + 1) * h).reshape([-1 if b == d - 1 - a else 1
+                                                   for b in range(d)])
+                    for a, (n, h) in enumerate(zip(self.grid.shape, self.grid.spacing))]
+            shape = tuple(n + 1 for n in reversed(self.grid.shape))
+            offs = np.empty(shape + (d,))
+            for a in range(d):
+                offs[..., a] = axes[a]
+            k = self.model(offs)
+            del offs
+            self._spec = scipy.fft.dctn(k, type=1, overwrite_x=True, workers=_WORKERS)
+        return self._spec
+
+    def transform_matrices(self, sec):
+        """Per axis of ``sec`` (z, y, x): the forward ``(L, h)`` (reverse, pad, transform) and
+        inverse ``(h, L)`` (inverse transform, keep the first ``h`` reversed) matrices."""
+        key = (sec.n_rev, sec.s_rev)
+        if key not in self._matrices:
+            fwd, inv = [], []
+            for (kind, typ, L, _), h in zip(sec.axes, sec.half):
+                eye = np.eye(L)
+                f = (scipy.fft.dct if kind == "dct" else scipy.fft.dst)(eye, type=typ, axis=0)
+                g = (scipy.fft.idct if kind == "dct" else scipy.fft.idst)(eye, type=typ, axis=0)
+                fwd.append(_device.asarray(np.ascontiguousarray(f[:, h - 1::-1]), self.device))
+                inv.append(_device.asarray(np.ascontiguousarray(g[h - 1::-1, :]), self.device))
+            self._matrices[key] = (fwd, inv)
+        return self._matrices[key]
+
+    def estimated_spectrum(self) -> np.ndarray:
+        """Approximate eigenvalues of C (n,), descending, from the multipliers (no solve),
+        scaled to sum to the exact trace ``n sigma^2``. A first guess (coarse where the
+        correlation length is long against the grid): energy truncation starts from it."""
+        if self._estimate is None:
+            est = np.concatenate([sec.estimate(sort=False) for sec in self.sectors])
+            est = np.clip(-np.sort(-est), 0.0, None)
+            total = est.sum()
+            self._estimate = est * (self.n * self.model.variance / total) if total > 0 else est
+        return self._estimate
+
+    def _shares(self, k):
+        """First share of the ``k`` pairs per sector: those of its estimated eigenvalues above
+        the estimated cut, with a margin."""
+        est = [sec.estimate() for sec in self.sectors]
+        cut = np.sort(np.concatenate(est))[::-1][k - 1]
+        return [min(sec.size, int(1.1 * np.count_nonzero(e >= cut)) + 16)
+                for sec, e in zip(self.sectors, est)]
+
+    def memory_bytes(self, k: int, vectors: bool = True) -> int:
+        """Peak bytes for ``k`` pairs: the largest sector's Lanczos basis and transform blocks,
+        the sector pairs kept, and (``vectors``) the ``k`` grid eigenvectors."""
+        k = min(int(k), self.n)
+        peak = 0
+        for sec in self.sectors:
+            share = min(sec.size, int(1.3 * k * sec.size / self.n) + 16)
+            p = min(lanczos_block_size(share), sec.size)
+            work = 3 * 8 * p * math.prod(L for _, _, L, _ in sec.axes)
+            peak = max(peak, lanczos_memory(sec.size, share) + work)
+        spec = 8 * math.prod(n + 1 for n in self.grid.shape)
+        return peak + spec + 8 * k * self.n // 2**self.grid.ndim * 2 + \
+            (16 * self.n * k if vectors else 0)
+
+    def matmat(self, x):
+        """``C X`` for X (n, p) NumPy (host) or a tensor on the solver's device: the sum over
+        sectors of ``E_s B_s E_s^T X`` (used to report residuals)."""
+        host = self.device is None
+        out = None
+        for sec in self.sectors:
+            r = restrict(x, self.grid.shape3, sec.s)
+            b = sec.matmat(torch.from_numpy(np.ascontiguousarray(r)) if host else r)
+            b = b.numpy() if host else b
+            y = expand(np.ascontiguousarray(b) if host else b, self.grid.shape3, sec.s)
+            out = y if out is None else out + y
+        return out
 
     def eigenvalues(self, k=None, progress=False):
         if k is None:
             raise ValueError(f"solver={self.name!r} computes leading eigenvalues only; "
                              f"use solver='dense' or 'parity' for the whole spectrum")
-        return self.eigenpairs(k)[0]
+        return self._solve(k, progress)[0]
 
-    def memory_bytes(self, k, vectors=True):
-        ncv = min(self.n, max(2 * k + 1, k + 32))
-        return 8 * self.n * (ncv + k) + self._extra_bytes()
+    def eigenpairs(self, k, progress=False):
+        """Leading ``k`` pairs ``(w (k,) NumPy, v (n, k) on the device)``, descending."""
+        return self._solve(k, progress, vectors=True)
 
-    def _extra_bytes(self):
-        return 0
-
-
-class FFTSolver(_Lanczos):
-    """Leading eigenpairs of a regular grid's covariance by FFT products (circulant embedding)."""
-
-    name = "fft"
-
-    def __init__(self, grid, model):
-        if not isinstance(grid, Grid):
-            raise TypeError("solver='fft' needs a regular Grid")
-        model.length_scales(grid.ndim)
-        self.grid, self.model, self.n = grid, model, grid.n_cells
-        self.shape_rev = tuple(reversed(grid.shape))          # (nz, ny, nx) memory layout
-        self.ext = tuple(2 * m - 1 for m in self.shape_rev)
-        self._spec = None
-
-    def _extra_bytes(self):
-        return 8 * int(np.prod(self.ext)) * 3
-
-    @property
-    def spectrum(self):
-        """FFT of the embedded circulant's first column (real, even)."""
-        if self._spec is None:
-            axes = []
-            for a, (m, e) in enumerate(zip(self.shape_rev, self.ext)):
-                h = self.grid.spacing[self.grid.ndim - 1 - a]
-                k = np.arange(e)
-                axes.append(np.where(k < m, k, e - k) * h)
-            mesh = np.meshgrid(*axes, indexing="ij")
-            offs = np.stack(mesh[::-1], axis=-1)  # back to (x, y, z) order of offsets
-            col = self.model(offs)
-            self._spec = scipy.fft.rfftn(col, workers=os.cpu_count())
-        return self._spec
-
-    def matmat(self, x):
-        """``C @ x`` for x of shape (n,) or (n, k)."""
-        vec = x.ndim == 1
-        x2 = x[:, None] if vec else x
-        k = x2.shape[1]
-        d = len(self.shape_rev)
-        xs = x2.T.reshape(k, *self.shape_rev)
-        f = scipy.fft.rfftn(xs, s=self.ext, axes=tuple(range(1, d + 1)),
-                            workers=os.cpu_count())
-        f *= self.spectrum
-        y = scipy.fft.irfftn(f, s=self.ext, axes=tuple(range(1, d + 1)), workers=os.cpu_count())
-        y = y[(slice(None),) + tuple(slice(0, m) for m in self.shape_rev)]
-        out = np.ascontiguousarray(y.reshape(k, self.n).T)
-        return out[:, 0] if vec else out
-
-    def _operator(self):
-        return sla.LinearOperator((self.n, self.n), matvec=self.matmat, matmat=self.matmat,
-                                  dtype=np.float64)
+    def _solve(self, k, progress, vectors=False):
+        k = int(k)
+        if not 1 <= k <= self.n:
+            raise ValueError(f"solver={self.name!r} needs k in [1, n_cells={self.n}], got {k}")
+        _budget.check(self, k, vectors)
+        share = self._shares(k)
+        results = {}
+        dev = "cpu" if self.device is None else self.device
+        bar = tqdm(total=len(self.sectors), desc="fft sectors", disable=not progress,
+                   leave=False)
+        while True:
+            for i, sec in enumerate(self.sectors):
+                if i in results and results[i][0].size >= share[i]:
+                    continue
+                w, u = lanczos_eigsh(sec.matmat, sec.size, share[i], device=dev, tol=self.tol)
+                results[i] = (w.cpu().numpy(), u)
+                bar.update(0 if bar.n >= len(self.sectors) else 1)
+            short = grow_shares([results[i][0] for i in range(len(self.sectors))],
+                                [sec.size for sec in self.sectors], [1] * len(self.sectors), k)
+            if not short:
+                break
+            for i in short:
+                share[i] = min(self.sectors[i].size, 2 * share[i])
+        bar.close()
+        w, blk, loc = merge_desc([results[i][0] for i in range(len(self.sectors))], k)
+        if not vectors:
+            return w, None
+        v = _device.empty((self.n, k), self.device)
+        for b, sec in enumerate(self.sectors):
+            cols = np.flatnonzero(blk == b)
+            if cols.size == 0:
+                continue
+            u = results[b][1][:, torch.as_tensor(loc[cols], device=dev)]
+            u = u.numpy() if self.device is None else u
+            v[:, _device.asarray(cols, self.device)] = expand(u, self.grid.shape3, sec.s)
+        fix_signs(v)
+        return w, v
 
 
-class MatfreeSolver(_Lanczos):
-    """Leading eigenpairs for any point set; C is never stored (tiled Numba kernel)."""
+class MatfreeSolver:
+    """Leading eigenpairs for any point set (or a Grid's cell centres); C is never stored:
+    block Lanczos on ``ops.covariance_matvec`` (the tiled kernel of the tensor's device).
+    Memory: the Krylov basis, ``O(n k)``; time ``O(n^2)`` per product column."""
 
     name = "matfree"
+    full_spectrum_cheap = False
+    tol = 1e-12
 
-    def __init__(self, points, model):
-        self.points = points.cell_centers() if isinstance(points, Grid) else np.asarray(points)
+    def __init__(self, points, model, device=None):
+        self.points = points if isinstance(points, Grid) else np.asarray(points)
         self.model = model
-        self.n = len(self.points)
-        model.length_scales(self.points.shape[1])
+        self.n = points.n_cells if isinstance(points, Grid) else len(self.points)
+        self.ndim = points.ndim if isinstance(points, Grid) else self.points.shape[1]
+        model.length_scales(self.ndim)
+        self.device = _device.resolve(device)
 
-    def _operator(self):
-        def mm(x):
-            return ops.covariance_matvec(self.points, self.model, np.asarray(x, np.float64))
+    def memory_bytes(self, k: int, vectors: bool = True) -> int:
+        """The Krylov basis, the point coordinates, and (``vectors``) the eigenvectors."""
+        k = min(int(k), self.n)
+        return lanczos_memory(self.n, k) + 2 * 8 * self.ndim * self.n + \
+            (8 * self.n * k if vectors else 0)
 
-        return sla.LinearOperator((self.n, self.n), matvec=mm, matmat=mm, dtype=np.float64)
+    def matmat(self, x):
+        if self.device is None:
+            return torch.from_numpy(ops.covariance_matvec(self.points, self.model, x.numpy()))
+        return ops.covariance_matvec(self.points, self.model, x.contiguous())
+
+    def eigenvalues(self, k=None, progress=False):
+        if k is None:
+            raise ValueError(f"solver={self.name!r} computes leading eigenvalues only; "
+                             f"use solver='dense' or 'parity' for the whole spectrum")
+        return self.eigenpairs(k, progress, vectors=False)[0]
+
+    def eigenpairs(self, k, progress=False, vectors=True):
+        k = int(k)
+        if not 1 <= k <= self.n:
+            raise ValueError(f"solver={self.name!r} needs k in [1, n_cells={self.n}], got {k}")
+        _budget.check(self, k, vectors)
+        w, v = lanczos_eigsh(self.matmat, self.n, k, device=self.device or "cpu", tol=self.tol)
+        v = v.contiguous()
+        fix_signs(v)
+        return w.cpu().numpy(), (v.numpy() if self.device is None else v)

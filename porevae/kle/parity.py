@@ -27,8 +27,9 @@ import numba as nb
 import numpy as np
 from tqdm.auto import tqdm
 
-from porevae._validation import check_choice, check_memory
-from porevae.kle._linalg import eigh_leading, eigvalsh_desc, merge_desc
+from porevae._validation import check_choice
+from porevae.kle import _budget, _device
+from porevae.kle._linalg import eigh_leading, eigvalsh_desc, fix_signs, merge_desc
 from porevae.ops import grid_offset_table
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -96,17 +97,65 @@ def _half_sizes(n, s):
     return (n + 1) // 2 if s == 0 else n // 2
 
 
-def _axis_map(n, s):
-    """Full index -> (half index, factor) of the parity basis along one axis (s=0 even, 1 odd)."""
-    i = np.arange(n)
-    p = np.minimum(i, n - 1 - i)
-    mirrored = i > n - 1 - i
-    fac = np.where(2 * p == n - 1, 1.0, _INV_SQRT2)
-    if s == 1:
-        fac = np.where(mirrored, -fac, fac)
-        fac = np.where(2 * p == n - 1, 0.0, fac)
-        p = np.minimum(p, n // 2 - 1)  # the middle cell of an odd axis has no odd component
-    return p, fac
+def parity_classes(shape3, ndim):
+    """The parity classes ``s`` (3 entries of 0 even / 1 odd, padded axes even) of a grid with
+    at least one cell: ``2^ndim`` of them, fewer when an axis has a single cell."""
+    out = []
+    for s in itertools.product((0, 1), repeat=ndim):
+        s3 = tuple(s) + (0,) * (3 - ndim)
+        if all(_half_sizes(n, si) > 0 for n, si in zip(shape3, s3)):
+            out.append(s3)
+    return out
+
+
+def _axis_terms(n, s):
+    """Per reflection of one axis: ``(full index (h,), factor (h,))`` of the parity basis, so that
+    basis vector ``p`` is ``sum_t factor_t[p] e_{index_t[p]}``; a middle cell has no reflection
+    (factor 0)."""
+    p = np.arange(_half_sizes(n, s))
+    mid = 2 * p == n - 1
+    c = np.where(mid, 1.0, _INV_SQRT2)
+    terms = [(p, c)]
+    if not mid.all():
+        terms.append((n - 1 - p, np.where(mid, 0.0, -c if s else c)))
+    return terms
+
+
+def _gathers(shape3, s, device):
+    """``[(index (m,), factor (m,))]`` over the ``2^d`` reflections: basis vector ``q`` of class
+    ``s`` is ``sum_t factor_t[q] e_{index_t[q]}`` (half-grid index ``q`` I-fastest)."""
+    nx, ny = shape3[0], shape3[1]
+    out = []
+    for (ix, fx), (iy, fy), (iz, fz) in itertools.product(
+            *(_axis_terms(n, si) for n, si in zip(shape3, s))):
+        idx = ix[None, None, :] + nx * (iy[None, :, None] + ny * iz[:, None, None])
+        fac = fx[None, None, :] * fy[None, :, None] * fz[:, None, None]
+        out.append((_device.asarray(idx.reshape(-1), device),
+                    _device.asarray(fac.reshape(-1, 1), device)))
+    return out
+
+
+def expand(u, shape3, s):
+    """Parity-class vectors (m, k) -> grid vectors ``E_s u`` (n, k), I-fastest rows.
+
+    ``E_s`` is the orthonormal even / odd basis of class ``s`` (module docstring); ``u`` is a
+    NumPy array or a tensor on any device, and so is the result.
+    """
+    device = None if isinstance(u, np.ndarray) else u.device
+    v = _device.empty((math.prod(shape3), u.shape[1]), device, zeros=True)
+    for idx, fac in _gathers(shape3, s, device):
+        v[idx] += fac * u  # each grid cell is reached by one term with a nonzero factor
+    return v
+
+
+def restrict(v, shape3, s):
+    """Grid vectors (n, k) -> their class-``s`` coefficients ``E_s^T v`` (m, k)."""
+    device = None if isinstance(v, np.ndarray) else v.device
+    terms = _gathers(shape3, s, device)
+    out = terms[0][1] * v[terms[0][0]]
+    for idx, fac in terms[1:]:
+        out += fac * v[idx]
+    return out
 
 
 class _Sector:
@@ -115,59 +164,66 @@ class _Sector:
     def __init__(self, solver, s, swap=None):
         self.solver, self.s, self.swap = solver, s, swap  # swap: None, "sym", "anti", "pair"
         self.half = tuple(_half_sizes(n, si) for n, si in zip(solver.shape3, s))
-        m = math.prod(self.half)
-        if swap in ("sym", "anti"):
-            hx = self.half[0]
-            a, b = np.meshgrid(np.arange(hx), np.arange(hx), indexing="ij")  # a = x, b = y
-            keep = (a <= b) if swap == "sym" else (a < b)
-            ax, by = a[keep], b[keep]
-            hz = self.half[2]
-            ax = np.tile(ax, hz)
-            by = np.tile(by, hz)
-            z = np.repeat(np.arange(hz), keep.sum())
-            self.rep = ax + hx * (by + hx * z)          # representative (x <= y) in the block
-            self.mirror = by + hx * (ax + hx * z)       # its swapped partner
-            self.diag = ax == by
-            m = self.rep.size
-        self.size = m
+        hx, hz = self.half[0], self.half[2]
+        if swap == "sym":
+            self.size = hx * (hx + 1) // 2 * hz   # x <= y
+        elif swap == "anti":
+            self.size = hx * (hx - 1) // 2 * hz   # x < y
+        else:
+            self.size = math.prod(self.half)
         self.multiplicity = 2 if swap == "pair" else 1
+        self._maps = None
+
+    @property
+    def maps(self):
+        """``(rep, mirror, diag)`` of a swap sector: each representative (x <= y) in the block,
+        its swapped partner, and whether it lies on the diagonal x = y (built on first use)."""
+        if self._maps is None:
+            hx, hz = self.half[0], self.half[2]
+            a, b = np.meshgrid(np.arange(hx), np.arange(hx), indexing="ij")  # a = x, b = y
+            keep = (a <= b) if self.swap == "sym" else (a < b)
+            ax, by = np.tile(a[keep], hz), np.tile(b[keep], hz)
+            z = np.repeat(np.arange(hz), keep.sum())
+            self._maps = (ax + hx * (by + hx * z), by + hx * (ax + hx * z), ax == by)
+        return self._maps
 
     def matrix(self):
-        """The block to eigen-solve (a fresh array the caller may overwrite)."""
+        """The block to eigen-solve, assembled on the host by the Numba kernels and then placed
+        on the solver's device (a fresh array the caller may overwrite)."""
         b = self.solver.parity_block(self.s)
         if self.swap not in ("sym", "anti"):
-            return b.copy()
+            return _device.asarray(b.copy(), self.solver.device)
         sign = 1.0 if self.swap == "sym" else -1.0
+        rep, mirror, diag = self.maps
         out = np.empty((self.size, self.size))
-        _swap_block(b, self.rep, self.mirror, np.where(self.diag, 0.0, sign),
-                    np.where(self.diag, 1.0, _INV_SQRT2), out)
-        return out
+        _swap_block(b, rep, mirror, np.where(diag, 0.0, sign), np.where(diag, 1.0, _INV_SQRT2),
+                    out)
+        return _device.asarray(out, self.solver.device)
 
     def block_vectors(self, u):
-        """Reduced eigenvectors (size, k) -> parity-block eigenvectors (prod(half), k)."""
+        """Reduced eigenvectors (size, k) -> parity-block eigenvectors (prod(half), k); NumPy
+        or a tensor on any device."""
         if self.swap not in ("sym", "anti"):
             return u
+        dev = self.solver.device
         sign = 1.0 if self.swap == "sym" else -1.0
-        c = np.where(self.diag, 1.0, _INV_SQRT2)
-        out = np.zeros((math.prod(self.half), u.shape[1]))
-        out[self.rep] = c[:, None] * u
-        out[self.mirror[~self.diag]] += sign * _INV_SQRT2 * u[~self.diag]
+        rep, mirror, diag = self.maps
+        c = _device.asarray(np.where(diag, 1.0, _INV_SQRT2)[:, None], dev)
+        off = ~diag
+        out = _device.empty((math.prod(self.half), u.shape[1]), dev, zeros=True)
+        out[_device.asarray(rep, dev)] = c * u
+        out[_device.asarray(mirror[off], dev)] += (sign * _INV_SQRT2) * u[
+            _device.asarray(np.flatnonzero(off), dev)]
         return out
 
     def full_vectors(self, u, copy_index=0):
         """Parity-block eigenvectors (prod(half), k) -> grid eigenvectors (n, k)."""
-        sol = self.solver
         s = self.s
         if copy_index == 1:  # the swapped partner class: exchange x and y of the half grid
             hx, hy, hz = self.half
-            u = u.reshape(hz, hy, hx, -1).transpose(0, 2, 1, 3).reshape(-1, u.shape[1])
+            u = u.reshape(hz, hy, hx, -1).swapaxes(1, 2).reshape(-1, u.shape[1])
             s = (s[1], s[0], s[2])
-        half = tuple(_half_sizes(n, si) for n, si in zip(sol.shape3, s))
-        (px, fx), (py, fy), (pz, fz) = (_axis_map(n, si) for n, si in zip(sol.shape3, s))
-        idx = (px[None, None, :] + half[0] * (py[None, :, None] + half[1] * pz[:, None, None]))
-        fac = fx[None, None, :] * fy[None, :, None] * fz[:, None, None]
-        idx, fac = idx.reshape(-1), fac.reshape(-1)
-        return u[idx] * fac[:, None]
+        return expand(u, self.solver.shape3, s)
 
 
 class ParitySolver:
@@ -175,17 +231,22 @@ class ParitySolver:
 
     ``method``: how each block gives its leading pairs (:func:`porevae.kle._linalg.eigh_leading`):
     ``"auto"`` (block Lanczos for blocks of >= 2000 rows needing at most a quarter of their
-    pairs, else LAPACK), ``"lapack"`` or ``"lanczos"``.
+    pairs, else LAPACK), ``"lapack"`` or ``"lanczos"``. ``device``: ``None`` (host NumPy/SciPy)
+    or a torch device (blocks assembled on the host by the Numba kernels, then solved and
+    expanded there; see :mod:`porevae.kle._device`).
+    Memory (:meth:`memory_bytes`): the largest block three times (the Numba block, its sector,
+    LAPACK's workspace) plus the vectors.
     """
 
     name = "parity"
     full_spectrum_cheap = True
 
-    def __init__(self, grid, model, method="auto"):
+    def __init__(self, grid, model, method="auto", device=None):
         check_choice(method, "method", ("auto", "lapack", "lanczos"))
         model.length_scales(grid.ndim)
         self.grid, self.model, self.method = grid, model, method
-        self.shape3 = tuple(grid.shape) + (1,) * (3 - grid.ndim)
+        self.device = _device.resolve(device)
+        self.shape3 = grid.shape3
         self.n = grid.n_cells
         ls = model.length_scales(grid.ndim)
         self.use_swap = (grid.ndim >= 2 and grid.shape[0] == grid.shape[1]
@@ -215,11 +276,7 @@ class ParitySolver:
 
     def _sectors(self):
         out = []
-        d = self.grid.ndim
-        for s in itertools.product((0, 1), repeat=d):
-            s3 = tuple(s) + (0,) * (3 - d)
-            if any(_half_sizes(n, si) == 0 for n, si in zip(self.shape3, s3)):
-                continue
+        for s3 in parity_classes(self.shape3, self.grid.ndim):
             if self.use_swap and s3[0] != s3[1]:
                 if s3[0] == 0:
                     out.append(_Sector(self, s3, "pair"))
@@ -232,12 +289,13 @@ class ParitySolver:
 
     def memory_bytes(self, k: int, vectors: bool = True) -> int:
         biggest = max(sec.size for sec in self.sectors)
-        block = 3 * 8 * max(math.prod(sec.half) for sec in self.sectors) ** 2
-        return block + 8 * biggest * biggest + (16 * self.n * k if vectors else 0)
+        block = 8 * max(math.prod(sec.half) for sec in self.sectors) ** 2
+        on_device = 8 * biggest * biggest * (1 if self.device is None else 2)
+        return 3 * block + on_device + (16 * self.n * k if vectors else 0)
 
     def eigenvalues(self, k=None, progress=False):
         """Descending eigenvalues: the whole spectrum (``k=None``) or the leading ``k``."""
-        check_memory(self.memory_bytes(0, False), "the parity eigenvalue solve")
+        _budget.check(self, 0, False)
         vals = []
         for sec in tqdm(self.sectors, desc="parity blocks", disable=not progress, leave=False):
             w = eigvalsh_desc(sec.matrix())
@@ -247,9 +305,10 @@ class ParitySolver:
         return w if k is None else w[:k]
 
     def eigenpairs(self, k: int, progress=False):
-        """Leading ``k`` eigenpairs: ``(w (k,), v (n, k))`` from each block's leading pairs."""
+        """Leading ``k`` eigenpairs: ``(w (k,) NumPy, v (n, k) on the device)`` from each block's
+        leading pairs."""
         k = min(int(k), self.n)
-        check_memory(self.memory_bytes(k, True), f"{k} parity eigenpairs of {self.n} cells")
+        _budget.check(self, k, True)
         # first guess of each block's share, grown until the cut is provably right
         # (a pair sector's eigenvalues count twice, so it needs about k size / n distinct ones)
         share = {i: min(sec.size, int(1.3 * k * sec.size / self.n) + 8)
@@ -263,11 +322,9 @@ class ParitySolver:
                     continue
                 results[i] = eigh_leading(sec.matrix(), share[i], self.method)
                 bar.update(0 if bar.n >= len(self.sectors) else 1)
-            vals = [np.repeat(results[i][0], sec.multiplicity)
-                    for i, sec in enumerate(self.sectors)]
-            cut = np.sort(np.concatenate(vals))[::-1][k - 1] if k else np.inf
-            short = [i for i, sec in enumerate(self.sectors)
-                     if results[i][0].size < sec.size and results[i][0][-1] >= cut]
+            short = grow_shares([results[i][0] for i in range(len(self.sectors))],
+                                [sec.size for sec in self.sectors],
+                                [sec.multiplicity for sec in self.sectors], k)
             if not short:
                 break
             for i in short:
@@ -281,12 +338,22 @@ class ParitySolver:
                 val_lists.append(results[i][0])
                 src.append((i, copy))
         w, blk, loc = merge_desc(val_lists, k)
-        v = np.empty((self.n, k))
+        v = _device.empty((self.n, k), self.device)
         for b, (i, copy) in enumerate(src):
             cols = np.flatnonzero(blk == b)
             if cols.size == 0:
                 continue
             sec = self.sectors[i]
-            u = sec.block_vectors(results[i][1][:, loc[cols]])
-            v[:, cols] = sec.full_vectors(u, copy)
+            u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], self.device)])
+            v[:, _device.asarray(cols, self.device)] = sec.full_vectors(u, copy)
+        fix_signs(v)
         return w, v
+
+
+def grow_shares(values, sizes, multiplicity, k):
+    """Sectors whose share of the leading ``k`` may be too small: the indices ``i`` that have
+    fewer than ``sizes[i]`` values and whose smallest computed value is not below the ``k``-th
+    largest of all (counting each value ``multiplicity[i]`` times). Empty: the cut is right."""
+    vals = np.concatenate([np.repeat(w, m) for w, m in zip(values, multiplicity)])
+    cut = np.sort(vals)[::-1][k - 1] if k else np.inf
+    return [i for i, w in enumerate(values) if w.size < sizes[i] and w[-1] >= cut]

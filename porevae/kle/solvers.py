@@ -1,10 +1,16 @@
-"""Solver registry and the ``solver="auto"`` choice."""
+"""Solver registry and the ``solver="auto"`` choice.
+
+Each solver is one class per algorithm, ``SOLVERS[name](grid_or_points, model, device=None)``,
+whatever the device (:mod:`porevae.kle._device`): ``eigenvalues(k=None)`` (descending, NumPy),
+``eigenpairs(k)`` (``w`` NumPy, ``v`` (n, k) on the device), ``memory_bytes(k, vectors)``
+(checked against the device's budget before anything large is allocated).
+"""
 
 from __future__ import annotations
 
-import torch
-
-from porevae._validation import available_memory, check_choice
+from porevae._validation import check_choice
+from porevae.grid import Grid
+from porevae.kle import _device
 from porevae.kle.dense import DenseSolver
 from porevae.kle.iterative import FFTSolver, MatfreeSolver
 from porevae.kle.kron import KronSolver
@@ -13,29 +19,48 @@ from porevae.kle.parity import ParitySolver
 SOLVERS = {cls.name: cls for cls in (DenseSolver, ParitySolver, KronSolver, FFTSolver,
                                      MatfreeSolver)}
 
+#: largest parity block (rows) that ``auto`` assembles: beyond it the ``fft`` solver's sector
+#: Lanczos is faster for leading pairs, and the whole spectrum would take hours anyway
+PARITY_MAX_ROWS = 40_000
+#: on 3-D grids, ``auto`` prefers ``fft`` for leading pairs once blocks have this many rows
+#: (64 x 64 x 32, 500 pairs: parity 70 s, fft under 7 s; bench/bench_kle.py ``3d``)
+PARITY_3D_LEADING_ROWS = 4_000
 
-def choose(grid, model) -> str:
-    """The solver ``"auto"`` picks for a grid and model.
 
-    ``kron`` for separable models (exact, near-instant); else ``parity`` (exact, the whole
-    spectrum at ``1/4^d`` of dense cost) while its largest block fits comfortably in memory;
-    else ``fft`` (leading eigenpairs with ``O(n log n)`` products).
+def choose(grid, model, device=None, budget=None, n_terms=None) -> str:
+    """The solver ``"auto"`` picks for ``grid`` (a Grid or points) and ``model``.
+
+    * ``kron`` for separable models on a Grid (exact, near-instant);
+    * ``parity`` (exact, the whole spectrum at ``1/4^d`` of dense cost) while its largest block,
+      float64 and three copies (``24 m^2`` bytes, ``m = ceil(n / 2^d)``), fits in half the
+      ``budget`` and has at most :data:`PARITY_MAX_ROWS` rows, except on 3-D grids when only
+      ``n_terms`` leading pairs are asked for and blocks have more than
+      :data:`PARITY_3D_LEADING_ROWS` rows;
+    * else ``fft`` (leading pairs, sector Lanczos with ``O(n log n)`` products);
+    * for point sets: ``dense`` while ``16 n^2`` bytes fit in half the budget, else ``matfree``.
+
+    ``budget``: bytes; default the memory of ``device`` (:func:`porevae.kle._device.budget`: the
+    host's available memory for ``None`` or a CPU device, free CUDA memory for a GPU).
     """
+    device = _device.resolve(device)
+    budget = _device.budget(device) if budget is None else int(budget)
+    if not isinstance(grid, Grid):
+        return "dense" if 16 * len(grid) ** 2 <= budget // 2 else "matfree"
     if model.separable:
         return "kron"
     largest = -(-grid.n_cells // 2**grid.ndim)
-    if 3 * 8 * largest**2 < available_memory() // 2 and largest <= 40_000:
-        return "parity"
-    return "fft"
+    fits = 3 * 8 * largest**2 <= budget // 2 and largest <= PARITY_MAX_ROWS
+    leading_3d = grid.ndim == 3 and n_terms is not None and largest > PARITY_3D_LEADING_ROWS \
+        and n_terms < grid.n_cells // 4
+    return "parity" if fits and not leading_3d else "fft"
 
 
-def make_solver(name, grid, model, device="cpu"):
-    """The solver ``name`` (or the ``"auto"`` choice); on a CUDA device, its device version."""
+def make_solver(name, grid, model, device=None, n_terms=None):
+    """The solver ``name`` (or the ``"auto"`` choice for ``n_terms`` pairs) on ``device``."""
     check_choice(name, "solver", ("auto", *SOLVERS))
-    if torch.device(device).type == "cuda":
-        from porevae.kle.gpu import make_device_solver
-
-        return make_device_solver(name, grid, model, device)
     if name == "auto":
-        name = choose(grid, model)
-    return SOLVERS[name](grid, model)
+        name = choose(grid, model, device, n_terms=n_terms)
+    return SOLVERS[name](grid, model, device=device)
+
+
+__all__ = ["PARITY_3D_LEADING_ROWS", "PARITY_MAX_ROWS", "SOLVERS", "choose", "make_solver"]
