@@ -140,6 +140,21 @@ class CornerPointGrid:
     def n_total(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def field_shape(self) -> tuple:
+        """Shape of one field: ``(n_active,)``, the active cells in I-fastest order
+        (:meth:`scatter` puts them back into the whole grid)."""
+        return (self.n_cells,)
+
+    def flatten(self, field):
+        """``(..., n_active)`` fields as they are (the Grid API: fields are already flat)."""
+        if field.shape[-1] != self.n_cells:
+            raise ValueError(f"field shape {tuple(field.shape)} does not end with the "
+                             f"{self.n_cells} active cells")
+        return field
+
+    unflatten = flatten
+
     def cell_centers(self, dtype=np.float64) -> np.ndarray:
         """Centres of the active cells (n_active, 3), I-fastest."""
         return self.centers.astype(dtype, copy=False)
@@ -169,8 +184,21 @@ class CornerPointGrid:
         return values[..., self.active_index()]
 
     def to_dict(self) -> dict:
+        """Parameters (JSON); the arrays are :meth:`arrays` (a KLE file keeps both)."""
         return {"corner_point": True, "shape": list(self.shape), "n_active": self.n_cells,
-                **self.source}
+                "source": self.source}
+
+    def arrays(self) -> dict:
+        """``{"actnum", "centers", "volumes"}``: what rebuilds the grid (:meth:`from_dict`)."""
+        return {"actnum": self.actnum.ravel(order="F").astype(np.uint8),
+                "centers": self.centers, "volumes": self.volumes}
+
+    @classmethod
+    def from_dict(cls, params: dict, arrays: dict) -> CornerPointGrid:
+        """Inverse of :meth:`to_dict` and :meth:`arrays`."""
+        shape = tuple(params["shape"])
+        actnum = np.asarray(arrays["actnum"], dtype=bool).reshape(shape, order="F")
+        return cls(shape, actnum, arrays["centers"], arrays["volumes"], params.get("source"))
 
     def __repr__(self):
         return (f"CornerPointGrid(shape={self.shape}, active={self.n_cells}, "

@@ -72,6 +72,11 @@ class Grid:
         return self.shape + (1,) * (3 - self.ndim)
 
     @property
+    def field_shape(self) -> tuple:
+        """Shape of one field on this grid: ``shape`` (a corner-point grid's is (n_active,))."""
+        return self.shape
+
+    @property
     def n_cells(self) -> int:
         return math.prod(self.shape)
 

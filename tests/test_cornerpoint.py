@@ -85,3 +85,13 @@ def test_bad_grid_files_are_refused(tmp_path):
         CornerPointGrid.from_file(junk)
     with pytest.raises(ValueError, match="COORD needs"):
         CornerPointGrid.from_arrays((2, 2, 1), np.zeros(54), np.zeros(3))
+
+
+def test_parameters_and_arrays_rebuild_the_grid():
+    g = CornerPointGrid.from_arrays((NX, NY, NZ), *faulted_arrays())
+    h = CornerPointGrid.from_dict(g.to_dict(), g.arrays())
+    np.testing.assert_array_equal(h.actnum, g.actnum)
+    np.testing.assert_array_equal(h.cell_centers(), g.cell_centers())
+    assert h.field_shape == (23,) and h.unflatten(np.zeros((2, 23))).shape == (2, 23)
+    with pytest.raises(ValueError, match="23 active cells"):
+        h.flatten(np.zeros(24))

@@ -32,7 +32,7 @@ def random_case(rng, ndim, separable=False):
     if separable:
         model = [pv.SquaredExponential(ls), pv.Exponential(ls, metric="l1")][rng.integers(2)]
     else:
-        model = [pv.Exponential(ls), pv.Matern(1.5, ls), pv.Matern(2.5, ls, variance=1.9),
+        model = [pv.Exponential(ls), pv.Matern(ls, nu=1.5), pv.Matern(ls, nu=2.5, variance=1.9),
                  pv.SquaredExponential(ls, convention="sklearn")][rng.integers(4)]
     return grid, model
 

@@ -57,7 +57,7 @@ def test_parity_matches_dense_anisotropic(ndim, odd, device, rng):
     grid = random_grid(rng, ndim, odd)
     ls = tuple(rng.uniform(0.1, 0.6, ndim))
     model = rng.choice([pv.Exponential(ls, variance=rng.uniform(0.5, 3)),
-                        pv.Matern(1.5, ls), pv.SquaredExponential(ls, metric="l1")])
+                        pv.Matern(ls, nu=1.5), pv.SquaredExponential(ls, metric="l1")])
     k = int(rng.integers(1, grid.n_cells + 1))
     check_against_dense(grid, model, "parity", k, device)
     check_against_dense(grid, model, "parity", grid.n_cells, device, vectors=False)
@@ -100,7 +100,7 @@ def test_kron_matches_dense_anisotropic(ndim, odd, device, rng):
 def test_iterative_solvers_match_dense(solver, ndim, device, rng):
     grid = random_grid(rng, ndim, odd=None)
     ls = tuple(rng.uniform(0.15, 0.6, ndim))
-    model = rng.choice([pv.Exponential(ls, variance=rng.uniform(0.5, 2)), pv.Matern(1.5, ls),
+    model = rng.choice([pv.Exponential(ls, variance=rng.uniform(0.5, 2)), pv.Matern(ls, nu=1.5),
                         pv.SquaredExponential(ls, convention="sklearn")])
     k = int(rng.integers(1, min(40, grid.n_cells - 1)))
     check_against_dense(grid, model, solver, k, device)
@@ -126,7 +126,7 @@ def test_fft_sector_products_equal_parity_blocks(ndim, device, rng):
 
     shape = tuple(int(rng.integers(1, 9)) for _ in range(ndim))
     grid = pv.Grid(shape, spacing=tuple(rng.uniform(0.05, 0.3, ndim)))
-    model = pv.Matern(2.5, tuple(rng.uniform(0.2, 0.6, ndim)), variance=rng.uniform(0.5, 2))
+    model = pv.Matern(tuple(rng.uniform(0.2, 0.6, ndim)), nu=2.5, variance=rng.uniform(0.5, 2))
     fft, parity = FFTSolver(grid, model, device), ParitySolver(grid, model)
     assert sum(sec.size for sec in fft.sectors) == grid.n_cells
     for sec in fft.sectors:
@@ -161,7 +161,7 @@ def test_fft_estimated_spectrum_tracks_the_true_one(rng):
 @pytest.mark.parametrize("device", DEVICES)
 def test_dense_on_points_matches_reference(device, rng):
     pts = rng.uniform(size=(150, 2))
-    model = pv.Matern(2.5, 0.3)
+    model = pv.Matern(0.3, nu=2.5)
     w, v = SOLVERS["dense"](pts, model, device=device).eigenpairs(10)
     v = to_numpy(v)
     c = model(pts[:, None, :] - pts[None, :, :])

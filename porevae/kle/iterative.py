@@ -55,7 +55,14 @@ from porevae.kle._linalg import (
     lanczos_memory,
     merge_desc,
 )
-from porevae.kle.parity import _half_sizes, expand, grow_shares, parity_classes, restrict
+from porevae.kle.parity import (
+    _half_sizes,
+    check_reflections,
+    expand,
+    grow_shares,
+    parity_classes,
+    restrict,
+)
 
 _WORKERS = os.cpu_count()
 
@@ -179,6 +186,7 @@ class FFTSolver:
         if not isinstance(grid, Grid):
             raise TypeError("solver='fft' needs a regular Grid")
         model.length_scales(grid.ndim)
+        check_reflections(model, "fft")
         self.grid, self.model, self.n = grid, model, grid.n_cells
         self.device = _device.resolve(device)
         self.tol = float(tol)

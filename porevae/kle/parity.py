@@ -226,6 +226,13 @@ class _Sector:
         return expand(u, self.solver.shape3, s)
 
 
+def check_reflections(model, solver):
+    """The parity sectors exist only for a model symmetric under each axis reflection."""
+    if not model.reflection_symmetric:
+        raise ValueError(f"solver={solver!r} needs a covariance symmetric under each axis "
+                         f"reflection; {model!r} is rotated: use 'dense' or 'matfree'")
+
+
 class ParitySolver:
     """Exact eigenpairs of a regular grid's stationary covariance through its reflections.
 
@@ -244,6 +251,7 @@ class ParitySolver:
     def __init__(self, grid, model, method="auto", device=None):
         check_choice(method, "method", ("auto", "lapack", "lanczos"))
         model.length_scales(grid.ndim)
+        check_reflections(model, "parity")
         self.grid, self.model, self.method = grid, model, method
         self.device = _device.resolve(device)
         self.shape3 = grid.shape3

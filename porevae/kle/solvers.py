@@ -37,15 +37,18 @@ def choose(grid, model, device=None, budget=None, n_terms=None) -> str:
       ``n_terms`` leading pairs are asked for and blocks have more than
       :data:`PARITY_3D_LEADING_ROWS` rows;
     * else ``fft`` (leading pairs, sector Lanczos with ``O(n log n)`` products);
-    * for point sets: ``dense`` while ``16 n^2`` bytes fit in half the budget, else ``matfree``.
+    * for point sets, and for grids with a rotated model (no axis-reflection symmetry, so no
+      parity sectors): ``dense`` while ``16 n^2`` bytes fit in half the budget, else
+      ``matfree``.
 
     ``budget``: bytes; default the memory of ``device`` (:func:`porevae.kle._device.budget`: the
     host's available memory for ``None`` or a CPU device, free CUDA memory for a GPU).
     """
     device = _device.resolve(device)
     budget = _device.budget(device) if budget is None else int(budget)
-    if not isinstance(grid, Grid):
-        return "dense" if 16 * len(grid) ** 2 <= budget // 2 else "matfree"
+    if not isinstance(grid, Grid) or not model.reflection_symmetric:
+        n = grid.n_cells if isinstance(grid, Grid) else len(grid)
+        return "dense" if 16 * n**2 <= budget // 2 else "matfree"
     if model.separable:
         return "kron"
     largest = -(-grid.n_cells // 2**grid.ndim)
