@@ -120,7 +120,8 @@ class ModelConfig:
         axes (averaged over axes and over the prior batch) of the decoded pore probability, V the
         voxels of one crop. It makes z ~ N(0, I) decode to sharp media with the data's S2.
     s2_rmax : int >= 1
-        Largest lag of the descriptor loss, voxels (at most size - 1). Default 16.
+        Largest lag of the descriptor loss, voxels (at most size - 1 when s2_weight > 0).
+        Default 16.
     """
 
     kind: str = "vae"
@@ -170,7 +171,7 @@ class ModelConfig:
                                ">= 1")
         _choice("latent_backend", self.latent_backend, LATENT_BACKENDS)
         _float("s2_weight", self.s2_weight, 0.0)
-        _int("s2_rmax", self.s2_rmax, 1, min(self.shape) - 1)
+        _int("s2_rmax", self.s2_rmax, 1, min(self.shape) - 1 if self.s2_weight else None)
         if self.kind == "vae" and self.beta != 1.0:
             raise ValueError(f"beta must be 1 for kind='vae' (use kind='beta'), got {self.beta}")
         if self.kind != "fisher" and self.gamma != 0.0:

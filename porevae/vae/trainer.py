@@ -108,6 +108,11 @@ def load_model(path, device="cpu") -> VAE:
     return model.to(resolve_device(device)).eval()
 
 
+class RunExistsError(ValueError):
+    """The output folder already holds a run (a checkpoint or a log) and neither resume nor
+    overwrite was asked for."""
+
+
 class NonFiniteLossError(ValueError):
     """The training loss became NaN or infinite; the run stops without writing a checkpoint."""
 
@@ -329,8 +334,8 @@ class Trainer:
         loss = self.model.combine(terms, self.step, fisher_mean=fbar, s2_mean=s2bar)
         if not torch.isfinite(loss["total"].detach()).item():
             raise NonFiniteLossError(
-                f"non-finite loss at step {self.step + 1} (recon {float(loss['recon']):.4g}, "
-                f"kl {float(loss['kl']):.4g}, fisher {float(fbar):.4g}); training stopped, the "
+                f"non-finite loss at step {self.step + 1} (recon {loss['recon'].item():.4g}, "
+                f"kl {loss['kl'].item():.4g}, fisher {fbar.item():.4g}); training stopped, the "
                 f"last checkpoint (step <= {self.step}) is kept")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss["total"]).backward()
@@ -356,7 +361,7 @@ class Trainer:
             return
         found = [n for n in (CHECKPOINT, LOG) if (self.out_dir / n).exists()]
         if found:
-            raise FileExistsError(f"{self.out_dir} already holds {' and '.join(found)} of a "
+            raise RunExistsError(f"{self.out_dir} already holds {' and '.join(found)} of a "
                                   f"run; continue it with resume (--resume) or start again "
                                   f"with overwrite (--overwrite)")
 
