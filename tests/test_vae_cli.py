@@ -143,3 +143,15 @@ def test_every_config_field_has_a_flag_with_its_doc(capsys):
                  "--overwrite", "--no-augment", "--no-progress", "--dataset"):
         assert flag in text, flag
     assert "{vae,beta,fisher}" in text and "--ndim" not in text
+
+
+def test_generate_chunk_flag_does_not_change_the_result(media):
+    tmp = media
+    assert _train(tmp, "--steps", "1") == 0
+    for chunk in ("1", "3"):
+        assert main(["generate", str(tmp / "run"), "--shape", "40", "44", "--chunk", chunk,
+                     "--cut", "none", "--out", str(tmp / f"c{chunk}.npy"),
+                     "--no-progress"]) == 0
+    np.testing.assert_allclose(np.load(tmp / "c1.npy"), np.load(tmp / "c3.npy"), atol=1e-5)
+    assert main(["generate", str(tmp / "run"), "--chunk", "0", "--out",
+                 str(tmp / "c.npy")]) == 2

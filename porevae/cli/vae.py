@@ -132,11 +132,10 @@ def register(subparsers) -> None:
                         "Bernoulli draw per voxel; none = float probabilities")
     g.add_argument("--porosity", type=float,
                    help="with --cut mean: each sample gets exactly this porosity")
-    g.add_argument("--chunk", type=int, default=32,
-                   help="latent cells per axis decoded at a time (default 32)")
-    g.add_argument("--batch-size", type=int, default=1,
-                   help="samples written per call to the writer (kept for the shared "
-                        "vocabulary; samples are decoded one at a time)")
+    g.add_argument("--chunk", type=int, default=None,
+                   help="latent cells per axis decoded at a time (default: the largest chunk "
+                        "whose decoder activations fit in 1 GiB); the result does not depend "
+                        "on it")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="tqdm bar (default on)")
     g.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -245,9 +244,8 @@ def run_generate(args) -> int:
         raise ValueError(f"--out must end in one of {list(GENERATE_SUFFIXES)}, got {out.name!r}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out folder {str(out.parent)!r} does not exist")
-    if args.n < 1 or args.chunk < 1 or args.batch_size < 1:
-        raise ValueError(f"-n, --chunk and --batch-size must be >= 1, got {args.n}, "
-                         f"{args.chunk} and {args.batch_size}")
+    if args.n < 1 or (args.chunk is not None and args.chunk < 1):
+        raise ValueError(f"-n and --chunk must be >= 1, got {args.n} and {args.chunk}")
     source = pretrained_path(args.model) if args.model else args.checkpoint
     model = load_model(source, device=args.device)
     shape = tuple(args.shape) if args.shape else model.config.shape

@@ -29,7 +29,8 @@ from porevae.vae.models import VAE, evaluating
 from porevae.vae.nets import activation_bytes
 
 BLOCK = 16
-DEFAULT_CHUNK = 32  # latent cells per axis decoded at a time
+DEFAULT_CHUNK = None  # latent cells per axis decoded at a time; None: auto_chunk
+CHUNK_BUDGET = 2**30  # bytes of decoder activations per chunk for auto_chunk
 
 
 def _check_shape(model: VAE, shape) -> tuple:
@@ -66,6 +67,21 @@ def latent_noise(seed: int, index: int, channels: int, region) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def _grown_cells(model: VAE, cells, chunk: int) -> int:
+    return math.prod(min(k, min(k, chunk) + 2 * model.config.halo) for k in cells)
+
+
+def auto_chunk(model: VAE, shape, budget: int = CHUNK_BUDGET) -> int:
+    """The largest chunk (latent cells per axis, at most the whole map) whose decoder
+    activations (with the halo) fit in ``budget`` bytes: big chunks waste less on the halo."""
+    cells = model.latent_cells(shape)
+    chunk = max(cells)
+    while chunk > 1 and activation_bytes(model.config, _grown_cells(model, cells, chunk)) > \
+            budget:
+        chunk = max(1, (chunk * 4) // 5)
+    return chunk
+
+
 def chunk_grid(cells, chunk: int):
     """Chunks of at most ``chunk`` latent cells per axis covering ``cells``: list of regions."""
     axes = [[(a, min(a + chunk, c)) for a in range(0, c, chunk)] for c in cells]
@@ -98,9 +114,10 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
     """Mean of p(x|z) over ``shape`` voxels, decoded chunk by chunk: (*shape) float32 NumPy.
 
     latent : a (C, *cells) tensor (cells = ceil(shape / f)) or a callable region -> tensor.
-    chunk : latent cells per axis per chunk (None: one chunk, the whole map).
+    chunk : latent cells per axis per chunk (None: :func:`auto_chunk`).
     """
     cells = model.latent_cells(shape)
+    chunk = auto_chunk(model, shape) if chunk is None else chunk
     if isinstance(latent, torch.Tensor):
         full = latent
         want = (model.config.latent_channels, *cells)
@@ -111,7 +128,7 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
         out = np.empty(shape, dtype=np.float32)
     f = model.config.factor
     with evaluating(model):
-        for region in chunk_grid(cells, max(cells) if chunk is None else chunk):
+        for region in chunk_grid(cells, chunk):
             block = model.mean_of(decode_region(model, latent, region, shape))[0, 0]
             out[tuple(slice(a * f, min(b * f, s)) for (a, b), s in zip(region, shape))] = \
                 block.numpy()
@@ -132,10 +149,7 @@ def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHU
     shape = _check_shape(model, shape)
     voxels = math.prod(shape)
     cells = model.latent_cells(shape)
-    c = max(cells) if chunk is None else chunk
-    grown = [min(k, c) + 2 * model.config.halo for k in cells]
-    grown = [min(g, k) for g, k in zip(grown, cells)]
-    n_cells = math.prod(grown)
+    n_cells = _grown_cells(model, cells, auto_chunk(model, shape) if chunk is None else chunk)
     parts = {
         "result": (n * voxels * (1 if binary else 4)) if keep else 0,
         "sample": voxels * (8 if binary else 4),
