@@ -68,14 +68,14 @@ def speed(model, sizes, repeat):
     for n in sizes:
         cells = model.latent_cells((n,) * 3)
         z = latent_noise(0, 0, model.config.latent_channels, [(0, c) for c in cells])
-        t_dec = _median_time(lambda: decode_chunked(model, z, (n,) * 3), repeat)
-        t_gen = _median_time(lambda: generate(model, 1, (n,) * 3, seed=0, porosity=0.196),
+        t_dec = _median_time(lambda z=z, n=n: decode_chunked(model, z, (n,) * 3), repeat)
+        t_gen = _median_time(lambda n=n: generate(model, 1, (n,) * 3, seed=0, porosity=0.196),
                              repeat)
         s = n // 16 - 3
         zg = torch.randn(1, 512, s, s, s)
         with torch.no_grad():
             assert gan(zg).shape[-1] == n
-            t_gan = _median_time(lambda: gan(zg), repeat)
+            t_gan = _median_time(lambda zg=zg: gan(zg), repeat)
         rows.append({"size": n, "porevae_decode_s": t_dec, "porevae_generate_s": t_gen,
                      "dcgan_s": t_gan, "voxels": n**3})
     return rows

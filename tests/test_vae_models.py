@@ -8,8 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from porevae.vae import (KIND_DEFAULTS, VAE, BetaVAE, FisherVAE, ModelConfig, TrainConfig,
-                         load_config)
+from porevae.vae import (
+    KIND_DEFAULTS,
+    VAE,
+    BetaVAE,
+    FisherVAE,
+    ModelConfig,
+    TrainConfig,
+    load_config,
+)
 
 TINY = {"size": 16, "depth": 2, "channels": 4, "max_channels": 8, "latent_channels": 3,
         "latent_blocks": 1}

@@ -256,8 +256,8 @@ def run_generate(args) -> int:
     need = check_generation_memory(model, args.n, shape, args.chunk, binary, keep=not stream)
     print(f"generating {args.n} x {'x'.join(map(str, shape))} from {source}: memory need "
           f"{need['total'] / 2**20:.1f} MiB")
-    kwargs = dict(n=args.n, shape=shape, seed=args.seed, cut=args.cut, porosity=args.porosity,
-                  chunk=args.chunk, progress=args.progress)
+    kwargs = {"n": args.n, "shape": shape, "seed": args.seed, "cut": args.cut,
+              "porosity": args.porosity, "chunk": args.chunk, "progress": args.progress}
     if stream:
         from porevae.vae.generate import generate_hdf5
 

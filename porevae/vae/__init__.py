@@ -24,16 +24,16 @@ from porevae.vae.config import Config, ModelConfig, TrainConfig, load_config
 from porevae.vae.data import CropSampler, apply_symmetry, symmetry_transforms
 from porevae.vae.generate import decode_chunked, generate, generation_memory
 from porevae.vae.models import KIND_DEFAULTS, MODELS, VAE, BetaVAE, FisherVAE
-from porevae.vae.trainer import Trainer, load_checkpoint, load_model
+from porevae.vae.trainer import Trainer, export_model, load_checkpoint, load_model
 
 __all__ = [
     "CUT_RULES",
+    "KIND_DEFAULTS",
     "MODELS",
     "VAE",
     "BetaVAE",
     "Config",
     "CropSampler",
-    "KIND_DEFAULTS",
     "FisherVAE",
     "ModelConfig",
     "TrainConfig",
@@ -42,6 +42,7 @@ __all__ = [
     "build_model",
     "cut_probabilities",
     "decode_chunked",
+    "export_model",
     "generate",
     "generation_memory",
     "load_checkpoint",

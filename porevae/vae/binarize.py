@@ -65,5 +65,5 @@ def cut_probabilities(prob, rule: str = "mean", porosity: float | None = None,
     out = np.empty(arr.shape, dtype=bool)
     for i, p in enumerate(arr):
         frac = float(np.mean(p, dtype=np.float64)) if porosity is None else float(porosity)
-        out[i] = exact_cut(p, int(round(frac * p.size)))
+        out[i] = exact_cut(p, round(frac * p.size))
     return torch.from_numpy(out).to(prob.device) if is_torch else out

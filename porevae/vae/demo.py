@@ -77,10 +77,10 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0) -> dict
 
 def comparison_markdown(table, s2, size, n_model, n_real) -> str:
     """The comparison as a Markdown table (porevae vs real, bars, the peer DCGAN beside)."""
-    lines = [f"{n_model} generated {size}^3 samples vs {n_real} random {size}^3 crops of the real "
-             "Berea image (porevae's estimators on both sides).", "",
-             "| statistic | real (mean ± std) | porevae (mean ± std) | difference | bar | met | "
-             "PorousMediaGAN DCGAN |", "|---|---|---|---|---|---|---|"]
+    lines = [(f"{n_model} generated {size}^3 samples vs {n_real} random {size}^3 crops of the "
+              "real Berea image (porevae's estimators on both sides)."), "",
+             ("| statistic | real (mean ± std) | porevae (mean ± std) | difference | bar | met | "
+              "PorousMediaGAN DCGAN |"), "|---|---|---|---|---|---|---|"]
     for t in table:
         fmt = (lambda v: f"{v:+.4f}") if t["kind"] == "abs" else (lambda v: f"{v:+.1%}")
         bar = f"±{t['bar']:g}" if t["kind"] == "abs" else f"±{t['bar']:.0%}"

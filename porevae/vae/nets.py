@@ -17,6 +17,8 @@ All layers work in either memory format (``channels_last[_3d]``).
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -84,5 +86,5 @@ def activation_bytes(config: ModelConfig, cells: int, batch: int = 1) -> int:
     for k, w in enumerate(reversed(widths[:-1]), start=1):
         sizes.append(w * cells * 2**(config.ndim * k))
     sizes.append(cells * 2**(config.ndim * config.depth))
-    peak = max(max(2 * s for s in sizes), max(a + b for a, b in zip(sizes, sizes[1:])))
+    peak = max(max(2 * s for s in sizes), max(a + b for a, b in itertools.pairwise(sizes)))
     return 4 * batch * peak
