@@ -61,7 +61,7 @@ def _median_time(fn, repeat):
 
 def speed(model, sizes, repeat):
     from porevae.vae import decode_chunked, generate
-    from porevae.vae.generate import latent_noise
+    from porevae.vae.generation import latent_noise
 
     gan = dcgan_generator()
     rows = []

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from porevae.vae import FisherVAE, Trainer, decode_chunked, generate, generation_memory
-from porevae.vae.generate import BLOCK, check_generation_memory, generate_hdf5, latent_noise
+from porevae.vae.generation import BLOCK, check_generation_memory, generate_hdf5, latent_noise
 
 TINY3 = {"ndim": 3, "size": 16, "depth": 2, "channels": 3, "max_channels": 6,
          "latent_channels": 2, "latent_blocks": 1}
@@ -34,7 +34,7 @@ def test_chunked_decoding_equals_whole_decoding(ndim, shape, rng):
         got = decode_chunked(model, z, shape, chunk=chunk)
         np.testing.assert_allclose(got, whole, rtol=0, atol=1e-5)
     # the halo is what makes it exact: one cell less and chunk borders differ
-    from porevae.vae.generate import chunk_grid, decode_region
+    from porevae.vae.generation import chunk_grid, decode_region
 
     f = model.config.factor
     broken = np.empty(shape, np.float32)

@@ -7,7 +7,7 @@ convolutional with a spatial latent map, generating any shape.
 - :mod:`~porevae.vae.losses`: differentiable S2 for the descriptor loss on prior samples.
 - :mod:`~porevae.vae.data`: random crops with the 8/48 symmetries, seeded.
 - :mod:`~porevae.vae.trainer`: :class:`Trainer` (checksummed checkpoints, resume, CSV log, DDP).
-- :mod:`~porevae.vae.generate`: any shape, chunked decoding, memory plans, exact-porosity cuts.
+- :mod:`~porevae.vae.generation`: any shape, chunked decoding, memory plans, exact-porosity cuts.
 - :mod:`~porevae.vae.binarize`: binary media from decoded pore probabilities.
 
 Loss convention: reconstruction and KL are per-sample sums (over voxels / latent elements)
@@ -22,7 +22,7 @@ import torch
 from porevae.vae.binarize import CUT_RULES, cut_probabilities
 from porevae.vae.config import Config, ModelConfig, TrainConfig, load_config
 from porevae.vae.data import CropSampler, apply_symmetry, symmetry_transforms
-from porevae.vae.generate import decode_chunked, generate, generation_memory
+from porevae.vae.generation import decode_chunked, generate, generation_memory
 from porevae.vae.models import KIND_DEFAULTS, MODELS, VAE, BetaVAE, FisherVAE
 from porevae.vae.trainer import Trainer, export_model, load_checkpoint, load_model
 

@@ -105,7 +105,7 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
     from porevae.data import berea, pretrained_path
     from porevae.media import compare
     from porevae.media.io import write_volume
-    from porevae.vae.generate import generate
+    from porevae.vae.generation import generate
     from porevae.vae.plots import plot_slices
     from porevae.vae.trainer import load_model
 

@@ -251,12 +251,12 @@ class VAE(nn.Module):
 
         ``shape`` (voxels per axis, any positive ints; default the training crop) is decoded
         from a latent map of ceil(shape / f) cells and cropped. The latent noise is drawn per
-        sample and per latent block from ``seed`` (:func:`porevae.vae.generate.latent_noise`),
+        sample and per latent block from ``seed`` (:func:`porevae.vae.generation.latent_noise`),
         so sample i is the same whatever ``n``, ``chunk`` and device, and a larger shape extends
         a smaller one. ``chunk``: latent cells per axis decoded at a time (None: the whole map),
         with the decoder's halo, so the result equals the whole-map decode.
         """
-        from porevae.vae.generate import sample_means
+        from porevae.vae.generation import sample_means
 
         return sample_means(self, n, shape=shape, seed=seed, device=device, chunk=chunk,
                             progress=progress)

@@ -11,7 +11,7 @@ Decoder: 3x3(x3) convolution C -> top width, ``latent_blocks`` 3x3 convolutions,
 overlap, no checkerboard) followed by ``blocks`` 3x3 convolutions, SiLU after each, and a 1x1
 convolution to one channel (logits or mean). Zero padding; no normalisation layer, so an output
 voxel depends only on the latent cells within ``config.halo`` cells of its own: decoding a
-latent map in chunks with that halo reproduces the whole-map decode (:mod:`porevae.vae.generate`).
+latent map in chunks with that halo reproduces the whole-map decode (:mod:`porevae.vae.generation`).
 All layers work in either memory format (``channels_last[_3d]``).
 """
 
