@@ -97,3 +97,26 @@ def test_hdf5_streaming_equals_in_memory(tmp_path, rng):
     generate_hdf5(model, tmp_path / "g.h5", 3, (20, 24, 12), seed=4, dataset="rock")
     with h5py.File(tmp_path / "g.h5") as fh:
         assert np.array_equal(fh["rock"][()], want)
+
+
+def test_volume_larger_than_memory_path_local_and_dask(tmp_path, rng):
+    from porevae.vae.generation import generate_volume_hdf5
+
+    model = _model(rng)
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.mul_(2.5)
+    shape = (40, 36, 28)
+    info = generate_volume_hdf5(model, tmp_path / "v.h5", shape, seed=2, porosity=0.3, chunk=3)
+    with h5py.File(tmp_path / "v.h5") as fh:
+        local = fh["volume"][()]
+    assert info["porosity"] == local.mean() and local.sum() == round(0.3 * local.size)
+    whole = generate(model, 1, shape, seed=2, porosity=0.3)[0]
+    assert np.mean(local != whole) < 1e-3  # only ties within one histogram bin may differ
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1,
+                            dashboard_address=None) as client:
+        generate_volume_hdf5(model, tmp_path / "d.h5", shape, seed=2, porosity=0.3, chunk=3,
+                             dask=client)
+    with h5py.File(tmp_path / "d.h5") as fh:
+        assert np.array_equal(fh["volume"][()], local)
