@@ -155,3 +155,21 @@ def test_generate_chunk_flag_does_not_change_the_result(media):
     np.testing.assert_allclose(np.load(tmp / "c1.npy"), np.load(tmp / "c3.npy"), atol=1e-5)
     assert main(["generate", str(tmp / "run"), "--chunk", "0", "--out",
                  str(tmp / "c.npy")]) == 2
+
+
+def test_dataset_flag_reads_and_writes_the_named_hdf5_dataset(media):
+    import h5py
+
+    tmp = media
+    img = np.load(tmp / "media.npy")
+    with h5py.File(tmp / "m.h5", "w") as fh:
+        fh["rock"] = img
+        fh["noise"] = np.full_like(img, 7)  # not binary: reading it would be refused
+    assert main(["train", str(tmp / "m.h5"), "--dataset", "rock", "--config",
+                 str(tmp / "c.toml"), "--out", str(tmp / "h"), "--steps", "1"]) == 0
+    assert main(["train", str(tmp / "m.h5"), "--dataset", "noise", "--config",
+                 str(tmp / "c.toml"), "--out", str(tmp / "h2"), "--steps", "1"]) == 2
+    assert main(["generate", str(tmp / "h"), "--dataset", "samples", "-n", "2",
+                 "--out", str(tmp / "g.h5"), "--no-progress"]) == 0
+    with h5py.File(tmp / "g.h5") as fh:
+        assert list(fh) == ["samples"] and fh["samples"].shape == (2, 16, 16)

@@ -51,3 +51,17 @@ def test_pretrained_model_generates_without_training_data(tmp_path, monkeypatch,
     assert rock.shape[-3:] == (32, 40, 48) and set(np.unique(rock)) <= {0, 1}
     assert main(["generate", "--model", "granite", "--out", str(out)]) == 2
     assert "model must be one of ['berea']" in capsys.readouterr().err
+
+
+def test_rock_demo_writes_the_comparison(tmp_path):
+    from porevae.vae.demo import BARS, run_rock_demo
+
+    res = run_rock_demo(tmp_path, n=2, size=32, seed=1)
+    names = {p.split("/")[-1] for p in res["files"]}
+    assert {"rock.tif", "slices.png", "rock_comparison.md", "rock_comparison.json",
+            "summary.md", "curves.png"} <= names
+    assert [t["statistic"] for t in res["table"]] == list(BARS)
+    phi = next(t for t in res["table"] if t["statistic"] == "porosity")
+    assert phi["model_std"] == 0.0 and phi["model_mean"] == pytest.approx(0.196, abs=1e-4)
+    text = (tmp_path / "rock_comparison.md").read_text()
+    assert "PorousMediaGAN DCGAN" in text and "+4.4%" in text and "radial S2" in text
