@@ -26,7 +26,8 @@ def run_study_reconstruction(args) -> int:
     res = reconstruction_study(out_dir=args.out, shape=tuple(args.shape),
                                porosity=args.porosity, radius=args.radius, size=args.size,
                                steps=args.steps, n_samples=args.n, kind=args.kind,
-                               seed=args.seed, cut=args.cut, progress=args.progress)
+                               seed=args.seed, cut=args.cut, progress=args.progress,
+                               s2_weight=args.s2_weight)
     print(res["comparison"].markdown())
     print("\ntargets:")
     for t in res["targets"]:
@@ -86,6 +87,10 @@ def register(subparsers) -> None:
     q.add_argument("--cut", choices=("mean", "half"), default="mean",
                    help="binary samples from the pore probabilities: mean = each sample keeps "
                         "its mean probability as porosity (default); half = p >= 1/2")
+    q.add_argument("--s2-weight", type=float, default=0.0,
+                   help="weight of the S2 descriptor loss on decoded prior samples (default 0 = "
+                        "off: at 300 steps it made this medium's samples worse, see the "
+                        "shipped Berea model's README)")
     q.add_argument("--out", help="folder for the report")
     q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="tqdm bar (default on)")

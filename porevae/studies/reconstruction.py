@@ -20,12 +20,13 @@ TARGETS = {"porosity": ("abs", 0.01), "specific_surface": ("rel", 0.05),
 
 def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=4.0, size=32,
                          steps=300, n_samples=16, kind="fisher", seed=0, cut="mean",
-                         progress=False) -> dict:
+                         progress=False, s2_weight=0.0, s2_rmax=12) -> dict:
     """Train a small VAE on crops of a synthetic 3D medium, generate media, compare them.
 
     The medium is a Boolean model of overlapping solid spheres (``shape``, ``porosity``,
     ``radius`` in voxels). :func:`porevae.vae.train_demo` trains a ``kind`` VAE (default Fisher)
-    on random ``size``**3 crops for ``steps`` steps; ``n_samples`` draws z ~ N(0, I) are decoded
+    on random ``size``**3 crops for ``steps`` steps, with the S2 descriptor loss on decoded prior
+    samples (``s2_weight``, lags 0..``s2_rmax``; 0 = off); ``n_samples`` prior latent maps are decoded
     to pore probabilities and cut by :func:`porevae.vae.cut_probabilities` (``cut="mean"``: each
     sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
     :func:`porevae.media.compare` judges them against the whole medium, and each scalar in
@@ -42,7 +43,8 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     medium = overlapping_spheres(shape, porosity, radius, periodic=False, seed=seed)
     t0 = time.perf_counter()
     model, history = train_demo(medium, steps=steps, seed=seed, kind=kind, size=size,
-                                progress=progress, device="cpu")
+                                progress=progress, device="cpu", s2_weight=s2_weight,
+                                s2_rmax=s2_rmax)
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         samples = cut_probabilities(model.sample(n_samples, seed=seed + 1)[:, 0], cut).numpy()
@@ -58,7 +60,8 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     if out_dir is not None:
         lines = [f"# Reconstruction of a synthetic medium by a {kind} VAE",
                  "", (f"Medium: overlapping spheres {tuple(shape)}, porosity {porosity}, radius "
-                 f"{radius} voxels (seed {seed}). Training: {steps} steps on {size}^3 crops, "
+                 f"{radius} voxels (seed {seed}). Training: {steps} steps on {size}^3 crops "
+                 f"(S2 descriptor weight {s2_weight:g}, lags 0..{s2_rmax}), "
                  f"{seconds:.0f} s on the CPU. {n_samples} generated samples, cut rule {cut!r}."),
                  "", "| statistic | reference | samples mean | difference | target | met |",
                  "|---|---|---|---|---|---|"]
