@@ -10,8 +10,9 @@ memory of a 512^3 volume, and the seam test.
   recipe as used for Berea: nz = 512, ngf = 32, five ConvTranspose3d layers
   nz -> 256 (k4 s1 p0) -> 128 -> 64 -> 32 (k4 s2 p1, BatchNorm + ReLU) -> 1 (k4 s2 p1, tanh);
   random weights, eval mode) fed a z of spatial size n / 16 - 3 so that it writes n^3 voxels
-  (its output is (s + 3) * 16 per axis). Both in float32 on the CPU, same torch thread count;
-  voxels/s and seconds are medians of ``repeat`` runs after one warm-up.
+  (its output is (s + 3) * 16 per axis). Both in float32 on the CPU, same torch thread count,
+  each timed in both memory formats and given its faster one; voxels/s and seconds are medians
+  of ``repeat`` runs after one warm-up.
 - **memory**: peak resident memory (ru_maxrss) of generating one ``big``^3 binary volume in
   a fresh process, against the plan of :func:`porevae.vae.generation_memory`.
 - **seams**: in one ``seam``^3 sample decoded with chunks of 16 latent cells (64 voxels),
@@ -60,24 +61,39 @@ def _median_time(fn, repeat):
 
 
 def speed(model, sizes, repeat):
+    """Seconds per volume, each generator in both memory formats (contiguous and
+    channels-last), best of the two reported as its figure."""
     from porevae.vae import decode_chunked, generate
     from porevae.vae.generation import latent_noise
 
     gan = dcgan_generator()
+    cl = torch.channels_last_3d
     rows = []
     for n in sizes:
         cells = model.latent_cells((n,) * 3)
         z = latent_noise(0, 0, model.config.latent_channels, [(0, c) for c in cells])
-        t_dec = _median_time(lambda z=z, n=n: decode_chunked(model, z, (n,) * 3), repeat)
+        t_dec = {}
+        for fmt in (False, True):
+            model.set_channels_last(fmt)
+            t_dec[fmt] = _median_time(lambda z=z, n=n: decode_chunked(model, z, (n,) * 3),
+                                      repeat)
+        best = min(t_dec, key=t_dec.get)
+        model.set_channels_last(best)
         t_gen = _median_time(lambda n=n: generate(model, 1, (n,) * 3, seed=0, porosity=0.196),
                              repeat)
         s = n // 16 - 3
         zg = torch.randn(1, 512, s, s, s)
+        t_gan = {}
         with torch.no_grad():
             assert gan(zg).shape[-1] == n
-            t_gan = _median_time(lambda zg=zg: gan(zg), repeat)
-        rows.append({"size": n, "porevae_decode_s": t_dec, "porevae_generate_s": t_gen,
-                     "dcgan_s": t_gan, "voxels": n**3})
+            t_gan[False] = _median_time(lambda zg=zg: gan(zg), repeat)
+            gan.to(memory_format=cl)
+            zc = zg.contiguous(memory_format=cl)
+            t_gan[True] = _median_time(lambda zc=zc: gan(zc), repeat)
+            gan.to(memory_format=torch.contiguous_format)
+        rows.append({"size": n, "voxels": n**3, "porevae_decode_s": min(t_dec.values()),
+                     "porevae_layouts": t_dec, "porevae_generate_s": t_gen,
+                     "dcgan_s": min(t_gan.values()), "dcgan_layouts": t_gan})
     return rows
 
 
@@ -153,6 +169,9 @@ def main(argv=None) -> int:
               f"{r['voxels'] / r['porevae_decode_s']:.3g} | {r['porevae_generate_s']:.2f} | "
               f"{r['dcgan_s']:.2f} | {r['voxels'] / r['dcgan_s']:.3g} | "
               f"{r['dcgan_s'] / r['porevae_decode_s']:.2f}x |")
+        print(f"  (contiguous / channels-last: porevae {r['porevae_layouts'][False]:.2f} / "
+              f"{r['porevae_layouts'][True]:.2f} s, DCGAN {r['dcgan_layouts'][False]:.2f} / "
+              f"{r['dcgan_layouts'][True]:.2f} s)")
     if args.big:
         cmd = [sys.executable, "-m", "bench.bench_generate", "--child", str(args.big),
                *(["--checkpoint", args.checkpoint] if args.checkpoint else
