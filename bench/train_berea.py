@@ -1,7 +1,7 @@
 """Train the shipped Berea model (porevae/data/models/berea) on the shipped Berea image.
 
     OMP_NUM_THREADS=1 taskset -c 1 python -m bench.train_berea --out runs/berea [--steps 2000]
-        [--s2-weight 10] [--gamma 1000] [--threads 1]
+        [--s2-weight 10] [--gamma 1000] [--threads 1] [--stop-at STEP]
 
 FisherVAE, fully convolutional, 64^3 crops (48 symmetries), f = 4 (latent map 8 x 16^3 per
 crop), widths 8 / 16 / 32 at full / half / quarter resolution, 4 extra 3^3 convolutions at the
@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--s2-weight", type=float, default=10.0)
     ap.add_argument("--gamma", type=float, default=1000.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop (with a checkpoint) at this step, keeping the schedule of --steps")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = build_model(berea_config(args.s2_weight, args.gamma), seed=0)
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
                   {k: round(v, 4) for k, v in terms.items()}, flush=True)
 
     trainer.callbacks.append(report)
-    trainer.fit(resume=True)
+    trainer.fit(resume=True, max_steps=args.stop_at)
     print(f"done in {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
