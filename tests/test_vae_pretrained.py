@@ -48,7 +48,7 @@ def test_pretrained_model_generates_without_training_data(tmp_path, monkeypatch,
     assert main(["generate", "--model", "berea", "--shape", "32", "40", "48", "--porosity",
                  "0.196", "--out", str(out), "--no-progress"]) == 0
     rock = tifffile.imread(out)
-    assert rock.shape[-3:] == (32, 40, 48) and set(np.unique(rock)) <= {0, 1}
+    assert rock.shape == (32, 40, 48) and set(np.unique(rock)) <= {0, 1}  # -n 1: the volume
     assert main(["generate", "--model", "granite", "--out", str(out)]) == 2
     assert "model must be one of ['berea']" in capsys.readouterr().err
 
@@ -62,6 +62,7 @@ def test_rock_demo_writes_the_comparison(tmp_path):
             "summary.md", "curves.png"} <= names
     assert [t["statistic"] for t in res["table"]] == list(BARS)
     phi = next(t for t in res["table"] if t["statistic"] == "porosity")
-    assert phi["model_std"] == 0.0 and phi["model_mean"] == pytest.approx(0.196, abs=1e-4)
+    want = pdata.berea_info()["porosity"]  # the exact cut: round(phi * 32^3) pore voxels
+    assert phi["model_std"] == 0.0 and phi["model_mean"] == pytest.approx(want, abs=1 / 32**3)
     text = (tmp_path / "rock_comparison.md").read_text()
     assert "PorousMediaGAN DCGAN" in text and "+4.4%" in text and "radial S2" in text

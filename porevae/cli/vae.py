@@ -111,8 +111,9 @@ def register(subparsers) -> None:
         description="Decode latent maps z ~ N(0, 1) (seeded per sample and latent block) with a "
                     "trained model, in chunks whose result equals the whole-volume decode. "
                     "Binary (Bernoulli) models write uint8 0/1 (1 = pore) after --cut; Gaussian "
-                    "models write float32. Output (n, *shape) through porevae.media.io (.raw "
-                    "with a .json sidecar; .h5 streams one sample at a time). The memory need is "
+                    "models write float32. Output through porevae.media.io: the volume (*shape) "
+                    "for -n 1, a stack (n, *shape) otherwise (.raw with a .json sidecar; .h5 "
+                    "always a stack, streamed one sample at a time). The memory need is "
                     "checked before anything is allocated.")
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
@@ -236,7 +237,7 @@ def run_generate(args) -> int:
     from porevae.data import pretrained_path
     from porevae.media.io import HDF5_SUFFIXES, write_volume
     from porevae.vae import generate, load_model
-    from porevae.vae.generate import check_generation_memory
+    from porevae.vae.generation import check_generation_memory
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -255,17 +256,17 @@ def run_generate(args) -> int:
     stream = suffix in HDF5_SUFFIXES
     need = check_generation_memory(model, args.n, shape, args.chunk, binary, keep=not stream)
     print(f"generating {args.n} x {'x'.join(map(str, shape))} from {source}: memory need "
-          f"{need['total'] / 2**20:.1f} MiB")
+          f"{need['total'] / 2**20:.1f} MiB", flush=True)
     kwargs = {"n": args.n, "shape": shape, "seed": args.seed, "cut": args.cut,
               "porosity": args.porosity, "chunk": args.chunk, "progress": args.progress}
     if stream:
-        from porevae.vae.generate import generate_hdf5
+        from porevae.vae.generation import generate_hdf5
 
         generate_hdf5(model, out, dataset=args.dataset, **kwargs)
         samples = None
     else:
         samples = generate(model, **kwargs)
-        write_volume(out, samples)
+        write_volume(out, samples[0] if args.n == 1 else samples)
     what = "binary (1 = pore)" if binary else "float32"
     if samples is not None and binary:
         what += f", porosity {float(np.mean(samples)):.4f}"

@@ -39,7 +39,8 @@ def _stats(volumes):
     from porevae.media import scalar_statistics, two_point_correlation
 
     rows = [scalar_statistics(v) for v in volumes]
-    s2 = np.array([two_point_correlation(v, r_max=S2_BAR[0])[1] for v in volumes])
+    r_max = min(S2_BAR[0], min(volumes[0].shape) - 1)
+    s2 = np.array([two_point_correlation(v, r_max=r_max)[1] for v in volumes])
     return rows, s2
 
 
@@ -50,8 +51,8 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0) -> dict
     Returns ``{"table": rows, "s2": {...}, "markdown": str}``; each row: ``statistic``,
     ``real_mean``, ``real_std``, ``model_mean``, ``model_std``, ``diff`` (absolute or relative,
     by :data:`BARS`), ``bar``, ``met``, ``peer_dcgan`` (its relative error, where published).
-    ``s2``: radial S2 (lags 0..32) of real crops and samples (means) and their mean absolute
-    difference.
+    ``s2``: radial S2 (lags 0..32, or 0..size - 1 for smaller volumes) of real crops and
+    samples (means) and their mean absolute difference.
     """
     from porevae.data import berea
 
@@ -68,7 +69,7 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0) -> dict
                       "diff": float(diff), "kind": how, "bar": tol,
                       "met": bool(abs(diff) <= tol), "peer_dcgan": PEER_DCGAN.get(name)})
     mad = float(np.mean(np.abs(m_s2.mean(0) - r_s2.mean(0))))
-    s2 = {"r": list(range(S2_BAR[0] + 1)), "real": r_s2.mean(0).tolist(),
+    s2 = {"r": list(range(len(r_s2[0]))), "real": r_s2.mean(0).tolist(),
           "model": m_s2.mean(0).tolist(), "mad": mad, "bar": S2_BAR[1],
           "met": mad <= S2_BAR[1]}
     return {"table": table, "s2": s2, "markdown": comparison_markdown(table, s2, size,
