@@ -58,7 +58,7 @@ def test_rock_demo_writes_the_comparison(tmp_path):
 
     res = run_rock_demo(tmp_path, n=2, size=32, seed=1)
     names = {p.split("/")[-1] for p in res["files"]}
-    assert {"rock.tif", "slices.png", "rock_comparison.md", "rock_comparison.json",
+    assert {"rock.tif", "rock_slices.png", "rock_comparison.md", "rock_comparison.json",
             "summary.md", "curves.png"} <= names
     assert [t["statistic"] for t in res["table"]] == list(BARS)
     phi = next(t for t in res["table"] if t["statistic"] == "porosity")

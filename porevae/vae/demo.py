@@ -98,7 +98,7 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
                   model: str = "berea", porosity="image") -> dict:
     """Generate ``n`` Berea-like size^3 volumes with the shipped model ``model``, compare them
     with crops of the real image, and write to ``out_dir``: ``rock.tif`` (the first sample),
-    ``slices.png`` (middle slices, real crop above the generated sample: look at this first),
+    ``rock_slices.png`` (middle slices, real crop above a generated sample: look at it first),
     ``rock_comparison.md`` / ``.json`` (the bars table, beside the peer DCGAN), and the
     :func:`porevae.media.compare` report (S2 / lineal-path / pore-size plots, ``summary.md``)
     of the samples against a real crop. ``porosity``: each sample's exact porosity ("image":
@@ -126,13 +126,13 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
     files = [str(out / "rock.tif")]
     write_volume(out / "rock.tif", samples[0])
     files.append(plot_slices({"real Berea crop": ref, "porevae sample": samples[0]},
-                             out / "slices.png"))
+                             out / "rock_slices.png"))
     rep = compare(ref, [s.astype(bool) for s in samples], out_dir=out)
     files += list(rep.files)
     cut = "each sample's mean pore probability" if porosity is None else f"{porosity:.4f}"
     text = (f"# Berea sandstone: porevae's shipped model vs the real rock\n\n"
             f"{n} samples of {size}^3 generated in {seconds:.1f} s on this machine, cut to "
-            f"porosity {cut}.\n\n![slices](slices.png)\n\n"
+            f"porosity {cut}.\n\n![slices](rock_slices.png)\n\n"
             f"{res['markdown']}\n")
     for name, body in (("rock_comparison.md", text),
                        ("rock_comparison.json", json.dumps(
