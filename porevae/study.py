@@ -3,7 +3,12 @@
 ``porevae/cli/media.py`` still imports it; delete it when the ``study`` sub-commands come from
 :mod:`porevae.cli.study`."""
 
-from porevae.studies import (COVARIANCES, TARGETS, dimension_study, reconstruction_study,
-                             study_markdown)
+from porevae.studies import (
+    COVARIANCES,
+    TARGETS,
+    dimension_study,
+    reconstruction_study,
+    study_markdown,
+)
 
 __all__ = ["COVARIANCES", "TARGETS", "dimension_study", "reconstruction_study", "study_markdown"]
