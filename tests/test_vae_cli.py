@@ -1,56 +1,175 @@
-"""``porevae train`` and ``porevae generate`` end to end on a tiny case."""
+"""``porevae train`` and ``porevae generate`` end to end on tiny cases: kinds built with their
+class defaults, every term in the log line, re-run protection, checkpoint integrity, any shape,
+memory refusals, output formats."""
 
 import json
 
 import numpy as np
+import pytest
 import tifffile
+import torch
 
 from porevae.cli import main
+from porevae.cli.vae import field_docs
+from porevae.vae import BetaVAE, FisherVAE, ModelConfig, TrainConfig, load_model
 
-
-def test_train_resume_generate(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    np.save(tmp_path / "media.npy", (rng.random((2, 40, 40)) < 0.4).astype(np.uint8))
-    (tmp_path / "c.toml").write_text(
-        '[model]\nkind = "fisher"\nndim = 2\nsize = 32\ndepth = 2\nchannels = 4\n'
-        'latent_dim = 4\ngamma = 0.1\n[train]\nsteps = 6\nbatch_size = 2\n'
+TOML = ('[model]\nsize = 16\ndepth = 2\nchannels = 3\nmax_channels = 6\n'
+        'latent_channels = 2\nlatent_blocks = 1\n[train]\nbatch_size = 2\n'
         'checkpoint_every = 2\nprogress = false\n')
-    out = tmp_path / "run"
-    args = ["train", str(tmp_path / "media.npy"), "--config", str(tmp_path / "c.toml"),
-            "--out", str(out), "--lr", "0.002"]
-    assert main(args + ["--steps", "4"]) == 0
-    assert main(args + ["--resume"]) == 0
-    assert "step 6:" in capsys.readouterr().out
+
+
+@pytest.fixture
+def media(tmp_path, rng):
+    np.save(tmp_path / "media.npy", (rng.random((40, 40)) < 0.4).astype(np.uint8))
+    (tmp_path / "c.toml").write_text(TOML)
+    return tmp_path
+
+
+def _train(tmp, *extra, out="run"):
+    return main(["train", str(tmp / "media.npy"), "--config", str(tmp / "c.toml"),
+                 "--out", str(tmp / out), *extra])
+
+
+def test_train_resume_generate(media, capsys):
+    tmp = media
+    assert _train(tmp, "--steps", "4", "--lr", "0.002", "--kind", "fisher") == 0
+    assert _train(tmp, "--steps", "6", "--lr", "0.002", "--kind", "fisher") == 2
+    assert "--resume" in capsys.readouterr().err  # a finished folder is not clobbered
+    assert _train(tmp, "--steps", "6", "--lr", "0.002", "--kind", "fisher", "--resume") == 0
+    text = capsys.readouterr().out
+    assert "resuming from step 4 of 6" in text and "step 6:" in text
+    out = tmp / "run"
     assert json.loads((out / "config.json").read_text())["train"]["lr"] == 0.002
     assert (out / "log.csv").read_text().count("\n") == 7  # header + 6 steps
-    for name in ("s.npy", "s.tif", "s.raw"):
-        assert main(["generate", str(out), "--n", "3", "--seed", "1",
-                     "--out", str(tmp_path / name)]) == 0
-    a = np.load(tmp_path / "s.npy")
-    assert a.shape == (3, 32, 32) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
-    assert np.array_equal(tifffile.imread(tmp_path / "s.tif"), a)
-    meta = json.loads((tmp_path / "s.raw.json").read_text())
-    raw = np.fromfile(tmp_path / "s.raw", dtype=meta["dtype"]).reshape(meta["shape"])
-    assert np.array_equal(raw, a)
-    assert main(["generate", str(out / "checkpoint.pt"), "--n", "2", "--binarize", "none",
-                 "--out", str(tmp_path / "p.npy")]) == 0
-    p = np.load(tmp_path / "p.npy")
-    assert p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
-    # the default cut keeps each sample's mean pore probability as its porosity
-    assert main(["generate", str(out / "checkpoint.pt"), "--n", "2",
-                 "--out", str(tmp_path / "m.npy")]) == 0
-    m = np.load(tmp_path / "m.npy")
+    for name in ("s.npy", "s.tif", "s.h5"):
+        assert main(["generate", str(out), "-n", "3", "--seed", "1", "--shape", "40", "24",
+                     "--out", str(tmp / name), "--no-progress"]) == 0
+    a = np.load(tmp / "s.npy")
+    assert a.shape == (3, 40, 24) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
+    assert np.array_equal(tifffile.imread(tmp / "s.tif"), a)
+    import h5py
+
+    with h5py.File(tmp / "s.h5") as fh:
+        assert np.array_equal(fh["volume"][()], a)
+    assert main(["generate", str(out / "checkpoint.pt"), "-n", "2", "--cut", "none",
+                 "--out", str(tmp / "p.npy"), "--no-progress"]) == 0
+    p = np.load(tmp / "p.npy")
+    assert p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1 and p.shape == (2, 16, 16)
+    assert main(["generate", str(out), "-n", "2", "--out", str(tmp / "m.npy"),
+                 "--no-progress"]) == 0
+    m = np.load(tmp / "m.npy")  # the default cut keeps each sample's mean probability
     np.testing.assert_allclose(m.reshape(2, -1).mean(1), p.reshape(2, -1).mean(1),
                                atol=1 / p[0].size)
-    assert main(["generate", str(out / "checkpoint.pt"), "--n", "2", "--binarize", "threshold",
-                 "--out", str(tmp_path / "t.npy")]) == 0
-    assert np.array_equal(np.load(tmp_path / "t.npy"), (p >= 0.5).astype(np.uint8))
+    assert main(["generate", str(out), "-n", "2", "--cut", "half", "--out",
+                 str(tmp / "t.npy"), "--no-progress"]) == 0
+    assert np.array_equal(np.load(tmp / "t.npy"), (p >= 0.5).astype(np.uint8))
+    assert main(["generate", str(out), "-n", "2", "--porosity", "0.25", "--out",
+                 str(tmp / "q.npy"), "--no-progress"]) == 0
+    assert (np.load(tmp / "q.npy").reshape(2, -1).sum(1) == 64).all()
 
 
-def test_bad_values_name_the_parameter(tmp_path, capsys):
-    np.save(tmp_path / "m.npy", np.zeros((40, 40), np.uint8))
-    assert main(["train", str(tmp_path / "m.npy"), "--out", str(tmp_path / "o"), "--ndim", "2",
-                 "--latent-dim", "0"]) == 2
-    assert "latent_dim must be an integer in [1, 4096], got 0" in capsys.readouterr().err
-    assert main(["generate", str(tmp_path / "o"), "--out", str(tmp_path / "x.png")]) == 2
+@pytest.mark.parametrize("kind, cls", [("fisher", FisherVAE), ("beta", BetaVAE)])
+def test_cli_kinds_build_the_class_loss(media, capsys, kind, cls):
+    tmp = media
+    assert _train(tmp, "--steps", "1", "--kind", kind, out=kind) == 0
+    text = capsys.readouterr().out
+    model = load_model(tmp / kind)
+    ref = cls(**{k: v for k, v in model.config.to_dict().items()
+                 if k not in ("kind", "beta", "gamma", "fisher_target", "fisher", "warmup")})
+    assert type(model) is cls and model.config == ref.config
+    assert ref.loss_formula() in text
+    if kind == "fisher":
+        assert model.config.gamma == 0.1 and "0.1 |mean_n F_n - 5|" in text
+        assert "+ 0.1 x |fisher" in text  # the final line shows the Fisher term too
+    else:
+        assert model.config.beta == 4.0 and "4 mean_n KL_n" in text
+
+
+def test_corrupt_foreign_and_truncated_checkpoints_refused(media, capsys):
+    tmp = media
+    assert _train(tmp, "--steps", "2", "--kind", "fisher") == 0
+    ck = tmp / "run" / "checkpoint.pt"
+    state = torch.load(ck, weights_only=True)
+    name = next(k for k in state["model"] if k.startswith("decoder") and k.endswith("weight"))
+    w = state["model"][name]
+    w.view(-1)[: w.numel() // 2] = 0  # half a decoder weight zeroed, digest kept
+    torch.save(state, tmp / "zeroed.pt")
+    (tmp / "trunc.pt").write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    (tmp / "garbage.pt").write_bytes(bytes(range(256)) * 40)
+    cases = {"zeroed.pt": "do not match their stored SHA-256", "trunc.pt": "not a readable",
+             "garbage.pt": "not a readable", "media.npy": "not a readable"}
+    for name, message in cases.items():
+        capsys.readouterr()
+        assert main(["generate", str(tmp / name), "--out", str(tmp / "x.npy")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("porevae generate: error:") and name in err and message in err
+        assert len(err.splitlines()) == 1
+    assert not (tmp / "x.npy").exists()
+
+
+def test_generate_refuses_oversize_before_allocating(media, capsys):
+    tmp = media
+    assert _train(tmp, "--steps", "1") == 0
+    assert main(["generate", str(tmp / "run"), "-n", "100000000", "--out",
+                 str(tmp / "x.npy")]) == 2
+    assert "bytes" in capsys.readouterr().err and not (tmp / "x.npy").exists()
+
+
+def test_degenerate_data_refused(tmp_path, capsys):
+    np.save(tmp_path / "pore.npy", np.ones((24, 24), np.uint8))
+    (tmp_path / "c.toml").write_text(TOML)
+    assert main(["train", str(tmp_path / "pore.npy"), "--config", str(tmp_path / "c.toml"),
+                 "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
+    assert "all pore" in capsys.readouterr().err
+
+
+def test_bad_values_name_the_parameter(media, capsys):
+    tmp = media
+    assert _train(tmp, "--latent-channels", "0") == 2
+    assert "latent_channels must be an integer in [1, 512], got 0" in capsys.readouterr().err
+    assert main(["generate", str(tmp / "o"), "--out", str(tmp / "x.png")]) == 2
     assert "--out must end in one of" in capsys.readouterr().err
+
+
+def test_every_config_field_has_a_flag_with_its_doc(capsys):
+    for cls in (ModelConfig, TrainConfig):
+        docs = field_docs(cls)
+        for f in cls.__dataclass_fields__:
+            assert docs.get(f), (cls.__name__, f)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--latent-channels", "--s2-weight", "--prior-batch", "--logvar-min",
+                 "--overwrite", "--no-augment", "--no-progress", "--dataset"):
+        assert flag in text, flag
+    assert "{vae,beta,fisher}" in text and "--ndim" not in text
+
+
+def test_generate_chunk_flag_does_not_change_the_result(media):
+    tmp = media
+    assert _train(tmp, "--steps", "1") == 0
+    for chunk in ("1", "3"):
+        assert main(["generate", str(tmp / "run"), "--shape", "40", "44", "--chunk", chunk,
+                     "--cut", "none", "--out", str(tmp / f"c{chunk}.npy"),
+                     "--no-progress"]) == 0
+    np.testing.assert_allclose(np.load(tmp / "c1.npy"), np.load(tmp / "c3.npy"), atol=1e-5)
+    assert main(["generate", str(tmp / "run"), "--chunk", "0", "--out",
+                 str(tmp / "c.npy")]) == 2
+
+
+def test_dataset_flag_reads_and_writes_the_named_hdf5_dataset(media):
+    import h5py
+
+    tmp = media
+    img = np.load(tmp / "media.npy")
+    with h5py.File(tmp / "m.h5", "w") as fh:
+        fh["rock"] = img
+        fh["noise"] = np.full_like(img, 7)  # not binary: reading it would be refused
+    assert main(["train", str(tmp / "m.h5"), "--dataset", "rock", "--config",
+                 str(tmp / "c.toml"), "--out", str(tmp / "h"), "--steps", "1"]) == 0
+    assert main(["train", str(tmp / "m.h5"), "--dataset", "noise", "--config",
+                 str(tmp / "c.toml"), "--out", str(tmp / "h2"), "--steps", "1"]) == 2
+    assert main(["generate", str(tmp / "h"), "--dataset", "samples", "-n", "2",
+                 "--out", str(tmp / "g.h5"), "--no-progress"]) == 0
+    with h5py.File(tmp / "g.h5") as fh:
+        assert list(fh) == ["samples"] and fh["samples"].shape == (2, 16, 16)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import tifffile
 
-from porevae.vae import CropSampler, apply_symmetry, load_volume, symmetry_transforms
+from porevae.vae import CropSampler, apply_symmetry, symmetry_transforms
 
 
 @pytest.mark.parametrize("ndim, count", [(2, 8), (3, 48)])
-def test_symmetries_are_distinct_and_a_group(ndim, count):
+def test_symmetries_are_distinct_and_a_group(ndim, count, rng):
     ts = symmetry_transforms(ndim)
     assert len(ts) == count
-    a = np.random.default_rng(0).random((5,) * ndim)
+    a = rng.random((5,) * ndim)
     images = [apply_symmetry(a, t) for t in ts]
     keys = {im.tobytes() for im in images}
     assert len(keys) == count
@@ -22,8 +22,8 @@ def test_symmetries_are_distinct_and_a_group(ndim, count):
     assert np.array_equal(images[0], a)
 
 
-def test_sampler_augments_with_all_symmetries_of_a_cubic_crop():
-    vol = np.random.default_rng(1).random((8, 8, 8)).astype(np.float32)
+def test_sampler_augments_with_all_symmetries_of_a_cubic_crop(rng):
+    vol = rng.random((8, 8, 8)).astype(np.float32)
     s = CropSampler(vol, 3, (8, 8, 8), augment=True, seed=0)
     seen = {s.crops([(0, (0, 0, 0), t)])[0, 0].numpy().tobytes() for t in range(48)}
     assert len(s.transforms) == 48 and len(seen) == 48
@@ -32,8 +32,8 @@ def test_sampler_augments_with_all_symmetries_of_a_cubic_crop():
     assert len(CropSampler(vol, 3, (8, 8, 8), augment=False).transforms) == 1
 
 
-def test_sampler_seeded_state_and_slices():
-    img = np.random.default_rng(2).random((3, 40, 50))
+def test_sampler_seeded_state_and_slices(rng):
+    img = rng.random((3, 40, 50))
     a = CropSampler(img, 2, (32, 32), seed=5)
     b = CropSampler(img, 2, (32, 32), seed=5)
     x = a.sample(4)
@@ -49,14 +49,15 @@ def test_sampler_seeded_state_and_slices():
     assert np.array_equal(np.concatenate(halves), full.numpy())
 
 
-def test_files_and_errors(tmp_path):
-    vol = (np.random.default_rng(3).random((10, 12, 14)) < 0.5).astype(np.uint8)
+def test_files_and_errors(tmp_path, rng):
+    vol = (rng.random((10, 12, 14)) < 0.5).astype(np.uint8)
     np.save(tmp_path / "v.npy", vol)
     with h5py.File(tmp_path / "v.h5", "w") as f:
         f["image"] = vol
     tifffile.imwrite(tmp_path / "v.tif", vol)
-    for name in ("v.npy", "v.h5", "v.tif"):
-        assert np.array_equal(load_volume(tmp_path / name), vol)
+    for name, key in (("v.npy", None), ("v.h5", "image"), ("v.tif", None)):
+        s = CropSampler(tmp_path / name, 3, (10, 12, 14), augment=False, key=key, binary=True)
+        assert np.array_equal(s.items[0], vol), name  # read through porevae.media.io
     s = CropSampler([tmp_path / "v.npy", vol], 3, (8, 8, 8), seed=0, binary=True)
     assert s.sample(3).shape == (3, 1, 8, 8, 8)
     with pytest.raises(ValueError, match="smaller than the crop"):
@@ -66,7 +67,10 @@ def test_files_and_errors(tmp_path):
     with pytest.raises(ValueError, match="must have 3 or 4 axes"):
         CropSampler(vol[0], 3, (8, 8, 8))
     with pytest.raises(FileNotFoundError):
-        load_volume(tmp_path / "missing.npy")
-    with pytest.raises(ValueError, match="must end in"):
+        CropSampler(tmp_path / "missing.npy", 3, (8, 8, 8))
+    (tmp_path / "t.npy").write_bytes((tmp_path / "v.npy").read_bytes()[:300])  # truncated
+    with pytest.raises(ValueError, match="t.npy"):
+        CropSampler(tmp_path / "t.npy", 3, (8, 8, 8))
+    with pytest.raises(ValueError, match="suffix"):
         (tmp_path / "v.txt").write_text("1")
-        load_volume(tmp_path / "v.txt")
+        CropSampler(tmp_path / "v.txt", 3, (8, 8, 8))

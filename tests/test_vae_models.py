@@ -1,29 +1,44 @@
-"""VAE family: shapes, the Fisher VAE loss against a hand computation, config validation."""
+"""VAE family: spatial latent shapes, the loss against a hand computation (every term, the
+logvar range reaching the op), config validation, any-shape encode / decode."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from porevae.vae import VAE, BetaVAE, FisherVAE, ModelConfig, TrainConfig, load_config
+from porevae.vae import (
+    KIND_DEFAULTS,
+    VAE,
+    BetaVAE,
+    FisherVAE,
+    ModelConfig,
+    TrainConfig,
+    load_config,
+)
 
-TINY = {"size": 32, "depth": 2, "channels": 4, "latent_dim": 6}
+TINY = {"size": 16, "depth": 2, "channels": 4, "max_channels": 8, "latent_channels": 3,
+        "latent_blocks": 1}
+
+
+def _seed(rng):
+    torch.manual_seed(int(rng.integers(2**31)))
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
-def test_shapes_and_differentiable_maps(ndim, likelihood):
-    torch.manual_seed(0)
+def test_shapes_and_differentiable_maps(ndim, likelihood, rng):
+    _seed(rng)
     model = BetaVAE(2.0, ndim=ndim, likelihood=likelihood, **TINY)
-    shape = (32,) * ndim
-    x = torch.rand(3, 1, *shape)
+    shape = (16,) * ndim
+    x = torch.from_numpy(rng.random((3, 1, *shape), dtype=np.float32))
     if likelihood == "bernoulli":
         x = x.round()
     mu, logvar = model.encode(x)
-    assert mu.shape == logvar.shape == (3, 6)
+    assert mu.shape == logvar.shape == (3, 3, *(4,) * ndim)  # (N, C, *shape / 4)
     assert logvar.min() > -6 and logvar.max() < 2
-    z = torch.zeros(3, 6, requires_grad=True)
+    z = torch.zeros(3, 3, *(4,) * ndim, requires_grad=True)
     y = model.decode(z)
     assert y.shape == (3, 1, *shape)
     if likelihood == "bernoulli":
@@ -32,85 +47,143 @@ def test_shapes_and_differentiable_maps(ndim, likelihood):
     assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
     assert model.sample(4, seed=1).shape == (4, 1, *shape)
     assert torch.equal(model.sample(2, seed=1), model.sample(2, seed=1))
+    assert not torch.equal(model.sample(1, seed=1), model.sample(1, seed=2))
     assert model.reconstruct(x).shape == (3, 1, *shape)
     assert model.interpolate(x[0], x[1], steps=5).shape == (5, 1, *shape)
+    big = torch.from_numpy(rng.random((1, 1, *(24,) * ndim), dtype=np.float32)).round()
+    assert model.encode(big)[0].shape == (1, 3, *(6,) * ndim)  # any multiple of f
     terms = model.loss(x)
-    assert set(terms) == {"total", "recon", "kl", "fisher", "beta_t"}
-    assert terms["beta_t"] == 2.0 and terms["total"].ndim == 0
+    assert set(terms) == {"total", "recon", "kl", "fisher", "s2", "beta_t"}
+    assert terms["beta_t"] == 2.0 and terms["total"].ndim == 0 and terms["s2"] == 0
+    with pytest.raises(ValueError, match="each divisible by f = 4"):
+        model.encode(torch.zeros(1, 1, *(18,) * ndim))
 
 
-def test_fisher_vae_loss_matches_hand_computation():
-    torch.manual_seed(1)
-    model = FisherVAE(beta=2.0, gamma=0.3, fisher_target=1.5, warmup=10, ndim=2, **TINY)
-    x = torch.rand(4, 1, 32, 32).round()
-    eps = torch.randn(4, 6)
+def _hand_terms(model, x, eps, lo=-6.0, hi=2.0):
+    c = model.config.latent_channels
+    out = model.encoder.body(x)
+    mu, raw = out[:, :c], out[:, c:]
+    logvar = hi - F.softplus(hi - lo - F.softplus(raw - lo))
+    sigma = torch.exp(0.5 * logvar)
+    z = mu + sigma * eps
+    logits = model.decoder(z)
+    recon = (torch.clamp(logits, min=0) - logits * x
+             + torch.log1p(torch.exp(-logits.abs()))).flatten(1).sum(1)
+    kl = 0.5 * (mu**2 + sigma**2 - 1 - logvar).flatten(1).sum(1)  # sum over latent elements
+    fisher = (1 / sigma**2).flatten(1).mean(1)  # mean over latent elements
+    return recon, kl, fisher
+
+
+def test_fisher_vae_loss_matches_hand_computation(rng):
+    _seed(rng)
+    model = FisherVAE(beta=2.0, gamma=0.3, fisher_target=1.5, warmup=10, ndim=2, s2_weight=0.7,
+                      s2_rmax=5, **TINY)
+    model.s2_target.copy_(torch.linspace(0.3, 0.1, 6))
+    x = torch.from_numpy(rng.random((4, 1, 16, 16), dtype=np.float32)).round()
+    eps = torch.from_numpy(rng.standard_normal((4, 3, 4, 4), dtype=np.float32))
+    prior = torch.from_numpy(rng.standard_normal((2, 3, 4, 4), dtype=np.float32))
     step = 4
-    got = model.loss(x, step=step, eps=eps)
+    got = model.loss(x, step=step, eps=eps, eps_prior=prior)
     with torch.no_grad():
-        h = model.encoder.features(x).flatten(1)
-        out = model.encoder.head(h)
-        mu, raw = out[:, :6], out[:, 6:]
-        lo, hi = -6.0, 2.0
-        logvar = hi - F.softplus(hi - lo - F.softplus(raw - lo))
-        sigma = torch.exp(0.5 * logvar)
-        z = mu + sigma * eps
-        logits = model.decoder(z)
-        recon = (torch.clamp(logits, min=0) - logits * x
-                 + torch.log1p(torch.exp(-logits.abs()))).sum((1, 2, 3))
-        kl = 0.5 * (mu**2 + sigma**2 - 1 - logvar).sum(1)
-        fisher = (1 / sigma**2).mean(1)
+        recon, kl, fisher = _hand_terms(model, x, eps)
+        p = torch.sigmoid(model.decoder(prior))[:, 0]
+        s2 = torch.zeros(6)
+        for r in range(6):  # S2 along both axes, averaged, by direct sums over pairs
+            a = (p[:, r:, :] * p[:, :16 - r, :]).mean((1, 2))
+            b = (p[:, :, r:] * p[:, :, :16 - r]).mean((1, 2))
+            s2[r] = ((a + b) / 2).mean()
+        desc = 256 * ((s2 - model.s2_target) ** 2).sum()
         beta_t = 2.0 * step / 10
-        total = recon.mean() + beta_t * kl.mean() + 0.3 * abs(fisher.mean() - 1.5)
+        total = (recon.mean() + beta_t * kl.mean() + 0.3 * abs(fisher.mean() - 1.5)
+                 + 0.7 * desc)
     assert got["beta_t"] == pytest.approx(beta_t)
     for key, want in (("recon", recon.mean()), ("kl", kl.mean()), ("fisher", fisher.mean()),
-                      ("total", total)):
+                      ("s2", desc), ("total", total)):
         torch.testing.assert_close(got[key].detach(), want, rtol=1e-5, atol=1e-4)
     assert model.beta_at(0) == 0.0 and model.beta_at(10) == model.beta_at(99) == 2.0
+    formula = model.loss_formula()
+    for piece in ("recon", "beta_t mean_n KL_n", "0.3 |mean_n F_n - 1.5|", "0.7 D"):
+        assert piece in formula, formula
 
 
-def test_gaussian_recon_and_mc_fisher_form():
-    torch.manual_seed(2)
+def test_configured_logvar_range_reaches_the_op(rng):
+    """Issue 9 item 1: with logvar_min = -10, logvar values in (-10, -6) keep their gradient
+    (the op used to clamp at its default -6)."""
+    _seed(rng)
+    model = VAE(ndim=2, logvar_min=-10.0, **TINY)
+    shape = (2, 3, 4, 4)
+    mu = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+    logvar = torch.from_numpy(rng.uniform(-9.5, -6.5, shape).astype(np.float32))
+    logvar.requires_grad_(True)
+    eps = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+    z, kl, fisher = model.latent_loss(mu, logvar, eps)
+    (kl.sum() + fisher.sum() + z.sum()).backward()
+    assert z.shape == shape and (logvar.grad.abs() > 0).all()
+    lv = logvar.detach()
+    torch.testing.assert_close(kl, 0.5 * (mu**2 + lv.exp() - 1 - lv).flatten(1).sum(1))
+    torch.testing.assert_close(z, mu + torch.exp(lv / 2) * eps)
+    default = VAE(ndim=2, **TINY)  # range (-6, 2): the same values are clamped, no gradient
+    logvar.grad = None
+    default.latent_loss(mu, logvar, eps)[1].sum().backward()
+    assert (logvar.grad == 0).all()
+
+
+def test_gaussian_recon_and_mc_fisher_form(rng):
+    _seed(rng)
     model = FisherVAE(fisher="mc", likelihood="gaussian", obs_std=0.5, ndim=2, **TINY)
-    x = torch.randn(2, 1, 32, 32)
-    eps = torch.randn(2, 6)
+    x = torch.from_numpy(rng.standard_normal((2, 1, 16, 16), dtype=np.float32))
+    eps = torch.from_numpy(rng.standard_normal((2, 3, 4, 4), dtype=np.float32))
     terms = model(x, eps)
     mu, logvar = model.encode(x)
     z = mu + torch.exp(0.5 * logvar) * eps
-    want = (0.5 * ((x - model.decode_logits(z)) / 0.5) ** 2).sum((1, 2, 3))
+    want = (0.5 * ((x - model.decode_logits(z)) / 0.5) ** 2).flatten(1).sum(1)
     torch.testing.assert_close(terms["recon"], want, rtol=1e-5, atol=1e-3)
-    torch.testing.assert_close(terms["fisher"], (eps**2 / logvar.exp()).mean(1), rtol=1e-5,
-                               atol=1e-6)
+    torch.testing.assert_close(terms["fisher"], (eps**2 / logvar.exp()).flatten(1).mean(1),
+                               rtol=1e-5, atol=1e-6)
 
 
-def test_channels_last_matches_contiguous():
-    torch.manual_seed(3)
+def test_channels_last_matches_contiguous(rng):
+    _seed(rng)
     model = VAE(ndim=3, **TINY)
-    x = torch.rand(2, 1, 32, 32, 32).round()
-    eps = torch.randn(2, 6)
+    x = torch.from_numpy(rng.random((2, 1, 16, 16, 16), dtype=np.float32)).round()
+    eps = torch.from_numpy(rng.standard_normal((2, 3, 4, 4, 4), dtype=np.float32))
     a = model(x, eps)["recon"]
     b = model.set_channels_last(True)(x, eps)["recon"]
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-2)
 
 
-def test_model_classes_and_from_config():
+def test_model_classes_defaults_and_from_config():
     assert VAE().config.beta == 1.0 and BetaVAE().config.beta == 4.0
     f = FisherVAE(**TINY, ndim=2)
     assert (f.config.gamma, f.config.fisher_target, f.config.fisher) == (0.1, 5.0, "location")
     assert isinstance(f, BetaVAE) and isinstance(f, VAE)
     g = VAE.from_config(f.config)
     assert type(g) is FisherVAE and g.config == f.config
+    assert KIND_DEFAULTS["fisher"]["gamma"] == 0.1 and KIND_DEFAULTS["beta"]["beta"] == 4.0
+    for kind, cls in (("vae", VAE), ("beta", BetaVAE), ("fisher", FisherVAE)):
+        assert VAE.from_config(ModelConfig(kind=kind, **KIND_DEFAULTS[kind])).config == \
+            cls().config
+
+
+def test_latent_size_and_halo():
+    cfg = ModelConfig(ndim=2, size=32, depth=3, latent_channels=4, blocks=2, latent_blocks=1)
+    assert cfg.factor == 8 and cfg.latent_size == 4 * 4 * 4
+    assert cfg.halo == math.ceil(1 + 1 + 2 * (1 / 2 + 1 / 4 + 1 / 8))
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"latent_dim": 0}, r"latent_dim must be an integer in \[1, 4096\], got 0"),
-    ({"size": 20}, r"size must be an integer in \[32, 128\], got 20"),
+    ({"latent_channels": 0}, r"latent_channels must be an integer in \[1, 512\], got 0"),
+    ({"size": 4}, r"size must be an integer in \[8, 256\], got 4"),
     ({"size": 48, "depth": 5}, r"size must be divisible by 2\*\*depth = 32"),
     ({"ndim": 4}, r"ndim must be 2 or 3, got 4"),
     ({"likelihood": "poisson"}, r"likelihood must be one of \['bernoulli', 'gaussian'\]"),
     ({"kind": "fisher", "fisher_target": -1.0}, r"fisher_target must be in \(0\.0, inf\]"),
     ({"kind": "fisher", "gamma": float("nan")}, r"gamma must be a finite number"),
     ({"kind": "vae", "beta": 2.0}, r"beta must be 1 for kind='vae'"),
-    ({"depth": 7}, r"depth must be an integer in \[1, 6\], got 7"),
+    ({"depth": 6}, r"depth must be an integer in \[1, 5\], got 6"),
+    ({"s2_weight": -1.0}, r"s2_weight must be in \[0\.0, inf\]"),
+    ({"size": 16, "s2_weight": 1.0, "s2_rmax": 16}, r"s2_rmax must be an integer in \[1, 15\]"),
+    ({"logvar_min": -31.0}, r"logvar_min must be in \[-30\.0, 0\.0\]"),
 ])
 def test_bad_model_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -120,6 +193,7 @@ def test_bad_model_config(kwargs, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"lr": 0.0}, r"lr must be in \(0\.0, inf\], got 0\.0"),
     ({"batch_size": 0}, r"batch_size must be an integer in \[1, inf\], got 0"),
+    ({"prior_batch": -1}, r"prior_batch must be an integer in \[0, inf\], got -1"),
     ({"scheduler": "step"}, r"scheduler must be one of \['none', 'cosine'\]"),
     ({"betas": (0.9, 1.0)}, r"betas must be two numbers in \[0, 1\)"),
     ({"amp": "fp8"}, r"amp must be one of"),

@@ -1,103 +1,229 @@
-"""``porevae train`` (a VAE on binary media or fields) and ``porevae generate`` (samples)."""
+"""``porevae train`` (a VAE on binary media or fields) and ``porevae generate`` (samples of any
+shape from a checkpoint or a shipped model).
+
+Every model / training flag is generated from the fields of
+:class:`~porevae.vae.ModelConfig` and :class:`~porevae.vae.TrainConfig`: its help is the field's
+docstring, its choices the config's own constants, so the command line cannot drift from the API.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import re
 from pathlib import Path
-
-import numpy as np
 
 from porevae._files import atomic_path
 
-GENERATE_SUFFIXES = (".npy", ".tif", ".tiff", ".raw")
+GENERATE_SUFFIXES = (".npy", ".tif", ".tiff", ".raw", ".h5", ".hdf5")
+# fields that are not flags: ndim is inferred from the data; betas is TOML-only; progress and
+# augment get --x/--no-x flags of their own; batch_size / seed are shared vocabulary
+_NOT_FLAGS = {"ndim", "betas", "progress", "augment"}
 
-# ModelConfig / TrainConfig field -> flag type; unset flags keep the TOML value or default
-_MODEL_FLAGS = {"kind": str, "ndim": int, "size": int, "depth": int, "channels": int,
-                "max_channels": int, "latent_dim": int, "likelihood": str, "norm": str,
-                "upsample": str, "beta": float, "gamma": float, "fisher_target": float,
-                "fisher": str, "warmup": int}
-_TRAIN_FLAGS = {"steps": int, "batch_size": int, "lr": float, "weight_decay": float,
-                "scheduler": str, "seed": int, "checkpoint_every": int, "log_every": int,
-                "amp": str, "channels_last": str, "device": str}
+
+def field_docs(cls) -> dict:
+    """``{field: help}`` from the "Attributes" section of a config dataclass's docstring."""
+    text = (cls.__doc__ or "").split("Attributes", 1)[-1]
+    docs, names, lines = {}, None, []
+    for line in text.splitlines():
+        head = re.match(r"^    (\w+(?:, \w+)*) : (.*)$", line)
+        if head:
+            if names:
+                for n in names:
+                    docs[n] = " ".join(lines)
+            names, lines = head.group(1).split(", "), [head.group(2).strip()]
+        elif names and line.strip() and not set(line.strip()) <= {"-"}:
+            lines.append(line.strip())
+    if names:
+        for n in names:
+            docs[n] = " ".join(lines)
+    return docs
+
+
+def _choices():
+    from porevae.vae import config as c
+
+    return {"kind": c.KINDS, "likelihood": c.LIKELIHOODS, "fisher": c.FISHER_FORMS,
+            "scheduler": c.SCHEDULERS, "amp": c.AMP_MODES, "channels_last": c.TRISTATE,
+            "latent_backend": c.LATENT_BACKENDS}
+
+
+def _add_config_flags(group, cls, choices) -> list:
+    names = []
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in _NOT_FLAGS:
+            continue
+        typ = {"int": int, "float": float, "str": str}.get(
+            f.type if isinstance(f.type, str) else f.type.__name__, str)
+        kwargs = {"dest": f.name, "default": None,
+                  "help": docs.get(f.name, "").replace("%", "%%")}
+        if f.name == "size":
+            kwargs.update(type=int, nargs="+", metavar="N")
+        else:
+            kwargs["type"] = typ
+        if f.name in choices:
+            kwargs["choices"] = choices[f.name]
+        group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+        names.append(f.name)
+    return names
 
 
 def register(subparsers) -> None:
+    from porevae.vae import ModelConfig, TrainConfig
+
     p = subparsers.add_parser(
         "train", help="train a VAE / beta-VAE / Fisher VAE on random crops of a volume",
-        description="Train a VAE on random crops (with the 8/48 symmetries) of binary media "
-                    "(1 = pore) or continuous fields. Configuration: a TOML file with [model] "
-                    "and [train] tables (keys = porevae.vae.ModelConfig / TrainConfig fields) "
-                    "and/or the flags below, which win. Writes checkpoint.pt, log.csv and "
-                    "config.json to --out. Under torchrun it trains data-parallel.")
-    p.add_argument("data", nargs="+", help="volume file(s): .npy, .h5/.hdf5, .tif/.tiff")
+        description="Train a fully convolutional VAE on random crops (with the 8/48 "
+                    "symmetries) of binary media (1 = pore) or continuous fields. The number of "
+                    "spatial axes comes from the data (2 axes: an image; 3: a volume; 4: a stack "
+                    "of volumes). Configuration: a TOML file with [model] and [train] tables "
+                    "(keys = porevae.vae.ModelConfig / TrainConfig fields) and/or the flags "
+                    "below, which win; each --kind starts from its class's defaults (FisherVAE: "
+                    "gamma 0.1; BetaVAE: beta 4). Writes checkpoint.pt (with a SHA-256 of the "
+                    "weights), log.csv and config.json to --out. Under torchrun it trains "
+                    "data-parallel.")
+    p.add_argument("data", nargs="+", help="volume file(s): .npy, .raw (+ .json sidecar), "
+                   ".h5/.hdf5, .tif/.tiff")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="TOML file with [model] and [train] tables")
-    p.add_argument("--key", help="HDF5 dataset name (default: the first dataset)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.pt when it exists (bit for bit)")
-    p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
-                   help="no symmetry augmentation")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    for name, typ in {**_MODEL_FLAGS, **_TRAIN_FLAGS}.items():
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
-    p.set_defaults(func=run_train)
+    p.add_argument("--dataset", help="HDF5 dataset name (default: the reader's default)")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true",
+                     help="continue from OUT/checkpoint.pt (bit for bit)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="start again in a folder that holds a run (replaces it)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random cube / square symmetry per crop (default on)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="tqdm bar (default on)")
+    choices = _choices()
+    model_flags = _add_config_flags(p.add_argument_group("model (ModelConfig)"), ModelConfig,
+                                    choices)
+    train_flags = _add_config_flags(p.add_argument_group("training (TrainConfig)"),
+                                    TrainConfig, choices)
+    p.set_defaults(func=run_train, model_flags=model_flags,
+                   train_flags=train_flags + ["augment", "progress"])
 
     g = subparsers.add_parser(
-        "generate", help="draw samples from a trained VAE checkpoint",
-        description="Decode z ~ N(0, I) (seeded) with a trained model. Binary (Bernoulli) "
-                    "models write uint8 0/1 (--binarize mean: each sample cut so that its "
-                    "porosity is its mean pore probability; threshold: p >= 0.5; sample: a "
-                    "Bernoulli draw; none: float probabilities); Gaussian "
-                    "models write float32. Output shape (n, *size); .raw is C order, "
-                    "little-endian, with a .json sidecar giving shape and dtype.")
-    g.add_argument("checkpoint", help="checkpoint.pt or the training folder")
-    g.add_argument("--n", type=int, default=1, help="number of samples (default 1)")
-    g.add_argument("--out", required=True, help="output file: .npy, .tif/.tiff or .raw")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--binarize", choices=("mean", "threshold", "sample", "none"), default="mean")
-    g.add_argument("--batch", type=int, default=16, help="samples decoded at a time")
-    g.add_argument("--device", default="cpu")
+        "generate", help="draw samples of any shape from a trained or shipped VAE",
+        description="Decode latent maps z ~ N(0, 1) (seeded per sample and latent block) with a "
+                    "trained model, in chunks whose result equals the whole-volume decode. "
+                    "Binary (Bernoulli) models write uint8 0/1 (1 = pore) after --cut; Gaussian "
+                    "models write float32. Output through porevae.media.io: the volume (*shape) "
+                    "for -n 1, a stack (n, *shape) otherwise (.raw with a .json sidecar; .h5 "
+                    "always a stack, streamed one sample at a time). The memory need is "
+                    "checked before anything is allocated.")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
+    src.add_argument("--model", help="a model shipped with porevae (e.g. berea)")
+    g.add_argument("-n", "--n", type=int, default=1, help="number of samples (default 1)")
+    g.add_argument("--shape", type=int, nargs="+", metavar="N",
+                   help="voxels per axis, any positive ints (default: the training crop)")
+    g.add_argument("--out", required=True,
+                   help=f"output file: {', '.join(GENERATE_SUFFIXES)}")
+    g.add_argument("--dataset", default="volume", help="HDF5 dataset name (default 'volume')")
+    g.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default 0)")
+    from porevae.vae import CUT_RULES
+
+    g.add_argument("--cut", choices=CUT_RULES, default="mean",
+                   help="binary samples from pore probabilities: mean = each sample keeps its "
+                        "mean probability as porosity (default); half = p >= 1/2; sample = a "
+                        "Bernoulli draw per voxel; none = float probabilities")
+    g.add_argument("--porosity", type=float,
+                   help="with --cut mean: each sample gets exactly this porosity")
+    g.add_argument("--chunk", type=int, default=None,
+                   help="latent cells per axis decoded at a time (default: the largest chunk "
+                        "whose decoder activations fit in 1 GiB); the result does not depend "
+                        "on it")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="tqdm bar (default on)")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
     g.set_defaults(func=run_generate)
 
 
-def _overrides(args) -> dict:
-    model = {k: getattr(args, k) for k in _MODEL_FLAGS if getattr(args, k) is not None}
-    train = {k: getattr(args, k) for k in (*_TRAIN_FLAGS, "augment", "progress")
-             if getattr(args, k) is not None}
-    return {"model": model, "train": train}
+def build_config(args, ndim: int):
+    """The Config of ``porevae train``, each layer overriding the one before: the kind's class
+    defaults (:data:`porevae.vae.KIND_DEFAULTS`), ``ndim`` of the data, the TOML file, the
+    flags."""
+    from porevae.vae import KIND_DEFAULTS
+    from porevae.vae.config import config_from_dict, read_toml
+
+    model = {k: getattr(args, k) for k in args.model_flags if getattr(args, k) is not None}
+    if "size" in model:
+        model["size"] = model["size"][0] if len(model["size"]) == 1 else list(model["size"])
+    train = {k: getattr(args, k) for k in args.train_flags if getattr(args, k) is not None}
+    toml = read_toml(args.config) if args.config else {}
+    extra = sorted(set(toml) - {"model", "train"})
+    if extra:
+        raise ValueError(f"unknown table(s) {extra} in {args.config}; allowed: ['model', 'train']")
+    kind = model.get("kind", toml.get("model", {}).get("kind", "vae"))
+    if kind not in KIND_DEFAULTS:
+        raise ValueError(f"kind must be one of {sorted(KIND_DEFAULTS)}, got {kind!r}")
+    data = {"model": {**KIND_DEFAULTS[kind], "ndim": ndim, **toml.get("model", {}), **model,
+                      "kind": kind},
+            "train": {**toml.get("train", {}), **train}}
+    return config_from_dict(data, args.config or "flags")
+
+
+def _read_data(args) -> list:
+    from porevae.media.io import HDF5_SUFFIXES, read_volume
+
+    arrays = []
+    for p in args.data:
+        kwargs = {"dataset": args.dataset} if args.dataset and Path(p).suffix.lower() in \
+            HDF5_SUFFIXES else {}
+        arrays.append(read_volume(p, **kwargs))
+    return arrays
+
+
+def _infer_ndim(arrays, paths) -> int:
+    dims = {a.ndim for a in arrays}
+    if not dims <= {2, 3, 4} or len({min(d, 3) for d in dims}) > 1:
+        raise ValueError(f"data must be images (2 axes), volumes (3) or stacks of volumes (4), "
+                         f"all alike; got {[a.shape for a in arrays]} from {list(paths)}")
+    return 2 if dims == {2} else 3
 
 
 def run_train(args) -> int:
     import torch
 
     from porevae.vae import CropSampler, Trainer, build_model
-    from porevae.vae.config import config_from_dict, load_config
     from porevae.vae.trainer import init_distributed, resolve_device
 
-    over = _overrides(args)
-    cfg = load_config(args.config, over) if args.config else config_from_dict(over, "flags")
+    arrays = _read_data(args)
+    cfg = build_config(args, _infer_ndim(arrays, args.data))
     out = Path(args.out)
     device = resolve_device(cfg.train.device)
     init_distributed(device)
-    sampler = CropSampler([Path(p) for p in args.data], cfg.model.ndim, cfg.model.shape,
-                          augment=cfg.train.augment, seed=cfg.train.seed,
-                          binary=cfg.model.likelihood == "bernoulli", key=args.key)
+    sampler = CropSampler(arrays, cfg.model.ndim, cfg.model.shape, augment=cfg.train.augment,
+                          seed=cfg.train.seed, binary=cfg.model.likelihood == "bernoulli")
     model = build_model(cfg.model, seed=cfg.train.seed)
     trainer = Trainer(model, sampler, cfg.train, out_dir=out)
+    trainer.check_out_dir(args.resume, args.overwrite)
     if trainer.rank == 0:
         with atomic_path(out / "config.json") as tmp:
             tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
-        print(f"{cfg.model.kind} model, loss = mean_n recon_n + beta_t mean_n KL_n"
-              + (f" + {cfg.model.gamma:g} |mean_n F_n - {cfg.model.fisher_target:g}|"
-                 if cfg.model.gamma else "")
-              + " (recon and KL are sums over one sample's voxels / latent dimensions, "
-                "averaged over the batch)")
-    history = trainer.fit(resume=args.resume)
+        print(f"{cfg.model.kind} model, latent {cfg.model.latent_channels} x "
+              f"{'x'.join(str(s // cfg.model.factor) for s in cfg.model.shape)} per crop; "
+              f"{model.loss_formula()} (recon and KL are sums over one sample's voxels / latent "
+              f"elements, F a mean over latent elements, all averaged over the batch)")
+    if args.resume and (out / "checkpoint.pt").is_file() and trainer.rank == 0:
+        from porevae.vae.trainer import load_checkpoint
+
+        step = load_checkpoint(out / "checkpoint.pt")["step"]
+        print(f"resuming from step {step} of {cfg.train.steps} ({out / 'checkpoint.pt'})")
+    history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     if trainer.rank == 0:
         last = history[-1] if history else None
-        msg = (f"step {last['step']}: total {last['total']:.5g} (recon {last['recon']:.5g}, "
-               f"kl {last['kl']:.5g}, fisher {last['fisher']:.4g})") if last else \
+        msg = (f"step {last['step']}: total {last['total']:.5g} = recon {last['recon']:.5g} + "
+               f"{last['beta_t']:g} x kl {last['kl']:.5g}"
+               + (f" + {cfg.model.gamma:g} x |fisher {last['fisher']:.4g} - "
+                  f"{cfg.model.fisher_target:g}|" if cfg.model.gamma else
+                  f" (fisher {last['fisher']:.4g}, not in the loss)")
+               + (f" + {cfg.model.s2_weight:g} x s2 {last['s2']:.5g}"
+                  if cfg.model.s2_weight else "")) if last else \
             f"nothing to do: already at step {trainer.step}"
         print(f"{msg}; checkpoint {out / 'checkpoint.pt'}, log {out / 'log.csv'}")
     if torch.distributed.is_initialized():
@@ -106,50 +232,43 @@ def run_train(args) -> int:
 
 
 def run_generate(args) -> int:
-    import tifffile
-    import torch
+    import numpy as np
 
-    from porevae.vae import cut_probabilities, load_model
+    from porevae.data import pretrained_path
+    from porevae.media.io import HDF5_SUFFIXES, write_volume
+    from porevae.vae import generate, load_model
+    from porevae.vae.generation import check_generation_memory
 
     out = Path(args.out)
-    if out.suffix.lower() not in GENERATE_SUFFIXES:
+    suffix = out.suffix.lower()
+    if suffix not in GENERATE_SUFFIXES:
         raise ValueError(f"--out must end in one of {list(GENERATE_SUFFIXES)}, got {out.name!r}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out folder {str(out.parent)!r} does not exist")
-    if args.n < 1 or args.batch < 1:
-        raise ValueError(f"--n and --batch must be >= 1, got {args.n} and {args.batch}")
-    model = load_model(args.checkpoint, device=args.device)
-    binary = model.config.likelihood == "bernoulli" and args.binarize != "none"
-    gen = torch.Generator().manual_seed(args.seed)
-    z = torch.randn(args.n, model.config.latent_dim, generator=gen)
-    chunks = []
-    with torch.no_grad():
-        for i in range(0, args.n, args.batch):
-            mean = model.decode(z[i:i + args.batch].to(model.device)).cpu()[:, 0]
-            if not binary:
-                chunks.append(mean)
-            elif args.binarize == "sample":
-                chunks.append(torch.bernoulli(mean, generator=gen).to(torch.uint8))
-            else:
-                rule = "half" if args.binarize == "threshold" else "mean"
-                chunks.append(cut_probabilities(mean, rule).to(torch.uint8))
-    samples = torch.cat(chunks).numpy()
-    suffix = out.suffix.lower()
-    with atomic_path(out) as tmp:
-        if suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, samples)
-        elif suffix in (".tif", ".tiff"):
-            tifffile.imwrite(tmp, samples.reshape(-1, *samples.shape[-2:]),
-                             photometric="minisblack")
-        else:
-            samples.astype(samples.dtype.newbyteorder("<")).tofile(tmp)
-    if suffix == ".raw":
-        meta = {"shape": list(samples.shape), "dtype": str(samples.dtype), "order": "C",
-                "byte_order": "little", "seed": args.seed,
-                "model": dataclasses.asdict(model.config)}
-        with atomic_path(out.with_name(out.name + ".json")) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2))
-    what = f"binary (1 = pore), porosity {samples.mean():.4f}" if binary else "float32"
-    print(f"wrote {args.n} samples of shape {samples.shape[1:]} ({what}) to {out}")
+    if args.n < 1 or (args.chunk is not None and args.chunk < 1):
+        raise ValueError(f"-n and --chunk must be >= 1, got {args.n} and {args.chunk}")
+    source = pretrained_path(args.model) if args.model else args.checkpoint
+    model = load_model(source, device=args.device)
+    shape = tuple(args.shape) if args.shape else model.config.shape
+    if len(shape) == 1:
+        shape = shape * model.config.ndim
+    binary = model.config.likelihood == "bernoulli" and args.cut != "none"
+    stream = suffix in HDF5_SUFFIXES
+    need = check_generation_memory(model, args.n, shape, args.chunk, binary, keep=not stream)
+    print(f"generating {args.n} x {'x'.join(map(str, shape))} from {source}: memory need "
+          f"{need['total'] / 2**20:.1f} MiB", flush=True)
+    kwargs = {"n": args.n, "shape": shape, "seed": args.seed, "cut": args.cut,
+              "porosity": args.porosity, "chunk": args.chunk, "progress": args.progress}
+    if stream:
+        from porevae.vae.generation import generate_hdf5
+
+        generate_hdf5(model, out, dataset=args.dataset, **kwargs)
+        samples = None
+    else:
+        samples = generate(model, **kwargs)
+        write_volume(out, samples[0] if args.n == 1 else samples)
+    what = "binary (1 = pore)" if binary else "float32"
+    if samples is not None and binary:
+        what += f", porosity {float(np.mean(samples)):.4f}"
+    print(f"wrote {args.n} sample(s) of shape {shape} ({what}) to {out}")
     return 0

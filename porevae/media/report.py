@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from porevae._files import atomic_path
+from porevae._plotting import savefig
 from porevae.media._checks import as_binary, from_torch
 from porevae.media.connectivity import connected_fraction
 from porevae.media.correlation import lineal_path, porosity, two_point_correlation
 from porevae.media.morphology import euler_characteristic, specific_surface
 from porevae.media.poresize import local_thickness
+from porevae.media.transport import TRANSPORT, transport_available, transport_statistics
 
 SCALARS = {
     "porosity": "pore volume fraction",
@@ -110,7 +112,7 @@ def _curves(img, periodic, r_max, edges, thickness):
     return {"s2": s2, "lineal_path": lp, "psd": psd}
 
 
-def compare(reference, samples, out_dir=None, periodic=False) -> Comparison:
+def compare(reference, samples, out_dir=None, periodic=False, transport="auto") -> Comparison:
     """Compare binary ``samples`` with a binary ``reference`` (all 2D or all 3D, 1 = pore).
 
     Parameters
@@ -126,6 +128,11 @@ def compare(reference, samples, out_dir=None, periodic=False) -> Comparison:
         ``summary.md``.
     periodic : bool
         Treat all images as periodic.
+    transport : "auto" | True | False
+        Add the rows of :data:`porevae.media.transport.TRANSPORT` (TauFactor tortuosity factor
+        and effective diffusivity of the pore space along axis 0, non-periodic): "auto" when
+        ``taufactor`` is installed (about 10 s per 128^3 volume on one core), True to require it
+        (ImportError without it), False to leave them out.
 
     Returns
     -------
@@ -141,9 +148,16 @@ def compare(reference, samples, out_dir=None, periodic=False) -> Comparison:
     top = max(float(t.max()) for t in thick)
     edges = np.arange(1, math.floor(top) + 2, dtype=float)
     stats = [scalar_statistics(s, periodic, t) for s, t in zip(everything, thick)]
+    if transport not in ("auto", True, False):
+        raise ValueError(f"transport must be 'auto', True or False, got {transport!r}")
+    names = list(SCALARS)
+    if transport is True or (transport == "auto" and transport_available()):
+        for st, s in zip(stats, everything):
+            st.update(transport_statistics(s))
+        names += list(TRANSPORT)
     curves_each = [_curves(s, periodic, r_max, edges, t) for s, t in zip(everything, thick)]
     table = []
-    for name in SCALARS:
+    for name in names:
         vals = np.array([st[name] for st in stats[1:]])
         refv = stats[0][name]
         table.append({"statistic": name, "reference": refv, "mean": float(vals.mean()),
@@ -183,11 +197,6 @@ def _exposed_faces(solid):
     return np.concatenate(quads), np.concatenate(shade)
 
 
-def _savefig(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-
-
 def _write_text(path, text):
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
@@ -214,7 +223,7 @@ def _write_report(out, ref, imgs, result) -> list:
         ax.set_title(CURVES[name], fontsize=9)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    _savefig(fig, out / "curves.png")
+    savefig(fig, out / "curves.png", dpi=90, tight=False)
     plt.close(fig)
     files.append(out / "curves.png")
 
@@ -225,7 +234,7 @@ def _write_report(out, ref, imgs, result) -> list:
     ax.set_xlabel("porosity")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _savefig(fig, out / "porosity.png")
+    savefig(fig, out / "porosity.png", dpi=90, tight=False)
     plt.close(fig)
     files.append(out / "porosity.png")
 
@@ -243,7 +252,7 @@ def _write_report(out, ref, imgs, result) -> list:
             ax.set_title(f"{label}, mid {'xyz'[col]} slice" if img.ndim == 3 else label,
                          fontsize=8)
     fig.tight_layout()
-    _savefig(fig, out / "slices.png")
+    savefig(fig, out / "slices.png", dpi=90, tight=False)
     plt.close(fig)
     files.append(out / "slices.png")
 
@@ -260,7 +269,7 @@ def _write_report(out, ref, imgs, result) -> list:
                 setter(0, 16)
             ax.set_title(f"{label}: solid, 16³ corner", fontsize=8)
             ax.set_axis_off()
-        _savefig(fig, out / "voxels.png")
+        savefig(fig, out / "voxels.png", dpi=90, tight=False)
         plt.close(fig)
         files.append(out / "voxels.png")
 
@@ -272,7 +281,7 @@ def _write_report(out, ref, imgs, result) -> list:
     pictures = "\n".join(f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png")
     summary = (f"# Comparison: reference {ref.shape} vs {len(imgs)} sample(s)\n\n"
                f"{result.markdown()}\n\nStatistics: "
-               + "; ".join(f"**{k}**: {v}" for k, v in SCALARS.items())
+               + "; ".join(f"**{k}**: {v}" for k, v in {**SCALARS, **TRANSPORT}.items())
                + f".\n\n{pictures}\n")
     _write_text(out / "summary.md", summary)
     files.append(out / "summary.md")

@@ -2,29 +2,68 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from porevae._validation import check_choice
 
-CUT_RULES = ("half", "mean")
+CUT_RULES = ("mean", "half", "sample", "none")
 
 
-def cut_probabilities(prob: torch.Tensor, rule: str = "mean") -> torch.Tensor:
-    """Binary samples (bool, 1 = pore) from decoded pore probabilities ``prob`` (n, ...).
+def exact_cut(prob: np.ndarray, n_pore: int) -> np.ndarray:
+    """Bool array like ``prob`` (any shape) with exactly ``n_pore`` pore voxels: those of
+    highest probability, ties broken by position (C order). One float32 copy of ``prob``
+    (np.partition) besides the output; no sort."""
+    flat = np.ascontiguousarray(prob, dtype=np.float32).reshape(-1)
+    size = flat.size
+    if not 0 <= n_pore <= size:
+        raise ValueError(f"n_pore must be in [0, {size}], got {n_pore}")
+    if n_pore == 0:
+        return np.zeros(prob.shape, dtype=bool)
+    if n_pore == size:
+        return np.ones(prob.shape, dtype=bool)
+    t = np.partition(flat, size - n_pore)[size - n_pore]  # n_pore-th largest value
+    out = flat > t
+    missing = n_pore - int(np.count_nonzero(out))
+    if missing:
+        out[np.flatnonzero(flat == t)[:missing]] = True
+    return out.reshape(prob.shape)
+
+
+def cut_probabilities(prob, rule: str = "mean", porosity: float | None = None,
+                      generator: torch.Generator | None = None):
+    """Binary samples (bool, 1 = pore) from decoded pore probabilities ``prob`` (n, ...);
+    NumPy in, NumPy out; torch in, torch out (same device).
 
     ``rule="half"``: pore where ``p >= 1/2``, the most probable phase voxel by voxel. A decoder
-    that blurs the interfaces (every short training run) leaves the minority phase below 1/2
-    nearly everywhere, so this cut loses porosity (0.19 for a medium of 0.40, bench/RESULTS.md).
+    that blurs the interfaces leaves the minority phase below 1/2 nearly everywhere, so this cut
+    loses porosity (bench/RESULTS.md).
     ``rule="mean"``: volume-preserving cut, per sample: the ``round(mean(p) * size)`` voxels of
     highest ``p`` are pore (ties by position), so each sample's porosity is the model's own
-    expected porosity ``mean(p)``; the training porosity is never used.
+    expected porosity ``mean(p)``; with ``porosity`` P it is exactly ``round(P * size)`` voxels.
+    ``rule="sample"``: an independent Bernoulli(p) draw per voxel (``generator``: a CPU
+    torch.Generator).
+    ``rule="none"`` is not a cut: it raises here (callers keep the probabilities).
     """
     check_choice(rule, "rule", CUT_RULES)
+    if rule == "none":
+        raise ValueError("rule='none' keeps the probabilities: there is nothing to cut")
+    if porosity is not None:
+        if rule != "mean":
+            raise ValueError(f"porosity needs rule='mean', got rule={rule!r}")
+        if not 0.0 < float(porosity) < 1.0:
+            raise ValueError(f"porosity must be in (0, 1), got {porosity!r}")
+    is_torch = isinstance(prob, torch.Tensor)
     if rule == "half":
         return prob >= 0.5
-    flat = prob.reshape(prob.shape[0], -1)
-    n_pore = torch.round(flat.double().mean(dim=1) * flat.shape[1]).long()
-    order = torch.argsort(flat, dim=1, descending=True, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
-    return (ranks < n_pore[:, None]).reshape(prob.shape)
+    if rule == "sample":
+        p = prob.detach().cpu().double() if is_torch else torch.from_numpy(np.asarray(prob,
+                                                                                       float))
+        drawn = torch.bernoulli(p.clamp(0, 1), generator=generator).bool()
+        return drawn.to(prob.device) if is_torch else drawn.numpy()
+    arr = prob.detach().cpu().numpy() if is_torch else np.asarray(prob)
+    out = np.empty(arr.shape, dtype=bool)
+    for i, p in enumerate(arr):
+        frac = float(np.mean(p, dtype=np.float64)) if porosity is None else float(porosity)
+        out[i] = exact_cut(p, round(frac * p.size))
+    return torch.from_numpy(out).to(prob.device) if is_torch else out

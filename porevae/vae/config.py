@@ -4,11 +4,13 @@ A TOML file holds a ``[model]`` and a ``[train]`` table whose keys are the field
 :func:`load_config` reads it (``tomllib``), and unknown keys are errors (a typo is never ignored).
 
 Loss weighting (the convention of the whole package, stated once): the reconstruction term and the
-KL term are each **summed over the voxels / latent dimensions of one sample and averaged over the
-batch**, i.e. ``total = mean_n recon_n + beta_t * mean_n KL_n + gamma * |mean_n F_n - F*|``. This is
-the negative ELBO per sample (for ``beta = 1``); it is *not* a per-voxel mean, so the KL weight does
-not silently shrink as the images grow. The Fisher term ``F_n`` is a mean over latent dimensions
-(DESIGN.md), so ``F*`` does not depend on ``latent_dim``.
+KL term are each **summed over the voxels / latent elements of one sample and averaged over the
+batch**, i.e. ``total = mean_n recon_n + beta_t * mean_n KL_n + gamma * |mean_n F_n - F*|
++ s2_weight * D``. This is the negative ELBO per sample (for ``beta = 1``); it is *not* a
+per-voxel mean, so the KL weight does not silently shrink as the images grow. With a spatial
+latent map (C channels x cells) "latent elements" are all C x cells values: KL_n sums the
+per-element KL over all of them, and the Fisher term ``F_n`` is the **mean** over them, so ``F*``
+depends neither on C nor on the crop size.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from pathlib import Path
 
 import tomllib
 
+from porevae.ops.latent_loss import FISHER_FORMS, LOGVAR_RANGE
+
 KINDS = ("vae", "beta", "fisher")
 LIKELIHOODS = ("bernoulli", "gaussian")
-NORMS = ("group", "batch", "none")
-UPSAMPLES = ("transpose", "resize")
-FISHER_FORMS = ("location", "location+scale", "mc")
 SCHEDULERS = ("none", "cosine")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 TRISTATE = ("auto", "on", "off")
-LATENT_BACKENDS = ("auto", "numba", "torch", "cuda")
+LATENT_BACKENDS = ("auto", "numba", "torch", "cuda", "numba_cuda")
+LOGVAR_LIMIT = 30.0
 
 
 def _range_error(name, value, allowed):
@@ -58,36 +60,44 @@ def _choice(name, value, choices):
 
 @dataclass
 class ModelConfig:
-    """Architecture and loss of one VAE.
+    """Architecture and loss of one fully convolutional VAE with a spatial latent map.
+
+    The latent of an input (N, 1, *shape) is a map (N, latent_channels, *shape / f) with
+    f = 2**depth, and the prior is N(0, 1) i.i.d. per latent element, so the decoder (only local
+    operations: 3x3(x3) convolutions, 2x2(x2) stride-2 transposed convolutions, SiLU) turns a
+    larger latent map into a larger volume: any shape, decoded in chunks (:mod:`porevae.vae.
+    generate`). There is no normalisation layer (a norm over the volume is not local).
 
     Attributes
     ----------
     kind : "vae" | "beta" | "fisher"
         Loss family: reconstruction + KL (``beta`` forced to 1 for "vae"), + ``beta`` KL, or
-        + ``beta_t`` KL + ``gamma`` |F - F*| (DESIGN.md).
+        + ``beta_t`` KL + ``gamma`` |F - F*|.
     ndim : 2 | 3
         Spatial dimensions; inputs are (N, 1, H, W) or (N, 1, D, H, W).
     size : int or tuple
-        Input size per axis, each in [32, 128] and divisible by ``2**depth``; an int means the
-        same size on every axis. Default 64.
-    depth : int in [1, 6]
-        Stride-2 stages in the encoder (and 2x upsampling stages in the decoder). Default 4.
+        Training crop size per axis (voxels), each in [8, 256] and divisible by f = 2**depth;
+        an int means the same size on every axis. It fixes nothing in the networks: any
+        multiple of f is accepted by ``encode``, any shape by ``sample``. Default 32.
+    depth : int in [1, 5]
+        Stride-2 stages: latent cell = f = 2**depth voxels per axis. Default 2 (f = 4).
     channels : int in [1, 512]
-        Channels of the first stage; doubled each stage, capped at ``max_channels``. Default 16.
+        Width of the full-resolution stage; doubled each stage, capped at ``max_channels``.
     max_channels : int in [1, 1024]
-        Default 128.
-    latent_dim : int in [1, 4096]
-        Dimension d of z. Default 64.
+        Default 64.
+    latent_channels : int in [1, 512]
+        C, latent channels per latent cell. The latent size of a crop is
+        ``C * prod(size / f)`` (:attr:`latent_size`). Default 8.
+    blocks : int in [0, 8]
+        3x3(x3) convolutions after each upsampling stage of the decoder. Default 1.
+    latent_blocks : int in [0, 8]
+        3x3(x3) convolutions at the latent resolution (after the input convolution); they set
+        most of the decoder's receptive field (:attr:`halo`). Default 2.
     likelihood : "bernoulli" | "gaussian"
-        p(x|z): Bernoulli with logits (binary media, values in [0, 1]) or Gaussian with fixed
-        standard deviation ``obs_std`` (continuous fields). Default "bernoulli".
+        p(x|z): Bernoulli with logits (binary media, values in {0, 1}) or Gaussian with fixed
+        standard deviation ``obs_std`` (continuous fields).
     obs_std : float > 0
         Gaussian likelihood only: recon = sum 0.5 ((x - mean) / obs_std)^2 (constant dropped).
-    norm : "group" | "batch" | "none"
-        Normalisation after each convolution. GroupNorm (default) is per sample, so data-parallel
-        training equals single-process training; BatchNorm statistics are per process.
-    upsample : "transpose" | "resize"
-        Decoder: 4x4 transposed convolutions, or nearest 2x resize + 3x3 convolution.
     beta : float >= 0
         KL weight (VAE: 1; BetaVAE default 4).
     gamma : float >= 0
@@ -95,68 +105,86 @@ class ModelConfig:
     fisher_target : float > 0
         F* of the Fisher term, default 5.0.
     fisher : "location" | "location+scale" | "mc"
-        Form of the per-sample Fisher information F_n (DESIGN.md).
+        Form of the per-sample Fisher information F_n (mean over latent elements).
     warmup : int >= 0
         KL warm-up in training steps: beta_t = beta * min(1, step / warmup); 0 = none.
     logvar_min, logvar_max : float
-        logvar is squashed smoothly into (logvar_min, logvar_max) (default (-6, 2)), so 1/sigma^2
-        stays <= e^6 and the gradient never vanishes as it would under a hard clamp.
-    latent_backend : "auto" | "numba" | "torch" | "cuda"
+        logvar is squashed smoothly into (logvar_min, logvar_max) (default (-6, 2)) and the
+        same range is passed to :func:`porevae.ops.vae_latent_loss` as ``logvar_range``, so every
+        value the encoder can produce keeps its gradient. Each within [-30, 30].
+    latent_backend : "auto" | "numba" | "torch" | "cuda" | "numba_cuda"
         Backend of :func:`porevae.ops.vae_latent_loss`; "torch" is the plain-autograd reference.
+    s2_weight : float >= 0
+        Weight lambda of the descriptor loss on decoded *prior* samples (0 = off): lambda V
+        sum_{r=0..s2_rmax} (S2_model(r) - S2_data(r))^2, S2 the two-point correlation along the
+        axes (averaged over axes and over the prior batch) of the decoded pore probability, V the
+        voxels of one crop. It makes z ~ N(0, I) decode to sharp media with the data's S2.
+    s2_rmax : int >= 1
+        Largest lag of the descriptor loss, voxels (at most size - 1 when s2_weight > 0).
+        Default 16.
     """
 
     kind: str = "vae"
     ndim: int = 3
-    size: int | tuple = 64
-    depth: int = 4
-    channels: int = 16
-    max_channels: int = 128
-    latent_dim: int = 64
+    size: int | tuple = 32
+    depth: int = 2
+    channels: int = 8
+    max_channels: int = 64
+    latent_channels: int = 8
+    blocks: int = 1
+    latent_blocks: int = 2
     likelihood: str = "bernoulli"
     obs_std: float = 1.0
-    norm: str = "group"
-    upsample: str = "transpose"
     beta: float = 1.0
     gamma: float = 0.0
     fisher_target: float = 5.0
     fisher: str = "location"
     warmup: int = 0
-    logvar_min: float = -6.0
-    logvar_max: float = 2.0
+    logvar_min: float = LOGVAR_RANGE[0]
+    logvar_max: float = LOGVAR_RANGE[1]
     latent_backend: str = "auto"
+    s2_weight: float = 0.0
+    s2_rmax: int = 16
 
     def __post_init__(self):
         _choice("kind", self.kind, KINDS)
         if self.ndim not in (2, 3) or isinstance(self.ndim, bool):
             raise _range_error("ndim", self.ndim, "2 or 3")
-        _int("depth", self.depth, 1, 6)
+        _int("depth", self.depth, 1, 5)
         self.size = self.shape  # normalises and validates
         _int("channels", self.channels, 1, 512)
         _int("max_channels", self.max_channels, 1, 1024)
-        _int("latent_dim", self.latent_dim, 1, 4096)
+        _int("latent_channels", self.latent_channels, 1, 512)
+        _int("blocks", self.blocks, 0, 8)
+        _int("latent_blocks", self.latent_blocks, 0, 8)
         _choice("likelihood", self.likelihood, LIKELIHOODS)
         _float("obs_std", self.obs_std, 0.0, low_open=True)
-        _choice("norm", self.norm, NORMS)
-        _choice("upsample", self.upsample, UPSAMPLES)
         _float("beta", self.beta, 0.0)
         _float("gamma", self.gamma, 0.0)
         _float("fisher_target", self.fisher_target, 0.0, low_open=True)
         _choice("fisher", self.fisher, FISHER_FORMS)
         _int("warmup", self.warmup, 0)
-        _float("logvar_min", self.logvar_min, -30.0, 0.0)
-        _float("logvar_max", self.logvar_max, 0.0, 30.0)
+        _float("logvar_min", self.logvar_min, -LOGVAR_LIMIT, 0.0)
+        _float("logvar_max", self.logvar_max, 0.0, LOGVAR_LIMIT)
         if self.logvar_max - self.logvar_min < 1.0:
             raise _range_error("logvar_max - logvar_min", self.logvar_max - self.logvar_min,
                                ">= 1")
         _choice("latent_backend", self.latent_backend, LATENT_BACKENDS)
+        _float("s2_weight", self.s2_weight, 0.0)
+        _int("s2_rmax", self.s2_rmax, 1, min(self.shape) - 1 if self.s2_weight else None)
         if self.kind == "vae" and self.beta != 1.0:
             raise ValueError(f"beta must be 1 for kind='vae' (use kind='beta'), got {self.beta}")
         if self.kind != "fisher" and self.gamma != 0.0:
             raise ValueError(f"gamma must be 0 unless kind='fisher', got {self.gamma}")
 
     @property
+    def factor(self) -> int:
+        """f = 2**depth: voxels per latent cell along each axis."""
+        return 2**self.depth
+
+    @property
     def shape(self) -> tuple:
-        """Spatial input shape, one size per axis."""
+        """Training crop shape, one size per axis."""
         size = self.size
         if isinstance(size, int) and not isinstance(size, bool):
             size = (size,) * self.ndim
@@ -164,11 +192,24 @@ class ModelConfig:
         if not isinstance(size, tuple) or len(size) != self.ndim:
             raise _range_error("size", self.size, f"an int or {self.ndim} ints (one per axis)")
         for s in size:
-            _int("size", s, 32, 128)
+            _int("size", s, 8, 256)
             if s % 2**self.depth:
                 raise ValueError(f"size must be divisible by 2**depth = {2**self.depth}, got "
                                  f"{self.size} (depth={self.depth})")
         return size
+
+    @property
+    def latent_size(self) -> int:
+        """Latent elements of one training crop: C * prod(size / f) (the "d" of a vector VAE)."""
+        return self.latent_channels * math.prod(s // self.factor for s in self.shape)
+
+    @property
+    def halo(self) -> int:
+        """Decoder receptive-field radius in latent cells: an output voxel depends only on the
+        latent cells within this distance (per axis) of its own cell. Each 3x3 convolution at
+        resolution f / 2**k adds 2**-k cells; the stride-2 transposed convolutions add none."""
+        r = 1 + self.latent_blocks + sum(self.blocks / 2**k for k in range(1, self.depth + 1))
+        return math.ceil(r)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -186,6 +227,9 @@ class TrainConfig:
         Total optimiser steps (a resumed run continues up to this number). Default 1000.
     batch_size : int >= 1
         Global batch (split evenly over data-parallel processes). Default 8.
+    prior_batch : int >= 0
+        Prior samples z ~ N(0, I) decoded per step for the descriptor loss (only used when the
+        model's ``s2_weight`` > 0); 0 = ``batch_size``.
     lr : float > 0
         AdamW learning rate, default 1e-3.
     weight_decay : float >= 0
@@ -221,6 +265,7 @@ class TrainConfig:
 
     steps: int = 1000
     batch_size: int = 8
+    prior_batch: int = 0
     lr: float = 1e-3
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
@@ -239,6 +284,7 @@ class TrainConfig:
     def __post_init__(self):
         _int("steps", self.steps, 1)
         _int("batch_size", self.batch_size, 1)
+        _int("prior_batch", self.prior_batch, 0)
         _float("lr", self.lr, 0.0, low_open=True)
         _float("weight_decay", self.weight_decay, 0.0)
         if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
@@ -298,17 +344,22 @@ def config_from_dict(data: dict, where: str = "config") -> Config:
                   _build(TrainConfig, dict(data.get("train", {})), f"{where} [train]"))
 
 
-def load_config(path, overrides: dict | None = None) -> Config:
-    """Read a TOML file with ``[model]`` and ``[train]`` tables; ``overrides`` (same layout,
-    e.g. from command-line flags) take precedence key by key."""
+def read_toml(path) -> dict:
+    """The tables of a TOML config file (checked to exist and parse)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
     with open(path, "rb") as fh:
         try:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(path, overrides: dict | None = None) -> Config:
+    """Read a TOML file with ``[model]`` and ``[train]`` tables; ``overrides`` (same layout,
+    e.g. from command-line flags) take precedence key by key."""
+    data = read_toml(path)
     for table, values in (overrides or {}).items():
         data.setdefault(table, {}).update(values)
     return config_from_dict(data, str(path))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import h5py
 import numpy as np
-import tifffile
 import torch
+
+from porevae.media.io import HDF5_SUFFIXES, read_volume
 
 
 def symmetry_transforms(ndim: int) -> list[tuple[tuple[int, ...], tuple[bool, ...]]]:
@@ -36,28 +36,10 @@ def apply_symmetry(a: np.ndarray, transform) -> np.ndarray:
     return np.flip(a, axes) if axes else a
 
 
-def load_volume(path, key: str | None = None) -> np.ndarray:
-    """A volume from ``.npy`` (memory-mapped), ``.h5``/``.hdf5`` (dataset ``key``, default the
-    only or first dataset) or ``.tif``/``.tiff`` (pages are the first axis)."""
+def _read(path, key, binary) -> np.ndarray:
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, mmap_mode="r")
-    if suffix in (".h5", ".hdf5"):
-        with h5py.File(path, "r") as f:
-            if key is None:
-                names = [n for n in f if isinstance(f[n], h5py.Dataset)]
-                if not names:
-                    raise ValueError(f"{path}: no dataset at the top level; pass key")
-                key = names[0]
-            if key not in f:
-                raise ValueError(f"{path}: no dataset {key!r}; has {sorted(f)}")
-            return f[key][()]
-    if suffix in (".tif", ".tiff"):
-        return tifffile.imread(path)
-    raise ValueError(f"data file must end in .npy, .h5, .hdf5, .tif or .tiff, got {path.name!r}")
+    kwargs = {"dataset": key} if key and path.suffix.lower() in HDF5_SUFFIXES else {}
+    return read_volume(path, binary=binary, **kwargs)
 
 
 class CropSampler:
@@ -67,7 +49,8 @@ class CropSampler:
     ----------
     sources : array, path, or a list of them
         ndim=2: (H, W) images or (K, H, W) stacks; ndim=3: (D, H, W) volumes or (K, D, H, W)
-        stacks. Paths are read with :func:`load_volume` (``.npy`` stays memory-mapped).
+        stacks. Paths are read with :func:`porevae.media.io.read_volume` (raw files through
+        their ``.json`` sidecar).
     ndim : 2 or 3
     crop : tuple of ints
         Crop shape; every image/volume must be at least this large on each axis.
@@ -92,7 +75,7 @@ class CropSampler:
             sources = [sources]
         self.items = []  # list of ndim-dimensional arrays
         for src in sources:
-            arr = load_volume(src, key) if isinstance(src, (str, Path)) else src
+            arr = _read(src, key, binary) if isinstance(src, (str, Path)) else src
             if isinstance(arr, torch.Tensor):
                 arr = arr.detach().cpu().numpy()
             arr = np.asarray(arr) if not isinstance(arr, np.memmap) else arr
@@ -114,6 +97,15 @@ class CropSampler:
             for a in self.items:
                 if not ((a == 0) | (a == 1)).all():
                     raise ValueError("binary data (Bernoulli likelihood) must hold only 0 and 1")
+            pore = sum(int(np.count_nonzero(a)) for a in self.items)
+            total = sum(a.size for a in self.items)
+            if pore in (0, total):
+                raise ValueError(f"binary data is all {'solid' if pore == 0 else 'pore'} "
+                                 f"(porosity {pore / total:g}): there is nothing to learn")
+        else:
+            for a in self.items:
+                if not np.isfinite(a).all():
+                    raise ValueError("data holds NaN or infinite values")
         self.transforms = [t for t in symmetry_transforms(ndim)
                            if tuple(self.crop[p] for p in t[0]) == self.crop] if augment else \
             symmetry_transforms(ndim)[:1]

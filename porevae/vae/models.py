@@ -1,35 +1,44 @@
-"""VAE, beta-VAE and Fisher VAE: one class tree over :class:`~porevae.vae.nets.Encoder` /
-:class:`~porevae.vae.nets.Decoder` and the fused latent loss :func:`porevae.ops.vae_latent_loss`.
+"""VAE, beta-VAE and Fisher VAE with a spatial latent map: one class tree over the fully
+convolutional :class:`~porevae.vae.nets.Encoder` / :class:`~porevae.vae.nets.Decoder` and the
+fused latent loss :func:`porevae.ops.vae_latent_loss`.
 
-Loss (per batch of N samples, d latent dimensions, V voxels per sample)::
+Loss (per batch of N samples; latent map of L = C x cells elements, V voxels per sample)::
 
     recon_n  = sum_v BCEWithLogits(logit_nv, x_nv)              (Bernoulli)
              = sum_v 0.5 ((x_nv - mean_nv) / obs_std)^2          (Gaussian, constant dropped)
-    KL_n     = 0.5 sum_j (mu_nj^2 + sigma_nj^2 - 1 - logvar_nj)
-    F_n      = (1/d) sum_j 1/sigma_nj^2                          (fisher="location"; DESIGN.md)
-    total    = mean_n recon_n + beta_t mean_n KL_n + gamma |mean_n F_n - F*|
+    KL_n     = 0.5 sum_l (mu_nl^2 + sigma_nl^2 - 1 - logvar_nl)    (sum over all L elements)
+    F_n      = (1/L) sum_l 1/sigma_nl^2          (fisher="location": mean over the L elements)
+    D        = V sum_{r <= s2_rmax} (mean_m S2_m(r) - S2_data(r))^2   (prior samples m, if on)
+    total    = mean_n recon_n + beta_t mean_n KL_n + gamma |mean_n F_n - F*| + s2_weight D
     beta_t   = beta min(1, step / warmup)   (beta if warmup == 0; step = optimiser steps done)
 
 Reconstruction and KL are both *sums per sample, averaged over the batch* (units: nats per
-sample), so ``beta = 1`` is the plain negative ELBO; see :mod:`porevae.vae.config`.
+sample), so ``beta = 1`` is the plain negative ELBO; the Fisher term is a per-element mean, so
+its target F* does not depend on C or on the crop size. ``D`` is the descriptor loss of
+:mod:`porevae.vae.losses` on M decoded prior samples z ~ N(0, I) (S2 of the soft decoded image
+along the axes, lags 0..s2_rmax), scaled by V so that it is a per-sample sum like recon.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from porevae import ops
 from porevae.vae.config import ModelConfig
+from porevae.vae.losses import s2_axes
 from porevae.vae.nets import Decoder, Encoder
 
 
 @contextlib.contextmanager
-def _evaluating(module: nn.Module):
+def evaluating(module: nn.Module):
+    """Put ``module`` in eval mode for the block, restoring its mode afterwards."""
     was = module.training
     module.eval()
     try:
@@ -39,7 +48,7 @@ def _evaluating(module: nn.Module):
 
 
 class VAE(nn.Module):
-    """Variational auto-encoder, loss = reconstruction + KL (``beta`` = 1).
+    """Fully convolutional variational auto-encoder, loss = reconstruction + KL (``beta`` = 1).
 
     Parameters
     ----------
@@ -47,7 +56,10 @@ class VAE(nn.Module):
         KL weight; must be 1 for the plain VAE (use :class:`BetaVAE` otherwise).
     **kwargs
         Any other field of :class:`~porevae.vae.config.ModelConfig` (``ndim``, ``size``,
-        ``depth``, ``channels``, ``latent_dim``, ``likelihood``, ``norm``, ...).
+        ``depth``, ``channels``, ``latent_channels``, ``likelihood``, ``s2_weight``, ...).
+
+    The buffer ``s2_target`` (s2_rmax + 1,) holds the data's S2 along the axes for the
+    descriptor loss; :meth:`set_s2_target` fills it from the training data.
     """
 
     kind = "vae"
@@ -57,6 +69,7 @@ class VAE(nn.Module):
         self.config = ModelConfig(kind=self.kind, beta=beta, **kwargs)
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
+        self.register_buffer("s2_target", torch.zeros(self.config.s2_rmax + 1))
         self.memory_format = torch.contiguous_format
 
     @staticmethod
@@ -72,23 +85,45 @@ class VAE(nn.Module):
             if enabled else torch.contiguous_format
         self.memory_format = fmt
         self.decoder.memory_format = fmt
-        self.to(memory_format=fmt)
+        self.encoder.to(memory_format=fmt)
+        self.decoder.to(memory_format=fmt)
         return self
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def latent_cells(self, shape) -> tuple:
+        """Latent map cells for an output of ``shape`` voxels: ceil(shape / f) per axis."""
+        f = self.config.factor
+        return tuple(-(-int(s) // f) for s in shape)
+
+    def set_s2_target(self, volumes) -> torch.Tensor:
+        """Fill ``s2_target`` with the S2 along the axes (lags 0..s2_rmax, averaged over axes and
+        volumes) of the binary training volume(s): one array (*shape) or a list of them."""
+        if isinstance(volumes, np.ndarray) and volumes.ndim == self.config.ndim:
+            volumes = [volumes]
+        acc = [s2_axes(torch.as_tensor(np.asarray(v), dtype=torch.float64)[None],
+                       self.config.s2_rmax)[0] for v in volumes]
+        self.s2_target.copy_(torch.stack(acc).mean(0).to(self.s2_target.dtype))
+        return self.s2_target
+
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
-        want = (1, *self.config.shape)
-        if x.ndim != self.config.ndim + 2 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"x must have shape (N, {', '.join(map(str, want))}), got "
-                             f"{tuple(x.shape)}")
+        f = self.config.factor
+        if x.ndim != self.config.ndim + 2 or x.shape[1] != 1 or any(s % f for s in x.shape[2:]):
+            raise ValueError(f"x must have shape (N, 1, *shape) with {self.config.ndim} spatial "
+                             f"axes, each divisible by f = {f}; got {tuple(x.shape)}")
         return x.contiguous(memory_format=self.memory_format)
+
+    def _check_latent(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != self.config.ndim + 2 or z.shape[1] != self.config.latent_channels:
+            raise ValueError(f"z must have shape (N, {self.config.latent_channels}, *cells) with "
+                             f"{self.config.ndim} spatial axes, got {tuple(z.shape)}")
+        return z
 
     # -- the maps -----------------------------------------------------------------------------
     def encode(self, x: torch.Tensor):
-        """x (N, 1, *shape) -> (mu, logvar), each (N, d); differentiable, batched.
+        """x (N, 1, *shape) -> (mu, logvar), each (N, C, *shape / f); differentiable, batched.
 
         logvar is squashed smoothly into (logvar_min, logvar_max).
         """
@@ -98,17 +133,19 @@ class VAE(nn.Module):
         return mu.float(), logvar
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """z (N, d) -> decoder output (N, 1, *shape): logits (Bernoulli) or mean (Gaussian)."""
-        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
-            raise ValueError(f"z must have shape (N, {self.config.latent_dim}), got "
-                             f"{tuple(z.shape)}")
-        return self.decoder(z)
+        """z (N, C, *cells) -> decoder output (N, 1, *(cells f)): logits (Bernoulli) or mean
+        (Gaussian)."""
+        return self.decoder(self._check_latent(z))
+
+    def mean_of(self, out: torch.Tensor) -> torch.Tensor:
+        """Decoder output -> mean of p(x|z): sigmoid of the logits (Bernoulli) or as is."""
+        out = out.float()
+        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (N, d) -> mean of p(x|z), (N, 1, *shape): pore probability in [0, 1] (Bernoulli)
-        or the field value (Gaussian); differentiable, batched."""
-        out = self.decode_logits(z).float()
-        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        """z (N, C, *cells) -> mean of p(x|z), (N, 1, *(cells f)): pore probability in [0, 1]
+        (Bernoulli) or the field value (Gaussian); differentiable, batched."""
+        return self.mean_of(self.decode_logits(z))
 
     def recon_per_sample(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x|z) summed over voxels (constant dropped for Gaussian): (N,), in nats."""
@@ -123,78 +160,128 @@ class VAE(nn.Module):
         """log p(x|z) per sample, (N,) (Gaussian: up to a constant); differentiable in z."""
         return -self.recon_per_sample(self.decode_logits(z), x)
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> dict:
-        """Per-sample loss terms, each (N,): ``recon``, ``kl``, ``fisher``; and ``z`` (N, d).
+    def latent_loss(self, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor):
+        """(z, kl, fisher) of the latent map by :func:`porevae.ops.vae_latent_loss` with this
+        model's ``logvar_range``: z like mu (N, C, *cells), kl (N,) summed over the latent
+        elements, fisher (N,) averaged over them."""
+        n = mu.shape[0]
+        z, kl, fisher = ops.vae_latent_loss(
+            mu.reshape(n, -1), logvar.reshape(n, -1), eps.to(mu.dtype).reshape(n, -1),
+            fisher=self.config.fisher, backend=self.config.latent_backend,
+            logvar_range=(self.config.logvar_min, self.config.logvar_max))
+        return z.reshape(mu.shape), kl, fisher
 
-        eps : (N, d) standard normal noise of the reparameterization (drawn with ``generator``
-        when not given).
+    def prior_s2(self, eps_prior: torch.Tensor) -> torch.Tensor:
+        """S2 along the axes of decoded prior samples z = eps_prior (M, C, *cells):
+        (M, s2_rmax + 1), differentiable in the decoder's parameters."""
+        return s2_axes(self.decode(eps_prior), self.config.s2_rmax)
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None,
+                generator: torch.Generator | None = None,
+                eps_prior: torch.Tensor | None = None) -> dict:
+        """Per-sample loss terms, each (N,): ``recon``, ``kl``, ``fisher``; ``z`` (N, C, *cells);
+        and ``s2`` (M, s2_rmax + 1), the S2 of decoded prior samples, when ``eps_prior`` is given.
+
+        eps : (N, C, *cells) standard normal noise of the reparameterization (drawn with
+        ``generator`` when not given).
         """
         mu, logvar = self.encode(x)
         if eps is None:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z, kl, fisher = ops.vae_latent_loss(mu.contiguous(), logvar.contiguous(),
-                                            eps.to(mu.dtype).contiguous(),
-                                            fisher=self.config.fisher,
-                                            backend=self.config.latent_backend)
+        z, kl, fisher = self.latent_loss(mu, logvar, eps)
         recon = self.recon_per_sample(self.decode_logits(z), x)
-        return {"recon": recon, "kl": kl, "fisher": fisher, "z": z}
+        terms = {"recon": recon, "kl": kl, "fisher": fisher, "z": z}
+        if eps_prior is not None:
+            terms["s2"] = self.prior_s2(eps_prior)
+        return terms
 
     def beta_at(self, step: int) -> float:
         """beta_t = beta * min(1, step / warmup) (beta when warmup is 0)."""
         w = self.config.warmup
         return self.config.beta * (min(1.0, step / w) if w else 1.0)
 
-    def combine(self, terms: dict, step: int = 0, fisher_mean: torch.Tensor | None = None
-                ) -> dict:
-        """Batch loss from per-sample terms: scalars ``total``, ``recon``, ``kl``, ``fisher``
-        (batch means) and the float ``beta_t``. ``fisher_mean`` replaces the batch mean of F
-        (data-parallel training passes the mean over all processes)."""
+    def combine(self, terms: dict, step: int = 0, fisher_mean: torch.Tensor | None = None,
+                s2_mean: torch.Tensor | None = None) -> dict:
+        """Batch loss from per-sample terms: 0-d tensors ``total``, ``recon``, ``kl``,
+        ``fisher`` (batch means), ``s2`` (descriptor loss D, 0 when off) and the float
+        ``beta_t``. ``fisher_mean`` / ``s2_mean`` replace the batch means of F and of the prior
+        S2 (data-parallel training passes the means over all processes)."""
+        cfg = self.config
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         fbar = terms["fisher"].mean() if fisher_mean is None else fisher_mean
         beta_t = self.beta_at(step)
         total = recon + beta_t * kl
-        if self.config.gamma:
-            total = total + self.config.gamma * (fbar - self.config.fisher_target).abs()
-        return {"total": total, "recon": recon, "kl": kl, "fisher": fbar, "beta_t": beta_t}
+        if cfg.gamma:
+            total = total + cfg.gamma * (fbar - cfg.fisher_target).abs()
+        desc = torch.zeros((), device=recon.device)
+        if "s2" in terms:
+            s2 = terms["s2"].mean(0) if s2_mean is None else s2_mean
+            voxels = float(np.prod(terms["z"].shape[2:])) * cfg.factor**cfg.ndim
+            desc = voxels * ((s2 - self.s2_target.to(s2.dtype)) ** 2).sum()
+            total = total + cfg.s2_weight * desc
+        return {"total": total, "recon": recon, "kl": kl, "fisher": fbar, "s2": desc,
+                "beta_t": beta_t}
+
+    def loss_formula(self) -> str:
+        """The loss this model trains, every term with its weight (for logs)."""
+        cfg = self.config
+        beta = "beta_t" if cfg.warmup else f"{cfg.beta:g}"
+        text = f"loss = mean_n recon_n + {beta} mean_n KL_n"
+        if cfg.warmup:
+            text += f" (beta_t = {cfg.beta:g} min(1, step / {cfg.warmup}))"
+        if cfg.gamma:
+            text += f" + {cfg.gamma:g} |mean_n F_n - {cfg.fisher_target:g}| (F: {cfg.fisher})"
+        if cfg.s2_weight:
+            text += (f" + {cfg.s2_weight:g} D (S2 of decoded prior samples vs data, "
+                     f"lags 0..{cfg.s2_rmax})")
+        return text
 
     def loss(self, x: torch.Tensor, step: int = 0, eps: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> dict:
+             generator: torch.Generator | None = None,
+             eps_prior: torch.Tensor | None = None) -> dict:
         """Loss of a batch x (N, 1, *shape) at optimiser step ``step`` (for the KL warm-up):
-        ``{"total", "recon", "kl", "fisher"}`` (0-d tensors, batch means) and ``"beta_t"``."""
-        return self.combine(self(x, eps, generator), step)
+        see :meth:`combine`. The descriptor term needs ``eps_prior`` (M, C, *cells)."""
+        return self.combine(self(x, eps, generator, eps_prior), step)
 
     # -- generation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, device=None) -> torch.Tensor:
-        """n draws z ~ N(0, I) (seeded on the CPU, so the same on every device) decoded to the
-        mean of p(x|z): (n, 1, *shape), float32, in eval mode."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.config.latent_dim, generator=gen)
-        with _evaluating(self):
-            return self.decode(z.to(device or self.device))
+    def sample(self, n: int, shape=None, seed: int | None = None, device=None,
+               chunk: int | None = None, progress: bool = False) -> torch.Tensor:
+        """n prior samples decoded to the mean of p(x|z): (n, 1, *shape) float32 on the CPU.
+
+        ``shape`` (voxels per axis, any positive ints; default the training crop) is decoded
+        from a latent map of ceil(shape / f) cells and cropped. The latent noise is drawn per
+        sample and per latent block from ``seed`` (:func:`porevae.vae.generation.latent_noise`),
+        so sample i is the same whatever ``n``, ``chunk`` and device, and a larger shape extends
+        a smaller one. ``chunk``: latent cells per axis decoded at a time (None: the whole map),
+        with the decoder's halo, so the result equals the whole-map decode.
+        """
+        from porevae.vae.generation import sample_means
+
+        return sample_means(self, n, shape=shape, seed=seed, device=device, chunk=chunk,
+                            progress=progress)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """decode(mu(x)): (N, 1, *shape), in eval mode."""
-        with _evaluating(self):
+        with evaluating(self):
             return self.decode(self.encode(x)[0])
 
     @torch.no_grad()
     def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8) -> torch.Tensor:
         """Decode ``steps`` points on the line between mu(x0) and mu(x1): (steps, 1, *shape).
 
-        x0, x1: one input each, shaped (*shape), (1, *shape) or (1, 1, *shape).
+        x0, x1: one input each of the same shape, shaped (*shape), (1, *shape) or
+        (1, 1, *shape).
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-        shape = self.config.shape
-        xs = torch.stack([torch.as_tensor(x).reshape(1, *shape) for x in (x0, x1)])
-        with _evaluating(self):
+        a, b = (torch.as_tensor(x) for x in (x0, x1))
+        shape = a.shape[-self.config.ndim:]
+        xs = torch.stack([t.reshape(1, *shape) for t in (a, b)])
+        with evaluating(self):
             mu = self.encode(xs.to(self.device, torch.float32))[0]
-            t = torch.linspace(0, 1, steps, device=mu.device)[:, None]
+            t = torch.linspace(0, 1, steps, device=mu.device).reshape(-1, *[1] * (mu.ndim - 1))
             return self.decode((1 - t) * mu[0] + t * mu[1])
 
 
@@ -208,7 +295,7 @@ class BetaVAE(VAE):
 
 
 class FisherVAE(BetaVAE):
-    """Fisher VAE: reconstruction + beta_t KL + gamma |mean F - F*| (DESIGN.md).
+    """Fisher VAE: reconstruction + beta_t KL + gamma |mean F - F*|.
 
     Parameters: ``beta`` (1.0), ``gamma`` (0.1), ``fisher_target`` F* (5.0), ``fisher`` form
     ("location"), ``warmup`` steps of linear KL warm-up (0), and any ModelConfig field.
@@ -223,3 +310,10 @@ class FisherVAE(BetaVAE):
 
 
 MODELS = {"vae": VAE, "beta": BetaVAE, "fisher": FisherVAE}
+
+KIND_DEFAULTS = {kind: {name: p.default for name, p in
+                        inspect.signature(cls.__init__).parameters.items()
+                        if p.default is not p.empty}
+                 for kind, cls in MODELS.items()}
+"""Per kind, the keyword defaults of its class (e.g. FisherVAE's gamma = 0.1): the CLI and
+configs build each kind with these, so ``--kind fisher`` trains the same loss as FisherVAE()."""

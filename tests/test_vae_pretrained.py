@@ -1,0 +1,68 @@
+"""The data and the model shipped inside the package: the Berea image (checksummed), the
+pretrained Berea model loading and generating with no training data and no download, from the
+API and from ``porevae generate --model berea``."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import tifffile
+
+import porevae.data as pdata
+from porevae._files import FileIntegrityError
+from porevae.cli import main
+from porevae.vae import generate, load_model
+
+
+def test_shipped_berea_image_and_its_checksum(tmp_path, monkeypatch):
+    info = pdata.berea_info()
+    vol = pdata.berea()
+    assert vol.shape == tuple(info["shape"]) == (400, 400, 400) and vol.dtype == bool
+    assert vol.mean() == pytest.approx(info["porosity"]) and abs(vol.mean() - 0.196) < 1e-3
+    root = tmp_path / "data"
+    shutil.copytree(pdata._root() / "berea", root / "berea")
+    packed = root / "berea" / "berea_pore.bits.xz"
+    blob = bytearray(packed.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    packed.write_bytes(bytes(blob))
+    monkeypatch.setattr(pdata, "_root", lambda: root)
+    with pytest.raises(FileIntegrityError, match="berea_pore.bits.xz: sha256 differs"):
+        pdata.berea()
+    assert (pdata._root() / "berea" / "LICENSE-PorousMediaGAN").is_file()
+
+
+def test_pretrained_model_generates_without_training_data(tmp_path, monkeypatch, capsys):
+    def no_data():
+        raise AssertionError("generation must not read the training image")
+
+    monkeypatch.setattr(pdata, "berea", no_data)
+    path = pdata.pretrained_path("berea")
+    assert path.stat().st_size < 2_000_000 and (path.parent / "README.md").is_file()
+    model = load_model(path)
+    assert model.config.kind == "fisher" and model.config.s2_weight > 0
+    vol = generate(model, 1, (24, 32, 40), seed=0, porosity=0.196)
+    assert vol.shape == (1, 24, 32, 40) and vol.sum() == round(0.196 * 24 * 32 * 40)
+    out = tmp_path / "rock.tif"
+    assert main(["generate", "--model", "berea", "--shape", "32", "40", "48", "--porosity",
+                 "0.196", "--out", str(out), "--no-progress"]) == 0
+    rock = tifffile.imread(out)
+    assert rock.shape == (32, 40, 48) and set(np.unique(rock)) <= {0, 1}  # -n 1: the volume
+    assert main(["generate", "--model", "granite", "--out", str(out)]) == 2
+    assert "model must be one of ['berea']" in capsys.readouterr().err
+
+
+def test_rock_demo_writes_the_comparison(tmp_path):
+    from porevae.vae.demo import BARS, run_rock_demo
+
+    res = run_rock_demo(tmp_path, n=2, size=32, seed=1)
+    names = {p.split("/")[-1] for p in res["files"]}
+    assert {"rock.tif", "rock_slices.png", "rock_comparison.md", "rock_comparison.json",
+            "summary.md", "curves.png"} <= names
+    assert [t["statistic"] for t in res["table"]] == list(BARS)
+    phi = next(t for t in res["table"] if t["statistic"] == "porosity")
+    want = pdata.berea_info()["porosity"]  # the exact cut: round(phi * 32^3) pore voxels
+    assert phi["model_std"] == 0.0 and phi["model_mean"] == pytest.approx(want, abs=1 / 32**3)
+    text = (tmp_path / "rock_comparison.md").read_text()
+    assert "PorousMediaGAN DCGAN" in text and "+4.4%" in text and "radial S2" in text
