@@ -10,7 +10,7 @@ import tifffile
 import torch
 
 from porevae.cli import main
-from porevae.cli.vae import field_docs
+from porevae.cli import dataclass_help
 from porevae.vae import BetaVAE, FisherVAE, ModelConfig, TrainConfig, load_model
 
 TOML = ('[model]\nsize = 16\ndepth = 2\nchannels = 3\nmax_channels = 6\n'
@@ -133,7 +133,7 @@ def test_bad_values_name_the_parameter(media, capsys):
 
 def test_every_config_field_has_a_flag_with_its_doc(capsys):
     for cls in (ModelConfig, TrainConfig):
-        docs = field_docs(cls)
+        docs = dataclass_help(cls, defaults=False)
         for f in cls.__dataclass_fields__:
             assert docs.get(f), (cls.__name__, f)
     with pytest.raises(SystemExit):

@@ -52,11 +52,13 @@ def check_count(value, flag: str, low: int = 1, high: int | None = None) -> int:
 
 
 def dataclass_help(cls, defaults: bool = True) -> dict:
-    """``{field: one-line help}`` from the numpydoc ``Parameters`` section of a dataclass's
-    docstring (so that CLI help is written once, beside the field); reST quotes removed,
-    ``%`` escaped for argparse, the field's default appended when ``defaults``."""
+    """``{field: one-line help}`` from the numpydoc ``Parameters`` (or ``Attributes``) section of
+    a dataclass's docstring (so that CLI help is written once, beside the field); reST quotes
+    removed, ``%`` escaped for argparse, the field's default appended when ``defaults``."""
     doc = inspect.getdoc(cls) or ""
-    section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n\n", 1)[0]
+    head = "Parameters\n----------\n" if "Parameters\n----------\n" in doc else \
+        "Attributes\n----------\n"
+    section = doc.split(head, 1)[-1].split("\n\n\n", 1)[0]
     helps, name, lines = {}, None, []
     for line in section.splitlines() + [""]:
         head = re.match(r"^([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*)\s*(?::.*)?$", line)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 from pathlib import Path
 
 from porevae._files import atomic_path
@@ -20,25 +19,6 @@ GENERATE_SUFFIXES = (".npy", ".tif", ".tiff", ".raw", ".h5", ".hdf5")
 # fields that are not flags: ndim is inferred from the data; betas is TOML-only; progress and
 # augment get --x/--no-x flags of their own; batch_size / seed are shared vocabulary
 _NOT_FLAGS = {"ndim", "betas", "progress", "augment"}
-
-
-def field_docs(cls) -> dict:
-    """``{field: help}`` from the "Attributes" section of a config dataclass's docstring."""
-    text = (cls.__doc__ or "").split("Attributes", 1)[-1]
-    docs, names, lines = {}, None, []
-    for line in text.splitlines():
-        head = re.match(r"^    (\w+(?:, \w+)*) : (.*)$", line)
-        if head:
-            if names:
-                for n in names:
-                    docs[n] = " ".join(lines)
-            names, lines = head.group(1).split(", "), [head.group(2).strip()]
-        elif names and line.strip() and not set(line.strip()) <= {"-"}:
-            lines.append(line.strip())
-    if names:
-        for n in names:
-            docs[n] = " ".join(lines)
-    return docs
 
 
 def _choices():
@@ -50,15 +30,16 @@ def _choices():
 
 
 def _add_config_flags(group, cls, choices) -> list:
+    from porevae.cli import dataclass_help
+
     names = []
-    docs = field_docs(cls)
+    docs = dataclass_help(cls, defaults=False)
     for f in dataclasses.fields(cls):
         if f.name in _NOT_FLAGS:
             continue
         typ = {"int": int, "float": float, "str": str}.get(
             f.type if isinstance(f.type, str) else f.type.__name__, str)
-        kwargs = {"dest": f.name, "default": None,
-                  "help": docs.get(f.name, "").replace("%", "%%")}
+        kwargs = {"dest": f.name, "default": None, "help": docs.get(f.name, "")}
         if f.name == "size":
             kwargs.update(type=int, nargs="+", metavar="N")
         else:
@@ -78,7 +59,8 @@ def register(subparsers) -> None:
         description="Train a fully convolutional VAE on random crops (with the 8/48 "
                     "symmetries) of binary media (1 = pore) or continuous fields. The number of "
                     "spatial axes comes from the data (2 axes: an image; 3: a volume; 4: a stack "
-                    "of volumes). Configuration: a TOML file with [model] and [train] tables "
+                    "of volumes; a stack that porevae wrote, e.g. by sample, is read as its "
+                    "images). Configuration: a TOML file with [model] and [train] tables "
                     "(keys = porevae.vae.ModelConfig / TrainConfig fields) and/or the flags "
                     "below, which win; each --kind starts from its class's defaults (FisherVAE: "
                     "gamma 0.1; BetaVAE: beta 4). Writes checkpoint.pt (with a SHA-256 of the "
@@ -168,13 +150,16 @@ def build_config(args, ndim: int):
 
 
 def _read_data(args) -> list:
-    from porevae.media.io import HDF5_SUFFIXES, read_volume
+    """The training arrays: a file that porevae wrote as a stack (``sample``, ``generate``)
+    gives its images, any other file its array as stored."""
+    from porevae.media.io import HDF5_SUFFIXES, read_volume, stored_stack
 
     arrays = []
     for p in args.data:
         kwargs = {"dataset": args.dataset} if args.dataset and Path(p).suffix.lower() in \
             HDF5_SUFFIXES else {}
-        arrays.append(read_volume(p, **kwargs))
+        arr = read_volume(p, **kwargs)
+        arrays.extend(list(arr) if stored_stack(p, kwargs.get("dataset")) else [arr])
     return arrays
 
 
