@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     print(f"# one training step, FisherVAE 3D {size}^3, batch {args.batch}, depth 2 (f = 4), "
           f"channels 8..48, latent map 8 x (size / 4)^3 (the shipped Berea architecture)")
     print(f"# {machine()}; torch threads {torch.get_num_threads()}")
-    print(f"# command: python -m bench.bench_vae {' '.join(argv if argv is not None else sys.argv[1:])}")
+    given = argv if argv is not None else sys.argv[1:]
+    print(f"# command: python -m bench.bench_vae {' '.join(given)}")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
         res = run(device, size, args.batch, repeat, args.warmup)

@@ -64,7 +64,8 @@ def machine() -> str:
     import torch
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}")
+            f"Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"torch {torch.__version__}")
 
 
 def gb(x: float) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def available() -> list[str]:
-    return sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+    here = [str(Path(__file__).parent)]
+    return sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(here)
                   if m.name.startswith("bench_"))
 
 

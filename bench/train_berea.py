@@ -6,8 +6,9 @@
 FisherVAE, fully convolutional, 64^3 crops (48 symmetries), f = 4 (latent map 8 x 16^3 per
 crop), widths 8 / 16 / 32 at full / half / quarter resolution, 4 extra 3^3 convolutions at the
 latent resolution (receptive-field halo 6 cells = 24 voxels), batch 3 data crops + 3 prior
-samples for the S2 descriptor loss (lags 0..24), AdamW 1e-3 with cosine decay to 1e-4, seed 0. ``--s2-weight 0`` is the ablation without the descriptor loss. Resumes when
-OUT holds a checkpoint. Prints the loss formula and a row every 10 steps.
+samples for the S2 descriptor loss (lags 0..24), AdamW 1e-3 with cosine decay to 1e-4, seed 0.
+``--s2-weight 0`` is the ablation without the descriptor loss. Resumes when OUT holds a
+checkpoint. Prints the loss formula and a row every 10 steps.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from porevae.kle import KLE, energy_table
 
 __version__ = "0.1.0"
 
-__all__ = ["Grid", "CornerPointGrid", "CovarianceModel", "Exponential", "SquaredExponential", "Matern", "KLE",
-           "energy_table", "ops", "__version__"]
+__all__ = ["Grid", "CornerPointGrid", "CovarianceModel", "Exponential", "SquaredExponential",
+           "Matern", "KLE", "energy_table", "ops", "__version__"]
 
 _LAZY = ("vae", "media", "export")
 

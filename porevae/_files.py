@@ -106,7 +106,7 @@ def remove_stale_temporaries(path) -> list[Path]:
     the older ``.NAME.tmp-RANDOM`` form, which carry no pid). Returns the removed paths.
     """
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     prefix = f".{path.name}{TMP_MARK}"
     try:
         candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]

@@ -137,13 +137,15 @@ def test_cli_ensemble_and_only(kle_file, tmp_path, capsys):
     out = tmp_path / "ens"
     args = ["ensemble", "--kle", str(kle_file), "-n", "3", "--seed", "7", "--out", str(out),
             "--perm", "arithmetic", "--perm-mean", "150", "--perm-std", "100",
-            "--poro", "kozeny-carman", "--kc-constant", "4000", "--poro-max", "0.4", "--no-progress"]
+            "--poro", "kozeny-carman", "--kc-constant", "4000", "--poro-max", "0.4",
+            "--no-progress"]
     assert main(args) == 0
     m = E.read_manifest(out)
     assert m["transform"]["perm"] == "arithmetic" and m["transform"]["poro_bounds"] == [None, 0.4]
     assert main([*args, "--only", "1"]) == 0
     assert "written as recorded in the manifest" in capsys.readouterr().out
-    assert main([*args[:-1], "--format", "vti", "--no-progress"]) == 2     # same folder, other format
+    # the same folder, another format
+    assert main([*args[:-1], "--format", "vti", "--no-progress"]) == 2
     assert "different format" in capsys.readouterr().err
 
 

@@ -76,8 +76,7 @@ SIM_SCRIPT = textwrap.dedent(r"""
     from porevae.ops import reference, grid_offset_table
     from porevae.ops.covariance import numba_cuda as nc
     assert nc.simulator()
-    rng = np.random.default_rng(int.from_bytes(__import__("os").urandom(4), "little"))
-    print("seed-free run; rng state", rng.bit_generator.state["state"]["state"] % 10**6)
+    rng = np.random.default_rng(20261201)  # fixed: a failure reproduces
 
     def models(d):
         ls = tuple(rng.uniform(0.2, 0.8, d))
@@ -302,7 +301,7 @@ def _run_emulated(exe, tmp, mode, dt, args, inputs, out_shape):
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not found")
-def test_cuda_kernels_host_emulation(tmp_path):
+def test_cuda_kernels_host_emulation(tmp_path, rng):
     """The CUDA C++ kernels themselves (not a port), run on the host: blocks one at a time, each
     thread a std::thread, __syncthreads a std::barrier, NaN-poisoned outputs; vs float64 torch."""
     src = tmp_path / "emu.cpp"
@@ -314,7 +313,6 @@ def test_cuda_kernels_host_emulation(tmp_path):
     if res.returncode != 0 and "barrier" in res.stderr:
         pytest.skip("g++ without C++20 <barrier>")
     assert res.returncode == 0, res.stderr[-3000:]
-    rng = np.random.default_rng()
     for i, dt in enumerate((np.float64, np.float32, np.float64, np.float32)):
         d = 1 + i % 3
         tol = 1e-13 if dt == np.float64 else 1e-5
@@ -366,8 +364,7 @@ def _device_backends():
 @pytest.mark.gpu
 @gpu
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
-def test_device_point_assembly(dtype, tol):
-    rng = np.random.default_rng()
+def test_device_point_assembly(dtype, tol, rng):
     backends = _device_backends()
     assert backends, ops.backends()
     for backend in backends:
@@ -391,8 +388,7 @@ def test_device_point_assembly(dtype, tol):
 @pytest.mark.gpu
 @gpu
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_device_grid_assembly(dtype):
-    rng = np.random.default_rng()
+def test_device_grid_assembly(dtype, rng):
     for backend in _device_backends():
         for shape in [(int(rng.integers(300, 900)),), tuple(rng.integers(10, 40, 2)),
                       tuple(rng.integers(4, 11, 3))]:
@@ -412,8 +408,7 @@ def test_device_grid_assembly(dtype):
 @pytest.mark.gpu
 @gpu
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 3e-5)])
-def test_device_matvec(dtype, tol):
-    rng = np.random.default_rng()
+def test_device_matvec(dtype, tol, rng):
     for backend in _device_backends():
         for d in (1, 2, 3):
             n = int(rng.integers(100, 1500))

@@ -9,8 +9,7 @@ import pytest
 import tifffile
 import torch
 
-from porevae.cli import main
-from porevae.cli import dataclass_help
+from porevae.cli import dataclass_help, main
 from porevae.vae import BetaVAE, FisherVAE, ModelConfig, TrainConfig, load_model
 
 TOML = ('[model]\nsize = 16\ndepth = 2\nchannels = 3\nmax_channels = 6\n'

@@ -21,7 +21,8 @@ from porevae.export._check import check_fields
 
 
 def write_npy(path, field, grid, *, name: str = "FIELD") -> Path:
-    """Write one array of ``grid.shape`` as ``.npy``, atomically (validated like GRDECL ``name``)."""
+    """Write one array of ``grid.shape`` as ``.npy``, atomically (validated like GRDECL
+    ``name``)."""
     flat = check_fields({name: field}, grid)[name]
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

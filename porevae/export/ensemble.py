@@ -18,15 +18,15 @@ A resumed run (the same call again) skips done realizations and rewrites the oth
 temporary files that a killed process left behind. The manifest is written by the coordinating
 process only (at the start without, at the end with the per-realization checksums).
 
-Sharding: the indices to write are cut into tasks of ``chunk`` (default 16) consecutive
-realizations (the progress bar moves per task); ``jobs > 1`` runs them on a ``concurrent.futures.ProcessPoolExecutor``, ``dask``
-(a scheduler address or a ``distributed.Client``) submits the same tasks to a Dask cluster.
-Workers load the KLE file themselves (checked against the manifest's checksum), so with a Dask
-cluster of several machines the KLE file and ``out`` must lie on a file system they share. The
-process pool starts workers with ``spawn``: a script calling ``write_ensemble(..., jobs=N)``
-needs the usual ``if __name__ == "__main__":`` guard. Each worker runs a watchdog thread that
-ends it when its parent process is gone, so killing the coordinating process (even ``kill -9``)
-leaves no idle workers behind.
+Sharding: the indices to write are cut into tasks of ``chunk`` (default 16) consecutive realizations
+(the progress bar moves per task); ``jobs > 1`` runs them on a
+``concurrent.futures.ProcessPoolExecutor``, ``dask`` (a scheduler address or a
+``distributed.Client``) submits the same tasks to a Dask cluster. Workers load the KLE file
+themselves (checked against the manifest's checksum), so with a Dask cluster of several machines the
+KLE file and ``out`` must lie on a file system they share. The process pool starts workers with
+``spawn``: a script calling ``write_ensemble(..., jobs=N)`` needs the usual ``if __name__ ==
+"__main__":`` guard. Each worker runs a watchdog thread that ends it when its parent process is
+gone, so killing the coordinating process (even ``kill -9``) leaves no idle workers behind.
 
 Geometry: ``geometry={"cell_size": [DX, DY(, DZ)], "top": depth}`` (metres) writes the fields on
 physical cells (see :func:`porevae.export.formats.physical_grid`); it is kept in the manifest.

@@ -8,11 +8,11 @@ A GRDECL file is a sequence of keywords, each followed by its values and a ``/``
     12.5 3*40.25 0.5 ...
     /
 
-Values run over the cells I fastest, then J, then K (K downwards), exactly ``NX*NY*NZ`` of them
-for a property. ``n*value`` stands for ``n`` copies of ``value`` (no spaces around ``*``). Lines stay
-within 80 characters (Eclipse reads at most 132). Floats are written in the shortest form that
-reads back to the same number: Python's ``repr`` for float64, NumPy's shortest float32 form for
-float32 arrays (so ``0.1`` in float32 is written ``0.1``, not ``0.100000001``); integer keywords
+Values run over the cells I fastest, then J, then K (K downwards), exactly ``NX*NY*NZ`` of them for
+a property. ``n*value`` stands for ``n`` copies of ``value`` (no spaces around ``*``). Lines stay
+within 80 characters (Eclipse reads at most 132). Floats are written in the shortest form that reads
+back to the same number: Python's ``repr`` for float64, NumPy's shortest float32 form for float32
+arrays (so ``0.1`` in float32 is written ``0.1``, not ``0.100000001``); integer keywords
 (``ACTNUM``, ``*NUM``) as integers. A 2D grid (x, y) is one layer (NZ = 1), a 1D grid one row.
 
 With ``grid_section`` the same file also carries the geometry, so a deck needs one INCLUDE in its

@@ -5,7 +5,7 @@ The KLE gives a Gaussian field ``Y`` with mean ``mu`` and variance ``sigma^2`` (
 permeability in millidarcy (mD, 1 mD = 9.869233e-16 m^2), porosity as a fraction.
 
 Log-normal permeability
-    - ``"exp"``: ``K = exp(Y)`` (the raw field is ``ln K``; DESIGN.md's convention).
+    - ``"exp"``: ``K = exp(Y)`` (the raw field is ``ln K``; docs/formulas.md).
     - ``"geometric"``: ``K = K_g * exp(s * Z)`` with geometric mean (= median) ``K_g`` [mD] and
       log-standard deviation ``s`` (of ``ln K``).
     - ``"arithmetic"``: ``K`` has arithmetic mean ``m`` [mD] and standard deviation ``sd`` [mD]:

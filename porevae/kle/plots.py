@@ -19,7 +19,8 @@ def _show_field(ax, field2d, grid, cmap="viridis", **kw):
     extent = None
     if grid is not None and grid.ndim >= 2:
         x0, y0 = grid.origin[0], grid.origin[1]
-        extent = (x0, x0 + grid.shape[0] * grid.spacing[0], y0, y0 + grid.shape[1] * grid.spacing[1])
+        extent = (x0, x0 + grid.shape[0] * grid.spacing[0], y0,
+                  y0 + grid.shape[1] * grid.spacing[1])
     im = ax.imshow(np.asarray(field2d).T, origin="lower", extent=extent, cmap=cmap, **kw)
     ax.set_xticks([])
     ax.set_yticks([])

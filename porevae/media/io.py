@@ -452,7 +452,7 @@ class StackWriter:
         self.path, self.suffix = check_volume_path(path, "output"), _suffix(path)
         self.shape = tuple(check_int(s, "shape entry", low=0) for s in shape)
         dt = np.dtype(dtype)
-        self.dtype = np.dtype(np.uint8) if dt == bool else dt
+        self.dtype = np.dtype(np.uint8) if dt == np.dtype(bool) else dt
         if self.dtype.kind not in "biuf":
             raise ValueError(f"dtype must be a bool, integer or float type, got {dt}")
         if compression == "auto":  # gzip for HDF5, none for TIFF

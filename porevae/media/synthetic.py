@@ -49,7 +49,8 @@ def _spectrum(shape, correlation_length, covariance) -> np.ndarray:
         d = np.minimum(k, n - k) / length  # periodic (minimum-image) lag, scaled
         h2 = h2 + (d**2).reshape([-1 if b == a else 1 for b in range(len(shape))])
     cov = np.exp(-h2) if covariance == "gaussian" else np.exp(-np.sqrt(h2))
-    lam = np.maximum(scipy.fft.rfftn(cov, workers=-1).real, 0.0)  # circulant embedding may dip below 0
+    # the circulant embedding's spectrum may dip below 0: clip it
+    lam = np.maximum(scipy.fft.rfftn(cov, workers=-1).real, 0.0)
     return lam / scipy.fft.irfftn(lam, s=shape, workers=-1).flat[0]
 
 

@@ -26,9 +26,9 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     The medium is a Boolean model of overlapping solid spheres (``shape``, ``porosity``,
     ``radius`` in voxels). :func:`porevae.vae.train_demo` trains a ``kind`` VAE (default Fisher)
     on random ``size``**3 crops for ``steps`` steps, with the S2 descriptor loss on decoded prior
-    samples (``s2_weight``, lags 0..``s2_rmax``; 0 = off); ``n_samples`` prior latent maps are decoded
-    to pore probabilities and cut by :func:`porevae.vae.cut_probabilities` (``cut="mean"``: each
-    sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
+    samples (``s2_weight``, lags 0..``s2_rmax``; 0 = off); ``n_samples`` prior latent maps are
+    decoded to pore probabilities and cut by :func:`porevae.vae.cut_probabilities`
+    (``cut="mean"``: each sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
     :func:`porevae.media.compare` judges them against the whole medium, and each scalar in
     :data:`TARGETS` is checked.
 

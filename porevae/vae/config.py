@@ -22,6 +22,7 @@ from pathlib import Path
 
 import tomllib
 
+from porevae.ops import BACKENDS as LATENT_BACKENDS
 from porevae.ops.latent_loss import FISHER_FORMS, LOGVAR_RANGE
 
 KINDS = ("vae", "beta", "fisher")
@@ -29,7 +30,6 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 SCHEDULERS = ("none", "cosine")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 TRISTATE = ("auto", "on", "off")
-LATENT_BACKENDS = ("auto", "numba", "torch", "cuda", "numba_cuda")
 LOGVAR_LIMIT = 30.0
 
 

@@ -123,7 +123,8 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
         want = (model.config.latent_channels, *cells)
         if tuple(full.shape) != want:
             raise ValueError(f"latent map must have shape {want}, got {tuple(full.shape)}")
-        latent = lambda region: full[(slice(None),) + tuple(slice(a, b) for a, b in region)]
+        def latent(region, full=full):
+            return full[(slice(None),) + tuple(slice(a, b) for a, b in region)]
     if out is None:
         out = np.empty(shape, dtype=np.float32)
     f = model.config.factor
