@@ -245,13 +245,14 @@ def _next_block(w, basis, scale, gen):
 
 def fix_signs(v) -> None:
     """Flip columns of ``v`` (n, k) in place so that each column's largest-magnitude entry is
-    > 0. ``v``: a NumPy array or a tensor on any device (the same code: a zero-copy view)."""
+    > 0. ``v``: a NumPy array or a tensor on any device (the same code: a zero-copy view),
+    256 columns at a time (no full-size temporary)."""
     t = torch.from_numpy(v) if isinstance(v, np.ndarray) else v
-    if t.numel() == 0:
-        return
-    s = torch.sign(t.gather(0, t.abs().argmax(dim=0, keepdim=True)))
-    s[s == 0] = 1.0
-    t.mul_(s)
+    for c0 in range(0, t.shape[1], 256):
+        blk = t[:, c0:c0 + 256]
+        s = torch.sign(blk.gather(0, blk.abs().argmax(dim=0, keepdim=True)))
+        s[s == 0] = 1.0
+        blk.mul_(s)
 
 
 def merge_desc(values_list, k=None):
