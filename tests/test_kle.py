@@ -315,3 +315,16 @@ def test_memory_refusals_are_quick_and_name_a_fitting_solver(grid, cov, kwargs, 
     assert f"solver={kwargs['solver']!r} with" in str(err.value)
     assert peak < 200 * 2**20  # nothing large was allocated
     assert time.perf_counter() - t0 < 3  # (under a second here; generous for a loaded CI)
+
+
+@pytest.mark.parametrize("solver", ["fft", "matfree"])
+def test_leading_only_solvers_give_every_term_asked_for(solver, rng):
+    """``n_terms = n_cells`` with a leading-only solver: all of them (it used to return
+    ``n - 1`` silently), equal to the dense spectrum."""
+    grid = pv.Grid((10, 10), spacing=tuple(rng.uniform(0.05, 0.15, 2)))
+    model = pv.Exponential(float(rng.uniform(0.1, 0.5)))
+    kle = pv.KLE(grid, model, n_terms=100, solver=solver)
+    assert kle.n_terms == 100 and kle.eigenvectors.shape == (100, 100)
+    np.testing.assert_allclose(kle.eigenvalues, np.linalg.eigvalsh(dense_cov(grid, model))[::-1],
+                               rtol=1e-10, atol=1e-12 * kle.eigenvalues[0])
+    np.testing.assert_allclose(kle.energy, 1.0, rtol=1e-12)

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from conftest import needs_cuda
-from eigtools import dense_reference, subspace_angle
 
 import porevae as pv
 from porevae.kle import sampling
 from porevae.kle._device import to_numpy
 from porevae.kle.solvers import SOLVERS, make_solver
+
+from conftest import needs_cuda
+from eigtools import dense_reference, subspace_angle
 
 
 def random_case(rng, ndim, separable=False):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from eigtools import dense_reference, subspace_angle
 
 import porevae as pv
 from porevae.kle._device import to_numpy
 from porevae.kle.solvers import SOLVERS, choose, make_solver
+
+from eigtools import dense_reference, subspace_angle
 
 DEVICES = [None, "cpu"]
 
@@ -118,22 +119,32 @@ def test_fft_all_pairs_of_small_3d_grids(odd, device, rng):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("ndim", [1, 2, 3])
-def test_fft_sector_products_equal_parity_blocks(ndim, device, rng):
+@pytest.mark.parametrize("square", [False, True])
+def test_fft_sector_products_equal_parity_blocks(ndim, square, device, rng):
     """``B_s X`` by the even/odd transforms equals the assembled parity block times X, for every
-    class of odd, even and one-cell axes; ``C X`` (the sum over sectors) equals dense C X."""
+    class of odd, even and one-cell axes and for the x <-> y swap sectors of square grids;
+    ``C X`` (the sum over classes) equals dense C X."""
     from porevae.kle.iterative import FFTSolver
     from porevae.kle.parity import ParitySolver
 
-    shape = tuple(int(rng.integers(1, 9)) for _ in range(ndim))
-    grid = pv.Grid(shape, spacing=tuple(rng.uniform(0.05, 0.3, ndim)))
-    model = pv.Matern(tuple(rng.uniform(0.2, 0.6, ndim)), nu=2.5, variance=rng.uniform(0.5, 2))
+    shape = [int(rng.integers(1, 9)) for _ in range(ndim)]
+    spacing = list(rng.uniform(0.05, 0.3, ndim))
+    ls = list(rng.uniform(0.2, 0.6, ndim))
+    if square and ndim > 1:
+        shape[1], spacing[1], ls[1] = shape[0], spacing[0], ls[0]
+    grid = pv.Grid(tuple(shape), spacing=tuple(spacing))
+    model = pv.Matern(tuple(ls), nu=2.5, variance=rng.uniform(0.5, 2))
     fft, parity = FFTSolver(grid, model, device), ParitySolver(grid, model)
-    assert sum(sec.size for sec in fft.sectors) == grid.n_cells
-    for sec in fft.sectors:
-        x = rng.standard_normal((sec.size, 3))
-        xt = torch.from_numpy(x).to(fft.device or "cpu")
-        y = sec.matmat(xt).cpu().numpy()
-        np.testing.assert_allclose(y, parity.parity_block(sec.s) @ x, rtol=0, atol=1e-12)
+    assert fft.use_swap == parity.use_swap == (square and ndim > 1 and shape[0] > 1)
+    assert sum(sec.size * sec.multiplicity for sec in fft.sectors) == grid.n_cells
+    for s, tr in fft.classes.items():
+        x = rng.standard_normal((tr.size, 3))
+        y = to_numpy(tr.apply(x if device is None else torch.from_numpy(x)))
+        np.testing.assert_allclose(y, parity.parity_block(s) @ x, rtol=0, atol=1e-12)
+    for sec, psec in zip(fft.sectors, parity.sectors):
+        x = rng.standard_normal((sec.size, 2))
+        y = fft._operator(sec)(torch.from_numpy(x)).cpu().numpy()
+        np.testing.assert_allclose(y, psec.matrix() @ x, rtol=0, atol=1e-12)
     c = dense_reference(grid, model)[0]
     x = rng.standard_normal((grid.n_cells, 4))
     cx = to_numpy(fft.matmat(x if device is None else torch.from_numpy(x)))

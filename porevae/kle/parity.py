@@ -139,13 +139,15 @@ def expand(u, shape3, s):
     """Parity-class vectors (m, k) -> grid vectors ``E_s u`` (n, k), I-fastest rows.
 
     ``E_s`` is the orthonormal even / odd basis of class ``s`` (module docstring); ``u`` is a
-    NumPy array or a tensor on any device, and so is the result.
+    NumPy array or a tensor on any device, and so is the result: the transpose (a view) of a
+    C-ordered (k, n) array, so that each vector is contiguous.
     """
     device = None if isinstance(u, np.ndarray) else u.device
-    v = _device.empty((math.prod(shape3), u.shape[1]), device, zeros=True)
+    ut = u.T.copy() if device is None else u.T.contiguous()
+    vt = _device.empty((u.shape[1], math.prod(shape3)), device, zeros=True)
     for idx, fac in _gathers(shape3, s, device):
-        v[idx] += fac * u  # each grid cell is reached by one term with a nonzero factor
-    return v
+        vt[:, idx] += fac[:, 0] * ut  # each grid cell is reached by one term with a nonzero factor
+    return vt.T
 
 
 def restrict(v, shape3, s):
@@ -216,6 +218,18 @@ class _Sector:
             _device.asarray(np.flatnonzero(off), dev)]
         return out
 
+    def reduce(self, y):
+        """The transpose of :meth:`block_vectors`: parity-block vectors (prod(half), k) -> their
+        swap-sector coefficients (size, k)."""
+        if self.swap not in ("sym", "anti"):
+            return y
+        dev = self.solver.device
+        sign = 1.0 if self.swap == "sym" else -1.0
+        rep, mirror, diag = self.maps
+        c = _device.asarray(np.where(diag, 1.0, _INV_SQRT2)[:, None], dev)
+        w = _device.asarray(np.where(diag, 0.0, sign * _INV_SQRT2)[:, None], dev)
+        return c * y[_device.asarray(rep, dev)] + w * y[_device.asarray(mirror, dev)]
+
     def full_vectors(self, u, copy_index=0):
         """Parity-block eigenvectors (prod(half), k) -> grid eigenvectors (n, k)."""
         s = self.s
@@ -231,6 +245,76 @@ def check_reflections(model, solver):
     if not model.reflection_symmetric:
         raise ValueError(f"solver={solver!r} needs a covariance symmetric under each axis "
                          f"reflection; {model!r} is rotated: use 'dense' or 'matfree'")
+
+
+def make_sectors(owner, grid, model):
+    """``(use_swap, sectors)``: the independent blocks of a grid's covariance for ``owner`` (a
+    solver with ``shape3`` and ``device``): one per parity class, or, when x and y are
+    interchangeable (same size and spacing, same length scale), the swap-symmetric and
+    antisymmetric halves of the classes with ``s_0 = s_1`` and one ``"pair"`` sector standing
+    for the classes ``(0, 1, .)`` and ``(1, 0, .)``."""
+    ls = model.length_scales(grid.ndim)
+    use_swap = (grid.ndim >= 2 and grid.shape[0] == grid.shape[1] and grid.shape[0] > 1
+                and grid.spacing[0] == grid.spacing[1] and ls[0] == ls[1])
+    out = []
+    for s3 in parity_classes(grid.shape3, grid.ndim):
+        if use_swap and s3[0] != s3[1]:
+            if s3[0] == 0:
+                out.append(_Sector(owner, s3, "pair"))
+            continue
+        if use_swap:
+            out.extend(_Sector(owner, s3, w) for w in ("sym", "anti"))
+        else:
+            out.append(_Sector(owner, s3))
+    return use_swap, [sec for sec in out if sec.size > 0]
+
+
+def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress=False,
+                  desc="sectors"):
+    """Leading ``k`` pairs of a block-diagonal operator from its sectors' leading pairs.
+
+    ``leading(i, m)`` gives sector ``i``'s leading ``m`` pairs ``(w (m,) NumPy, u (size, m))``;
+    ``shares`` are the first guesses, doubled for each sector whose smallest computed value is
+    not below the cut (:func:`grow_shares`) until the cut is provably right. The values are
+    merged (a ``"pair"`` sector counts twice: its vectors and their x <-> y swapped copies),
+    the vectors expanded to the grid (n, k) on ``device`` with signs fixed (:func:`fix_signs`).
+    Returns ``(w (k,) NumPy, v or None)``.
+    """
+    shares = list(shares)
+    results = {}
+    bar = tqdm(total=len(sectors), desc=desc, disable=not progress, leave=False)
+    while True:
+        for i in range(len(sectors)):
+            if i in results and results[i][0].size >= shares[i]:
+                continue
+            results[i] = leading(i, shares[i])
+            bar.update(0 if bar.n >= len(sectors) else 1)
+        short = grow_shares([results[i][0] for i in range(len(sectors))],
+                            [sec.size for sec in sectors], [sec.multiplicity for sec in sectors],
+                            k)
+        if not short:
+            break
+        for i in short:
+            shares[i] = min(sectors[i].size, 2 * shares[i])
+    bar.close()
+    val_lists, src = [], []
+    for i, sec in enumerate(sectors):
+        for copy in range(sec.multiplicity):
+            val_lists.append(results[i][0])
+            src.append((i, copy))
+    w, blk, loc = merge_desc(val_lists, k)
+    if not vectors:
+        return w, None
+    vt = _device.empty((k, n), device)  # one contiguous row per eigenvector
+    for b, (i, copy) in enumerate(src):
+        cols = np.flatnonzero(blk == b)
+        if cols.size == 0:
+            continue
+        sec = sectors[i]
+        u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], device)])
+        vt[_device.asarray(cols, device)] = sec.full_vectors(u, copy).T
+    fix_signs(vt.T)
+    return w, vt.T
 
 
 class ParitySolver:
@@ -256,13 +340,9 @@ class ParitySolver:
         self.device = _device.resolve(device)
         self.shape3 = grid.shape3
         self.n = grid.n_cells
-        ls = model.length_scales(grid.ndim)
-        self.use_swap = (grid.ndim >= 2 and grid.shape[0] == grid.shape[1]
-                         and grid.spacing[0] == grid.spacing[1] and ls[0] == ls[1]
-                         and grid.shape[0] > 1)
         self._table = None
         self._block = None  # (parity class, its block): shared by the sym and anti sectors
-        self.sectors = self._sectors()
+        self.use_swap, self.sectors = make_sectors(self, grid, model)
 
     def parity_block(self, s):
         """Block of parity class ``s`` (kept for the class's two swap sectors, then dropped)."""
@@ -281,19 +361,6 @@ class ParitySolver:
         if self._table is None:
             self._table = grid_offset_table(self.grid, self.model)
         return self._table
-
-    def _sectors(self):
-        out = []
-        for s3 in parity_classes(self.shape3, self.grid.ndim):
-            if self.use_swap and s3[0] != s3[1]:
-                if s3[0] == 0:
-                    out.append(_Sector(self, s3, "pair"))
-                continue
-            if self.use_swap:
-                out.extend(_Sector(self, s3, w) for w in ("sym", "anti"))
-            else:
-                out.append(_Sector(self, s3))
-        return [sec for sec in out if sec.size > 0]
 
     def memory_bytes(self, k: int, vectors: bool = True) -> int:
         biggest = max(sec.size for sec in self.sectors)
@@ -319,43 +386,14 @@ class ParitySolver:
         _budget.check(self, k, True)
         # first guess of each block's share, grown until the cut is provably right
         # (a pair sector's eigenvalues count twice, so it needs about k size / n distinct ones)
-        share = {i: min(sec.size, int(1.3 * k * sec.size / self.n) + 8)
-                 for i, sec in enumerate(self.sectors)}
-        results = {}
-        bar = tqdm(total=len(self.sectors), desc="parity blocks", disable=not progress,
-                   leave=False)
-        while True:
-            for i, sec in enumerate(self.sectors):
-                if i in results and results[i][0].size >= share[i]:
-                    continue
-                results[i] = eigh_leading(sec.matrix(), share[i], self.method)
-                bar.update(0 if bar.n >= len(self.sectors) else 1)
-            short = grow_shares([results[i][0] for i in range(len(self.sectors))],
-                                [sec.size for sec in self.sectors],
-                                [sec.multiplicity for sec in self.sectors], k)
-            if not short:
-                break
-            for i in short:
-                share[i] = min(self.sectors[i].size, 2 * share[i])
-        bar.close()
-        self._block = None
-        # merge: each pair sector contributes its vectors and their swapped copies
-        val_lists, src = [], []
-        for i, sec in enumerate(self.sectors):
-            for copy in range(sec.multiplicity):
-                val_lists.append(results[i][0])
-                src.append((i, copy))
-        w, blk, loc = merge_desc(val_lists, k)
-        v = _device.empty((self.n, k), self.device)
-        for b, (i, copy) in enumerate(src):
-            cols = np.flatnonzero(blk == b)
-            if cols.size == 0:
-                continue
-            sec = self.sectors[i]
-            u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], self.device)])
-            v[:, _device.asarray(cols, self.device)] = sec.full_vectors(u, copy)
-        fix_signs(v)
-        return w, v
+        shares = [min(sec.size, int(1.3 * k * sec.size / self.n) + 8) for sec in self.sectors]
+        try:
+            return solve_sectors(
+                self.sectors, self.n, k, shares,
+                lambda i, m: eigh_leading(self.sectors[i].matrix(), m, self.method),
+                self.device, progress=progress, desc="parity blocks")
+        finally:
+            self._block = None
 
 
 def grow_shares(values, sizes, multiplicity, k):

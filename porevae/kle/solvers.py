@@ -23,7 +23,7 @@ SOLVERS = {cls.name: cls for cls in (DenseSolver, ParitySolver, KronSolver, FFTS
 #: Lanczos is faster for leading pairs, and the whole spectrum would take hours anyway
 PARITY_MAX_ROWS = 40_000
 #: on 3-D grids, ``auto`` prefers ``fft`` for leading pairs once blocks have this many rows
-#: (64 x 64 x 32, 500 pairs: parity 70 s, fft under 7 s; bench/bench_kle.py ``3d``)
+#: (64 x 64 x 32, 500 pairs: fft 6.5x faster than parity; bench/bench_kle.py ``3d``)
 PARITY_3D_LEADING_ROWS = 4_000
 
 
