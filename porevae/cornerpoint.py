@@ -175,6 +175,14 @@ class CornerPointGrid:
         out[..., self.active_index()] = values
         return out
 
+    def full_field(self, values, fill: float = 0.0) -> np.ndarray:
+        """Active-cell values (n_active,) as the whole grid's array (nx, ny, nz) of float32 with
+        ``fill`` in inactive cells: what ``porevae.export.write_grdecl`` / ``write_bgrdecl``
+        take (with ``porevae.Grid(self.shape)``) to write a property or an ERT ``FIELD`` file,
+        which simulators and ERT read over all cells, I fastest, ignoring inactive ones."""
+        flat = self.scatter(np.asarray(values, dtype=np.float32), fill=np.float32(fill))
+        return flat.reshape(self.shape, order="F")
+
     def gather(self, values) -> np.ndarray:
         """All-cell values (..., nx ny nz) in I-fastest flat order -> active cells."""
         values = np.asarray(values)

@@ -95,3 +95,42 @@ def test_parameters_and_arrays_rebuild_the_grid():
     assert h.field_shape == (23,) and h.unflatten(np.zeros((2, 23))).shape == (2, 23)
     with pytest.raises(ValueError, match="23 active cells"):
         h.flatten(np.zeros(24))
+
+
+def test_kle_on_active_cells_saved_sampled_conditioned_and_written_for_ert(tmp_path, rng):
+    coord, zcorn, actnum = faulted_arrays()
+    path = tmp_path / "FAULT.GRDECL"
+    write_grdecl(path, coord, zcorn, actnum)
+    g = CornerPointGrid.from_file(path)
+    model = pv.Exponential((250.0, 200.0, 15.0), variance=0.5)
+    kle = pv.KLE(g, model, n_terms=g.n_cells, mean=4.0)
+    pts = g.cell_centers()
+    ref = np.linalg.eigvalsh(model(pts[:, None] - pts[None]))[::-1]
+    np.testing.assert_allclose(kle.eigenvalues, ref, rtol=1e-10, atol=1e-12)
+    y = kle.sample(5, seed=3)
+    assert y.shape == (5, g.n_cells) and kle.solver == "dense"
+    np.testing.assert_allclose(kle.field(kle.project(y)), y, atol=1e-10)
+    kle.save(tmp_path / "kle.h5")
+    back = pv.KLE.load(tmp_path / "kle.h5")
+    assert isinstance(back.grid, CornerPointGrid) and back.grid.n_cells == g.n_cells
+    np.testing.assert_array_equal(back.sample(5, seed=3), y)
+    # wells: (i, j, k) of the whole grid; an inactive cell is refused
+    post = kle.condition([3.5, 4.4], cells=[[0, 0, 0], [3, 2, 1]])
+    assert np.all(np.abs(post.sample(3, seed=1)[:, [0, g.n_cells - 1]] - [3.5, 4.4]) < 1e-8)
+    with pytest.raises(ValueError, match="inactive cell"):
+        kle.condition([1.0], cells=[[0, 2, 1]])
+    # the field as ERT's FIELD / the simulator read it: all cells, I fastest, float32
+    perm = np.exp(y[0])
+    out = tmp_path / "PERMX.GRDECL"
+    pv.export.write_grdecl(out, {"PERMX": g.full_field(perm)}, pv.Grid(g.shape))
+    from cwrap import open as copen
+    from resdata.grid import Grid as ResdataGrid
+    from resdata.resfile import ResdataKW
+
+    with copen(str(out)) as fh:
+        kw = ResdataKW.read_grdecl(fh, "PERMX")
+    values = np.array(kw.numpy_view(), dtype=np.float32)
+    assert values.size == g.n_total
+    np.testing.assert_array_equal(values[g.active_index()], perm.astype(np.float32))
+    rd = ResdataGrid.load_from_grdecl(str(path))
+    assert rd.get_num_active() == g.n_cells

@@ -34,14 +34,20 @@ from porevae._validation import check_int
 
 
 def data_cells(grid, locations=None, cells=None) -> np.ndarray:
-    """Flat (I-fastest) indices of the cells that hold the data: from coordinates ``locations``
-    (m, ndim) in the grid's length units, or integer cell indices ``cells`` (m, ndim).
+    """Indices, in the KLE's field order, of the cells that hold the data: from coordinates
+    ``locations`` (m, ndim) in the grid's length units, or integer cell indices ``cells``
+    (m, ndim).
 
-    A location on a face between two cells belongs to the upper one (except at the grid's far
-    boundary). Refuses locations outside the grid and non-integer or out-of-range indices.
+    Regular grid: a location on a face between two cells belongs to the upper one (except at the
+    grid's far boundary). Corner-point grid: a location belongs to the active cell with the
+    nearest centre, which must lie within that cell's size (the cube root of its volume);
+    ``cells`` are (i, j, k) of the whole grid and must be active. Refuses locations outside the
+    grid, inactive cells, and non-integer or out-of-range indices.
     """
     if (locations is None) == (cells is None):
         raise ValueError("give the data positions as locations (coordinates) or cells (indices)")
+    if not hasattr(grid, "spacing"):  # a CornerPointGrid: the active cells in I-fastest order
+        return _corner_point_cells(grid, locations, cells)
     d = grid.ndim
     if locations is not None:
         loc = np.asarray(locations, dtype=float)
@@ -66,6 +72,37 @@ def data_cells(grid, locations=None, cells=None) -> np.ndarray:
             raise ValueError(f"cell index {idx[bad[0]].tolist()} is outside the grid "
                              f"{grid.shape}")
     return np.ravel_multi_index(tuple(idx.T), grid.shape, order="F")
+
+
+def _corner_point_cells(grid, locations, cells) -> np.ndarray:
+    active = np.full(grid.n_total, -1, dtype=np.int64)
+    active[grid.active_index()] = np.arange(grid.n_cells)
+    if cells is not None:
+        idx = np.asarray(cells)
+        if idx.ndim != 2 or idx.shape[1] != 3 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"cells must be integer (i, j, k) indices of shape (m, 3), got "
+                             f"{idx.dtype} of shape {idx.shape}")
+        bad = np.flatnonzero(np.any((idx < 0) | (idx >= np.asarray(grid.shape)), axis=1))
+        if bad.size:
+            raise ValueError(f"cell index {idx[bad[0]].tolist()} is outside the grid "
+                             f"{grid.shape}")
+        pos = active[np.ravel_multi_index(tuple(idx.T), grid.shape, order="F")]
+        if np.any(pos < 0):
+            raise ValueError(f"datum in inactive cell {idx[np.argmax(pos < 0)].tolist()}: the "
+                             f"KLE has no value there")
+        return pos
+    import scipy.spatial
+
+    loc = np.asarray(locations, dtype=float)
+    if loc.ndim != 2 or loc.shape[1] != 3 or not np.all(np.isfinite(loc)):
+        raise ValueError(f"locations must be finite coordinates of shape (m, 3), got shape "
+                         f"{loc.shape}")
+    dist, pos = scipy.spatial.cKDTree(grid.cell_centers()).query(loc)
+    far = np.flatnonzero(dist > np.cbrt(grid.volumes[pos]))
+    if far.size:
+        raise ValueError(f"{far.size} data location(s) outside the active cells, e.g. "
+                         f"{loc[far[0]].tolist()} ({dist[far[0]]:.3g} from the nearest centre)")
+    return pos.astype(np.int64)
 
 
 class ConditionalKLE:
@@ -156,7 +193,6 @@ def condition(kle, values, locations=None, cells=None, noise: float = 0.0) -> Co
         raise ValueError(f"{vals.size} values for {flat.size} data positions")
     uniq, counts = np.unique(flat, return_counts=True)
     if noise == 0.0 and np.any(counts > 1):
-        dup = np.unravel_index(uniq[counts > 1][0], kle.grid.shape, order="F")
-        raise ValueError(f"noise-free data repeated in cell {tuple(int(v) for v in dup)}: "
-                         f"give each cell one datum, or a noise > 0")
+        raise ValueError(f"noise-free data repeated in cell {int(uniq[counts > 1][0])} (field "
+                         f"index): give each cell one datum, or a noise > 0")
     return ConditionalKLE(kle, flat, vals, noise)

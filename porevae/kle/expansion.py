@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
 from porevae._validation import check_choice, check_int, check_levels, check_memory
+from porevae.cornerpoint import CornerPointGrid
 from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
 from porevae.kle import _device
@@ -105,26 +106,37 @@ def energy_table(grid: Grid, cov: CovarianceModel, levels, solver: str = "auto",
     spectrum of eigenvalues cheaply).
     """
     _check_grid_cov(grid, cov)
-    s = make_solver(solver, grid, cov)
+    s = make_solver(solver, _domain(grid), cov)
     table, _ = _energy_table(s, levels, grid.n_cells * cov.variance, grid.n_cells,
                              progress=progress)
     return table
 
 
 def _check_grid_cov(grid, cov):
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be a porevae.Grid, got {type(grid).__name__}")
+    if not isinstance(grid, (Grid, CornerPointGrid)):
+        raise TypeError(f"grid must be a porevae.Grid or CornerPointGrid, got "
+                        f"{type(grid).__name__}")
     if not isinstance(cov, CovarianceModel):
         raise TypeError(f"cov must be a porevae covariance model, got {type(cov).__name__}")
     cov.length_scales(grid.ndim)
 
 
+def _domain(grid):
+    """What the solvers see: a regular Grid (its structure), or the active cells' centres of a
+    corner-point grid (a point set: ``dense`` or ``matfree``)."""
+    return grid if isinstance(grid, Grid) else grid.cell_centers()
+
+
 class KLE:
-    """Truncated Karhunen-Loeve expansion of a Gaussian random field on a regular grid.
+    """Truncated Karhunen-Loeve expansion of a Gaussian random field on a regular grid or on the
+    active cells of a corner-point grid.
 
     Parameters
     ----------
-    grid : Grid
+    grid : Grid or CornerPointGrid
+        A regular grid (fields of ``grid.shape``), or a reservoir model's corner-point grid
+        (fields of its ``n_active`` active cells in I-fastest order; the cells' centres are the
+        collocation points, solved by ``dense`` or ``matfree``).
     cov : CovarianceModel
     n_terms : int, optional
         Number of terms M in [1, n_cells]. Give ``n_terms`` or ``energy``, not both.
@@ -162,7 +174,7 @@ class KLE:
             raise ValueError(f"mean must be finite, got {mean}")
         device = torch.device(device)
         solve_on = None if device.type == "cpu" else device
-        s = make_solver(solver, grid, cov, solve_on, n_terms=n_terms)
+        s = make_solver(solver, _domain(grid), cov, solve_on, n_terms=n_terms)
         trace = grid.n_cells * cov.variance
         known = None  # leading (or all) eigenvalues, for energy tables
         v = None
@@ -195,7 +207,7 @@ class KLE:
             raise ValueError(f"eigenvalues (M,) and eigenvectors (n_cells={grid.n_cells}, M) "
                              f"expected, got shapes {w.shape} and {v.shape}")
         device = torch.device(device)
-        s = make_solver(solver, grid, cov, None if device.type == "cpu" else device,
+        s = make_solver(solver, _domain(grid), cov, None if device.type == "cpu" else device,
                         n_terms=w.size)
         self = cls.__new__(cls)
         self._setup(grid, cov, w, v, solver=s, dtype=dtype, mean=mean, device=device,
@@ -313,9 +325,9 @@ class KLE:
             seed = np.random.SeedSequence().entropy
         if as_tensor:
             tdt = torch.float64 if self.dtype == "float64" else torch.float32
-            out = torch.empty((n, *self.grid.shape), dtype=tdt, device=self.device)
+            out = torch.empty((n, *self.grid.field_shape), dtype=tdt, device=self.device)
         else:
-            out = np.empty((n, *self.grid.shape), dtype=DTYPES[self.dtype])
+            out = np.empty((n, *self.grid.field_shape), dtype=DTYPES[self.dtype])
         first = start - start % CHUNK
         for c0 in tqdm(range(first, start + n, CHUNK), desc="sampling", disable=not progress,
                        leave=False):
@@ -354,6 +366,16 @@ class KLE:
         return ((flat - self.mean) @ self.eigenvectors.astype(np.float64)) / \
             np.sqrt(self.eigenvalues)
 
+    def condition(self, values, locations=None, cells=None, noise: float = 0.0):
+        """The expansion conditioned on point data (wells): ``values`` (m,) observed at
+        ``locations`` (m, ndim coordinates) or ``cells`` (m, ndim indices) with Gaussian errors
+        of standard deviation ``noise``. Exact Gaussian conditioning of the truncated prior in
+        xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas); the result samples
+        (``sample``, ``lognormal``) seeded like this KLE, and gives ``mean()`` and ``std()``."""
+        from porevae.kle.conditioning import condition
+
+        return condition(self, values, locations=locations, cells=cells, noise=noise)
+
     # ---- persistence ------------------------------------------------------------------------
     def params(self) -> dict:
         """All parameters, JSON-serialisable (kept in files and manifests)."""
@@ -363,9 +385,12 @@ class KLE:
                 "porevae_version": _version()}
 
     def _payload(self) -> dict:
-        """The arrays of a KLE file, with the parameters as UTF-8 bytes (for the checksum)."""
+        """The arrays of a KLE file, with the parameters as UTF-8 bytes (for the checksum); a
+        corner-point grid adds its arrays (``grid_actnum``, ``grid_centers``, ``grid_volumes``)."""
+        extra = {} if isinstance(self.grid, Grid) else \
+            {f"grid_{k}": v for k, v in self.grid.arrays().items()}
         return {"eigenvalues": self.eigenvalues, "eigenvectors": self.eigenvectors,
-                "known_eigenvalues": self._known,
+                "known_eigenvalues": self._known, **extra,
                 "params": np.frombuffer(json.dumps(self.params()).encode(), np.uint8)}
 
     def save(self, path) -> None:
@@ -376,8 +401,9 @@ class KLE:
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["porevae_kle"] = bytes(payload["params"]).decode()
             f.attrs["sha256"] = digest_arrays(payload)
-            for name in ("eigenvalues", "eigenvectors", "known_eigenvalues"):
-                f.create_dataset(name, data=payload[name])
+            for name, data in payload.items():
+                if name != "params":
+                    f.create_dataset(name, data=data)
 
     @classmethod
     def load(cls, path, device="cpu") -> KLE:
@@ -399,8 +425,7 @@ class KLE:
                 if missing:
                     raise FileIntegrityError(f"{path}: KLE file without dataset(s) "
                                              f"{', '.join(missing)}")
-                arrays = {k: f[k][...] for k in ("eigenvalues", "eigenvectors",
-                                                  "known_eigenvalues")}
+                arrays = {k: f[k][...] for k in f if isinstance(f[k], h5py.Dataset)}
         except FileIntegrityError:
             raise
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
@@ -416,7 +441,10 @@ class KLE:
                                      f"are not those that were saved (corrupted file)")
         try:
             p = json.loads(text)
-            grid, cov = Grid(**p["grid"]), model_from_dict(p["cov"])
+            cov = model_from_dict(p["cov"])
+            grid = CornerPointGrid.from_dict(p["grid"], {
+                k.removeprefix("grid_"): v for k, v in arrays.items() if k.startswith("grid_")}) \
+                if p["grid"].get("corner_point") else Grid(**p["grid"])
         except (ValueError, KeyError, TypeError) as exc:
             raise FileIntegrityError(f"{path}: unreadable KLE parameters: {exc}") from None
         return cls.from_eigenpairs(grid, cov, arrays["eigenvalues"], arrays["eigenvectors"],
@@ -425,7 +453,7 @@ class KLE:
                                    known=arrays["known_eigenvalues"])
 
     def __repr__(self):
-        return (f"KLE(grid={self.grid.shape}, cov={self.cov!r}, n_terms={self.n_terms}, "
+        return (f"KLE(grid={self.grid.field_shape}, cov={self.cov!r}, n_terms={self.n_terms}, "
                 f"energy={self.energy:.4f}, solver={self.solver!r}, dtype={self.dtype!r})")
 
 

@@ -42,7 +42,7 @@ class DeviceSampler:
         if seed is None:
             seed = np.random.SeedSequence().entropy  # one seed for every chunk
         grid = self.kle.grid
-        out = torch.empty((n, *grid.shape), dtype=self.dtype, device=self.device)
+        out = torch.empty((n, *grid.field_shape), dtype=self.dtype, device=self.device)
         for c0 in range(0, n, chunk):
             c1 = min(c0 + chunk, n)
             out[c0:c1] = grid.unflatten(self.fields(self.coefficients(c1 - c0, seed, start + c0)))
