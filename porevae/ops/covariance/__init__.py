@@ -18,7 +18,7 @@ from porevae._validation import check_memory
 from porevae.covariance import CovarianceModel
 from porevae.grid import Grid
 from porevae.ops import _dispatch
-from porevae.ops._common import as_tensor, check_out, torch_dtype
+from porevae.ops._common import as_tensor, check_out, empty, torch_dtype
 from porevae.ops.covariance.table import grid_offset_table
 
 __all__ = ["covariance_matrix", "covariance_matvec", "grid_offset_table"]
@@ -110,7 +110,7 @@ def covariance_matrix(points, model: CovarianceModel, points_b=None, out=None,
         tdt = torch.float64
     if out is None:
         check_memory(n * m * tdt.itemsize, f"a dense {n} x {m} covariance matrix")
-        res = torch.empty((n, m), dtype=tdt, device=device)
+        res = empty((n, m), tdt, device)
     else:
         res = check_out(out, (n, m), tdt)
     be = _dispatch.resolve(OP, backend, device.type == "cuda", _supported(model, grid is not None),
