@@ -115,10 +115,10 @@ def test_kle_on_active_cells_saved_sampled_conditioned_and_written_for_ert(tmp_p
     assert isinstance(back.grid, CornerPointGrid) and back.grid.n_cells == g.n_cells
     np.testing.assert_array_equal(back.sample(5, seed=3), y)
     # wells: (i, j, k) of the whole grid; an inactive cell is refused
-    post = kle.condition([3.5, 4.4], cells=[[0, 0, 0], [3, 2, 1]])
+    post = kle.condition(None, [3.5, 4.4], cells=[[0, 0, 0], [3, 2, 1]])
     assert np.all(np.abs(post.sample(3, seed=1)[:, [0, g.n_cells - 1]] - [3.5, 4.4]) < 1e-8)
     with pytest.raises(ValueError, match="inactive cell"):
-        kle.condition([1.0], cells=[[0, 2, 1]])
+        kle.condition(None, [1.0], cells=[[0, 2, 1]])
     # the field as ERT's FIELD / the simulator read it: all cells, I fastest, float32
     perm = np.exp(y[0])
     out = tmp_path / "PERMX.GRDECL"

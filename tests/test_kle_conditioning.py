@@ -33,7 +33,7 @@ def _kriging(grid, model, mean, cells, values, noise):
 @pytest.mark.parametrize("noise", [0.0, 0.3])
 def test_conditional_mean_and_covariance_equal_simple_kriging(rng, noise):
     grid, model, kle, cells, values = _case(rng)
-    post = condition(kle, values, cells=cells, noise=noise)
+    post = condition(kle, None, values, noise, cells=cells)
     mean, cov = _kriging(grid, model, kle.mean, cells, values, noise)
     np.testing.assert_allclose(grid.flatten(post.mean()), mean, rtol=0, atol=1e-8)
     # the posterior covariance of the field, B Sigma B^T, from the sampling factor
@@ -47,7 +47,7 @@ def test_conditional_mean_and_covariance_equal_simple_kriging(rng, noise):
 def test_against_gstools_simple_kriging(rng):
     gs = pytest.importorskip("gstools")
     grid, model, kle, cells, values = _case(rng)
-    post = condition(kle, values, cells=cells)
+    post = condition(kle, None, values, cells=cells)
     g = gs.Exponential(dim=2, var=model.variance, len_scale=list(model.length_scale))
     pts = grid.cell_centers()
     flat = np.ravel_multi_index(tuple(cells.T), grid.shape, order="F")
@@ -59,7 +59,7 @@ def test_against_gstools_simple_kriging(rng):
 def test_realizations_honour_data_and_are_seeded_like_the_prior(rng):
     grid, _, kle, cells, values = _case(rng, full=False)
     flat = np.ravel_multi_index(tuple(cells.T), grid.shape, order="F")
-    post = condition(kle, values, cells=cells)
+    post = condition(kle, None, values, cells=cells)
     ys = grid.flatten(post.sample(40, seed=11))
     # noise-free: every realization equals the data where the truncated KLE can resolve them
     # (exactly as the conditional mean does); the spread there vanishes
@@ -68,7 +68,7 @@ def test_realizations_honour_data_and_are_seeded_like_the_prior(rng):
     assert float(grid.flatten(post.std())[flat].max()) < 1e-6
     assert float(ys.std(axis=0).max()) > 0.1  # elsewhere the realizations differ
     np.testing.assert_array_equal(post.sample(3, seed=11, start=5), post.sample(40, seed=11)[5:8])
-    noisy = condition(kle, values, cells=cells, noise=0.2)
+    noisy = condition(kle, None, values, 0.2, cells=cells)
     spread = grid.flatten(noisy.sample(400, seed=3))[:, flat]
     assert np.all(spread.std(axis=0) > 0.02)       # data honoured within the noise only
     np.testing.assert_allclose(spread.mean(axis=0), grid.flatten(noisy.mean())[flat],
@@ -79,18 +79,18 @@ def test_realizations_honour_data_and_are_seeded_like_the_prior(rng):
 def test_locations_map_to_cells_and_bad_data_is_refused():
     grid = pv.Grid((10, 8))
     kle = pv.KLE(grid, pv.Exponential(0.3), n_terms=30)
-    a = condition(kle, [1.0, -0.5], locations=[[0.05, 0.07], [0.95, 0.99]])
+    a = kle.condition([[0.05, 0.07], [0.95, 0.99]], [1.0, -0.5])
     np.testing.assert_array_equal(a.cells, np.ravel_multi_index(([0, 9], [0, 7]), (10, 8),
                                                                   order="F"))
-    cases = [(dict(values=[1.0], locations=[[1.2, 0.5]]), "outside the grid"),
-             (dict(values=[1.0], cells=[[10, 0]]), "outside the grid"),
-             (dict(values=[1.0, 2.0], cells=[[1, 1], [1, 1]]), "repeated in cell"),
-             (dict(values=[1.0], cells=[[1, 1]], noise=-0.1), "noise must be"),
-             (dict(values=[np.nan], cells=[[1, 1]]), "finite"),
-             (dict(values=[1.0, 2.0], cells=[[1, 1]]), "2 values for 1"),
-             (dict(values=[1.0], cells=[[1.5, 1]]), "integer indices"),
-             (dict(values=[1.0]), "locations")]
+    cases = [(dict(locations=[[1.2, 0.5]], values=[1.0]), "outside the grid"),
+             (dict(locations=None, values=[1.0], cells=[[10, 0]]), "outside the grid"),
+             (dict(locations=None, values=[1.0, 2.0], cells=[[1, 1], [1, 1]]), "repeated in"),
+             (dict(locations=None, values=[1.0], cells=[[1, 1]], noise=-0.1), "noise must be"),
+             (dict(locations=None, values=[np.nan], cells=[[1, 1]]), "finite"),
+             (dict(locations=None, values=[1.0, 2.0], cells=[[1, 1]]), "2 values for 1"),
+             (dict(locations=None, values=[1.0], cells=[[1.5, 1]]), "integer indices"),
+             (dict(locations=None, values=[1.0]), "locations")]
     for kwargs, msg in cases:
         with pytest.raises(ValueError, match=msg):
             condition(kle, **kwargs)
-    condition(kle, [1.0, 2.0], cells=[[1, 1], [1, 1]], noise=0.1)  # with noise: allowed
+    condition(kle, None, [1.0, 2.0], 0.1, cells=[[1, 1], [1, 1]])  # with noise: allowed

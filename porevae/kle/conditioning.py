@@ -173,9 +173,10 @@ class ConditionalKLE:
                 f"prior={self.kle!r})")
 
 
-def condition(kle, values, locations=None, cells=None, noise: float = 0.0) -> ConditionalKLE:
-    """The posterior of ``kle`` given ``values`` (m,) observed at ``locations`` or ``cells``
-    (see :func:`data_cells`) with Gaussian errors of standard deviation ``noise`` (>= 0).
+def condition(kle, locations, values, noise: float = 0.0, *, cells=None) -> ConditionalKLE:
+    """The posterior of ``kle`` given ``values`` (m,) observed at ``locations`` (or, with
+    ``locations=None``, at ``cells``: see :func:`data_cells`) with Gaussian errors of standard
+    deviation ``noise`` (>= 0).
 
     Refused before any work: a non-finite value, a negative or non-finite noise, data outside
     the grid, and noise-free data repeated in one cell (two data of a cell with noise are
