@@ -368,9 +368,10 @@ class KLE:
 
     def condition(self, locations, values, noise: float = 0.0, *, cells=None):
         """The expansion conditioned on point data (wells): ``values`` (m,) observed at
-        ``locations`` (m, ndim coordinates; None when ``cells`` gives (m, ndim) cell indices)
-        with Gaussian errors of standard deviation ``noise``. Exact Gaussian conditioning of the truncated prior in
-        xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas); the result samples
+        ``locations`` (m, ndim coordinates; None when ``cells`` gives (m, ndim) cell indices) with
+        Gaussian errors of standard deviation ``noise``. Exact Gaussian conditioning of the
+        truncated prior in xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas); the
+        result samples
         (``sample``, ``lognormal``) seeded like this KLE, and gives ``mean()`` and ``std()``."""
         from porevae.kle.conditioning import condition
 
