@@ -371,8 +371,8 @@ class KLE:
         ``locations`` (m, ndim coordinates; None when ``cells`` gives (m, ndim) cell indices) with
         Gaussian errors of standard deviation ``noise``. Exact Gaussian conditioning of the
         truncated prior in xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas); the
-        result samples
-        (``sample``, ``lognormal``) seeded like this KLE, and gives ``mean()`` and ``std()``."""
+        result samples (``sample``, ``lognormal``) seeded like this KLE, and gives ``mean()`` and
+        ``std()``."""
         from porevae.kle.conditioning import condition
 
         return condition(self, locations, values, noise, cells=cells)
