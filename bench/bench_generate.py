@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.common import machine
+from bench.common import machine, median_time
 
 
 def dcgan_generator(nz: int = 512, ngf: int = 32) -> nn.Module:
@@ -48,16 +47,6 @@ def dcgan_generator(nz: int = 512, ngf: int = 32) -> nn.Module:
         c //= 2
     layers += [nn.ConvTranspose3d(c, 1, 4, 2, 1, bias=False), nn.Tanh()]
     return nn.Sequential(*layers).eval()
-
-
-def _median_time(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def speed(model, sizes, repeat):
@@ -75,21 +64,21 @@ def speed(model, sizes, repeat):
         t_dec = {}
         for fmt in (False, True):
             model.set_channels_last(fmt)
-            t_dec[fmt] = _median_time(lambda z=z, n=n: decode_chunked(model, z, (n,) * 3),
+            t_dec[fmt] = median_time(lambda z=z, n=n: decode_chunked(model, z, (n,) * 3),
                                       repeat)
         best = min(t_dec, key=t_dec.get)
         model.set_channels_last(best)
-        t_gen = _median_time(lambda n=n: generate(model, 1, (n,) * 3, seed=0, porosity=0.196),
+        t_gen = median_time(lambda n=n: generate(model, 1, (n,) * 3, seed=0, porosity=0.196),
                              repeat)
         s = n // 16 - 3
         zg = torch.randn(1, 512, s, s, s)
         t_gan = {}
         with torch.no_grad():
             assert gan(zg).shape[-1] == n
-            t_gan[False] = _median_time(lambda zg=zg: gan(zg), repeat)
+            t_gan[False] = median_time(lambda zg=zg: gan(zg), repeat)
             gan.to(memory_format=cl)
             zc = zg.contiguous(memory_format=cl)
-            t_gan[True] = _median_time(lambda zc=zc: gan(zc), repeat)
+            t_gan[True] = median_time(lambda zc=zc: gan(zc), repeat)
             gan.to(memory_format=torch.contiguous_format)
         rows.append({"size": n, "voxels": n**3, "porevae_decode_s": min(t_dec.values()),
                      "porevae_layouts": t_dec, "porevae_generate_s": t_gen,

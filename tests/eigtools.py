@@ -26,3 +26,19 @@ def subspace_angle(v, vref, w_ref, k, accuracy=1e-14):
     gap = abs(w_ref[m - 1] - w_ref[m]) if m < len(w_ref) else np.inf
     angle = np.max(scipy.linalg.subspace_angles(v[:, :m], vref[:, :m]))
     return angle / max(1e-7, 100 * accuracy * w_ref[0] / gap)
+
+
+def assert_eigenpairs(w, v, c, w_ref, v_ref, k):
+    """The leading ``k`` pairs ``(w (k,), v (n, k))`` of ``c`` against the dense LAPACK
+    reference: eigenvalues to 1e-10 relative, orthonormal vectors, the subspace (to residual /
+    gap), residuals relative to the largest eigenvalue, and the sign convention."""
+    assert w.shape == (k,) and v.shape == (c.shape[0], k)
+    assert w.dtype == v.dtype == np.float64
+    np.testing.assert_allclose(w, w_ref[:k], rtol=1e-10, atol=1e-12 * w_ref[0])
+    np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
+    # residual-converged iterative solvers (tol 1e-12 theta_1) resolve the subspace to
+    # residual / gap
+    assert subspace_angle(v, v_ref, w_ref, k, accuracy=1e-12) < 1
+    assert np.max(np.abs(c @ v - v * w)) < 1e-10 * w_ref[0]
+    idx = np.argmax(np.abs(v), axis=0)
+    assert np.all(v[idx, np.arange(k)] > 0)  # signs fixed

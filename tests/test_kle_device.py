@@ -17,7 +17,7 @@ from porevae.kle._device import to_numpy
 from porevae.kle.solvers import SOLVERS, make_solver
 
 from conftest import needs_cuda
-from eigtools import dense_reference, subspace_angle
+from eigtools import assert_eigenpairs, dense_reference, subspace_angle
 
 
 def random_case(rng, ndim, separable=False):
@@ -42,14 +42,7 @@ def check(grid, model, solver, k, device):
     c, w_ref, v_ref = dense_reference(grid, model)
     w, v = make_solver(solver, grid, model, device).eigenpairs(k)
     assert isinstance(v, torch.Tensor) and v.device.type == torch.device(device).type
-    v = to_numpy(v)
-    assert w.shape == (k,) and v.shape == (grid.n_cells, k) and w.dtype == v.dtype == np.float64
-    np.testing.assert_allclose(w, w_ref[:k], rtol=1e-10, atol=1e-12 * w_ref[0])
-    np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
-    assert subspace_angle(v, v_ref, w_ref, k, accuracy=1e-12) < 1
-    assert np.max(np.abs(c @ v - v * w)) < 1e-10 * w_ref[0]
-    idx = np.argmax(np.abs(v), axis=0)
-    assert np.all(v[idx, np.arange(k)] > 0)  # signs fixed
+    assert_eigenpairs(w, to_numpy(v), c, w_ref, v_ref, k)
 
 
 def test_dense_lanczos_path_on_a_device(rng):

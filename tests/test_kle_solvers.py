@@ -11,7 +11,7 @@ import porevae as pv
 from porevae.kle._device import to_numpy
 from porevae.kle.solvers import SOLVERS, choose, make_solver
 
-from eigtools import dense_reference, subspace_angle
+from eigtools import assert_eigenpairs, dense_reference, subspace_angle
 
 DEVICES = [None, "cpu"]
 
@@ -34,18 +34,7 @@ def check_against_dense(grid, model, solver, k, device=None, vectors=True):
     if vectors:
         w, v = s.eigenpairs(k)
         assert isinstance(v, np.ndarray) == (device is None)
-        v = to_numpy(v)
-        assert w.shape == (k,) and v.shape == (grid.n_cells, k)
-        assert w.dtype == v.dtype == np.float64
-        np.testing.assert_allclose(w, w_ref[:k], rtol=1e-10, atol=1e-12 * w_ref[0])
-        np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
-        # residual-converged iterative solvers (tol 1e-12 theta_1) resolve the subspace to
-        # residual / gap
-        assert subspace_angle(v, v_ref, w_ref, k, accuracy=1e-12) < 1
-        # each column is an eigenvector of C (residual relative to the largest eigenvalue)
-        assert np.max(np.abs(c @ v - v * w)) < 1e-10 * w_ref[0]
-        idx = np.argmax(np.abs(v), axis=0)
-        assert np.all(v[idx, np.arange(k)] > 0)  # signs fixed
+        assert_eigenpairs(w, to_numpy(v), c, w_ref, v_ref, k)
     else:
         w = s.eigenvalues(k)
         np.testing.assert_allclose(w, w_ref[:k], rtol=1e-10, atol=1e-12 * w_ref[0])
