@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
-
-from porevae._files import atomic_path
 
 GENERATE_SUFFIXES = (".npy", ".tif", ".tiff", ".raw", ".h5", ".hdf5")
 # fields that are not flags: ndim is inferred from the data; betas is TOML-only; progress and
@@ -187,9 +184,8 @@ def run_train(args) -> int:
     model = build_model(cfg.model, seed=cfg.train.seed)
     trainer = Trainer(model, sampler, cfg.train, out_dir=out)
     trainer.check_out_dir(args.resume, args.overwrite)
+    trainer.save_config()
     if trainer.rank == 0:
-        with atomic_path(out / "config.json") as tmp:
-            tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
         print(f"{cfg.model.kind} model, latent {cfg.model.latent_channels} x "
               f"{'x'.join(str(s // cfg.model.factor) for s in cfg.model.shape)} per crop; "
               f"{model.loss_formula()} (recon and KL are sums over one sample's voxels / latent "

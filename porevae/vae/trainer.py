@@ -21,6 +21,7 @@ the same trajectory as one process on the same global batch (up to float reducti
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import time
@@ -37,6 +38,7 @@ from porevae.vae.models import VAE
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.csv"
+CONFIG = "config.json"
 LOG_FIELDS = ("step", "total", "recon", "kl", "fisher", "s2", "beta_t", "lr", "seconds")
 FORMAT_VERSION = 2
 
@@ -273,6 +275,18 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.noise.set_state(state["noise"].cpu())  # generator states are CPU byte tensors
         self.step = int(state["step"])
+
+    def save_config(self) -> Path | None:
+        """Write both configs as ``out_dir/config.json`` atomically (rank 0; None without an
+        out_dir): the run's settings in a form a person reads."""
+        if self.out_dir is None or self.rank != 0:
+            return None
+        path = self.out_dir / CONFIG
+        text = json.dumps({"model": self.model.config.to_dict(),
+                           "train": self.config.to_dict()}, indent=2)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        return path
 
     def save_checkpoint(self) -> Path | None:
         """Write ``out_dir/checkpoint.pt`` atomically (rank 0; None without an out_dir)."""
