@@ -9,26 +9,17 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from cudatools import nvcc
+
 CUDA = torch.cuda.is_available()
 
-
-def _nvcc():
-    found = shutil.which("nvcc")
-    if found:
-        return found
-    default = Path("/usr/local/cuda/bin/nvcc")
-    return str(default) if default.exists() else None
-
-
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device (torch.cuda.is_available())")
-needs_nvcc = pytest.mark.skipif(_nvcc() is None, reason="nvcc not found")
+needs_nvcc = pytest.mark.skipif(nvcc() is None, reason="nvcc not found")
 
 
 def seed_of(name: str) -> int:

@@ -80,8 +80,12 @@ def test_sample_refuses_what_the_disk_cannot_hold(tmp_path, capsys):
 
 def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--vae-steps", "0", "--media-steps", "0",
-                 "--no-progress"]) == 0
+                 "--rock-n", "1", "--rock-size", "32", "--no-progress"]) == 0
     out = capsys.readouterr().out
+    # --rock-n / --rock-size: the shipped Berea model against the real rock, in rock/
+    assert "The shipped Berea model" in out and "1 volumes of 32^3" in out
+    assert {"rock.tif", "rock_slices.png", "rock_comparison.md"} <= \
+        {p.name for p in (tmp_path / "rock").iterdir()}
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()
              if line[:1].isdigit() and "%" in line.split()[0]}
     assert lines["80.00%"] == ["201", "202", "83", "84"]
@@ -92,3 +96,15 @@ def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
             "realizations_squared-exponential.png"} <= names
     for p in tmp_path.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_orientation_flags_reach_the_model(tmp_path, capsys):
+    out = tmp_path / "rot.h5"
+    assert main(["kle", "--shape", "8", "6", "--length-scale", "0.3", "0.1", "--azimuth", "30",
+                 "--n-terms", "5", "--out", str(out), "--no-progress"]) == 0
+    kle = pv.KLE.load(out)
+    assert kle.cov.azimuth == 30.0 and kle.cov.rotated and kle.solver == "dense"
+    capsys.readouterr()
+    assert main(["kle", "--shape", "8", "6", "4", "--length-scale", "0.3", "0.2", "0.1",
+                 "--dip", "5", "--n-terms", "5", "--out", str(out), "--no-progress"]) == 2
+    assert "give its azimuth" in capsys.readouterr().err
