@@ -79,7 +79,7 @@ def test_sample_refuses_what_the_disk_cannot_hold(tmp_path, capsys):
 
 
 def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "0", "--media-steps", "0",
+    assert main(["demo", "--out", str(tmp_path), "--vae-steps", "2", "--media-steps", "0",
                  "--rock-n", "1", "--rock-size", "32", "--no-progress"]) == 0
     out = capsys.readouterr().out
     # --rock-n / --rock-size: the shipped Berea model against the real rock, in rock/
@@ -93,7 +93,7 @@ def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
     assert "l = 0.0815" in out and "report's + 1" in out
     names = {p.name for p in tmp_path.glob("*.png")}
     assert {"covariance.png", "energy.png", "modes_exponential.png",
-            "realizations_squared-exponential.png"} <= names
+            "realizations_squared-exponential.png", "vae_loss.png", "vae_samples.png"} <= names
     for p in tmp_path.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -90,7 +90,8 @@ def run_vae_demo(out: Path, steps: int = 300, seed=0, progress=True) -> dict:
 
     from porevae import KLE, Grid, SquaredExponential
     from porevae.kle import plots
-    from porevae.vae import plot_loss, train_demo
+    from porevae.vae import train_demo
+    from porevae.vae.plots import plot_loss
 
     porosity = 0.4
     kle = KLE(Grid((192, 192)), SquaredExponential(0.03), energy=0.99)
