@@ -136,7 +136,9 @@ def run_demo(args) -> int:
 
         r = run_rock_demo(out / "rock", n=args.rock_n, size=args.rock_size, seed=args.seed)
         print(f"\nThe shipped Berea model ({r['seconds']:.1f} s to generate {args.rock_n} "
-              f"volumes of {args.rock_size}^3; report, plots and slices in {out / 'rock'}/):\n")
+              f"volumes of {args.rock_size}^3; report, plots and slices in {out / 'rock'}/). "
+              f"The bars are judged on 8 samples of 128^3 (--rock-n 8 --rock-size 128, "
+              f"bench/RESULTS.md); a quick look with fewer, smaller volumes is noisier:\n")
         print(r["markdown"])
     if args.vae_steps:
         t0 = time.perf_counter()
