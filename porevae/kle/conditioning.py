@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from porevae._validation import check_int
+from porevae.cornerpoint import CornerPointGrid
 
 
 def data_cells(grid, locations=None, cells=None) -> np.ndarray:
@@ -46,7 +47,7 @@ def data_cells(grid, locations=None, cells=None) -> np.ndarray:
     """
     if (locations is None) == (cells is None):
         raise ValueError("give the data positions as locations (coordinates) or cells (indices)")
-    if not hasattr(grid, "spacing"):  # a CornerPointGrid: the active cells in I-fastest order
+    if isinstance(grid, CornerPointGrid):  # the active cells in I-fastest order
         return _corner_point_cells(grid, locations, cells)
     d = grid.ndim
     if locations is not None:
@@ -62,34 +63,32 @@ def data_cells(grid, locations=None, cells=None) -> np.ndarray:
                              f"[{lo.tolist()}, {hi.tolist()}], e.g. {loc[outside[0]].tolist()}")
         idx = np.floor((loc - lo) / np.asarray(grid.spacing)).astype(np.int64)
         idx = np.minimum(idx, np.asarray(grid.shape) - 1)
-    else:
-        idx = np.asarray(cells)
-        if idx.ndim != 2 or idx.shape[1] != d or not np.issubdtype(idx.dtype, np.integer):
-            raise ValueError(f"cells must be integer indices of shape (m, {d}), got "
-                             f"{idx.dtype} of shape {idx.shape}")
-        bad = np.flatnonzero(np.any((idx < 0) | (idx >= np.asarray(grid.shape)), axis=1))
-        if bad.size:
-            raise ValueError(f"cell index {idx[bad[0]].tolist()} is outside the grid "
-                             f"{grid.shape}")
-    return np.ravel_multi_index(tuple(idx.T), grid.shape, order="F")
+        return np.ravel_multi_index(tuple(idx.T), grid.shape, order="F")
+    return _flat_cells(cells, grid.shape)
+
+
+def _flat_cells(cells, shape) -> np.ndarray:
+    """Integer cell indices (m, len(shape)) -> flat I-fastest indices over the ``shape`` grid,
+    refusing non-integer or out-of-range ones."""
+    idx = np.asarray(cells)
+    d = len(shape)
+    if idx.ndim != 2 or idx.shape[1] != d or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"cells must be integer indices of shape (m, {d}), got "
+                         f"{idx.dtype} of shape {idx.shape}")
+    bad = np.flatnonzero(np.any((idx < 0) | (idx >= np.asarray(shape)), axis=1))
+    if bad.size:
+        raise ValueError(f"cell index {idx[bad[0]].tolist()} is outside the grid {shape}")
+    return np.ravel_multi_index(tuple(idx.T), shape, order="F")
 
 
 def _corner_point_cells(grid, locations, cells) -> np.ndarray:
     active = np.full(grid.n_total, -1, dtype=np.int64)
     active[grid.active_index()] = np.arange(grid.n_cells)
     if cells is not None:
-        idx = np.asarray(cells)
-        if idx.ndim != 2 or idx.shape[1] != 3 or not np.issubdtype(idx.dtype, np.integer):
-            raise ValueError(f"cells must be integer (i, j, k) indices of shape (m, 3), got "
-                             f"{idx.dtype} of shape {idx.shape}")
-        bad = np.flatnonzero(np.any((idx < 0) | (idx >= np.asarray(grid.shape)), axis=1))
-        if bad.size:
-            raise ValueError(f"cell index {idx[bad[0]].tolist()} is outside the grid "
-                             f"{grid.shape}")
-        pos = active[np.ravel_multi_index(tuple(idx.T), grid.shape, order="F")]
+        pos = active[_flat_cells(cells, grid.shape)]
         if np.any(pos < 0):
-            raise ValueError(f"datum in inactive cell {idx[np.argmax(pos < 0)].tolist()}: the "
-                             f"KLE has no value there")
+            bad = np.asarray(cells)[np.argmax(pos < 0)].tolist()
+            raise ValueError(f"datum in inactive cell {bad}: the KLE has no value there")
         return pos
     import scipy.spatial
 
