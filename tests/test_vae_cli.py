@@ -171,3 +171,43 @@ def test_dataset_flag_reads_and_writes_the_named_hdf5_dataset(media):
                  "--out", str(tmp / "g.h5"), "--no-progress"]) == 0
     with h5py.File(tmp / "g.h5") as fh:
         assert list(fh) == ["samples"] and fh["samples"].shape == (2, 16, 16)
+
+
+def test_every_train_flag_sets_its_config_field():
+    """Each flag generated from ModelConfig / TrainConfig reaches that field of the Config the
+    command trains with (a valid value other than the kind's default, one flag at a time, on a
+    Fisher VAE so that every loss field is allowed)."""
+    import dataclasses
+
+    from porevae.cli import build_parser
+    from porevae.cli.vae import build_config
+
+    values = {"kind": "beta", "size": "48", "depth": "3", "channels": "6", "max_channels": "24",
+              "latent_channels": "5", "blocks": "2", "latent_blocks": "3",
+              "likelihood": "gaussian", "obs_std": "0.5", "beta": "2.5", "gamma": "0.3",
+              "fisher_target": "3.0", "fisher": "mc", "warmup": "7", "logvar_min": "-9.0",
+              "logvar_max": "3.0", "latent_backend": "torch", "s2_weight": "2.0", "s2_rmax": "9",
+              "steps": "11", "batch_size": "3", "prior_batch": "2", "lr": "0.004",
+              "weight_decay": "0.01", "scheduler": "cosine", "min_lr_ratio": "0.2",
+              "grad_clip": "1.5", "seed": "5", "checkpoint_every": "3", "log_every": "2",
+              "amp": "off", "channels_last": "off", "device": "cpu"}
+    parser = build_parser()
+    default = build_config(parser.parse_args(["train", "x.npy", "--out", "o", "--kind",
+                                              "fisher"]), ndim=3)
+    checked = set()
+    for table in ("model", "train"):
+        for f in dataclasses.fields(getattr(default, table)):
+            if f.name not in values:
+                continue
+            kind = [] if f.name == "kind" else ["--kind", "fisher"]
+            argv = ["train", "x.npy", "--out", "o", *kind, "--" + f.name.replace("_", "-"),
+                    values[f.name]]
+            got = getattr(getattr(build_config(parser.parse_args(argv), ndim=3), table), f.name)
+            before = getattr(getattr(default, table), f.name)
+            want = (48, 48, 48) if f.name == "size" else type(before)(values[f.name])
+            assert tuple(got) == want if f.name == "size" else got == want, (f.name, got)
+            assert got != before, f.name
+            checked.add(f.name)
+    fields = {f.name for t in ("model", "train") for f in
+              dataclasses.fields(getattr(default, t))}
+    assert fields - checked == {"ndim", "betas", "progress", "augment"}  # not plain flags
