@@ -25,6 +25,7 @@ import math
 
 import numba as nb
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from porevae._validation import check_choice
@@ -108,56 +109,85 @@ def parity_classes(shape3, ndim):
     return out
 
 
-def _axis_terms(n, s):
-    """Per reflection of one axis: ``(full index (h,), factor (h,))`` of the parity basis, so that
-    basis vector ``p`` is ``sum_t factor_t[p] e_{index_t[p]}``; a middle cell has no reflection
-    (factor 0)."""
-    p = np.arange(_half_sizes(n, s))
-    mid = 2 * p == n - 1
-    c = np.where(mid, 1.0, _INV_SQRT2)
-    terms = [(p, c)]
-    if not mid.all():
-        terms.append((n - 1 - p, np.where(mid, 0.0, -c if s else c)))
-    return terms
+def _axis_map(n, s):
+    """One axis of ``E_s``: ``(src (n,), fac (n,))`` with ``v[i] = fac[i] u[src[i]]``, where
+    ``u`` holds the ``h`` parity coefficients: ``v[p] = c_p u[p]`` and ``v[n - 1 - p] =
+    (-1)^s c_p u[p]`` with ``c_p = 1/sqrt 2``, except the middle cell of an odd axis (``c = 1``,
+    no partner; 0 in an odd class)."""
+    h = _half_sizes(n, s)
+    paired = h - 1 if (n % 2 and not s) else h   # coefficients with a mirror partner
+    src = np.zeros(n, np.int64)
+    fac = np.zeros(n)
+    src[:paired] = np.arange(paired)
+    fac[:paired] = _INV_SQRT2
+    src[n - paired:] = np.arange(paired)[::-1]
+    fac[n - paired:] = -_INV_SQRT2 if s else _INV_SQRT2
+    if n % 2 and not s:
+        src[paired], fac[paired] = h - 1, 1.0
+    return src, fac
 
 
-def _gathers(shape3, s, device):
-    """``[(index (m,), factor (m,))]`` over the ``2^d`` reflections: basis vector ``q`` of class
-    ``s`` is ``sum_t factor_t[q] e_{index_t[q]}`` (half-grid index ``q`` I-fastest)."""
-    nx, ny = shape3[0], shape3[1]
-    out = []
-    for (ix, fx), (iy, fy), (iz, fz) in itertools.product(
-            *(_axis_terms(n, si) for n, si in zip(shape3, s))):
-        idx = ix[None, None, :] + nx * (iy[None, :, None] + ny * iz[:, None, None])
-        fac = fx[None, None, :] * fy[None, :, None] * fz[:, None, None]
-        out.append((_device.asarray(idx.reshape(-1), device),
-                    _device.asarray(fac.reshape(-1, 1), device)))
-    return out
+def _class_map(shape3, s):
+    """``(src (n,), fac (n,))`` of class ``s`` over the whole grid, I-fastest: grid vector
+    ``v = E_s u`` is ``v[i] = fac[i] u[src[i]]`` (each cell reached by one coefficient, the
+    product of the three axes' maps; half-grid index I-fastest)."""
+    (sx, fx), (sy, fy), (sz, fz) = (_axis_map(n, si) for n, si in zip(shape3, s))
+    hx, hy = _half_sizes(shape3[0], s[0]), _half_sizes(shape3[1], s[1])
+    src = sx[None, None, :] + hx * (sy[None, :, None] + hy * sz[:, None, None])
+    fac = fx[None, None, :] * fy[None, :, None] * fz[:, None, None]
+    return src.ravel(), fac.ravel()
 
 
-def expand(u, shape3, s):
+@nb.njit(parallel=True, cache=True)
+def _expand_rows(ut, src, fac, rows, out):
+    """``out[rows[r]] = sign_r fac * ut[r, src]`` for each vector r, ``sign_r`` making the
+    largest-magnitude entry of the row positive (the first one on ties), as
+    :func:`~porevae.kle._linalg.fix_signs` does: one pass over the output, which is the floor."""
+    n = src.size
+    for r in nb.prange(ut.shape[0]):
+        row = out[rows[r]]
+        u = ut[r]
+        big, sign = -1.0, 1.0
+        for i in range(n):
+            x = fac[i] * u[src[i]]
+            row[i] = x
+            if abs(x) > big:
+                big, sign = abs(x), (1.0 if x >= 0 else -1.0)
+        if sign < 0:
+            for i in range(n):
+                row[i] = -row[i]
+
+
+def expand(u, shape3, s, out=None, rows=None):
     """Parity-class vectors (m, k) -> grid vectors ``E_s u`` (n, k), I-fastest rows.
 
-    ``E_s`` is the orthonormal even / odd basis of class ``s`` (module docstring); ``u`` is a
-    NumPy array or a tensor on any device, and so is the result: the transpose (a view) of a
-    C-ordered (k, n) array, so that each vector is contiguous.
+    ``E_s`` is the orthonormal even / odd basis of class ``s`` (module docstring), a signed
+    gather (:func:`_class_map`). ``u`` is a NumPy array or a tensor on any device, and so is the
+    result: the transpose (a view) of a C-ordered (k, n) array, so that each vector is
+    contiguous. On the host with ``out`` (K, n) and ``rows`` (k,), the vectors go straight into
+    ``out[rows]`` with their signs fixed (:func:`_expand_rows`) and ``None`` is returned.
     """
-    device = None if isinstance(u, np.ndarray) else u.device
-    ut = u.T.copy() if device is None else u.T.contiguous()
-    vt = _device.empty((u.shape[1], math.prod(shape3)), device, zeros=True)
-    for idx, fac in _gathers(shape3, s, device):
-        vt[:, idx] += fac[:, 0] * ut  # each grid cell is reached by one term with a nonzero factor
-    return vt.T
+    src, fac = _class_map(shape3, s)
+    if out is not None:
+        _expand_rows(np.ascontiguousarray(u.T), src, fac, np.asarray(rows, np.int64), out)
+        return None
+    if isinstance(u, np.ndarray):
+        return (fac * u.T[:, src]).T
+    src_t, fac_t = _device.asarray(src, u.device), _device.asarray(fac, u.device)
+    return (fac_t * u.T[:, src_t]).T
 
 
 def restrict(v, shape3, s):
     """Grid vectors (n, k) -> their class-``s`` coefficients ``E_s^T v`` (m, k)."""
-    device = None if isinstance(v, np.ndarray) else v.device
-    terms = _gathers(shape3, s, device)
-    out = terms[0][1] * v[terms[0][0]]
-    for idx, fac in terms[1:]:
-        out += fac * v[idx]
-    return out
+    src, fac = _class_map(shape3, s)
+    m = math.prod(_half_sizes(n, si) for n, si in zip(shape3, s))
+    if isinstance(v, np.ndarray):
+        out = np.zeros((m, v.shape[1]))
+        np.add.at(out, src, fac[:, None] * v)
+        return out
+    src_t, fac_t = _device.asarray(src, v.device), _device.asarray(fac[:, None], v.device)
+    return torch.zeros(m, v.shape[1], dtype=v.dtype, device=v.device).index_add_(0, src_t,
+                                                                              fac_t * v)
 
 
 class _Sector:
@@ -230,14 +260,15 @@ class _Sector:
         w = _device.asarray(np.where(diag, 0.0, sign * _INV_SQRT2)[:, None], dev)
         return c * y[_device.asarray(rep, dev)] + w * y[_device.asarray(mirror, dev)]
 
-    def full_vectors(self, u, copy_index=0):
-        """Parity-block eigenvectors (prod(half), k) -> grid eigenvectors (n, k)."""
+    def full_vectors(self, u, copy_index=0, out=None, rows=None):
+        """Parity-block eigenvectors (prod(half), k) -> grid eigenvectors (n, k) (or, on the
+        host, into ``out[rows]`` with signs fixed: :func:`expand`)."""
         s = self.s
         if copy_index == 1:  # the swapped partner class: exchange x and y of the half grid
             hx, hy, hz = self.half
             u = u.reshape(hz, hy, hx, -1).swapaxes(1, 2).reshape(-1, u.shape[1])
             s = (s[1], s[0], s[2])
-        return expand(u, self.solver.shape3, s)
+        return expand(u, self.solver.shape3, s, out, rows)
 
 
 def check_reflections(model, solver):
@@ -312,8 +343,12 @@ def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress
             continue
         sec = sectors[i]
         u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], device)])
-        vt[_device.asarray(cols, device)] = sec.full_vectors(u, copy).T
-    fix_signs(vt.T)
+        if device is None:  # straight into the rows, signs fixed on the way
+            sec.full_vectors(u, copy, out=vt, rows=cols)
+        else:
+            vt[_device.asarray(cols, device)] = sec.full_vectors(u, copy).T
+    if device is not None:
+        fix_signs(vt.T)
     return w, vt.T
 
 

@@ -2,7 +2,7 @@
 float64 outputs, float64 arithmetic).
 
 Point kernels take the points divided by the length scales, by coordinate (:func:`soa`), and the
-closed form's :class:`~porevae.covariance.KernelCode`; each row of a tile is a branch-free loop
+closed form's :class:`~porevae.covariance.KernelCode`; each row is a branch-free loop
 that LLVM vectorises, the exponential included. Grids are filled from their offset table (any
 stationary model): a memory-bound copy.
 """
@@ -20,7 +20,6 @@ from porevae.ops.covariance.table import check_code, grid_offset_table, scaled_p
 TILE = 64
 
 
-_lower_tile = nb.njit(inline="always")(formula.lower_tile)
 _EXP_MIN = -700.0  # exp_poly's argument is clamped here: exp(-700) ~ 1e-304 stands for 0
 
 
@@ -56,41 +55,20 @@ def _cov_row(code, param, l1, variance, a0, a1, a2, b, j0, w, buf):
 
 
 @nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
-def cov_points_symmetric(xs, code, param, l1, variance, out):
-    """``out = C(xs, xs)``: tiles (I, J) with J <= I computed once, written to both triangles.
+def cov_points(xa, xb, code, param, l1, variance, out):
+    """``out = C(xa, xb)`` for scaled points by coordinate xa (3, n), xb (3, m) -> (n, m).
 
-    xs: (3, n) float64 scaled points by coordinate (:func:`soa`); out: (n, n), float32/64.
-    Work: n^2 / 2 evaluations; writes: n^2 entries (the floor of the operation).
+    One row per step, written straight into ``out``: the writes stream. The symmetric case
+    (``xb is xa``) also computes both triangles, n^2 evaluations instead of n^2 / 2, because
+    mirroring one triangle reads the matrix back by columns, which costs more than the
+    vectorised evaluations it saves (174^2 points into touched memory: 2.5 s mirrored, 0.6 s
+    both triangles). The result is still exactly symmetric: ``x_i - x_j = -(x_j - x_i)``
+    exactly in IEEE arithmetic, so both entries see the same squares.
+    Work: n m evaluations; writes: n m entries (the floor of the operation).
     """
-    n = xs.shape[1]
-    nt = (n + TILE - 1) // TILE
-    npairs = nt * (nt + 1) // 2
-    for p in nb.prange(npairs):
-        ti, tj = _lower_tile(p)
-        i0, j0 = ti * TILE, tj * TILE
-        i1, j1 = min(i0 + TILE, n), min(j0 + TILE, n)
-        buf = np.empty(TILE)
-        for i in range(i0, i1):
-            w = (min(j1, i + 1) if ti == tj else j1) - j0
-            _cov_row(code, param, l1, variance, xs[0, i], xs[1, i], xs[2, i], xs, j0, w, buf)
-            for t in range(w):
-                out[i, j0 + t] = buf[t]
-        for j in range(j0, j1):  # mirror the tile: writes stay inside one TILE x TILE block
-            for i in range(max(i0, j + 1) if ti == tj else i0, i1):
-                out[j, i] = out[i, j]
-
-
-@nb.njit(parallel=True, fastmath=FASTMATH, cache=True)
-def cov_points_cross(xa, xb, code, param, l1, variance, out):
-    """``out = C(xa, xb)`` for scaled points by coordinate xa (3, n), xb (3, m) -> (n, m)."""
-    n, m = xa.shape[1], xb.shape[1]
-    for i in nb.prange(n):
-        buf = np.empty(TILE)
-        for j0 in range(0, m, TILE):
-            w = min(TILE, m - j0)
-            _cov_row(code, param, l1, variance, xa[0, i], xa[1, i], xa[2, i], xb, j0, w, buf)
-            for t in range(w):
-                out[i, j0 + t] = buf[t]
+    for i in nb.prange(xa.shape[1]):
+        _cov_row(code, param, l1, variance, xa[0, i], xa[1, i], xa[2, i], xb, 0, xb.shape[1],
+                 out[i])
 
 
 @nb.njit(parallel=True, cache=True)
@@ -163,14 +141,11 @@ def soa(points, model) -> np.ndarray:
 
 
 def covariance_matrix(points, model, points_b, out) -> torch.Tensor:
-    """Fill ``out`` (n, m) CPU tensor with ``C(points, points_b)`` (symmetric when points_b is
-    None: one triangle of tiles computed and mirrored)."""
+    """Fill ``out`` (n, m) CPU tensor with ``C(points, points_b)`` (``points_b`` None: the
+    symmetric ``C(points, points)``)."""
     args = _args(model)
     xa = soa(points, model)
-    if points_b is None:
-        cov_points_symmetric(xa, *args, out.numpy())
-    else:
-        cov_points_cross(xa, soa(points_b, model), *args, out.numpy())
+    cov_points(xa, xa if points_b is None else soa(points_b, model), *args, out.numpy())
     return out
 
 
