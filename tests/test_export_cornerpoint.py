@@ -2,6 +2,8 @@
 volume-weighted KLE sampled on its active cells, written as GRDECL, BGRDECL and ROFF, and read
 back with kept readers (resdata, roffio) into the same cells."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -163,3 +165,14 @@ def test_cli_ensemble_of_a_corner_point_kle_in_roff_regenerates_bit_for_bit(tmp_
     np.testing.assert_array_equal(data[data != -999.0],
                                   np.flip(g.full_field(want, -999.0), -1).ravel()[data != -999.0])
     assert regenerate(out, 1, tmp_path / "again") == manifest["realizations"]["1"]
+    # the ERT forward-model step writes the FIELD file of given coefficients
+    xi = np.random.default_rng(0).normal(size=kle.n_terms)
+    params = tmp_path / "parameters.json"
+    params.write_text(json.dumps({"KLE": {f"XI_{i:04d}": float(v) for i, v in enumerate(xi)}}))
+    run = tmp_path / "run"
+    assert main(["field", "--kle", str(tmp_path / "kle.h5"), "--parameters", str(params),
+                 "--out", str(run), "--format", "roff", "--ky-kx", "0.5"]) == 0
+    roff = roffio.read(run / "PERMY.roff")["parameter"]
+    assert roff["name"] == "PERMY"
+    np.testing.assert_allclose(roff["data"], np.flip(g.full_field(
+        0.5 * np.exp(kle.field(xi)), -999.0), -1).ravel(), rtol=1e-6)
