@@ -3,9 +3,11 @@
 A corner-point grid (SPECGRID, COORD pillars, ZCORN corner depths, ACTNUM) is read by a kept
 library, ``resdata`` (Equinor's reader of EGRID and GRDECL files, C core), which also gives each
 cell's centre (the mean of its 8 corners) and bulk volume. The KLE works on the ``n_active``
-active cells as collocation points; fields go back out in the simulator's order (I fastest, then
-J, then K over all ``nx ny nz`` cells) with inactive cells filled, which is how ERT's ``FIELD``
-keyword and the simulator read them.
+active cells as collocation points (``porevae.KLE(grid, ..., weights="volume")`` weights them by
+their bulk volumes); fields go back out in the simulator's order (I fastest, then J, then K over
+all ``nx ny nz`` cells) with inactive cells filled, which is how ERT's ``FIELD`` keyword and the
+simulator read them (``porevae.export.write_grdecl`` / ``write_bgrdecl`` / ``write_roff`` with
+this grid).
 
 Coordinates are the file's (metres in most models; z is depth, increasing downward).
 """
@@ -138,7 +140,13 @@ class CornerPointGrid:
 
     @property
     def n_total(self) -> int:
+        """Number of cells of the whole grid, ``nx ny nz`` (active or not)."""
         return math.prod(self.shape)
+
+    @property
+    def shape3(self) -> tuple:
+        """``(nx, ny, nz)``: the dimensions a simulator file states (as ``Grid.shape3``)."""
+        return self.shape
 
     @property
     def field_shape(self) -> tuple:
@@ -177,9 +185,9 @@ class CornerPointGrid:
 
     def full_field(self, values, fill: float = 0.0) -> np.ndarray:
         """Active-cell values (n_active,) as the whole grid's array (nx, ny, nz) of float32 with
-        ``fill`` in inactive cells: what ``porevae.export.write_grdecl`` / ``write_bgrdecl``
-        take (with ``porevae.Grid(self.shape)``) to write a property or an ERT ``FIELD`` file,
-        which simulators and ERT read over all cells, I fastest, ignoring inactive ones."""
+        ``fill`` in inactive cells, which simulators and ERT read over all cells, I fastest,
+        ignoring inactive ones. The writers of :mod:`porevae.export` take this grid and the
+        active-cell values directly (and fill inactive cells as ERT does)."""
         flat = self.scatter(np.asarray(values, dtype=np.float32), fill=np.float32(fill))
         return flat.reshape(self.shape, order="F")
 

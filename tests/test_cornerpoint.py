@@ -1,5 +1,8 @@
 """Corner-point grids: a small faulted grid written as GRDECL, read back by porevae (through
-resdata); centres and bulk volumes against the geometry computed by hand; inactive cells."""
+resdata); centres and bulk volumes against the geometry computed by hand; inactive cells; the
+grid file of the OPM Flow deck (tests/data/cornerpoint) is resdata's output for its arrays."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ import porevae as pv  # noqa: E402
 from porevae._files import FileIntegrityError  # noqa: E402
 from porevae.cornerpoint import CornerPointGrid  # noqa: E402
 
+DATA = Path(__file__).parent / "data"
 NX, NY, NZ = 4, 3, 2
 DX, DY, DZ, TOP, THROW = 100.0, 80.0, 10.0, 2000.0, 7.0
 
@@ -134,3 +138,44 @@ def test_kle_on_active_cells_saved_sampled_conditioned_and_written_for_ert(tmp_p
     np.testing.assert_array_equal(values[g.active_index()], perm.astype(np.float32))
     rd = ResdataGrid.load_from_grdecl(str(path))
     assert rd.get_num_active() == g.n_cells
+
+
+def deck_grid():
+    """The resdata grid of tests/data/cornerpoint/GRID.GRDECL: 10 x 10 x 3 cells of 30 m x 30 m,
+    layers 4, 6 and 5 m thick from 2000 m, the cells with i >= 5 (0-based) 3 m deeper (a normal
+    fault), cell (i, j, k) = (2, 7, 1) inactive."""
+    from resdata import ResDataType
+    from resdata.grid import Grid as ResdataGrid
+    from resdata.resfile import ResdataKW
+
+    nx, ny, nz, d, top, throw = 10, 10, 3, 30.0, 2000.0, 3.0
+    coord = [v for j in range(ny + 1) for i in range(nx + 1)
+             for v in (i * d, j * d, top - 50.0, i * d, j * d, top + 100.0)]
+    faces = top + np.r_[0.0, np.cumsum([4.0, 6.0, 5.0])]
+    zcorn = np.empty((2 * nz, 2 * ny, 2 * nx))
+    for kk in range(2 * nz):
+        for ii in range(2 * nx):
+            zcorn[kk, :, ii] = faces[kk // 2 + kk % 2] + (throw if ii // 2 >= 5 else 0.0)
+    actnum = np.ones((nz, ny, nx), np.int32)
+    actnum[1, 7, 2] = 0
+
+    def kw(name, values, dtype):
+        k = ResdataKW(name, len(values), dtype)
+        k.numpy_view()[:] = values
+        return k
+
+    return ResdataGrid.create((nx, ny, nz), kw("ZCORN", zcorn.ravel(), ResDataType.RD_FLOAT),
+                              kw("COORD", np.array(coord), ResDataType.RD_FLOAT),
+                              kw("ACTNUM", actnum.ravel(), ResDataType.RD_INT))
+
+
+def test_the_flow_deck_grid_file_is_resdatas_faulted_grid(tmp_path):
+    from cwrap import open as copen
+
+    with copen(str(tmp_path / "GRID.GRDECL"), "w") as fh:
+        deck_grid().save_grdecl(fh)
+    committed = DATA / "cornerpoint" / "GRID.GRDECL"
+    assert (tmp_path / "GRID.GRDECL").read_bytes() == committed.read_bytes()
+    g = CornerPointGrid.from_file(committed)
+    assert g.n_cells == 299 and not g.actnum[2, 7, 1]
+    np.testing.assert_allclose(np.unique(g.volumes.round(6)), [3600.0, 4500.0, 5400.0])

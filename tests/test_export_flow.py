@@ -1,5 +1,6 @@
-"""A real simulator: porevae fields in a 2D waterflood deck (tests/data/waterflood), run by OPM
-Flow; the summary is read with resfo. Skipped where the `flow` executable is absent."""
+"""A real simulator: porevae fields in a 2D waterflood deck (tests/data/waterflood) and in a
+faulted corner-point deck (tests/data/cornerpoint), run by OPM Flow; the summary and INIT files
+are read with resfo. Skipped where the `flow` executable is absent."""
 
 import os
 import re
@@ -16,6 +17,7 @@ from porevae.export import write_grdecl
 from porevae.export.transforms import Transform
 
 DECK = Path(__file__).parent / "data" / "waterflood" / "WATERFLOOD.DATA"
+CP_DECK = Path(__file__).parent / "data" / "cornerpoint" / "CORNERPOINT.DATA"
 FLOW = shutil.which("flow")
 pytestmark = pytest.mark.skipif(
     FLOW is None, reason="OPM Flow ('flow') is not installed: apt-get install "
@@ -109,3 +111,41 @@ def test_cli_ensemble_runs_in_flow(tmp_path):
         assert smry[("TIME", ":+:+:+:+")][-1] == pytest.approx(400.0)
         times.append(breakthrough_days(smry))
     assert all(0 < t < 400 for t in times) and times[0] != times[1]
+
+
+def test_corner_point_deck_runs_with_a_volume_weighted_kle_field(tmp_path):
+    """GRID.GRDECL -> CornerPointGrid -> KLE on its active cells (volume weights: 4, 6 and 5 m
+    layers) -> ROCK.GRDECL over all cells by write_grdecl -> OPM Flow; its INIT file (active
+    cells only) holds porevae's PERMX and PORO cell for cell, and its EGRID the fault's
+    non-neighbour connections."""
+    pytest.importorskip("resdata")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("CORNERPOINT.DATA", "GRID.GRDECL"):
+        shutil.copy(CP_DECK.parent / name, folder)
+    g = pv.CornerPointGrid.from_file(folder / "GRID.GRDECL")
+    assert g.shape == (10, 10, 3) and g.n_cells == 299
+    kle = pv.KLE(g, pv.Exponential((150.0, 120.0, 6.0)), n_terms=60, weights="volume")
+    assert kle.solver == "dense" and kle.weighting == "volume"
+    tr = Transform(perm="geometric", perm_mean=100.0, perm_std=1.0, ky_kx=1.0, kv_kh=0.1,
+                   poro="power-law", poro_params={"a": 0.1, "b": 0.15})
+    fields = tr.apply_kle(kle.sample(1, seed=7)[0], kle)
+    assert set(fields) == {"PERMX", "PERMY", "PERMZ", "PORO"}
+    write_grdecl(folder / "ROCK.GRDECL", fields, g, header={"test": "corner-point"})
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([FLOW, "CORNERPOINT.DATA", "--output-dir=out"], cwd=folder, env=env,
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = folder / "out"
+    prt = (out / "CORNERPOINT.PRT").read_text(errors="replace")
+    errors = re.search(r"^\s*Errors\s+(\d+)", prt, re.MULTILINE)
+    assert errors is None or errors.group(1) == "0", prt[-3000:]
+    smry = summary(out / "CORNERPOINT")
+    assert smry[("TIME", ":+:+:+:+")][-1] == pytest.approx(200.0)
+    assert smry[("FWIR", ":+:+:+:+")].max() == pytest.approx(150.0, rel=1e-3)
+    init = {name.strip(): np.asarray(v) for name, v in resfo.read(out / "CORNERPOINT.INIT")}
+    for key in ("PERMX", "PERMZ", "PORO"):
+        assert init[key].shape == (g.n_cells,)
+        np.testing.assert_allclose(init[key], fields[key].astype(np.float32), rtol=2e-7)
+    egrid = {name.strip(): np.asarray(v) for name, v in resfo.read(out / "CORNERPOINT.EGRID")}
+    assert egrid["NNC1"].size > 0     # the fault throw connects cells of different layers

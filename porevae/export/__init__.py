@@ -1,9 +1,12 @@
 """Fields out of porevae and into simulators, viewers and ensemble workflows.
 
-Writers (all validate before writing and write atomically: temporary file, then rename):
+Writers (all validate before writing and write atomically: temporary file, then rename; the
+GRDECL, BGRDECL and ROFF writers also take a :class:`~porevae.cornerpoint.CornerPointGrid` and
+its active cells' values, written as ERT's ``FIELD`` keyword reads them):
 
 - :func:`write_grdecl` / :func:`read_grdecl`: Eclipse / OPM Flow GRDECL include files (text);
 - :func:`write_bgrdecl` / :func:`read_bgrdecl`: binary GRDECL for ``IMPORT`` (through resfo);
+- :func:`write_roff`: ROFF parameter files for RMS and ERT (through roffio);
 - :func:`write_vti`: VTK image data for ParaView (through pyevtk);
 - :func:`write_npy`, :func:`write_h5` / :func:`read_h5`: NumPy and HDF5 arrays.
 
@@ -22,6 +25,7 @@ from porevae.export.binary import read_bgrdecl, write_bgrdecl
 from porevae.export.ensemble import read_manifest, regenerate, write_ensemble
 from porevae.export.formats import FORMATS, write_fields
 from porevae.export.grdecl import grdecl_text, read_grdecl, write_grdecl
+from porevae.export.roff import write_roff
 from porevae.export.samples import load_kle, write_samples
 from porevae.export.transforms import Transform
 from porevae.export.vtk import write_vti
@@ -42,6 +46,7 @@ __all__ = [
            "write_grdecl",
            "write_h5",
            "write_npy",
+           "write_roff",
            "write_samples",
            "write_vti",
 ]

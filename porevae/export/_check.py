@@ -10,6 +10,13 @@ the keyword, what a simulator would reject or misread:
 - negative permeability (``PERM*``), porosity / net-to-gross outside [0, 1];
 - integer keywords (``ACTNUM``, region numbers ``*NUM``) with non-integer values, ``ACTNUM`` other
   than 0/1, region numbers below 1.
+
+On a :class:`~porevae.cornerpoint.CornerPointGrid` a field is either its ``n_active`` active-cell
+values (what the KLE gives: checked, then written over all ``nx ny nz`` cells with ``fill`` in the
+inactive ones) or the whole grid's array ``(nx, ny, nz)`` (written as it is); float fields are
+written as float32, as ERT's ``FIELD`` keyword and the simulators read them. ERT reads every cell
+of a FIELD file and ignores the inactive ones, so the fill is a placeholder: the writers use the
+one ERT itself writes (0.0 in GRDECL / BGRDECL, RMS's undefined value -999.0 in ROFF).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import re
 from collections.abc import Mapping
 
 import numpy as np
+
+from porevae.cornerpoint import CornerPointGrid
 
 KEYWORD_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
 FRACTION_KEYWORDS = frozenset({"PORO", "NTG", "SWL", "SWCR", "SWU", "SGL", "SGCR", "SGU", "SOWCR",
@@ -49,24 +58,33 @@ def as_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def check_fields(fields: Mapping, grid) -> dict[str, np.ndarray]:
+def check_fields(fields: Mapping, grid, fill: float = 0.0) -> dict[str, np.ndarray]:
     """Validate ``{keyword: array of grid.shape}`` and flatten to the Eclipse cell order.
+
+    ``grid``: a :class:`~porevae.grid.Grid`, or a :class:`~porevae.cornerpoint.CornerPointGrid`
+    with arrays of its ``n_active`` active cells (inactive cells get ``fill``) or of its whole
+    shape ``(nx, ny, nz)`` (see the module docstring).
 
     Returns
     -------
     dict
-        ``{keyword: array (n_cells,)}`` in I-fastest order, in the order given. Integer keywords
-        come back as int64, others as float32 (kept) or float64 (everything else).
+        ``{keyword: array (n_cells,)}`` in I-fastest order (all ``nx ny nz`` cells of a
+        corner-point grid), in the order given. Integer keywords come back as int64, others as
+        float32 (kept, and always on a corner-point grid) or float64 (everything else).
     """
     if not isinstance(fields, Mapping) or not fields:
         raise ValueError("fields must be a non-empty mapping {keyword: array}")
+    corner = isinstance(grid, CornerPointGrid)
     out = {}
     for name, value in fields.items():
         check_keyword(name)
         arr = as_numpy(value)
-        if arr.shape != grid.shape:
-            raise ValueError(f"{name} has shape {arr.shape}, the grid has shape {grid.shape} "
-                             f"(axes x, y[, z])")
+        active = corner and arr.shape == grid.field_shape
+        if not active and arr.shape != grid.shape:
+            what = (f"the corner-point grid takes its {grid.n_cells} active cells "
+                    f"{grid.field_shape} or the whole grid {grid.shape}") if corner else \
+                f"the grid has shape {grid.shape} (axes x, y[, z])"
+            raise ValueError(f"{name} has shape {arr.shape}, {what}")
         if arr.dtype == bool:
             arr = arr.astype(np.int64)
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -74,7 +92,16 @@ def check_fields(fields: Mapping, grid) -> dict[str, np.ndarray]:
         if not np.all(np.isfinite(arr)):
             bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
             raise ValueError(f"{name} holds {bad} NaN or infinite value(s)")
-        out[name] = _check_values(name, grid.flatten(arr))
+        if active and is_integer_keyword(name):
+            raise ValueError(f"{name} is an integer keyword: give the whole grid's array "
+                             f"{grid.shape}, not the active cells only")
+        if not corner:
+            out[name] = _check_values(name, grid.flatten(arr))
+            continue
+        flat = _check_values(name, arr if active else arr.ravel(order="F"))
+        if flat.dtype.kind == "f":
+            flat = flat.astype(np.float32)
+        out[name] = grid.scatter(flat, fill=flat.dtype.type(fill)) if active else flat
     return out
 
 

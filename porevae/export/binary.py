@@ -22,7 +22,9 @@ def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Pat
     """Write ``{keyword: array of grid.shape}`` as a binary GRDECL file, atomically.
 
     ``float_dtype`` is ``np.float32`` (``REAL``) or ``np.float64`` (``DOUB``). Inputs are validated
-    as for :func:`porevae.export.write_grdecl` before anything is written.
+    as for :func:`porevae.export.write_grdecl` before anything is written; ``grid`` may be a
+    :class:`~porevae.cornerpoint.CornerPointGrid` with active-cell values, written over all
+    ``nx ny nz`` cells with 0.0 in the inactive ones (ERT's ``FIELD`` ignores them).
     """
     float_dtype = np.dtype(float_dtype)
     if float_dtype not in (np.float32, np.float64):

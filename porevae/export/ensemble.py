@@ -55,6 +55,7 @@ from porevae._validation import check_int
 from porevae.export._check import check_fields
 from porevae.export.formats import (
     check_format,
+    check_target,
     default_cell_size,
     physical_grid,
     write_fields,
@@ -214,7 +215,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         Number of realizations ``0 .. n-1``.
     seed : int
         Root seed (>= 0).
-    fmt : {"grdecl", "bgrdecl", "vti", "npy", "h5"}
+    fmt : {"grdecl", "bgrdecl", "roff", "vti", "npy", "h5"}
     transform : Transform, optional
         Gaussian field -> keywords; default ``Transform()`` (``PERMX = exp(Y)``).
     only : int, optional
@@ -260,6 +261,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     kle_path = str(Path(kle_path).resolve())
     digest = sha256(kle_path)
     kle = _load_kle(kle_path, digest)
+    check_target(kle.grid, fmt, grid_section, geometry)
     out = Path(out)
     # validate the transform on one realization before creating anything
     check_fields(transform.apply_kle(kle.sample(1, seed=seed, start=only or 0)[0], kle),

@@ -5,10 +5,16 @@ format     files in the realization folder          writer
 ========== ======================================== =========================================
 grdecl     ``PERMX.GRDECL``, ... one per keyword      :func:`porevae.export.write_grdecl`
 bgrdecl    ``PERMX.BGRDECL``, ... one per keyword     :func:`porevae.export.write_bgrdecl`
+roff       ``PERMX.roff``, ... one per keyword        :func:`porevae.export.write_roff`
 vti        ``fields.vti`` (all keywords as cell data) :func:`porevae.export.write_vti`
 npy        ``PERMX.npy``, ... one per keyword         :func:`porevae.export.write_npy`
 h5         ``fields.h5`` (one dataset per keyword)    :func:`porevae.export.write_h5`
 ========== ======================================== =========================================
+
+A KLE on a corner-point grid writes its fields as ERT's ``FIELD`` keyword reads them
+(:data:`CORNER_POINT_FORMATS`: all cells, float32, inactive cells filled, the keyword named as
+the FIELD ID); its geometry is the model's own grid file, so no ``grid_section`` or
+``geometry``.
 """
 
 from __future__ import annotations
@@ -22,17 +28,24 @@ from porevae.export._check import check_fields
 from porevae.export.arrays import write_h5, write_npy
 from porevae.export.binary import write_bgrdecl
 from porevae.export.grdecl import write_grdecl
+from porevae.export.roff import write_roff
 from porevae.export.vtk import write_vti
 
-FORMATS = ("grdecl", "bgrdecl", "vti", "npy", "h5")
+FORMATS = ("grdecl", "bgrdecl", "roff", "vti", "npy", "h5")
+#: the formats of fields on a corner-point grid (what ERT's FIELD and the simulators read)
+CORNER_POINT_FORMATS = ("grdecl", "bgrdecl", "roff")
 RESERVOIR_CELL = (50.0, 50.0, 5.0)  # m: DX DY DZ of a reservoir model's cells
 
 
-def default_cell_size(grid) -> list:
+def default_cell_size(grid) -> list | None:
     """``cell_size="auto"``: the grid's own spacing read as metres, unless the grid is the
     default unit square / cube (spacing ``1/shape``, no physical size), which gets reservoir
     cells of :data:`RESERVOIR_CELL` (50 m x 50 m x 5 m). A 2-D grid gets a third entry, its
-    layer thickness (5 m)."""
+    layer thickness (5 m). None for a corner-point grid: its cells are the model's own."""
+    from porevae.cornerpoint import CornerPointGrid
+
+    if isinstance(grid, CornerPointGrid):
+        return None
     unit = all(abs(h * n - 1.0) < 1e-12 for h, n in zip(grid.spacing, grid.shape))
     sizes = list(RESERVOIR_CELL[:grid.ndim]) if unit else [float(h) for h in grid.spacing]
     return sizes + ([RESERVOIR_CELL[2]] if grid.ndim == 2 else [])
@@ -48,12 +61,12 @@ def physical_grid(grid, cell_size=None):
     """
     from porevae.grid import Grid
 
-    if cell_size is None:
-        return grid, None
     if isinstance(cell_size, str):
         if cell_size != "auto":
             raise ValueError(f"cell_size must be 'auto' or numbers [m], got {cell_size!r}")
         cell_size = default_cell_size(grid)
+    if cell_size is None:
+        return grid, None
     sizes = [float(c) for c in np.atleast_1d(cell_size)]
     if len(sizes) == 1:
         sizes = sizes * grid.ndim
@@ -74,6 +87,27 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def check_target(grid, fmt: str, grid_section: str | None = None,
+                 geometry: Mapping | None = None) -> None:
+    """Refuse, in one line, what ``grid`` cannot be written as: a corner-point grid takes the
+    :data:`CORNER_POINT_FORMATS` only, and neither a ``grid_section`` nor a ``cell_size``
+    (``"auto"`` is its own cells; ``top`` only places a grid section, so it has no effect)."""
+    from porevae.cornerpoint import CornerPointGrid
+
+    check_format(fmt)
+    if not isinstance(grid, CornerPointGrid):
+        return
+    if fmt not in CORNER_POINT_FORMATS:
+        raise ValueError(f"format {fmt!r} needs a regular grid; fields of a corner-point grid "
+                         f"are written as one of {CORNER_POINT_FORMATS}")
+    cell_size = dict(geometry or {}).get("cell_size")
+    given = [k for k, v in (("grid_section", grid_section), ("cell_size", cell_size))
+             if v is not None and not (k == "cell_size" and v == "auto")]
+    if given:
+        raise ValueError(f"{', '.join(given)} set for a corner-point grid, whose geometry is its "
+                         f"own grid file (INCLUDE it in the deck)")
+
+
 def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None = None,
                  grid_section: str | None = None, geometry: Mapping | None = None) -> list[str]:
     """Write ``{keyword: array of grid.shape}`` into ``folder`` in format ``fmt``.
@@ -85,7 +119,7 @@ def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None
     face) instead of ``grid``'s own units. Returns the file names written, relative to
     ``folder``.
     """
-    check_format(fmt)
+    check_target(grid, fmt, grid_section, geometry)
     geometry = dict(geometry or {})
     grid, thickness = physical_grid(grid, geometry.get("cell_size"))
     top = geometry.get("top")
@@ -103,6 +137,10 @@ def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None
         for name, value in fields.items():
             write_bgrdecl(folder / f"{name}.BGRDECL", {name: value}, grid)
         return [f"{name}.BGRDECL" for name in fields]
+    if fmt == "roff":
+        for name, value in fields.items():
+            write_roff(folder / f"{name}.roff", {name: value}, grid)
+        return [f"{name}.roff" for name in fields]
     if fmt == "npy":
         for name, value in fields.items():
             write_npy(folder / f"{name}.npy", value, grid, name=name)

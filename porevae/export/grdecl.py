@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from porevae._files import atomic_path
+from porevae.cornerpoint import CornerPointGrid
 from porevae.export._check import check_fields, is_integer_keyword
 
 LINE_WIDTH = 80
@@ -63,15 +64,20 @@ def write_grdecl(path, fields: Mapping, grid, *, repeat: bool = True, header: Ma
         ``{keyword: array of grid.shape}`` with axes (x, y[, z]), e.g. ``{"PERMX": k, "PORO": phi}``
         (permeability in mD, porosity as a fraction). Written in the given order. Torch tensors
         are accepted. Validated before anything is written (see :mod:`porevae.export._check`).
-    grid : porevae.Grid
-        The grid the arrays live on.
+    grid : porevae.Grid or porevae.CornerPointGrid
+        The grid the arrays live on. On a corner-point grid the arrays are its active cells'
+        values (n_active,) (e.g. a KLE realization) or whole-grid arrays (nx, ny, nz); the file
+        holds all ``nx ny nz`` cells as float32, I fastest, 0.0 in inactive cells (what ERT
+        writes there; ERT's ``FIELD`` and the simulator ignore them), each keyword under its
+        own name (the ``FIELD`` ID for ERT).
     repeat : bool
         Compress runs of equal values as ``n*value``.
     header : mapping, optional
         Extra ``-- key: value`` comment lines (e.g. ``{"seed": 7, "realization": 137}``), after
         a first line naming the porevae version and the grid dimensions.
     grid_section : None, "dxdytops" or "corner"
-        Also write the geometry (see the module docstring); lengths in the grid's units.
+        Also write the geometry of a regular grid (see the module docstring); lengths in the
+        grid's units. A corner-point grid's geometry is its own grid file (INCLUDE it).
     float_format : str, optional
         A ``%`` format (e.g. ``"%.4g"``) instead of the exact shortest form: smaller files that
         no longer read back bit for bit.
@@ -101,6 +107,9 @@ def grdecl_text(fields: Mapping, grid, *, repeat: bool = True, header: Mapping |
     flat = check_fields(fields, grid)
     if grid_section not in GRID_SECTIONS:
         raise ValueError(f"grid_section must be one of {GRID_SECTIONS}, got {grid_section!r}")
+    if grid_section is not None and isinstance(grid, CornerPointGrid):
+        raise ValueError("grid_section is for regular grids: a corner-point grid's geometry "
+                         "is its grid file (INCLUDE it in the deck's GRID section)")
     if float_format is not None:
         _check_float_format(float_format)
     parts = [_header_lines(grid, header)]

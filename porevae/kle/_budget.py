@@ -8,20 +8,23 @@ from __future__ import annotations
 
 from porevae._validation import format_bytes
 from porevae.kle import _device
+from porevae.kle.weights import WEIGHTED_SOLVERS
 
 #: the order in which other solvers are suggested when a request does not fit
 PREFERENCE = ("kron", "parity", "fft", "dense", "matfree")
 
 
 def alternatives(solver, k: int, vectors: bool, limit: int) -> list:
-    """``[(name, bytes)]`` of the other solvers that apply to the solver's problem and whose
-    estimate for ``k`` pairs fits in ``limit`` bytes."""
+    """``[(name, bytes)]`` of the other solvers that apply to the solver's problem (weighted
+    problems: the point-set solvers only) and whose estimate for ``k`` pairs fits in ``limit``
+    bytes (the weights do not change an estimate)."""
     from porevae.kle.solvers import SOLVERS  # the registry imports every solver module
 
     domain = getattr(solver, "grid", None) or getattr(solver, "points", None)
+    weighted = getattr(solver, "weights", None) is not None
     out = []
     for name in PREFERENCE:
-        if name == solver.name:
+        if name == solver.name or (weighted and name not in WEIGHTED_SOLVERS):
             continue
         try:
             other = SOLVERS[name](domain, solver.model, device=solver.device)

@@ -10,6 +10,7 @@ from porevae import ops
 from porevae.grid import Grid
 from porevae.kle import _budget, _device
 from porevae.kle._linalg import eigh_leading, eigvalsh_desc, lanczos_memory
+from porevae.kle.weights import scale_symmetric, unweight
 
 
 class DenseSolver:
@@ -21,16 +22,21 @@ class DenseSolver:
     Memory: C twice (LAPACK's working copy) and the eigenvectors; or, on the Lanczos route
     (:func:`~porevae.kle._linalg.eigh_leading` ``"auto"``: ``n >= 2000``, ``4 k <= n``), C and
     the Krylov basis.
+
+    ``weights`` (n,), normalised quadrature weights (:mod:`porevae.kle.weights`): the solver
+    works on ``A = W^(1/2) C W^(1/2)`` (rows and columns of C scaled in place) and returns the
+    eigenfunctions ``phi = W^(-1/2) u`` (``phi^T W phi = I``).
     """
 
     name = "dense"
     full_spectrum_cheap = False
 
-    def __init__(self, points, model, device=None):
+    def __init__(self, points, model, device=None, weights=None):
         self.points, self.model = points, model
         self.n = points.n_cells if isinstance(points, Grid) else len(points)
         model.length_scales(points.ndim if isinstance(points, Grid) else np.shape(points)[1])
         self.device = _device.resolve(device)
+        self.weights = weights
 
     def memory_bytes(self, k, vectors=True):
         if vectors and self.n >= 2000 and 4 * k <= self.n:
@@ -38,7 +44,12 @@ class DenseSolver:
         return 2 * 8 * self.n**2 + (8 * self.n * k if vectors else 0)
 
     def matrix(self):
-        """C (n, n) float64: NumPy on the host, a tensor on the device."""
+        """C (n, n) float64 (``W^(1/2) C W^(1/2)`` with weights): NumPy on the host, a tensor
+        on the device."""
+        c = self._covariance()
+        return c if self.weights is None else scale_symmetric(c, self.weights)
+
+    def _covariance(self):
         _budget.check(self, 0, False)
         if self.device is None:
             return ops.covariance_matrix(self.points, self.model)
@@ -63,4 +74,5 @@ class DenseSolver:
         """Leading ``k`` pairs ``(w (k,) NumPy, v (n, k) on the device)``."""
         k = min(int(k), self.n)
         _budget.check(self, k)
-        return eigh_leading(self.matrix(), k)
+        w, v = eigh_leading(self.matrix(), k)
+        return w, (v if self.weights is None else unweight(v, self.weights))

@@ -4,6 +4,9 @@ A realization is ``Y = mean + sum_{k <= M} sqrt(lambda_k) phi_k xi_k`` with ``xi
 i.i.d.; ``lambda_k`` are the eigenvalues of the cell-centre covariance matrix C (units of the
 variance) and ``phi_k`` its orthonormal eigenvectors (length ``n_cells``, I-fastest order).
 The energy of M terms is ``E(M) = sum_{k <= M} lambda_k / trace(C)`` with ``trace(C) = n sigma^2``.
+With quadrature weights (``weights="volume"`` on a corner-point grid, :mod:`porevae.kle.weights`)
+``lambda_k, u_k`` are the eigenpairs of ``A = W^(1/2) C W^(1/2)`` (``trace(A) = n sigma^2`` too)
+and ``phi_k = W^(-1/2) u_k`` is W-orthonormal.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from porevae.cornerpoint import CornerPointGrid
 from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
 from porevae.kle import _device
+from porevae.kle import weights as _weights
 from porevae.kle.solvers import make_solver
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -98,15 +102,15 @@ def _energy_table(solver, levels, trace, n_cells, known=None, progress=False):
 
 
 def energy_table(grid: Grid, cov: CovarianceModel, levels, solver: str = "auto",
-                 progress: bool = False) -> dict:
+                 progress: bool = False, weights=None) -> dict:
     """``{level: M}``: the smallest number of terms M with ``E(M) >= level`` for each level.
 
     ``levels`` are fractions in (0, 1]; 1.0 means the whole spectrum (``grid.n_cells``).
     Only as much of the spectrum as needed is computed (``kron`` and ``parity`` give the whole
-    spectrum of eigenvalues cheaply).
+    spectrum of eigenvalues cheaply). ``weights``: as for :class:`KLE`.
     """
     _check_grid_cov(grid, cov)
-    s = make_solver(solver, _domain(grid), cov)
+    s = make_solver(solver, _domain(grid), cov, weights=_weights.resolve(weights, grid))
     table, _ = _energy_table(s, levels, grid.n_cells * cov.variance, grid.n_cells,
                              progress=progress)
     return table
@@ -154,13 +158,22 @@ class KLE:
         kept on the host as NumPy arrays.
     progress : bool
         Show progress bars for long solves and samplings.
+    weights : None, "volume" or array (n_cells,)
+        Quadrature weights of the cells (:mod:`porevae.kle.weights`): ``"volume"`` weights each
+        active cell of a corner-point grid by its bulk volume, so that refined cells do not
+        dominate the expansion; an array gives positive weights of any scale. They are
+        normalised to ``w = v / mean(v)`` (``sum w = n_cells``) and kept in :attr:`weights`;
+        the eigenpairs are those of ``W^(1/2) C W^(1/2)`` with ``eigenvectors = W^(-1/2) u``
+        (``Phi^T W Phi = I``), and :meth:`project` uses the W inner product. Only ``dense`` and
+        ``matfree`` take weights (``"auto"`` picks one of them). On a regular grid every cell
+        has the same volume: ``"volume"`` is the unweighted expansion. Default None: unweighted.
 
     :meth:`from_eigenpairs` builds a KLE from eigenpairs computed elsewhere (it is what
     :meth:`load` and this constructor both end in).
     """
 
     def __init__(self, grid, cov, n_terms=None, energy=None, solver="auto", dtype="float64",
-                 mean=0.0, device="cpu", progress=False):
+                 mean=0.0, device="cpu", progress=False, weights=None):
         _check_grid_cov(grid, cov)
         check_choice(dtype, "dtype", tuple(DTYPES))
         if (n_terms is None) == (energy is None):
@@ -172,9 +185,10 @@ class KLE:
             energy = float(check_levels(energy, "energy")[0])
         if not math.isfinite(float(mean)):
             raise ValueError(f"mean must be finite, got {mean}")
+        wts = _weights.resolve(weights, grid)
         device = torch.device(device)
         solve_on = None if device.type == "cpu" else device
-        s = make_solver(solver, _domain(grid), cov, solve_on, n_terms=n_terms)
+        s = make_solver(solver, _domain(grid), cov, solve_on, n_terms=n_terms, weights=wts)
         trace = grid.n_cells * cov.variance
         known = None  # leading (or all) eigenvalues, for energy tables
         v = None
@@ -189,16 +203,19 @@ class KLE:
         if v is None:
             w, v = s.eigenpairs(n_terms, progress=progress)
         self._setup(grid, cov, w, _device.to_numpy(v), solver=s, dtype=dtype, mean=mean,
-                    device=device, energy_requested=energy, known=known)
+                    device=device, energy_requested=energy, known=known, weights=wts,
+                    weighting=_weighting(weights, wts))
 
     @classmethod
     def from_eigenpairs(cls, grid, cov, eigenvalues, eigenvectors, *, solver="auto",
                         dtype="float64", mean=0.0, device="cpu", energy_requested=None,
-                        known=None) -> KLE:
+                        known=None, weights=None) -> KLE:
         """A KLE from given eigenpairs: ``eigenvalues`` (M,) descending, ``eigenvectors``
         (n_cells, M) orthonormal columns in I-fastest order; ``solver`` names the solver that
         extends the spectrum for :meth:`energy_table` / :meth:`spectrum`; ``known``: leading
-        eigenvalues beyond the kept ones, if any."""
+        eigenvalues beyond the kept ones, if any. ``weights``: ``"volume"`` or the normalised
+        weights (n_cells,) (mean 1: :attr:`weights` of the expansion the pairs come from) for
+        which the eigenvectors are W-orthonormal; kept as given."""
         _check_grid_cov(grid, cov)
         check_choice(dtype, "dtype", tuple(DTYPES))
         w = np.asarray(eigenvalues, dtype=np.float64)
@@ -206,16 +223,21 @@ class KLE:
         if w.ndim != 1 or v.shape != (grid.n_cells, w.size) or w.size < 1:
             raise ValueError(f"eigenvalues (M,) and eigenvectors (n_cells={grid.n_cells}, M) "
                              f"expected, got shapes {w.shape} and {v.shape}")
+        wts = _weights.resolve(weights, grid, normalised=True)
         device = torch.device(device)
         s = make_solver(solver, _domain(grid), cov, None if device.type == "cpu" else device,
-                        n_terms=w.size)
+                        n_terms=w.size, weights=wts)
         self = cls.__new__(cls)
         self._setup(grid, cov, w, v, solver=s, dtype=dtype, mean=mean, device=device,
-                    energy_requested=energy_requested, known=known)
+                    energy_requested=energy_requested, known=known, weights=wts,
+                    weighting=_weighting(weights, wts))
         return self
 
-    def _setup(self, grid, cov, w, v, *, solver, dtype, mean, device, energy_requested, known):
-        """Every attribute of a KLE, set in one place (the constructor and the loader)."""
+    def _setup(self, grid, cov, w, v, *, solver, dtype, mean, device, energy_requested, known,
+               weights, weighting):
+        """Every attribute of a KLE, set in one place (the constructor and the loader).
+        ``weights``: normalised (n_cells,) or None; ``weighting``: None, "volume" or "given"
+        (what :meth:`params` records)."""
         self.grid, self.cov = grid, cov
         self.dtype = dtype
         self.mean = float(mean)
@@ -223,7 +245,8 @@ class KLE:
         self.energy_requested = energy_requested
         self._solver = solver
         self.solver = solver.name
-        self.trace = grid.n_cells * cov.variance
+        self.weights, self.weighting = weights, weighting
+        self.trace = grid.n_cells * cov.variance  # trace(W^(1/2) C W^(1/2)) too: sum w = n
         self.eigenvalues = np.asarray(w, dtype=np.float64)
         self.eigenvectors = np.ascontiguousarray(v, dtype=DTYPES[dtype])
         self.n_terms = len(self.eigenvalues)
@@ -353,7 +376,8 @@ class KLE:
         return torch.exp(y) if isinstance(y, torch.Tensor) else np.exp(y, out=y)
 
     def project(self, fields):
-        """Coefficients of fields: ``xi = Lambda^{-1/2} Phi^T (y - mean)``.
+        """Coefficients of fields: ``xi = Lambda^{-1/2} Phi^T W (y - mean)`` (``W = I`` without
+        :attr:`weights`), so that ``project(field(xi)) = xi``.
 
         fields: (n, *grid.shape) or grid.shape -> (n, M) or (M,). NumPy or torch (differentiable).
         """
@@ -361,10 +385,14 @@ class KLE:
         flat = self.grid.flatten(fields)
         if isinstance(flat, torch.Tensor):
             phi, sq = self._tensors(flat.device, flat.dtype)
-            return ((flat - self.mean) @ phi) / sq
-        flat = np.asarray(flat, dtype=np.float64)
-        return ((flat - self.mean) @ self.eigenvectors.astype(np.float64)) / \
-            np.sqrt(self.eigenvalues)
+            dev = flat - self.mean
+            if self.weights is not None:
+                dev = dev * torch.as_tensor(self.weights, dtype=flat.dtype, device=flat.device)
+            return (dev @ phi) / sq
+        dev = np.asarray(flat, dtype=np.float64) - self.mean
+        if self.weights is not None:
+            dev *= self.weights
+        return (dev @ self.eigenvectors.astype(np.float64)) / np.sqrt(self.eigenvalues)
 
     def condition(self, locations, values, noise: float = 0.0, *, cells=None):
         """The expansion conditioned on point data (wells): ``values`` (m,) observed at
@@ -383,13 +411,17 @@ class KLE:
         return {"grid": self.grid.to_dict(), "cov": self.cov.to_dict(), "n_terms": self.n_terms,
                 "energy_requested": self.energy_requested, "solver": self.solver,
                 "dtype": self.dtype, "mean": self.mean, "energy": self.energy,
-                "porevae_version": _version()}
+                "porevae_version": _version()} | \
+            ({} if self.weighting is None else {"weights": self.weighting})
 
     def _payload(self) -> dict:
         """The arrays of a KLE file, with the parameters as UTF-8 bytes (for the checksum); a
-        corner-point grid adds its arrays (``grid_actnum``, ``grid_centers``, ``grid_volumes``)."""
+        corner-point grid adds its arrays (``grid_actnum``, ``grid_centers``, ``grid_volumes``),
+        a weighted expansion its normalised ``weights``."""
         extra = {} if isinstance(self.grid, Grid) else \
             {f"grid_{k}": v for k, v in self.grid.arrays().items()}
+        if self.weights is not None:
+            extra["weights"] = self.weights
         return {"eigenvalues": self.eigenvalues, "eigenvectors": self.eigenvectors,
                 "known_eigenvalues": self._known, **extra,
                 "params": np.frombuffer(json.dumps(self.params()).encode(), np.uint8)}
@@ -451,11 +483,22 @@ class KLE:
         return cls.from_eigenpairs(grid, cov, arrays["eigenvalues"], arrays["eigenvectors"],
                                    solver=p["solver"], dtype=p["dtype"], mean=p["mean"],
                                    device=device, energy_requested=p["energy_requested"],
-                                   known=arrays["known_eigenvalues"])
+                                   known=arrays["known_eigenvalues"],
+                                   weights="volume" if p.get("weights") == "volume" else
+                                   arrays.get("weights"))
 
     def __repr__(self):
+        weights = "" if self.weighting is None else f", weights={self.weighting!r}"
         return (f"KLE(grid={self.grid.field_shape}, cov={self.cov!r}, n_terms={self.n_terms}, "
-                f"energy={self.energy:.4f}, solver={self.solver!r}, dtype={self.dtype!r})")
+                f"energy={self.energy:.4f}, solver={self.solver!r}, dtype={self.dtype!r}"
+                f"{weights})")
+
+
+def _weighting(request, weights):
+    """What :meth:`KLE.params` records: None (unweighted), ``"volume"`` or ``"given"``."""
+    if weights is None:
+        return None
+    return request if isinstance(request, str) else "given"
 
 
 def _check_finite(x, name):

@@ -61,6 +61,7 @@ from porevae.kle.parity import (
     restrict,
     solve_sectors,
 )
+from porevae.kle.weights import sqrt_like, unweight
 
 _WORKERS = os.cpu_count()
 
@@ -331,19 +332,24 @@ class FFTSolver:
 class MatfreeSolver:
     """Leading eigenpairs for any point set (or a Grid's cell centres); C is never stored:
     block Lanczos on ``ops.covariance_matvec`` (the tiled kernel of the tensor's device).
-    Memory: the Krylov basis, ``O(n k)``; time ``O(n^2)`` per product column."""
+    Memory: the Krylov basis, ``O(n k)``; time ``O(n^2)`` per product column.
+
+    ``weights`` (n,), normalised quadrature weights (:mod:`porevae.kle.weights`): the product
+    is ``A X = s * (C (s * X))``, ``s = sqrt(w)``, and the eigenfunctions
+    ``phi = W^(-1/2) u`` come back (``phi^T W phi = I``)."""
 
     name = "matfree"
     full_spectrum_cheap = False
     tol = 1e-12
 
-    def __init__(self, points, model, device=None):
+    def __init__(self, points, model, device=None, weights=None):
         self.points = points if isinstance(points, Grid) else np.asarray(points)
         self.model = model
         self.n = points.n_cells if isinstance(points, Grid) else len(self.points)
         self.ndim = points.ndim if isinstance(points, Grid) else self.points.shape[1]
         model.length_scales(self.ndim)
         self.device = _device.resolve(device)
+        self.weights = weights
 
     def memory_bytes(self, k: int, vectors: bool = True) -> int:
         """The Krylov basis, the point coordinates, and (``vectors``) the eigenvectors."""
@@ -352,9 +358,15 @@ class MatfreeSolver:
             (8 * self.n * k if vectors else 0)
 
     def matmat(self, x):
+        """``C x`` (``A x`` with weights) for a tensor ``x`` (n, p)."""
+        s = None if self.weights is None else sqrt_like(self.weights, x)[:, None]
+        if s is not None:
+            x = x * s
         if self.device is None:
-            return torch.from_numpy(ops.covariance_matvec(self.points, self.model, x.numpy()))
-        return ops.covariance_matvec(self.points, self.model, x.contiguous())
+            y = torch.from_numpy(ops.covariance_matvec(self.points, self.model, x.numpy()))
+        else:
+            y = ops.covariance_matvec(self.points, self.model, x.contiguous())
+        return y if s is None else y * s
 
     def eigenvalues(self, k=None, progress=False):
         if k is None:
@@ -370,4 +382,6 @@ class MatfreeSolver:
         w, v = lanczos_eigsh(self.matmat, self.n, k, device=self.device or "cpu", tol=self.tol)
         v = v.contiguous()
         fix_signs(v)
+        if self.weights is not None:
+            unweight(v, self.weights)
         return w.cpu().numpy(), (v.numpy() if self.device is None else v)
