@@ -237,3 +237,96 @@ def test_bad_kle_file_is_one_line_and_no_manifest(kle_file, tmp_path, capsys, da
         assert err.startswith(f"porevae {cmd[0]}: error: {bad}") and "\n" not in err
     assert not (tmp_path / "ens" / "manifest.json").exists()
     assert not (tmp_path / "s.h5").exists() and not (tmp_path / "p.txt").exists()
+
+
+# ---- ensembles conditioned on well data -------------------------------------------------------
+
+WELLS_MD = {(1, 2): 250.0, (8, 6): 40.0, (5, 8): 120.0}    # cell (i, j) of the 12 x 10 grid: mD
+
+
+@pytest.fixture
+def wells_csv(tmp_path):
+    """Three wells given by coordinates (metres; the cells are 10 m) and permeability in mD."""
+    path = tmp_path / "wells.csv"
+    path.write_text("well,x,y,value\n" + "".join(
+        f"W{k},{10 * i + 3.5},{10 * j + 6.0},{v}\n" for k, ((i, j), v) in
+        enumerate(WELLS_MD.items())))
+    return path
+
+
+WELL_FLAT = [i + 12 * j for i, j in WELLS_MD]
+
+
+def test_conditioned_ensemble_honours_the_wells_in_md_and_records_the_table(kle_file, wells_csv,
+                                                                           tmp_path):
+    out = tmp_path / "ens"
+    m = E.write_ensemble(kle_file, out, 4, seed=7, transform=TR, wells=wells_csv,
+                         data_space="perm", chunk=3)
+    disk = E.read_manifest(out)
+    w = disk["wells"]
+    assert w["sha256"] == E.sha256(wells_csv) and w["file"] == str(wells_csv.resolve())
+    assert (w["noise"], w["data_space"], w["one_based"], w["n_data"]) == (0.0, "perm", False, 3)
+    assert w["data"]["cells"] == [list(c) for c in WELLS_MD] and w["data"]["noise"] == [0.0] * 3
+    want = list(WELLS_MD.values())
+    kle = pv.KLE.load(kle_file)
+    for i in range(4):
+        k = read_grdecl(out / E.folder_name(i) / "PERMX.GRDECL")["PERMX"]
+        np.testing.assert_allclose(k[WELL_FLAT], want, rtol=1e-8)
+        prior = TR.apply_kle(kle.sample(1, seed=7, start=i)[0], kle)["PERMX"]
+        assert np.all(np.abs(kle.grid.flatten(prior)[WELL_FLAT] / want - 1) > 1e-3)
+    assert E.verify(out) == [] and m["written"] == [0, 1, 2, 3]
+    # the data as field values: the same ensemble from a table of Y = mean + s * ln(K / K_g)
+    y = TR.field_from_perm(np.array(want), kle.mean, kle.cov.variance)
+    field_csv = tmp_path / "y.csv"
+    field_csv.write_text("i,j,value\n" + "".join(f"{i},{j},{v!r}\n" for (i, j), v in
+                                                 zip(WELLS_MD, y.tolist())))
+    same = E.write_ensemble(kle_file, tmp_path / "y", 4, seed=7, transform=TR, wells=field_csv)
+    assert same["realizations"] == m["realizations"]
+
+
+def test_conditioned_ensemble_resumes_regenerates_and_shards_bit_for_bit(kle_file, wells_csv,
+                                                                         tmp_path):
+    kw = dict(transform=TR, wells=wells_csv, noise=0.2, data_space="perm", fmt="h5")
+    full = E.write_ensemble(kle_file, tmp_path / "full", 6, seed=3, chunk=4, **kw)
+    part = tmp_path / "part"
+    E.write_ensemble(kle_file, part, 2, seed=3, **kw)
+    m = E.write_ensemble(kle_file, part, 6, seed=3, chunk=3, **kw)
+    assert m["skipped"] == [0, 1] and m["written"] == [2, 3, 4, 5]
+    assert m["realizations"] == full["realizations"]
+    assert E.regenerate(part, 4, tmp_path / "again") == full["realizations"]["4"]
+    assert E.write_ensemble(kle_file, part, 6, seed=3, only=5, **kw)["changed"] == []
+    pool = E.write_ensemble(kle_file, tmp_path / "pool", 6, seed=3, jobs=2, chunk=3, **kw)
+    assert pool["realizations"] == full["realizations"]
+    # with noise the wells are honoured within it, not exactly
+    from porevae.export import read_h5
+
+    k = np.stack([read_h5(tmp_path / "full" / E.folder_name(i) / "fields.h5")["PERMX"]
+                  for i in range(6)]).reshape(6, -1, order="F")[:, WELL_FLAT]
+    ratio = np.log(k / list(WELLS_MD.values()))       # = the error of Y (s = 1, sigma = 1)
+    assert np.all(np.abs(ratio) > 1e-6) and np.all(np.abs(ratio) < 5 * 0.2)
+
+
+def test_resume_refuses_a_changed_table_or_other_conditioning(kle_file, wells_csv, tmp_path):
+    out = tmp_path / "ens"
+    E.write_ensemble(kle_file, out, 2, seed=1, wells=wells_csv)
+    text = wells_csv.read_text()
+    wells_csv.write_text(text.replace(",250.0", ",251.0"))
+    with pytest.raises(ValueError, match=r"conditioned on a well table of SHA-256 "
+                                         r"[0-9a-f]{12}\.\.\. .*: the well data changed"):
+        E.write_ensemble(kle_file, out, 2, seed=1, wells=wells_csv)
+    wells_csv.write_text(text)
+    with pytest.raises(ValueError, match="conditioned with noise=0.0, asked 0.1"):
+        E.write_ensemble(kle_file, out, 2, seed=1, wells=wells_csv, noise=0.1)
+    with pytest.raises(ValueError, match=r"conditioned on wells \(.*wells.csv\), asked without"):
+        E.write_ensemble(kle_file, out, 2, seed=1)
+    assert E.write_ensemble(kle_file, out, 3, seed=1, wells=wells_csv)["written"] == [2]
+    E.write_ensemble(kle_file, tmp_path / "plain", 1, seed=1)
+    with pytest.raises(ValueError, match="holds an ensemble without wells, asked on"):
+        E.write_ensemble(kle_file, tmp_path / "plain", 1, seed=1, wells=wells_csv)
+    with pytest.raises(ValueError, match="noise, data_space and one_based are for conditioning"):
+        E.write_ensemble(kle_file, tmp_path / "x", 1, seed=1, noise=0.1)
+    with pytest.raises(ValueError, match=r"line 2 \(well W0\), column 'value': 250 mD is not a "
+                                         r"permeability the transform gives"):
+        E.write_ensemble(kle_file, tmp_path / "x", 1, seed=1, wells=wells_csv, data_space="perm",
+                         transform=Transform(perm="exp", perm_bounds=(None, 200.0)))
+    assert not (tmp_path / "x").exists()

@@ -87,3 +87,29 @@ def test_every_option_is_honoured_or_refused():
     assert Transform.from_dict(tr.to_dict()) == tr
     k = Transform(perm="geometric", perm_mean=500.0, perm_std=0.5).apply(np.zeros(3))["PERMX"]
     np.testing.assert_allclose(k, 500.0)
+
+
+@pytest.mark.parametrize("tr", [T.Transform(), T.Transform(perm="geometric", perm_mean=80.0,
+                                                           perm_std=1.3),
+                                T.Transform(perm="arithmetic", perm_mean=150.0, perm_std=90.0,
+                                            perm_bounds=(1.0, 5000.0))])
+def test_field_from_perm_inverts_the_permeability(tr, rng):
+    """Well data in mD mapped to the field come back as the same mD through apply."""
+    k = np.exp(rng.uniform(np.log(2.0), np.log(4000.0), 50))
+    mean, variance = float(rng.normal()), float(rng.uniform(0.3, 3.0))
+    y = tr.field_from_perm(k, mean, variance)
+    np.testing.assert_allclose(tr.apply(y, mean, variance)["PERMX"], k, rtol=1e-12)
+    if tr.perm != "exp":   # a change of the field's mean or variance changes the field values
+        assert not np.allclose(tr.field_from_perm(k, mean + 1, variance), y)
+
+
+def test_field_from_perm_refusals():
+    with pytest.raises(ValueError, match="perm='gaussian' writes the Gaussian field"):
+        T.Transform(perm="gaussian").field_from_perm([1.0])
+    with pytest.raises(ValueError, match="perm_std = 0"):
+        T.Transform(perm="geometric", perm_std=0.0).field_from_perm([1.0])
+    bounded = T.Transform(perm_bounds=(1.0, 100.0))
+    np.testing.assert_allclose(bounded.field_from_perm([1.0, 100.0]), [0.0, np.log(100.0)])
+    for bad in (0.0, -1.0, 0.5, 101.0, np.inf):
+        with pytest.raises(ValueError, match=f"permeability {bad:g} mD is not one the transform"):
+            bounded.field_from_perm([50.0, bad])

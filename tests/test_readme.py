@@ -1,7 +1,8 @@
 """The README's command-line session runs as written (with fewer training steps).
 
 Every sub-command must appear in it. The commands run in one temporary folder, in order, each
-reading what the previous ones wrote; only ``--steps`` is cut to keep the test short, and the
+reading what the previous ones wrote (the files that the README writes with ``cat > NAME <<'EOF'``
+are written there first); only ``--steps`` is cut to keep the test short, and the
 demo line (the 100 x 100 KLE tables take a minute) is parsed here and run by
 tests/test_cli_kle.py::test_demo_prints_the_report_table_beside_porevae.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from porevae.cli import build_parser, main
+from porevae.export import ensemble as E
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SUBCOMMANDS = ("kle", "sample", "ensemble", "field", "stats", "compare", "study", "train",
@@ -28,6 +30,12 @@ def readme_commands() -> list[list[str]]:
     return [shlex.split(line)[1:] for line in lines if line.startswith("porevae ")]
 
 
+def readme_files() -> dict[str, str]:
+    """``{name: text}`` of the README's ``cat > NAME <<'EOF'`` here-documents."""
+    text = README.read_text(encoding="utf-8")
+    return dict(re.findall(r"^cat > (\S+) <<'EOF'[^\n]*\n(.*?^)EOF$", text, re.DOTALL | re.M))
+
+
 def test_readme_shows_every_subcommand():
     shown = {argv[0] for argv in readme_commands() if argv}
     assert set(SUBCOMMANDS) <= shown, f"missing from README: {set(SUBCOMMANDS) - shown}"
@@ -35,6 +43,8 @@ def test_readme_shows_every_subcommand():
 
 def test_readme_session_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    for name, text in readme_files().items():
+        (tmp_path / name).write_text(text)
     session = [argv for argv in readme_commands() if argv and argv[0] in SUBCOMMANDS]
     for argv in session:
         argv = [a for a in argv]
@@ -50,6 +60,8 @@ def test_readme_session_runs(tmp_path, monkeypatch, capsys):
         assert rc == 0, f"porevae {shlex.join(argv)} failed:\n{captured.err}"
     assert (tmp_path / "report" / "summary.md").is_file()
     assert (tmp_path / "ens" / "manifest.json").is_file()
+    assert "wells.csv" in readme_files()
+    assert E.read_manifest(tmp_path / "ens-wells")["wells"]["n_data"] == 2
 
 
 def _flags(head) -> set:

@@ -6,7 +6,8 @@ sub-commands with ``set_defaults(func=...)``; ``func(args)`` returns the exit st
 One vocabulary for every sub-command (the helpers below add the shared flags):
 ``-n N`` / ``--n N`` (how many), ``--batch-size``, ``--dataset`` (HDF5), ``--progress`` /
 ``--no-progress`` (on by default for long work), ``--seed``, ``--out``, ``--cut``
-``{mean,half,sample,none}``, covariance names hyphenated (``squared-exponential``). Bad input
+``{mean,half,sample,none}``, covariance names hyphenated (``squared-exponential``), ``--wells``
+with ``--noise``, ``--data-space``, ``--one-based`` (conditioning on well data). Bad input
 ends with one line ``porevae CMD: error: ...`` and exit status 2, never a traceback.
 """
 
@@ -41,6 +42,47 @@ def add_seed(p, default=0, what: str = "random numbers") -> None:
     p.add_argument("--seed", type=int, default=default, required=default is None,
                    help=f"seed of the {what}" + ("" if default is None else
                                                  f" (default {default})"))
+
+
+def add_wells(p, perm: str) -> None:
+    """``--wells CSV``, ``--noise SIGMA``, ``--data-space {field,perm}``, ``--one-based``:
+    condition the KLE on a table of well data before drawing (:mod:`porevae.kle.welldata`);
+    ``perm`` says what ``--data-space perm`` reads in this sub-command."""
+    g = p.add_argument_group("conditioning on well data")
+    g.add_argument("--wells", metavar="CSV",
+                   help="condition the KLE on this table before drawing: a header naming x,y[,z] "
+                        "(grid units) or i,j[,k] (cells, from 0), value, and optionally noise "
+                        "(per datum) and well (a name); its SHA-256 is recorded")
+    g.add_argument("--noise", type=float, metavar="SIGMA",
+                   help="standard deviation of the data errors, in units of the Gaussian field "
+                        "Y (default: the table's noise column, else 0: the realizations honour "
+                        "the data exactly)")
+    g.add_argument("--data-space", choices=("field", "perm"), default="field",
+                   help=f"what the values are: field (default), the Gaussian field Y; perm, {perm}")
+    g.add_argument("--one-based", action="store_true",
+                   help="the table's i, j, k count from 1 (Eclipse, OPM, ResInsight)")
+
+
+def well_options(args) -> dict:
+    """``{"noise", "data_space", "one_based"}`` from the flags of :func:`add_wells`, refusing
+    them without ``--wells``."""
+    if args.wells is None:
+        given = [flag for flag, on in (("--noise", args.noise is not None),
+                                       ("--data-space", args.data_space != "field"),
+                                       ("--one-based", args.one_based)) if on]
+        if given:
+            raise ValueError(f"{', '.join(given)} given without --wells (the table of well "
+                             f"data they are for)")
+    return {"noise": args.noise, "data_space": args.data_space, "one_based": args.one_based}
+
+
+def describe_wells(record: dict) -> str:
+    """One line: the data conditioned on (a record of
+    :func:`porevae.export.wells.condition_on_wells`)."""
+    noise = "noise from the table" if record["noise"] == "table" else \
+        f"noise {record['noise']:g}"
+    return (f"conditioned on {record['n_data']} data of {record['file']} "
+            f"({record['data_space']} values, {noise})")
 
 
 def check_count(value, flag: str, low: int = 1, high: int | None = None) -> int:

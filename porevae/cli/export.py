@@ -96,7 +96,7 @@ def describe(tr) -> str:
 
 def run_ensemble(args) -> int:
     from porevae._files import check_output_folder
-    from porevae.cli import check_count
+    from porevae.cli import check_count, describe_wells, well_options
     from porevae.export.ensemble import write_ensemble
 
     check_output_folder(args.out)
@@ -105,14 +105,17 @@ def run_ensemble(args) -> int:
     check_count(args.jobs, "--jobs")
     check_count(args.chunk, "--chunk")
     tr = transform_from_args(args)
+    wells = well_options(args)
     t0 = time.perf_counter()
     m = write_ensemble(args.kle, args.out, args.n, args.seed, args.format, tr, only=args.only,
                        jobs=args.jobs, dask=args.dask, chunk=args.chunk,
                        grid_section=args.grid_section, geometry=geometry_from_args(args),
-                       progress=args.progress)
+                       wells=args.wells, **wells, progress=args.progress)
     dt = time.perf_counter() - t0
+    note = f"; {describe_wells(m['wells'])}" if m["wells"] else ""
     print(f"{args.out}: wrote {len(m['written'])} realization(s), skipped {len(m['skipped'])} "
-          f"finished, {len(m['realizations'])} of {m['n']} done ({dt:.1f} s); {describe(tr)}")
+          f"finished, {len(m['realizations'])} of {m['n']} done ({dt:.1f} s); {describe(tr)}"
+          f"{note}")
     if args.only is not None:
         same = "differs from" if m["changed"] else "written as recorded in"
         print(f"realization {args.only} {same} the manifest: {m['realizations'][str(args.only)]}")
@@ -121,7 +124,7 @@ def run_ensemble(args) -> int:
 
 def run_field(args) -> int:
     from porevae._files import check_output_folder, check_writable
-    from porevae.cli import check_count
+    from porevae.cli import check_count, describe_wells, well_options
     from porevae.export.ert import read_coefficients, write_priors
     from porevae.export.formats import write_fields
     from porevae.export.samples import load_kle
@@ -133,6 +136,10 @@ def run_field(args) -> int:
         if args.n_coefficients is not None:
             raise ValueError("--n-coefficients is for --write-priors (the field uses the "
                              "coefficients found in --parameters)")
+    wells = well_options(args)
+    if args.write_priors and args.wells:
+        raise ValueError("--wells is for writing the field, not --write-priors (the priors are "
+                         "NORMAL 0 1 either way)")
     tr = None if args.write_priors else transform_from_args(args)
     kle = load_kle(args.kle)
     if args.write_priors:
@@ -142,19 +149,29 @@ def run_field(args) -> int:
         print(f"{args.write_priors}: {n} priors NORMAL 0 1 (the KLE has {kle.n_terms} terms)")
         return 0
     xi = read_coefficients(args.parameters, kle.n_terms, args.group, args.prefix)
-    fields = tr.apply_kle(kle.field(xi), kle)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     header = {"source": f"{Path(args.parameters).name} group {args.group}",
               "kle": Path(args.kle).name}
+    note = ""
+    if args.wells:
+        from porevae.export.wells import condition_on_wells
+
+        post, record = condition_on_wells(kle, args.wells, transform=tr, **wells)
+        y = post.field(xi)       # xi: ERT's standard normal z, through the conditional map
+        header["wells"] = f"{Path(args.wells).name} sha256 {record['sha256'][:16]}"
+        note = f"; {describe_wells(record)}"
+    else:
+        y = kle.field(xi)
+    fields = tr.apply_kle(y, kle)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     names = write_fields(out, fields, kle.grid, args.format, header=header,
                          grid_section=args.grid_section, geometry=geometry_from_args(args))
-    print(f"{out}: {', '.join(names)} from {kle.n_terms}-term KLE; {describe(tr)}")
+    print(f"{out}: {', '.join(names)} from {kle.n_terms}-term KLE; {describe(tr)}{note}")
     return 0
 
 
 def register(subparsers) -> None:
-    from porevae.cli import add_count, add_progress, add_seed
+    from porevae.cli import add_count, add_progress, add_seed, add_wells
     from porevae.export.ensemble import DEFAULT_CHUNK
     from porevae.export.formats import FORMATS
 
@@ -179,6 +196,7 @@ def register(subparsers) -> None:
                    help=f"realizations per task (default {DEFAULT_CHUNK})")
     add_progress(p)
     add_transform_arguments(p)
+    add_wells(p, "permeability in mD, mapped to Y by the inverse of the --perm transform")
     p.set_defaults(func=run_ensemble)
 
     f = subparsers.add_parser(
@@ -202,4 +220,6 @@ def register(subparsers) -> None:
     f.add_argument("--n-coefficients", type=int,
                    help="with --write-priors: how many, 1 .. the KLE's terms (default all)")
     add_transform_arguments(f)
+    add_wells(f, "permeability in mD, mapped to Y by the inverse of the --perm transform; "
+                 "the GEN_KW coefficients are then those of the conditioned KLE")
     f.set_defaults(func=run_field)

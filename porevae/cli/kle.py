@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import time
 
-from porevae.cli import add_count, add_progress, add_seed, check_count
+from porevae.cli import (
+    add_count,
+    add_progress,
+    add_seed,
+    add_wells,
+    check_count,
+    describe_wells,
+    well_options,
+)
 
 DEFAULT_LEVELS = (0.8, 0.9, 0.94, 0.96, 0.98)
 COVARIANCES = ("exponential", "squared-exponential", "matern")
@@ -120,12 +128,23 @@ def run_sample(args) -> int:
     check_count(args.batch_size, "--batch-size")
     check_count(args.start, "--start", 0)
     check_count(args.seed, "--seed", 0)
+    wells = well_options(args)
+    if wells["data_space"] == "perm" and not args.lognormal:
+        raise ValueError("--data-space perm needs --lognormal (the values are then K = exp(Y))")
     kle = load_kle(args.kle)
-    write_samples(kle, args.out, args.n, seed=args.seed, start=args.start,
+    source, attrs, note = kle, {"kle_file": str(args.kle)}, ""
+    if args.wells:
+        from porevae.export.transforms import Transform
+        from porevae.export.wells import condition_on_wells
+
+        source, attrs["wells"] = condition_on_wells(kle, args.wells, transform=Transform(),
+                                                    **wells)
+        note = f"; {describe_wells(attrs['wells'])}"
+    write_samples(source, args.out, args.n, seed=args.seed, start=args.start,
                   lognormal=args.lognormal, batch_size=args.batch_size, progress=args.progress,
-                  attrs={"kle_file": str(args.kle)})
+                  attrs=attrs)
     print(f"wrote {args.n} realizations {(args.n, *kle.grid.shape)} "
-          f"({'exp(Y)' if args.lognormal else 'Gaussian Y'}) to {args.out}")
+          f"({'exp(Y)' if args.lognormal else 'Gaussian Y'}) to {args.out}{note}")
     return 0
 
 
@@ -166,5 +185,6 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
                    help=f"realizations sampled and written at a time (default {DEFAULT_BATCH})")
     p.add_argument("--out", required=True, help=f"output file: {', '.join(SUFFIXES)}")
+    add_wells(p, "permeability K = exp(Y) in mD (needs --lognormal)")
     add_progress(p)
     p.set_defaults(func=run_sample)

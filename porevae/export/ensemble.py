@@ -3,7 +3,8 @@
 Layout of ``out/``::
 
     manifest.json          porevae version, KLE file checksum and parameters, seed, transform,
-                           format, and per realization the SHA-256 of each file written
+                           format, well data conditioned on (if any), and per realization
+                           the SHA-256 of each file written
     real-0000/PERMX.GRDECL one folder per realization ("real-%04d"), files as in
     real-0000/.done         porevae.export.formats; ".done" (JSON checksums) is written last
     ...
@@ -30,6 +31,16 @@ gone, so killing the coordinating process (even ``kill -9``) leaves no idle work
 
 Geometry: ``geometry={"cell_size": [DX, DY(, DZ)], "top": depth}`` (metres) writes the fields on
 physical cells (see :func:`porevae.export.formats.physical_grid`); it is kept in the manifest.
+
+Conditioning on wells: ``wells="wells.csv"`` (a table of :mod:`porevae.kle.welldata`) conditions
+the KLE before drawing (:func:`porevae.export.wells.condition_on_wells`; ``noise``,
+``data_space``, ``one_based`` as there). The coordinator reads the table once; the manifest's
+``"wells"`` keeps its SHA-256 and the options, and its ``"data"`` the cells, field values and
+noise as used, which is what workers and :func:`regenerate` condition on (the table itself is
+not needed again). Realization ``i`` is then ``xi_hat + Sigma^(1/2) z_i`` with the same
+``z_i`` as the unconditioned ensemble's, computed in the same aligned blocks: bit for bit alone,
+in a batch or on a worker. A resumed run re-reads the table and refuses one whose SHA-256 (or
+options) differ from the manifest's.
 
 Fields are sampled on the CPU (``KLE.sample`` with NumPy): bit for bit on one machine and
 library stack; a GPU sampler gives the same coefficients but fields equal only up to rounding.
@@ -62,6 +73,7 @@ from porevae.export.formats import (
 )
 from porevae.export.samples import load_kle
 from porevae.export.transforms import Transform
+from porevae.export.wells import condition_on_wells, conditional_from_data
 
 MANIFEST = "manifest.json"
 DONE = ".done"
@@ -138,22 +150,24 @@ def is_done(folder: Path) -> dict | None:
 
 def write_realizations(kle_path: str, kle_sha256: str, out: str, indices: list[int], seed: int,
                        fmt: str, transform: dict, grid_section: str | None = None,
-                       geometry: dict | None = None) -> dict:
+                       geometry: dict | None = None, wells: dict | None = None) -> dict:
     """Write the given realizations into ``out`` (one task); returns ``{i: {file: sha256}}``.
 
-    Runs in worker processes: everything it needs comes in as plain arguments. Consecutive
-    indices are sampled together in blocks aligned to ``porevae.kle.expansion.CHUNK`` (the
-    fields do not depend on the blocking). Each realization folder is cleared of temporary
-    files, written file by file atomically, and finished by its ``.done`` marker.
+    Runs in worker processes: everything it needs comes in as plain arguments (``wells``: the
+    manifest's ``wells["data"]``, the data to condition on, or None). Consecutive indices are
+    sampled together in blocks aligned to ``porevae.kle.expansion.CHUNK`` (the fields do not
+    depend on the blocking). Each realization folder is cleared of temporary files, written file
+    by file atomically, and finished by its ``.done`` marker.
     """
     from porevae.kle.expansion import CHUNK
 
     kle = _load_kle(kle_path, kle_sha256)
+    source = kle if wells is None else conditional_from_data(kle, wells)
     tr = Transform.from_dict(transform)
     out = Path(out)
     result = {}
     for start, stop in _runs(sorted(indices), CHUNK):
-        ys = kle.sample(stop - start, seed=seed, start=start)
+        ys = source.sample(stop - start, seed=seed, start=start)
         for i, y in zip(range(start, stop), ys):
             folder = out / folder_name(i)
             folder.mkdir(exist_ok=True)
@@ -201,7 +215,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
                    transform: Transform | None = None, *, only: int | None = None,
                    jobs: int = 1, dask=None, chunk: int = DEFAULT_CHUNK,
                    grid_section: str | None = None, geometry: dict | None = None,
-                   progress: bool = False) -> dict:
+                   wells=None, noise: float | None = None, data_space: str = "field",
+                   one_based: bool = False, progress: bool = False) -> dict:
     """Write (or resume, or extend) an ensemble of ``n`` realizations into folder ``out``.
 
     Parameters
@@ -233,6 +248,17 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         ``{"cell_size": [DX, DY(, DZ)] or "auto", "top": depth}`` in metres: the physical cells
         the fields are written on (default: the KLE grid's own units, top 0; ``"auto"``:
         :func:`porevae.export.formats.default_cell_size`, resolved in the manifest).
+    wells : str or Path, optional
+        CSV table of well data (:mod:`porevae.kle.welldata`) to condition the KLE on; its
+        SHA-256 is recorded and a resumed run refuses a changed table.
+    noise : float, optional
+        Standard deviation of the data errors (units of the Gaussian field ``Y``); default: the
+        table's ``noise`` column, else 0 (every realization honours the data).
+    data_space : {"field", "perm"}
+        The table's values are ``Y``, or permeability [mD] mapped to ``Y`` through the inverse
+        of ``transform`` (:func:`porevae.export.wells.condition_on_wells`).
+    one_based : bool
+        The table's ``i, j, k`` count from 1.
     progress : bool
         tqdm progress bar over realizations (moves per task of ``chunk`` realizations).
 
@@ -262,9 +288,17 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     digest = sha256(kle_path)
     kle = _load_kle(kle_path, digest)
     check_target(kle.grid, fmt, grid_section, geometry)
+    source, wells_record = kle, None
+    if wells is not None:
+        source, wells_record = condition_on_wells(kle, wells, noise=noise, data_space=data_space,
+                                                  transform=transform, one_based=one_based)
+        wells_record["data"] = source.params()["conditioning"]
+    elif noise is not None or data_space != "field" or one_based:
+        raise ValueError("noise, data_space and one_based are for conditioning on wells: give "
+                         "wells (a CSV table)")
     out = Path(out)
     # validate the transform on one realization before creating anything
-    check_fields(transform.apply_kle(kle.sample(1, seed=seed, start=only or 0)[0], kle),
+    check_fields(transform.apply_kle(source.sample(1, seed=seed, start=only or 0)[0], kle),
                  kle.grid)
     if geometry.get("cell_size") == "auto":   # the manifest records the sizes used
         geometry["cell_size"] = default_cell_size(kle.grid)
@@ -272,11 +306,13 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     manifest = {"manifest_version": MANIFEST_VERSION, "porevae_version": __version__,
                 "kle_file": kle_path, "kle_sha256": digest, "kle": kle.params(), "seed": seed,
                 "n": n, "format": fmt, "transform": transform.to_dict(),
-                "grid_section": grid_section, "geometry": geometry, "folder": "real-%04d",
+                "grid_section": grid_section, "geometry": geometry, "wells": wells_record,
+                "folder": "real-%04d",
                 "sampling": "realization i: numpy.random.SeedSequence(seed, spawn_key=(i,))",
                 "realizations": {}}
     if (out / MANIFEST).exists():
         old = read_manifest(out)
+        _check_same_wells(out, old.get("wells"), wells_record)
         for key in _FIXED:
             if old.get(key) != manifest[key]:
                 raise ValueError(f"{out} holds an ensemble with a different {key} "
@@ -299,7 +335,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     before = {i: manifest["realizations"].get(str(i)) for i in todo}
     tasks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
     args = (kle_path, digest, str(out))
-    rest = (seed, fmt, transform.to_dict(), grid_section, geometry)
+    rest = (seed, fmt, transform.to_dict(), grid_section, geometry,
+            None if wells_record is None else wells_record["data"])
     bar = tqdm(total=len(todo), desc="realizations", disable=not progress, unit="real")
     try:
         for result in _run_tasks(tasks, args, rest, jobs, dask):
@@ -313,6 +350,31 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         _write_manifest(out, manifest)
     changed = [i for i in todo if before[i] not in (None, manifest["realizations"].get(str(i)))]
     return manifest | {"written": todo, "skipped": skipped, "changed": changed}
+
+
+def _check_same_wells(out, old: dict | None, new: dict | None) -> None:
+    """Refuse to resume an ensemble in ``out`` with other well conditioning than its manifest's
+    (another table, by SHA-256, or other options)."""
+    keys = ("sha256", "data_space", "noise", "one_based")
+
+    def options(w):
+        return None if w is None else {k: w.get(k) for k in keys}
+
+    if options(old) == options(new):
+        return
+    if old is None or new is None:
+        have = "without wells" if old is None else f"conditioned on wells ({old['file']})"
+        ask = "without" if new is None else f"on {new['file']}"
+        raise ValueError(f"{out} holds an ensemble {have}, asked {ask}; give the same or use "
+                         f"another folder")
+    if old["sha256"] != new["sha256"]:
+        raise ValueError(f"{out} holds an ensemble conditioned on a well table of SHA-256 "
+                         f"{old['sha256'][:12]}... ({old['file']}), but {new['file']} has "
+                         f"{new['sha256'][:12]}...: the well data changed; restore the table or "
+                         f"use another folder")
+    key = next(k for k in keys if old.get(k) != new.get(k))
+    raise ValueError(f"{out} holds an ensemble conditioned with {key}={old.get(key)!r}, asked "
+                     f"{new[key]!r}; use another folder")
 
 
 def _run_tasks(tasks, args, rest, jobs, dask):
@@ -354,8 +416,9 @@ def _run_dask(tasks, args, rest, dask):
 def regenerate(out, i: int, dest, kle_path=None) -> dict:
     """Regenerate realization ``i`` of the ensemble in ``out`` into folder ``dest``.
 
-    Uses only the manifest (KLE file, checked by checksum; seed; transform; format);
-    ``kle_path`` points to a copy of the KLE file elsewhere (same checksum). Returns
+    Uses only the manifest (KLE file, checked by checksum; seed; transform; format; the well
+    data conditioned on, if any); ``kle_path`` points to a copy of the KLE file elsewhere (same
+    checksum). Returns
     ``{file: sha256}`` of the new files; compare with ``read_manifest(out)["realizations"]``.
     """
     m = read_manifest(out)
@@ -365,7 +428,7 @@ def regenerate(out, i: int, dest, kle_path=None) -> dict:
     dest.mkdir(parents=True, exist_ok=True)
     return write_realizations(kle_path, m["kle_sha256"], str(dest), [i], m["seed"],
                               m["format"], m["transform"], m.get("grid_section"),
-                              m.get("geometry"))[i]
+                              m.get("geometry"), (m.get("wells") or {}).get("data"))[i]
 
 
 def verify(out) -> list[int]:

@@ -45,7 +45,8 @@ def write_samples(kle, path, n: int, *, seed: int, start: int = 0, lognormal: bo
 
     Parameters
     ----------
-    kle : porevae.KLE
+    kle : porevae.KLE or porevae.kle.conditioning.ConditionalKLE
+        The expansion, or one conditioned on data (its ``params()`` then record the data).
     path : str or Path
         ``.h5``/``.hdf5`` (dataset ``volume``, attributes ``stack``, ``sha256``, ``porevae``),
         ``.npy``, ``.tif``/``.tiff`` or ``.raw``/``.bin`` (+ JSON sidecar). Checked first.

@@ -228,3 +228,40 @@ class Transform:
     def apply_kle(self, y, kle) -> dict[str, np.ndarray]:
         """:meth:`apply` with the KLE's mean and variance (``kle.mean``, ``kle.cov.variance``)."""
         return self.apply(y, kle.mean, kle.cov.variance)
+
+    def field_from_perm(self, k, mean: float = 0.0, variance: float = 1.0) -> np.ndarray:
+        """The Gaussian field value ``y`` that :meth:`apply` maps to permeability ``k`` [mD]
+        (any shape; float64 of that shape): the inverse of the log-normal map, with
+        ``sigma = sqrt(variance)``:
+
+        - ``"exp"``: ``y = ln k``;
+        - ``"geometric"``: ``y = mean + sigma ln(k / K_g) / s``;
+        - ``"arithmetic"``: ``y = mean + sigma (ln k - mu_ln) / s``, ``s^2 = ln(1 + sd^2/m^2)``,
+          ``mu_ln = ln m - s^2 / 2``.
+
+        Refused: ``perm="gaussian"`` (no permeability), a log-std of 0 (every ``y`` gives the
+        same ``k``), and ``k`` not > 0 or outside ``perm_bounds`` (values the truncated field
+        never takes; a bound itself is allowed).
+        """
+        k = np.asarray(k, dtype=np.float64)
+        if self.perm == "gaussian":
+            raise ValueError("perm='gaussian' writes the Gaussian field: there is no "
+                             "permeability to map back (give the data as field values)")
+        low, high = self.perm_bounds
+        bad = ~(k > 0) | ~np.isfinite(k) | (low is not None and k < low) | \
+            (high is not None and k > high)
+        if np.any(bad):
+            raise ValueError(f"permeability {float(k[bad].flat[0]):g} mD is not one the "
+                             f"transform gives: it must be finite, > 0 and within perm_bounds "
+                             f"{list(self.perm_bounds)}")
+        if self.perm == "exp":
+            return np.log(k)
+        if self.perm == "geometric":
+            s, ln_mid = self.perm_std, math.log(self.perm_mean)
+        else:
+            s2 = math.log1p((self.perm_std / self.perm_mean) ** 2)
+            s, ln_mid = math.sqrt(s2), math.log(self.perm_mean) - 0.5 * s2
+        if s == 0:
+            raise ValueError(f"perm_std = 0: every field value gives {self.perm_mean:g} mD, so "
+                             f"permeability data cannot be mapped back")
+        return mean + math.sqrt(_positive(variance, "variance")) * (np.log(k) - ln_mid) / s

@@ -394,13 +394,13 @@ class KLE:
             dev *= self.weights
         return (dev @ self.eigenvectors.astype(np.float64)) / np.sqrt(self.eigenvalues)
 
-    def condition(self, locations, values, noise: float = 0.0, *, cells=None):
+    def condition(self, locations, values, noise=0.0, *, cells=None):
         """The expansion conditioned on point data (wells): ``values`` (m,) observed at
         ``locations`` (m, ndim coordinates; None when ``cells`` gives (m, ndim) cell indices) with
         Gaussian errors of standard deviation ``noise``. Exact Gaussian conditioning of the
-        truncated prior in xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas); the
-        result samples (``sample``, ``lognormal``) seeded like this KLE, and gives ``mean()`` and
-        ``std()``."""
+        truncated prior in xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas, a
+        noise per datum); the result samples (``sample``, ``lognormal``) seeded like this KLE, and
+        gives ``mean()`` and ``std()``."""
         from porevae.kle.conditioning import condition
 
         return condition(self, locations, values, noise, cells=cells)
