@@ -160,8 +160,12 @@ def compare(reference, samples, out_dir=None, periodic=False, transport="auto") 
     for name in names:
         vals = np.array([st[name] for st in stats[1:]])
         refv = stats[0][name]
+        if vals.size < 2:
+            std = 0.0
+        else:  # an infinite value (a disconnected sample's tortuosity) has no spread
+            std = float(vals.std(ddof=1)) if np.all(np.isfinite(vals)) else math.nan
         table.append({"statistic": name, "reference": refv, "mean": float(vals.mean()),
-                      "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
+                      "std": std,
                       "rel_diff": (float(vals.mean()) - refv) / abs(refv) if refv else math.nan})
     axes_r = {"s2": np.arange(r_max + 1.0), "lineal_path": np.arange(r_max + 1.0),
               "psd": 0.5 * (edges[:-1] + edges[1:])}
