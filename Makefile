@@ -45,7 +45,7 @@ ERT_PATH  := $(abspath $(ERT_VENV))/bin:$(abspath $(PV_BIN))
 $(ERT_STAMP):
 	test -x $(ERT_VENV)/bin/python || $(PYTHON) -m venv $(ERT_VENV)
 	$(ERT_VENV)/bin/python -m pip install -q --upgrade pip
-	$(ERT_VENV)/bin/python -m pip install -q ert
+	$(ERT_VENV)/bin/python -m pip install -q "ert==23.0.1"  # the version measured (Python 3.11)
 	touch $(ERT_STAMP)
 
 # KLE (20 x 20 cells, 64 terms) -> GEN_KW priors -> synthetic truth and its observations ->
