@@ -61,8 +61,9 @@ def covariance_matrix(points, model: CovarianceModel, points_b=None, out=None,
         index offsets) or collocation points in length units, d in 1..3.
     model : CovarianceModel
     points_b : array (m, d), optional
-        Second point set for a cross-covariance ``(n, m)``; default: ``points`` (symmetric,
-        one triangle computed and mirrored).
+        Second point set for a cross-covariance ``(n, m)``; default: ``points`` (symmetric
+        and exactly so: on the host both triangles are evaluated row by row, which streams the
+        writes; the CUDA kernels compute one triangle of tiles and mirror it).
     out : array or tensor (n, m), optional
         Preallocated C-contiguous output, float32 or float64; the work runs on its device
         (a CUDA tensor: a device backend; a Grid's matrix can be filled on any device this way).
