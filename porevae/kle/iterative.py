@@ -141,17 +141,12 @@ class _ClassTransform:
         return a.reshape(p, self.size).T
 
     def _host(self, a):
-        for ax, ((kind, typ, L, _), h) in enumerate(zip(self.axes, self.half), start=1):
-            shape = list(a.shape)
-            shape[ax] = L
-            b = np.zeros(shape)
-            idx = [slice(None)] * a.ndim
-            idx[ax] = slice(0, h)
+        for ax, (kind, typ, L, _) in enumerate(self.axes, start=1):
             rev = [slice(None)] * a.ndim
             rev[ax] = slice(None, None, -1)
-            b[tuple(idx)] = a[tuple(rev)]
             f = scipy.fft.dct if kind == "dct" else scipy.fft.dst
-            a = f(b, type=typ, axis=ax, overwrite_x=True, workers=_WORKERS)
+            # the sector reversed along the axis, zero-padded to L by the transform itself (n=L)
+            a = f(a[tuple(rev)], type=typ, n=L, axis=ax, workers=_WORKERS)
         a *= self.multipliers
         for ax, ((kind, typ, _len, _), h) in enumerate(zip(self.axes, self.half), start=1):
             f = scipy.fft.idct if kind == "dct" else scipy.fft.idst
