@@ -2,9 +2,11 @@
 
 import json
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 import porevae as pv
 from porevae.cli import main
@@ -108,3 +110,33 @@ def test_orientation_flags_reach_the_model(tmp_path, capsys):
     assert main(["kle", "--shape", "8", "6", "4", "--length-scale", "0.3", "0.2", "0.1",
                  "--dip", "5", "--n-terms", "5", "--out", str(out), "--no-progress"]) == 2
     assert "give its azimuth" in capsys.readouterr().err
+
+
+def test_kle_on_a_corner_point_grid_file_with_volume_weights(tmp_path, capsys):
+    """--grid builds the KLE on the active cells of a GRDECL file; --weights volume reaches the
+    expansion (other eigenpairs than unweighted); the grid options and a missing length scale
+    are refused with one line."""
+    pytest.importorskip("resdata")
+    grid_file = Path(__file__).parent / "data" / "cornerpoint" / "GRID.GRDECL"
+    common = ["kle", "--grid", str(grid_file), "--length-scale", "300", "300", "5",
+              "--n-terms", "12", "--levels", "0.5", "--no-progress"]
+    assert main(common + ["--weights", "volume", "--out", str(tmp_path / "w.h5")]) == 0
+    assert main(common + ["--out", str(tmp_path / "u.h5")]) == 0
+    w, u = pv.KLE.load(tmp_path / "w.h5"), pv.KLE.load(tmp_path / "u.h5")
+    cpg = pv.CornerPointGrid.from_file(grid_file)
+    assert isinstance(w.grid, pv.CornerPointGrid) and w.grid.n_cells == cpg.n_cells
+    assert w.weighting == "volume" and u.weighting is None and u.weights is None
+    np.testing.assert_allclose(w.weights, cpg.volumes / cpg.volumes.mean(), rtol=1e-12)
+    ref = pv.KLE(cpg, pv.Exponential((300.0, 300.0, 5.0)), n_terms=12, weights="volume")
+    np.testing.assert_allclose(w.eigenvalues, ref.eigenvalues, rtol=1e-10)
+    assert np.max(np.abs(w.eigenvalues - u.eigenvalues) / u.eigenvalues) > 1e-3
+    capsys.readouterr()
+    for extra, words in ((["--shape", "4", "4"], "drop --shape"),
+                         (None, "--grid needs --length-scale")):
+        args = ["kle", "--grid", str(grid_file), "--n-terms", "5", "--out", ""]
+        args += extra if extra else []
+        if extra:
+            args += ["--length-scale", "300"]
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0]

@@ -23,7 +23,7 @@ SOLVERS = ("auto", "dense", "parity", "kron", "fft", "matfree")
 def add_model_arguments(p) -> None:
     """Grid and covariance options shared by the sub-commands that build a KLE."""
     g = p.add_argument_group("grid")
-    g.add_argument("--shape", type=int, nargs="+", default=[100, 100], metavar="N",
+    g.add_argument("--shape", type=int, nargs="+", metavar="N",
                    help="cells per axis (x y [z]); default 100 100")
     g.add_argument("--spacing", type=float, nargs="+",
                    help="cell size per axis (default: 1/shape, the unit square or cube)")
@@ -32,9 +32,9 @@ def add_model_arguments(p) -> None:
     c.add_argument("--cov", choices=COVARIANCES, default="exponential",
                    help="covariance model: exp(-r/l), exp(-r^2/l^2) or Matern(nu) "
                         "(default exponential)")
-    c.add_argument("--length-scale", type=float, nargs="+", default=[0.1],
+    c.add_argument("--length-scale", type=float, nargs="+",
                    help="correlation length l, one value or one per axis (grid units; "
-                        "default 0.1)")
+                        "default 0.1; with --grid, required, in the grid file's units)")
     c.add_argument("--variance", type=float, default=1.0,
                    help="variance sigma^2 of the field (default 1)")
     c.add_argument("--nu", type=float,
@@ -56,16 +56,26 @@ def add_model_arguments(p) -> None:
 
 
 def grid_from_args(args):
-    from porevae import Grid
+    """The regular grid of --shape/--spacing/--origin, or the corner-point grid of --grid."""
+    from porevae import CornerPointGrid, Grid
 
-    return Grid(tuple(args.shape), spacing=_one_or_many(args.spacing),
+    if getattr(args, "grid", None):
+        given = [f for f, v in (("--shape", args.shape), ("--spacing", args.spacing),
+                                ("--origin", args.origin)) if v is not None]
+        if given:
+            raise ValueError(f"--grid reads the cells from {args.grid}: drop {', '.join(given)}")
+        if args.length_scale is None:
+            raise ValueError("--grid needs --length-scale, in the grid file's length units "
+                             "(metres in most models)")
+        return CornerPointGrid.from_file(args.grid)
+    return Grid(tuple(args.shape or (100, 100)), spacing=_one_or_many(args.spacing),
                 origin=_one_or_many(args.origin))
 
 
 def model_from_args(args):
     from porevae import Exponential, Matern, SquaredExponential
 
-    ls = _one_or_many(args.length_scale)
+    ls = _one_or_many(args.length_scale or [0.1])
     if args.nu is not None and args.cov != "matern":
         raise ValueError(f"--nu is the Matern smoothness: it needs --cov matern, not "
                          f"--cov {args.cov}")
@@ -109,7 +119,8 @@ def run_kle(args) -> int:
         args.energy = 0.9
     t0 = time.perf_counter()
     kle = KLE(grid, model, n_terms=args.n_terms, energy=args.energy, solver=args.solver,
-              dtype=args.dtype, mean=args.mean, progress=args.progress)
+              dtype=args.dtype, mean=args.mean, progress=args.progress,
+              weights=None if args.weights == "none" else args.weights)
     table = kle.energy_table(args.levels, progress=args.progress)
     print(f"{kle!r}  ({time.perf_counter() - t0:.1f} s)")
     print(format_energy_table({f"{args.cov} terms": table}))
@@ -154,9 +165,18 @@ def register(sub) -> None:
 
     p = sub.add_parser("kle", help="build a KLE, print its energy table, save it (HDF5)",
                        description="Eigenpairs of the cell-centre covariance matrix on a regular "
-                       "grid; prints the number of terms M for each energy level and saves the "
-                       "expansion for `porevae sample`, `ensemble` and `field`.")
+                       "grid or the active cells of a corner-point grid (--grid); prints the "
+                       "number of terms M for each energy level and saves the expansion for "
+                       "`porevae sample`, `ensemble` and `field`.")
     add_model_arguments(p)
+    p.add_argument("--grid", metavar="FILE",
+                   help="a corner-point grid (.EGRID or .GRDECL: SPECGRID, COORD, ZCORN, ACTNUM) "
+                        "instead of --shape: the KLE lives on its active cells (fields go out "
+                        "over all cells, inactive ones filled, by `ensemble` and `field`)")
+    p.add_argument("--weights", choices=("none", "volume"), default="none",
+                   help="quadrature weights of the cells: none (default) or volume (each cell "
+                        "by its bulk volume, so that refined cells do not dominate; solvers "
+                        "dense and matfree)")
     trunc = p.add_mutually_exclusive_group()
     trunc.add_argument("--n-terms", type=int, help="number of terms M")
     trunc.add_argument("--energy", type=float, help="energy level in (0, 1] (default 0.9)")
