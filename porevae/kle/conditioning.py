@@ -40,7 +40,7 @@ import numpy as np
 
 from porevae._validation import check_int, check_memory
 from porevae.cornerpoint import CornerPointGrid
-from porevae.kle.expansion import CHUNK, DTYPES
+from porevae.kle.expansion import DTYPES, fill_aligned
 
 AXES = "xyz"
 
@@ -219,8 +219,8 @@ class ConditionalKLE:
     def sample(self, n: int, seed=None, start: int = 0) -> np.ndarray:
         """``n`` conditional realizations (n, *grid.shape), seeded like :meth:`KLE.sample` and
         bit for bit the same per realization whatever ``start`` and ``n``: realization ``i`` is
-        computed at its row of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows, as
-        the prior's."""
+        computed at its row of its aligned chunk, as the prior's
+        (:func:`porevae.kle.expansion.fill_aligned`)."""
         check_int(n, "n", 0)
         check_int(start, "start", 0)
         kle = self.kle
@@ -229,12 +229,8 @@ class ConditionalKLE:
         if seed is None:
             seed = np.random.SeedSequence().entropy
         out = np.empty((n, *kle.grid.field_shape), dtype=dtype)
-        for c0 in range(start - start % CHUNK, start + n, CHUNK):
-            lo, hi = max(c0, start), min(c0 + CHUNK, start + n)
-            z = np.zeros((CHUNK, kle.n_terms))
-            z[lo - c0:hi - c0] = kle.coefficients(hi - lo, seed, lo)
-            out[lo - start:hi - start] = self.field(z)[lo - c0:hi - c0]
-        return out
+        return fill_aligned(out, start, kle.n_terms, lambda m, lo: kle.coefficients(m, seed, lo),
+                            self.field)
 
     def lognormal(self, n: int, seed=None, start: int = 0) -> np.ndarray:
         """Conditional log-normal realizations ``exp(Y)`` (e.g. permeability honouring wells)."""

@@ -131,6 +131,24 @@ def _domain(grid):
     return grid if isinstance(grid, Grid) else grid.cell_centers()
 
 
+def fill_aligned(out, start: int, n_terms: int, coefficients, field, convert=None,
+                 progress: bool = False):
+    """``out[r]`` = the field of realization ``start + r`` for ``r < len(out)``, each computed at
+    its row of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows (rows outside the
+    request are zero coefficients), so that a realization's bits do not depend on ``start`` and
+    ``len(out)``. ``coefficients(m, lo)`` gives the (m, n_terms) coefficients of realizations
+    ``lo .. lo + m - 1``; ``field`` maps (CHUNK, n_terms) coefficients (after ``convert``, e.g.
+    to a tensor) to (CHUNK, *field_shape) fields. Returns ``out``."""
+    n = len(out)
+    for c0 in tqdm(range(start - start % CHUNK, start + n, CHUNK), desc="sampling",
+                   disable=not progress, leave=False):
+        lo, hi = max(c0, start), min(c0 + CHUNK, start + n)
+        xi = np.zeros((CHUNK, n_terms))
+        xi[lo - c0:hi - c0] = coefficients(hi - lo, lo)
+        out[lo - start:hi - start] = field(xi if convert is None else convert(xi))[lo - c0:hi - c0]
+    return out
+
+
 class KLE:
     """Truncated Karhunen-Loeve expansion of a Gaussian random field on a regular grid or on the
     active cells of a corner-point grid.
@@ -351,16 +369,11 @@ class KLE:
             out = torch.empty((n, *self.grid.field_shape), dtype=tdt, device=self.device)
         else:
             out = np.empty((n, *self.grid.field_shape), dtype=DTYPES[self.dtype])
-        first = start - start % CHUNK
-        for c0 in tqdm(range(first, start + n, CHUNK), desc="sampling", disable=not progress,
-                       leave=False):
-            lo, hi = max(c0, start), min(c0 + CHUNK, start + n)
-            xi = np.zeros((CHUNK, self.n_terms))
-            xi[lo - c0:hi - c0] = self.coefficients(hi - lo, seed, lo)
-            if as_tensor:
-                xi = torch.as_tensor(xi, dtype=tdt, device=self.device)
-            out[lo - start:hi - start] = self.field(xi)[lo - c0:hi - c0]
-        return out
+        convert = (lambda xi: torch.as_tensor(xi, dtype=tdt, device=self.device)) \
+            if as_tensor else None
+        return fill_aligned(out, start, self.n_terms,
+                            lambda m, lo: self.coefficients(m, seed, lo), self.field,
+                            convert=convert, progress=progress)
 
     def _device_sampler(self):
         if self._sampler is None:  # uploads Phi sqrt(Lambda) once
