@@ -3,8 +3,9 @@ torch, in one run.
 
     python -m bench.bench_covariance [--quick] [--repeat 3]
 
-* assembly of the 30,276 cell centres of the 174 x 174 grid given as a point array (float64 and
-  float32): ``ops.covariance_matrix(points, Exponential(0.1))`` against the minimal plain version
+* assembly of the 30,276 cell centres of the 174 x 174 grid given as a point array, and of
+  14,400 uniform random points in the unit cube (float64 and float32):
+  ``ops.covariance_matrix(points, Exponential(0.1))`` against the minimal plain version
   ``torch.cdist(p, p).div_(-l).exp_()``, beside the write floor (n^2 entries written into fresh
   memory at the write bandwidth measured in the same run);
 * ``ops.covariance_matvec`` on 100,000 random points in the unit cube with 64 right-hand sides
@@ -33,11 +34,15 @@ def minimal(p: torch.Tensor) -> torch.Tensor:
     return torch.cdist(p, p).div_(-LENGTH).exp_()
 
 
-def assembly(n_side: int, repeat: int) -> list[dict]:
+def assembly(n_side: int, repeat: int, random_3d: bool = False) -> list[dict]:
+    """``n_side^2`` points: the cell centres of the square grid, or (``random_3d``) as many
+    uniform random points in the unit cube (the general case: three coordinates, no order)."""
     import porevae as pv
 
-    pts = pv.Grid((n_side, n_side)).cell_centers()
+    pts = np.random.default_rng(0).uniform(size=(n_side * n_side, 3)) if random_3d else \
+        pv.Grid((n_side, n_side)).cell_centers()
     n = len(pts)
+    kind = "random 3-D points" if random_3d else "points"
     model = pv.Exponential(LENGTH)
     wb = write_bandwidth(1 << 28, 3)
     rows = []
@@ -52,7 +57,7 @@ def assembly(n_side: int, repeat: int) -> list[dict]:
                      "ratio": t_ref / t_ops, "floor_fresh_s": nbytes / wb["fresh"],
                      "floor_touched_s": nbytes / wb["touched"], "bytes": nbytes})
         r = rows[-1]
-        print(f"assembly {n} points {r['dtype']}: porevae {t_ops:.3f} s, torch.cdist+exp_ "
+        print(f"assembly {n} {kind} {r['dtype']}: porevae {t_ops:.3f} s, torch.cdist+exp_ "
               f"{t_ref:.3f} s -> {r['ratio']:.1f}x; write floor {r['floor_fresh_s']:.3f} s "
               f"(fresh, {wb['fresh'] / 1e9:.1f} GB/s) / {r['floor_touched_s']:.3f} s (touched, "
               f"{wb['touched'] / 1e9:.1f} GB/s) -> {t_ops / r['floor_fresh_s']:.2f}x the fresh "
@@ -92,6 +97,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     print(machine(), f"| torch threads {torch.get_num_threads()}", flush=True)
     assembly(40 if args.quick else 174, args.repeat)
+    assembly(30 if args.quick else 120, args.repeat, random_3d=True)
     matvec(5_000 if args.quick else 100_000, 64, 1 if not args.quick else args.repeat)
     return 0
 
