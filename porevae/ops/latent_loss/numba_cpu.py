@@ -3,7 +3,7 @@
 Arrays are C-contiguous (N, d) rows of one latent vector each, float32 or float64 (float32 math
 for float32 data). Rows are spread over threads (``prange``, see :data:`GRAIN`); each row is one
 vectorised loop.
-``exp`` is evaluated by :func:`porevae.ops._numba_math.exp_poly` (Cody-Waite reduction + Taylor
+``exp`` is evaluated by :func:`porevae.ops._numba_math.exp_poly` (Cody-Waite reduction + minimax
 polynomial + exponent bits), which LLVM vectorises; it is exact to ~1 ulp for |x| <= 40, the
 range that the logvar clamp (|logvar| <= 80) guarantees. Fast-math flags exclude
 ``nnan``/``ninf``: NaN in gives NaN out.
@@ -26,12 +26,14 @@ from porevae.ops._common import empty
 from porevae.ops._numba_math import FASTMATH
 from porevae.ops._numba_math import exp_poly as _exp
 
-GRAIN = 1 << 22
+GRAIN = 1 << 19
 """Elements per thread: a pass over n elements uses min(numba threads, max(1, n // GRAIN)).
 
-One thread does a pass over 1M float32 elements in 0.4-0.9 ms. A second thread halved that when
-the other core was free, but cost ~8 ms per call when it was busy (the loaded 2-core machine of
-bench/RESULTS.md): threads are added only where the possible gain exceeds that risk.
+One thread does a pass over 1M float32 elements in 0.6-0.9 ms. At 1M elements two threads make
+forward + backward 3.6-3.7x the minimal torch version on the 8 x 8 x 32 x 32 x 16 latent map
+against 2.4x on one thread (bench/RESULTS.md, 2026-12-01). The cost: when the other core is busy,
+a two-thread pass waits for it (~8 ms measured on the loaded 2-core machine), as torch's own
+two-thread kernels do; below 1M elements one thread is kept.
 """
 
 
