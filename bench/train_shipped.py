@@ -1,7 +1,8 @@
-"""Train the shipped Berea model (porevae/data/models/berea) on the shipped Berea image.
+"""Train a shipped model (porevae/data/models/<medium>): Berea on the shipped Berea image, or
+spheres on the synthetic overlapping-sphere medium (:func:`spheres_medium`).
 
-    OMP_NUM_THREADS=1 taskset -c 1 python -m bench.train_berea --out runs/berea [--steps 2000]
-        [--s2-weight 10] [--gamma 1000] [--threads 1] [--stop-at STEP]
+    OMP_NUM_THREADS=1 taskset -c 1 python -m bench.train_shipped --out runs/berea [--steps 2000]
+        [--medium berea|spheres] [--s2-weight 10] [--gamma 1000] [--threads 1] [--stop-at STEP]
 
 FisherVAE, fully convolutional, 64^3 crops (48 symmetries), f = 4 (latent map 8 x 16^3 per
 crop), widths 8 / 16 / 32 at full / half / quarter resolution, 4 extra 3^3 convolutions at the
@@ -19,11 +20,22 @@ import time
 import torch
 
 from porevae.data import berea
+from porevae.media import overlapping_spheres
 from porevae.vae import ModelConfig, TrainConfig, Trainer, build_model
+
+#: The synthetic medium of the shipped ``spheres`` model: overlapping solid spheres of radius 4
+#: voxels at porosity 0.4 (the medium of ``porevae study reconstruction``), 256^3, periodic, seed 0.
+SPHERES = {"shape": (256, 256, 256), "porosity": 0.4, "radius": 4.0, "periodic": True, "seed": 0}
+
+
+def spheres_medium():
+    """The synthetic training volume (256^3 bool, 1 = pore), regenerated from :data:`SPHERES`."""
+    return overlapping_spheres(SPHERES["shape"], SPHERES["porosity"], SPHERES["radius"],
+                               periodic=SPHERES["periodic"], seed=SPHERES["seed"])
 
 
 def berea_config(s2_weight: float = 10.0, gamma: float = 1000.0) -> ModelConfig:
-    """The shipped Berea model's architecture and loss."""
+    """The shipped models' architecture and loss (the same for both media)."""
     return ModelConfig(kind="fisher", ndim=3, size=64, depth=2, channels=8, max_channels=48,
                        latent_channels=8, blocks=1, latent_blocks=4, gamma=gamma,
                        s2_weight=s2_weight, s2_rmax=24)
@@ -32,6 +44,7 @@ def berea_config(s2_weight: float = 10.0, gamma: float = 1000.0) -> ModelConfig:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--medium", choices=("berea", "spheres"), default="berea")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--s2-weight", type=float, default=10.0)
     ap.add_argument("--gamma", type=float, default=1000.0)
@@ -45,7 +58,8 @@ def main(argv=None) -> int:
                          scheduler="cosine", min_lr_ratio=0.1, seed=0, checkpoint_every=100,
                          log_every=10, progress=False, device="cpu")
     t0 = time.perf_counter()
-    trainer = Trainer(model, berea(), config, out_dir=args.out)
+    volume = berea() if args.medium == "berea" else spheres_medium()
+    trainer = Trainer(model, volume, config, out_dir=args.out)
     print(model.loss_formula(), flush=True)
 
     def report(tr, step, terms):
