@@ -154,16 +154,18 @@ def test_channels_last_matches_contiguous(rng):
 
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_inference_decoder_path_matches_autograd_path(ndim, channels_last, rng):
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_inference_decoder_path_matches_autograd_path(ndim, channels_last, blocks, rng):
     """Without gradients the decoder runs SiLU in place and its last 1x1 convolution as a GEMM
     on channels-last maps: the same values as the layers applied one by one (float64)."""
     _seed(rng)
-    model = VAE(ndim=ndim, **TINY).double().set_channels_last(channels_last)
-    z = torch.from_numpy(rng.standard_normal((2, 3) + (5, 7, 6)[:ndim]))
+    model = VAE(ndim=ndim, **{**TINY, "blocks": blocks}).double()
+    model.set_channels_last(channels_last)
+    z = torch.from_numpy(rng.standard_normal((2, 3) + (9, 7, 6)[:ndim]))
     with torch.no_grad():
         fast = model.decoder(z)
     plain = model.decoder.body(z.contiguous(memory_format=model.decoder.memory_format))
-    assert fast.shape == plain.shape == (2, 1) + (20, 28, 24)[:ndim]
+    assert fast.shape == plain.shape == (2, 1) + (36, 28, 24)[:ndim]
     torch.testing.assert_close(fast, plain.detach(), rtol=1e-12, atol=1e-12)
     assert plain.requires_grad and not fast.requires_grad
 
