@@ -130,11 +130,11 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
     f = model.config.factor
     with evaluating(model):
         for region in chunk_grid(cells, chunk):
-            block = model.mean_of(decode_region(model, latent, region, shape))[0, 0]
-            out[tuple(slice(a * f, min(b * f, s)) for (a, b), s in zip(region, shape))] = \
-                block.numpy()
+            dst = torch.from_numpy(out[tuple(slice(a * f, min(b * f, s))
+                                             for (a, b), s in zip(region, shape))])
+            model.mean_of(decode_region(model, latent, region, shape)[0, 0], into=dst)
             if bar is not None:
-                bar.update(block.numel())
+                bar.update(dst.numel())
     return out
 
 

@@ -137,10 +137,15 @@ class VAE(nn.Module):
         (Gaussian)."""
         return self.decoder(self._check_latent(z))
 
-    def mean_of(self, out: torch.Tensor) -> torch.Tensor:
-        """Decoder output -> mean of p(x|z): sigmoid of the logits (Bernoulli) or as is."""
+    def mean_of(self, out: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder output -> mean of p(x|z): sigmoid of the logits (Bernoulli) or as is;
+        written into ``into`` (a tensor of that shape, e.g. a view of the output volume) when
+        given, without a temporary."""
         out = out.float()
-        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        if into is None:
+            return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        return torch.sigmoid(out, out=into) if self.config.likelihood == "bernoulli" else \
+            into.copy_(out)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (N, C, *cells) -> mean of p(x|z), (N, 1, *(cells f)): pore probability in [0, 1]
