@@ -1,5 +1,5 @@
-"""Train a shipped model (porevae/data/models/<medium>): Berea on the shipped Berea image, or
-spheres on the synthetic overlapping-sphere medium (:func:`spheres_medium`).
+"""Train a model of the recipe of the shipped Berea model (porevae/data/models/berea): on the
+shipped Berea image, or on the synthetic overlapping-sphere medium (:func:`spheres_medium`).
 
     OMP_NUM_THREADS=1 taskset -c 1 python -m bench.train_shipped --out runs/berea [--steps 2000]
         [--medium berea|spheres] [--s2-weight 10] [--gamma 1000] [--threads 1] [--stop-at STEP]
@@ -23,8 +23,9 @@ from porevae.data import berea
 from porevae.media import overlapping_spheres
 from porevae.vae import ModelConfig, TrainConfig, Trainer, build_model
 
-#: The synthetic medium of the shipped ``spheres`` model: overlapping solid spheres of radius 4
-#: voxels at porosity 0.4 (the medium of ``porevae study reconstruction``), 256^3, periodic, seed 0.
+#: The synthetic medium of the ``spheres`` model (not shipped: bench/RESULTS.md, third stop):
+#: overlapping solid spheres of radius 4 voxels at porosity 0.4 (the medium of ``porevae study
+#: reconstruction``), 256^3, periodic, seed 0.
 SPHERES = {"shape": (256, 256, 256), "porosity": 0.4, "radius": 4.0, "periodic": True, "seed": 0}
 
 
