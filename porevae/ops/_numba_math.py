@@ -1,13 +1,14 @@
 """Elementwise math for Numba CPU kernels that LLVM vectorises, shared by the operations.
 
 :func:`exp_poly` is ``exp`` by Cody-Waite range reduction, ``x = t ln 2 + r`` with ``|r| <=
-ln 2 / 2``, a minimax polynomial ``exp(r) ~ 1 + r + r^2 q(r)`` and ``2**t`` added to the
+ln 2 / 2``, a near-minimax polynomial ``exp(r) ~ 1 + r + r^2 q(r)`` and ``2**t`` added to the
 result's exponent bits (:func:`_scale`). The integer ``t`` comes from the round-to-nearest
-"shifter" trick (``k = x log2(e) + 1.5 * 2**52`` holds ``t`` in its low mantissa bits), so the
-whole evaluation is 2 + 2 + deg q + 2 fused multiply-adds and two integer operations, branch-free:
-loops over it vectorise, unlike the libm call. float64: deg q = 9 (approximation error 1.6e-17
-relative, under 0.15 ulp); float32: deg q = 4 (9.7e-9, 0.16 ulp); the coefficients are
-Chebyshev fits of ``(exp(r) - 1 - r) / r^2`` on ``[-ln 2 / 2, ln 2 / 2]`` (mpmath, 40 digits).
+"shifter" trick (``k = x log2(e) + 1.5 * 2**52`` holds ``t`` in its low mantissa bits): one
+fused multiply-add and one subtraction for ``t``, two for ``r``, deg q + 2 for the polynomial,
+one shift and one integer add, branch-free, so loops over it vectorise, unlike the libm call.
+float64: deg q = 9 (approximation error 1.6e-17 relative, under 0.15 ulp); float32: deg q = 4
+(9.7e-9, 0.16 ulp); the coefficients are Chebyshev fits of ``(exp(r) - 1 - r) / r^2`` on
+``[-ln 2 / 2, ln 2 / 2]`` (mpmath, 40 digits).
 Valid for ``-708 <= x <= 709`` (float64) and ``-87 <= x <= 88`` (float32); callers whose
 arguments may leave that range clamp them first.
 """

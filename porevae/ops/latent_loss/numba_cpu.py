@@ -3,7 +3,7 @@
 Arrays are C-contiguous (N, d) rows of one latent vector each, float32 or float64 (float32 math
 for float32 data). Rows are spread over threads (``prange``, see :data:`GRAIN`); each row is one
 vectorised loop.
-``exp`` is evaluated by :func:`porevae.ops._numba_math.exp_poly` (Cody-Waite reduction + minimax
+``exp`` is evaluated by :func:`porevae.ops._numba_math.exp_poly` (Cody-Waite reduction + Chebyshev
 polynomial + exponent bits), which LLVM vectorises; it is exact to ~1 ulp for |x| <= 40, the
 range that the logvar clamp (|logvar| <= 80) guarantees. Fast-math flags exclude
 ``nnan``/``ninf``: NaN in gives NaN out.
