@@ -15,8 +15,7 @@ latent map in chunks with that halo reproduces the whole-map decode (:mod:`porev
 All layers work in either memory format (``channels_last[_3d]``). Without gradients (generation)
 the decoder applies SiLU in place, runs float32 host convolutions through oneDNN directly and the
 last 1x1 convolution of a channels-last map as one matrix product: the same arithmetic without
-the full-resolution temporaries (a 128^3 decode on
-one thread: 0.50 -> 0.38 s, bench/RESULTS.md).
+the full-resolution temporaries (a 128^3 decode on one thread: 0.50 -> 0.37 s, bench/RESULTS.md).
 """
 
 from __future__ import annotations
