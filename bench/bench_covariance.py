@@ -8,7 +8,8 @@ torch, in one run.
   ``ops.covariance_matrix(points, Exponential(0.1))`` against the minimal plain version
   ``torch.cdist(p, p).div_(-l).exp_()``, beside the write floor (a fresh n x n output filled in
   parallel), the three timed in turn within every repetition (``--grouped``: each one's runs
-  back to back), with the kernel (system) time of each: on this VM first touches cost;
+  back to back), with the kernel (system) time of each (first touches of fresh memory are
+  costly on this VM);
 * ``ops.covariance_matvec`` on 100,000 random points in the unit cube with 64 right-hand sides
   (float64): time and GFLOP/s (2 n^2 k flops of the products; the n^2 covariance evaluations
   come on top) against torch in tiles (``ops.reference.covariance_matvec``: cdist + exp + GEMM
