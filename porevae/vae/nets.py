@@ -99,7 +99,7 @@ def _inference_layer(layer, x: torch.Tensor) -> torch.Tensor:
     at 32^3 on one thread."""
     if isinstance(layer, (nn.Conv2d, nn.Conv3d)) and x.device.type == "cpu" and \
             x.dtype == torch.float32 and layer.padding_mode == "zeros" and \
-            torch.backends.mkldnn.is_available():
+            torch.backends.mkldnn.is_available() and hasattr(torch, "mkldnn_convolution"):
         return torch.mkldnn_convolution(x, layer.weight, layer.bias, layer.padding, layer.stride,
                                         layer.dilation, layer.groups)
     return layer(x)
