@@ -187,6 +187,7 @@ def test_every_train_flag_sets_its_config_field():
               "likelihood": "gaussian", "obs_std": "0.5", "beta": "2.5", "gamma": "0.3",
               "fisher_target": "3.0", "fisher": "mc", "warmup": "7", "logvar_min": "-9.0",
               "logvar_max": "3.0", "latent_backend": "torch", "s2_weight": "2.0", "s2_rmax": "9",
+              "s2_cut": "porosity", "s2_size": "48", "euler_weight": "0.5",
               "steps": "11", "batch_size": "3", "prior_batch": "2", "lr": "0.004",
               "weight_decay": "0.01", "scheduler": "cosine", "min_lr_ratio": "0.2",
               "grad_clip": "1.5", "seed": "5", "checkpoint_every": "3", "log_every": "2",
@@ -200,12 +201,15 @@ def test_every_train_flag_sets_its_config_field():
             if f.name not in values:
                 continue
             kind = [] if f.name == "kind" else ["--kind", "fisher"]
+            if f.name == "euler_weight":  # a term of the descriptor loss: needs s2_weight
+                kind += ["--s2-weight", "1.0"]
             argv = ["train", "x.npy", "--out", "o", *kind, "--" + f.name.replace("_", "-"),
                     values[f.name]]
             got = getattr(getattr(build_config(parser.parse_args(argv), ndim=3), table), f.name)
             before = getattr(getattr(default, table), f.name)
-            want = (48, 48, 48) if f.name == "size" else type(before)(values[f.name])
-            assert tuple(got) == want if f.name == "size" else got == want, (f.name, got)
+            shaped = f.name in ("size", "s2_size")
+            want = (48, 48, 48) if shaped else type(before)(values[f.name])
+            assert tuple(got) == want if shaped else got == want, (f.name, got)
             assert got != before, f.name
             checked.add(f.name)
     fields = {f.name for t in ("model", "train") for f in

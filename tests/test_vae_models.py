@@ -77,8 +77,9 @@ def _hand_terms(model, x, eps, lo=-6.0, hi=2.0):
 def test_fisher_vae_loss_matches_hand_computation(rng):
     _seed(rng)
     model = FisherVAE(beta=2.0, gamma=0.3, fisher_target=1.5, warmup=10, ndim=2, s2_weight=0.7,
-                      s2_rmax=5, **TINY)
+                      s2_rmax=5, euler_weight=0.2, **TINY)
     model.s2_target.copy_(torch.linspace(0.3, 0.1, 6))
+    model.euler_target.fill_(-0.01)
     x = torch.from_numpy(rng.random((4, 1, 16, 16), dtype=np.float32)).round()
     eps = torch.from_numpy(rng.standard_normal((4, 3, 4, 4), dtype=np.float32))
     prior = torch.from_numpy(rng.standard_normal((2, 3, 4, 4), dtype=np.float32))
@@ -92,7 +93,10 @@ def test_fisher_vae_loss_matches_hand_computation(rng):
             a = (p[:, r:, :] * p[:, :16 - r, :]).mean((1, 2))
             b = (p[:, :, r:] * p[:, :, :16 - r]).mean((1, 2))
             s2[r] = ((a + b) / 2).mean()
-        desc = 256 * ((s2 - model.s2_target) ** 2).sum()
+        from porevae.vae.losses import euler_density
+
+        chi = euler_density(p).mean()
+        desc = 256 * ((s2 - model.s2_target) ** 2).sum() + 0.2 * 256 * (chi / -0.01 - 1) ** 2
         beta_t = 2.0 * step / 10
         total = (recon.mean() + beta_t * kl.mean() + 0.3 * abs(fisher.mean() - 1.5)
                  + 0.7 * desc)
@@ -102,7 +106,8 @@ def test_fisher_vae_loss_matches_hand_computation(rng):
         torch.testing.assert_close(got[key].detach(), want, rtol=1e-5, atol=1e-4)
     assert model.beta_at(0) == 0.0 and model.beta_at(10) == model.beta_at(99) == 2.0
     formula = model.loss_formula()
-    for piece in ("recon", "beta_t mean_n KL_n", "0.3 |mean_n F_n - 1.5|", "0.7 D"):
+    for piece in ("recon", "beta_t mean_n KL_n", "0.3 |mean_n F_n - 1.5|", "0.7 D",
+                  "0.2 V (chi_m / chi_data - 1)^2"):
         assert piece in formula, formula
 
 

@@ -195,7 +195,174 @@ def test_descriptor_loss_target_and_prior_batch(rng):
                     for a in (0, 1)], axis=0)
     np.testing.assert_allclose(model.s2_target.numpy(), want, rtol=1e-5, atol=1e-6)
     seen = []
-    real = model.prior_s2
-    model.prior_s2 = lambda eps: seen.append(eps.shape) or real(eps)
+    real = model.prior_descriptors
+    model.prior_descriptors = lambda eps: seen.append(eps.shape) or real(eps)
     row = trainer.fit()[-1]
     assert seen == [(4, 2, 8, 8)] * 2 and row["s2"] > 0
+
+
+def test_porosity_cut_is_the_exact_cut_tempered(rng):
+    """The forward value is the exact cut, smoothed; the gradient is that of the cut whose
+    threshold keeps the soft porosity sum_x h_x fixed (checked by central differences of that
+    function, the threshold solved by bisection), so it is zero along a uniform logit shift
+    and reaches only voxels near the cut."""
+    from porevae.vae.losses import CUT_TEMPERATURE as tau
+    from porevae.vae.losses import porosity_cut
+
+    logits = torch.as_tensor(rng.normal(0.0, 3.0, (2, 17, 19)), dtype=torch.float64)
+    phi = float(rng.uniform(0.1, 0.5))
+    h = porosity_cut(logits.requires_grad_(True), phi)
+    assert torch.all((h > 0.5).sum(dim=(1, 2)) == round(phi * 17 * 19))  # the exact cut
+    weights = torch.as_tensor(rng.standard_normal((2, 17, 19)))
+    grad, = torch.autograd.grad((h * weights).sum(), logits)
+    np.testing.assert_allclose(grad.sum(dim=(1, 2)), 0.0, atol=1e-12)
+    far = (h.detach() - 0.5).abs() > 0.5 - float(torch.sigmoid(torch.tensor(-4.0 / tau)))
+    assert grad[far].abs().max() < 1e-3 * grad.abs().max()
+    mass = h.detach().sum(dim=(1, 2))
+
+    def kept(lg):  # the cut with sum h = mass, threshold by bisection
+        lo, hi = lg.amin(dim=(1, 2)) - 50, lg.amax(dim=(1, 2)) + 50
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            big = torch.sigmoid((lg - mid[:, None, None]) / tau).sum(dim=(1, 2)) > mass
+            lo, hi = torch.where(big, mid, lo), torch.where(big, hi, mid)
+        return (torch.sigmoid((lg - lo[:, None, None]) / tau) * weights).sum()
+
+    step = torch.as_tensor(rng.standard_normal((2, 17, 19)))
+    with torch.no_grad():
+        fd = (kept(logits + 1e-6 * step) - kept(logits - 1e-6 * step)) / 2e-6
+    assert float((grad * step).sum()) == pytest.approx(float(fd), rel=1e-5, abs=1e-8)
+    with pytest.raises(ValueError, match=r"porosity must be in \(0, 1\), got 1.0"):
+        porosity_cut(logits, 1.0)
+
+
+@pytest.mark.parametrize("cut", ["soft", "porosity"])
+def test_s2_cut_chooses_the_image_of_the_descriptor_loss(rng, cut):
+    """s2_cut='porosity' takes S2 of the tempered exact cut at the data's porosity, 'soft' that
+    of the pore probability."""
+    from porevae.vae.losses import porosity_cut, s2_axes
+
+    torch.manual_seed(int(rng.integers(2**31)))
+    img = _image(int(rng.integers(100)))
+    model = FisherVAE(s2_weight=1.0, s2_rmax=8, s2_cut=cut, **TINY)
+    Trainer(model, img, steps=1, progress=False, checkpoint_every=0)  # fills s2_target
+    eps = torch.randn(3, 2, 8, 8)
+    with torch.no_grad():
+        got = model.prior_descriptors(eps)["s2"]
+        logits = model.decode_logits(eps)
+    phi = float(model.s2_target[0])
+    image = porosity_cut(logits, phi) if cut == "porosity" else torch.sigmoid(logits)
+    torch.testing.assert_close(got, s2_axes(image, 8), rtol=1e-5, atol=1e-6)
+    if cut == "porosity":
+        assert torch.all((image > 0.5).sum(dim=(1, 2, 3)) == round(phi * 32 * 32))
+    assert ("exact-porosity cut" in model.loss_formula()) == (cut == "porosity")
+
+
+def test_s2_cut_porosity_needs_a_bernoulli_model():
+    with pytest.raises(ValueError, match="s2_cut='porosity' needs likelihood='bernoulli'"):
+        FisherVAE(s2_cut="porosity", likelihood="gaussian", **TINY)
+    with pytest.raises(ValueError, match="s2_cut must be one of"):
+        FisherVAE(s2_cut="hard", **TINY)
+
+
+def test_porosity_cut_target_is_the_crop_correlation_at_the_data_porosity(rng):
+    """With s2_cut='porosity' the target is phi^2 + phi (1 - phi) rho(r), rho the pooled
+    correlation of the data's tiles of the training shape (here 2 x 3 tiles of 32^2 and one of
+    a second image), computed here with porevae.media's estimator."""
+    from porevae.media import two_point_correlation
+
+    images = [rng.random((64, 100)) < rng.uniform(0.3, 0.6), rng.random((40, 33)) < 0.5]
+    model = FisherVAE(s2_weight=1.0, s2_rmax=8, s2_cut="porosity", **TINY)
+    got = model.set_descriptor_targets([im.astype(np.float32) for im in images]).numpy()
+    tiles = [im[a:a + 32, b:b + 32] for im in images
+             for a in range(0, im.shape[0] - 31, 32) for b in range(0, im.shape[1] - 31, 32)]
+    assert len(tiles) == 7
+    s2 = np.array([np.mean([two_point_correlation(t, axis=a, r_max=8)[1] for a in (0, 1)], 0)
+                   for t in tiles])
+    phi_c = np.array([t.mean() for t in tiles])
+    rho = (s2 - phi_c[:, None] ** 2).sum(0) / (phi_c - phi_c**2).sum()
+    phi = phi_c.mean()
+    np.testing.assert_allclose(got, phi**2 + phi * (1 - phi) * rho, rtol=1e-5, atol=1e-7)
+    assert abs(got[0] - phi) < 1e-6
+    with pytest.raises(ValueError, match="needs training data with both phases"):
+        model.set_descriptor_targets(np.zeros((32, 32), np.float32))
+
+
+def _window_euler(img):
+    """Euler density of a binary image by the window counts, written out loop by loop."""
+    from itertools import combinations, product
+
+    d, chi = img.ndim, 0.0
+    for j in range(d + 1):
+        for axes in combinations(range(d), d - j):
+            starts = [range(n - 1) if a in axes else range(n) for a, n in enumerate(img.shape)]
+            hits = [img[tuple(slice(x, x + 2) if a in axes else x
+                              for a, x in enumerate(pos))].any() for pos in product(*starts)]
+            chi += (-1) ** j * np.mean(hits)
+    return chi
+
+
+@pytest.mark.parametrize("shape", [(21, 18), (9, 12, 10)])
+def test_euler_density_counts_windows_and_is_differentiable(rng, shape):
+    from porevae.vae.losses import euler_density
+
+    hard = rng.random((3, *shape)) < rng.uniform(0.2, 0.7)
+    got = euler_density(torch.from_numpy(hard).float()).numpy()
+    np.testing.assert_allclose(got, [_window_euler(h) for h in hard], rtol=1e-12, atol=1e-15)
+    soft = torch.as_tensor(rng.random((2, 1, *shape[:-1], 4)), dtype=torch.float64)
+    assert torch.autograd.gradcheck(euler_density, (soft.requires_grad_(True),))
+    with pytest.raises(ValueError, match="2D or 3D images"):
+        euler_density(torch.zeros(2, 5))
+
+
+def test_euler_density_of_crops_is_not_biased_by_the_box():
+    """On a periodic medium the exact Euler density is euler_characteristic(periodic=True) /
+    voxels; the window estimator on 32^3 crops matches it, the box-cut count does not."""
+    from porevae.media import euler_characteristic, overlapping_spheres
+    from porevae.vae.losses import euler_density
+
+    vol = overlapping_spheres((96, 96, 96), 0.3, 3.0, periodic=True, seed=3)
+    exact = euler_characteristic(vol, periodic=True) / vol.size
+    crops = np.stack([vol[a:a + 32, b:b + 32, c:c + 32] for a in (0, 32, 64)
+                      for b in (0, 32, 64) for c in (0, 32, 64)])
+    est = float(euler_density(torch.from_numpy(crops)).mean())
+    boxed = np.mean([euler_characteristic(c) / c.size for c in crops])
+    assert abs(est / exact - 1) < 0.02 and abs(boxed / exact - 1) > 0.1
+
+
+def test_euler_term_target_and_training(rng):
+    """euler_weight: the target is the data's Euler density by the window estimator, the prior
+    samples' Euler density enters D, and it needs s2_weight."""
+    torch.manual_seed(int(rng.integers(2**31)))
+    img = rng.random((64, 70)) < 0.5
+    model = FisherVAE(s2_weight=1.0, s2_rmax=8, euler_weight=0.5, **TINY)
+    trainer = Trainer(model, img.astype(np.float32), steps=1, prior_batch=2, progress=False,
+                      checkpoint_every=0)
+    assert float(model.euler_target) == pytest.approx(_window_euler(img), rel=1e-12)
+    seen = []
+    real = model.prior_descriptors
+    model.prior_descriptors = lambda eps: seen.append(real(eps)) or seen[-1]
+    row = trainer.fit()[-1]
+    assert seen[0]["euler"].shape == (2,) and row["s2"] > 0
+    assert "euler_target" not in model.state_dict()  # recomputed by the trainer, not saved
+    with pytest.raises(ValueError, match="euler_weight needs s2_weight > 0"):
+        FisherVAE(euler_weight=1.0, **TINY)
+
+
+def test_s2_size_sets_the_prior_samples_and_the_target_tiles(rng):
+    """s2_size: the descriptor loss decodes prior samples of that shape, and the porosity
+    target is measured on data tiles of that shape (here one 64^2 tile of a 70 x 66 image)."""
+    torch.manual_seed(int(rng.integers(2**31)))
+    img = (rng.random((70, 66)) < 0.4).astype(np.float32)
+    model = FisherVAE(s2_weight=1.0, s2_rmax=8, s2_cut="porosity", s2_size=64, **TINY)
+    trainer = Trainer(model, img, steps=1, prior_batch=2, progress=False, checkpoint_every=0)
+    assert model.s2_target[0].item() == pytest.approx(img[:64, :64].mean(), rel=1e-6)
+    seen = []
+    real = model.prior_descriptors
+    model.prior_descriptors = lambda eps: seen.append(eps.shape) or real(eps)
+    trainer.fit()
+    assert seen == [(2, 2, 16, 16)]
+    with pytest.raises(ValueError, match=r"s2_size must be divisible by 2\*\*depth = 4"):
+        FisherVAE(s2_size=30, **TINY)
+    with pytest.raises(ValueError, match=r"s2_rmax must be an integer in \[1, 15\]"):
+        FisherVAE(s2_weight=1.0, s2_rmax=20, s2_size=16, **TINY)

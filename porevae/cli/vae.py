@@ -23,7 +23,7 @@ def _choices():
 
     return {"kind": c.KINDS, "likelihood": c.LIKELIHOODS, "fisher": c.FISHER_FORMS,
             "scheduler": c.SCHEDULERS, "amp": c.AMP_MODES, "channels_last": c.TRISTATE,
-            "latent_backend": c.LATENT_BACKENDS}
+            "latent_backend": c.LATENT_BACKENDS, "s2_cut": c.S2_CUTS}
 
 
 def _add_config_flags(group, cls, choices) -> list:
@@ -37,7 +37,7 @@ def _add_config_flags(group, cls, choices) -> list:
         typ = {"int": int, "float": float, "str": str}.get(
             f.type if isinstance(f.type, str) else f.type.__name__, str)
         kwargs = {"dest": f.name, "default": None, "help": docs.get(f.name, "")}
-        if f.name == "size":
+        if f.name in ("size", "s2_size"):
             kwargs.update(type=int, nargs="+", metavar="N")
         else:
             kwargs["type"] = typ
@@ -130,8 +130,9 @@ def build_config(args, ndim: int):
     from porevae.vae.config import config_from_dict, read_toml
 
     model = {k: getattr(args, k) for k in args.model_flags if getattr(args, k) is not None}
-    if "size" in model:
-        model["size"] = model["size"][0] if len(model["size"]) == 1 else list(model["size"])
+    for key in ("size", "s2_size"):
+        if key in model:
+            model[key] = model[key][0] if len(model[key]) == 1 else list(model[key])
     train = {k: getattr(args, k) for k in args.train_flags if getattr(args, k) is not None}
     toml = read_toml(args.config) if args.config else {}
     extra = sorted(set(toml) - {"model", "train"})

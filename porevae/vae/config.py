@@ -27,6 +27,7 @@ from porevae.ops.latent_loss import FISHER_FORMS, LOGVAR_RANGE
 
 KINDS = ("vae", "beta", "fisher")
 LIKELIHOODS = ("bernoulli", "gaussian")
+S2_CUTS = ("soft", "porosity")
 SCHEDULERS = ("none", "cosine")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 TRISTATE = ("auto", "on", "off")
@@ -122,6 +123,21 @@ class ModelConfig:
     s2_rmax : int >= 1
         Largest lag of the descriptor loss, voxels (at most size - 1 when s2_weight > 0).
         Default 16.
+    s2_cut : "soft" | "porosity"
+        Image whose S2 the descriptor loss takes: "soft" the decoded pore probability;
+        "porosity" the tempered exact-porosity cut at the data's porosity
+        (:func:`porevae.vae.losses.porosity_cut`), the image ``generate(..., porosity=...)``
+        writes. Bernoulli models only.
+    s2_size : int | tuple of ndim ints | None
+        Shape of the decoded prior samples of the descriptor loss, voxels (each 8..256 and
+        divisible by 2**depth); None (default) = the training crop shape. A larger shape lets S2
+        and the Euler term see structure beyond the training crop (the ``s2_cut="porosity"``
+        target is measured on data tiles of this shape), at the cost of decoding it.
+    euler_weight : float >= 0
+        Weight w_chi of the Euler-density term inside D (0 = off; needs ``s2_weight`` > 0):
+        D += w_chi V (mean_m chi_m / chi_data - 1)^2, chi_m the Euler density of the same
+        image of prior sample m and chi_data the data's, both by the window estimator
+        :func:`porevae.vae.losses.euler_density` (not biased by the crop's box).
     """
 
     kind: str = "vae"
@@ -145,6 +161,9 @@ class ModelConfig:
     latent_backend: str = "auto"
     s2_weight: float = 0.0
     s2_rmax: int = 16
+    s2_cut: str = "soft"
+    s2_size: int | tuple | None = None
+    euler_weight: float = 0.0
 
     def __post_init__(self):
         _choice("kind", self.kind, KINDS)
@@ -171,7 +190,17 @@ class ModelConfig:
                                ">= 1")
         _choice("latent_backend", self.latent_backend, LATENT_BACKENDS)
         _float("s2_weight", self.s2_weight, 0.0)
-        _int("s2_rmax", self.s2_rmax, 1, min(self.shape) - 1 if self.s2_weight else None)
+        if self.s2_size is not None:
+            self.s2_size = self._check_shape("s2_size", self.s2_size)
+        _int("s2_rmax", self.s2_rmax, 1, min(self.s2_shape) - 1 if self.s2_weight else None)
+        _choice("s2_cut", self.s2_cut, S2_CUTS)
+        _float("euler_weight", self.euler_weight, 0.0)
+        if self.euler_weight and not self.s2_weight:
+            raise ValueError(f"euler_weight needs s2_weight > 0 (it weights a term inside the "
+                             f"descriptor loss), got euler_weight={self.euler_weight}")
+        if self.s2_cut == "porosity" and self.likelihood != "bernoulli":
+            raise ValueError("s2_cut='porosity' needs likelihood='bernoulli', got "
+                             f"{self.likelihood!r}")
         if self.kind == "vae" and self.beta != 1.0:
             raise ValueError(f"beta must be 1 for kind='vae' (use kind='beta'), got {self.beta}")
         if self.kind != "fisher" and self.gamma != 0.0:
@@ -185,17 +214,25 @@ class ModelConfig:
     @property
     def shape(self) -> tuple:
         """Training crop shape, one size per axis."""
-        size = self.size
+        return self._check_shape("size", self.size)
+
+    @property
+    def s2_shape(self) -> tuple:
+        """Shape of the descriptor loss's prior samples: ``s2_size``, or the training shape."""
+        return self.shape if self.s2_size is None else self._check_shape("s2_size", self.s2_size)
+
+    def _check_shape(self, name: str, value) -> tuple:
+        size = value
         if isinstance(size, int) and not isinstance(size, bool):
             size = (size,) * self.ndim
         size = tuple(size) if isinstance(size, (list, tuple)) else size
         if not isinstance(size, tuple) or len(size) != self.ndim:
-            raise _range_error("size", self.size, f"an int or {self.ndim} ints (one per axis)")
+            raise _range_error(name, value, f"an int or {self.ndim} ints (one per axis)")
         for s in size:
-            _int("size", s, 8, 256)
+            _int(name, s, 8, 256)
             if s % 2**self.depth:
-                raise ValueError(f"size must be divisible by 2**depth = {2**self.depth}, got "
-                                 f"{self.size} (depth={self.depth})")
+                raise ValueError(f"{name} must be divisible by 2**depth = {2**self.depth}, "
+                                 f"got {value} (depth={self.depth})")
         return size
 
     @property

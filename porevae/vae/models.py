@@ -9,6 +9,7 @@ Loss (per batch of N samples; latent map of L = C x cells elements, V voxels per
     KL_n     = 0.5 sum_l (mu_nl^2 + sigma_nl^2 - 1 - logvar_nl)    (sum over all L elements)
     F_n      = (1/L) sum_l 1/sigma_nl^2          (fisher="location": mean over the L elements)
     D        = V sum_{r <= s2_rmax} (mean_m S2_m(r) - S2_data(r))^2   (prior samples m, if on)
+               + euler_weight V (mean_m chi_m / chi_data - 1)^2  (Euler densities, if on)
     total    = mean_n recon_n + beta_t mean_n KL_n + gamma |mean_n F_n - F*| + s2_weight D
     beta_t   = beta min(1, step / warmup)   (beta if warmup == 0; step = optimiser steps done)
 
@@ -16,7 +17,8 @@ Reconstruction and KL are both *sums per sample, averaged over the batch* (units
 sample), so ``beta = 1`` is the plain negative ELBO; the Fisher term is a per-element mean, so
 its target F* does not depend on C or on the crop size. ``D`` is the descriptor loss of
 :mod:`porevae.vae.losses` on M decoded prior samples z ~ N(0, I) (S2 of the soft decoded image
-along the axes, lags 0..s2_rmax), scaled by V so that it is a per-sample sum like recon.
+along the axes, lags 0..s2_rmax; with ``s2_cut="porosity"`` of the tempered exact cut at the
+data's porosity), scaled by V so that it is a per-sample sum like recon.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import itertools
 
 import numpy as np
 import torch
@@ -32,8 +35,11 @@ from torch import nn
 
 from porevae import ops
 from porevae.vae.config import ModelConfig
-from porevae.vae.losses import s2_axes
+from porevae.vae.losses import euler_density, porosity_cut, s2_axes
 from porevae.vae.nets import Decoder, Encoder
+
+#: Most data tiles that the ``s2_cut="porosity"`` target is measured on.
+TARGET_TILES = 512
 
 
 @contextlib.contextmanager
@@ -59,7 +65,8 @@ class VAE(nn.Module):
         ``depth``, ``channels``, ``latent_channels``, ``likelihood``, ``s2_weight``, ...).
 
     The buffer ``s2_target`` (s2_rmax + 1,) holds the data's S2 along the axes for the
-    descriptor loss; :meth:`set_s2_target` fills it from the training data.
+    descriptor loss and ``euler_target`` (0-d, not saved) the data's Euler density;
+    :meth:`set_descriptor_targets` fills them from the training data.
     """
 
     kind = "vae"
@@ -70,6 +77,8 @@ class VAE(nn.Module):
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
         self.register_buffer("s2_target", torch.zeros(self.config.s2_rmax + 1))
+        self.register_buffer("euler_target", torch.zeros((), dtype=torch.float64),
+                             persistent=False)
         self.memory_format = torch.contiguous_format
 
     @staticmethod
@@ -98,14 +107,61 @@ class VAE(nn.Module):
         f = self.config.factor
         return tuple(-(-int(s) // f) for s in shape)
 
-    def set_s2_target(self, volumes) -> torch.Tensor:
-        """Fill ``s2_target`` with the S2 along the axes (lags 0..s2_rmax, averaged over axes and
-        volumes) of the binary training volume(s): one array (*shape) or a list of them."""
+    def _tiles(self, volumes) -> list:
+        """Non-overlapping tiles of the descriptor loss's shape (``config.s2_shape``) of the
+        volumes (at most :data:`TARGET_TILES`, evenly spread)."""
+        shape = self.config.s2_shape
+        corners = [(v, c) for v in volumes for c in itertools.product(
+            *(range(0, n - s + 1, s) for n, s in zip(np.shape(v), shape)))]
+        if len(corners) > TARGET_TILES:
+            corners = [corners[i] for i in
+                       np.linspace(0, len(corners) - 1, TARGET_TILES).astype(int)]
+        return [np.asarray(v)[tuple(slice(a, a + s) for a, s in zip(c, shape))]
+                for v, c in corners]
+
+    def set_descriptor_targets(self, volumes) -> torch.Tensor:
+        """Fill ``s2_target`` (lags 0..s2_rmax) and, with ``euler_weight``, ``euler_target``
+        from the binary training volume(s): one array (*shape) or a list of them.
+
+        ``s2_cut="soft"``: the S2 along the axes, averaged over axes and volumes.
+        ``s2_cut="porosity"``: the S2 that a prior sample (shape ``config.s2_shape``) cut at
+        exactly the data's porosity phi has when it is correlated like the data's crops of that
+        shape, ``phi^2 + phi (1 - phi) rho(r)`` with ``rho(r) = sum_c (S2_c(r) - phi_c^2) /
+        sum_c (phi_c - phi_c^2)`` over non-overlapping tiles c of that shape (at most
+        :data:`TARGET_TILES`, evenly spread) with porosity phi_c: the prior samples' S2 is
+        measured on that shape too, so the finite-crop bias of S2 at long lags, and
+        the spread of porosity between crops, are the same on both sides.
+        ``euler_target``: the Euler density of the data by the estimator of the prior samples'
+        (:func:`~porevae.vae.losses.euler_density`), over the whole volumes.
+        Returns ``s2_target``.
+        """
         if isinstance(volumes, np.ndarray) and volumes.ndim == self.config.ndim:
             volumes = [volumes]
-        acc = [s2_axes(torch.as_tensor(np.asarray(v), dtype=torch.float64)[None],
-                       self.config.s2_rmax)[0] for v in volumes]
-        self.s2_target.copy_(torch.stack(acc).mean(0).to(self.s2_target.dtype))
+        r_max = self.config.s2_rmax
+        if self.config.euler_weight:
+            chi = np.mean([float(euler_density(torch.as_tensor(np.asarray(v))[None]))
+                           for v in volumes])
+            if chi == 0:
+                raise ValueError("euler_weight > 0 needs training data whose Euler density is "
+                                 "not 0")
+            self.euler_target.fill_(float(chi))
+        if self.config.s2_cut == "soft":
+            acc = [s2_axes(torch.as_tensor(np.asarray(v), dtype=torch.float64)[None],
+                           r_max)[0] for v in volumes]
+            self.s2_target.copy_(torch.stack(acc).mean(0).to(self.s2_target.dtype))
+            return self.s2_target
+        cov = torch.zeros(r_max + 1, dtype=torch.float64)
+        pore = 0.0
+        tiles = self._tiles(volumes)
+        for tile in tiles:
+            s2 = s2_axes(torch.as_tensor(tile, dtype=torch.float64)[None], r_max)[0]
+            cov += s2 - s2[0] ** 2
+            pore += float(s2[0])
+        phi = pore / len(tiles)
+        if not 0.0 < phi < 1.0 or cov[0] <= 0:
+            raise ValueError("s2_cut='porosity' needs training data with both phases")
+        target = phi**2 + phi * (1.0 - phi) * cov / cov[0]
+        self.s2_target.copy_(target.to(self.s2_target.dtype))
         return self.s2_target
 
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,16 +232,27 @@ class VAE(nn.Module):
             logvar_range=(self.config.logvar_min, self.config.logvar_max))
         return z.reshape(mu.shape), kl, fisher
 
-    def prior_s2(self, eps_prior: torch.Tensor) -> torch.Tensor:
-        """S2 along the axes of decoded prior samples z = eps_prior (M, C, *cells):
-        (M, s2_rmax + 1), differentiable in the decoder's parameters."""
-        return s2_axes(self.decode(eps_prior), self.config.s2_rmax)
+    def prior_descriptors(self, eps_prior: torch.Tensor) -> dict:
+        """Descriptors of decoded prior samples z = eps_prior (M, C, *cells), differentiable in
+        the decoder's parameters: ``s2`` (M, s2_rmax + 1), the S2 along the axes, and with
+        ``euler_weight`` ``euler`` (M,), the Euler density (:func:`~porevae.vae.losses.
+        euler_density`). The image is the pore probability, or with ``s2_cut="porosity"`` its
+        tempered cut at the data's porosity ``s2_target[0]``."""
+        if self.config.s2_cut == "porosity":
+            image = porosity_cut(self.decode_logits(eps_prior), float(self.s2_target[0]))
+        else:
+            image = self.decode(eps_prior)
+        out = {"s2": s2_axes(image, self.config.s2_rmax)}
+        if self.config.euler_weight:
+            out["euler"] = euler_density(image)
+        return out
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None,
                 generator: torch.Generator | None = None,
                 eps_prior: torch.Tensor | None = None) -> dict:
         """Per-sample loss terms, each (N,): ``recon``, ``kl``, ``fisher``; ``z`` (N, C, *cells);
-        and ``s2`` (M, s2_rmax + 1), the S2 of decoded prior samples, when ``eps_prior`` is given.
+        and the :meth:`prior_descriptors` of decoded prior samples (``s2``, ``euler``) when
+        ``eps_prior`` is given.
 
         eps : (N, C, *cells) standard normal noise of the reparameterization (drawn with
         ``generator`` when not given).
@@ -197,7 +264,7 @@ class VAE(nn.Module):
         recon = self.recon_per_sample(self.decode_logits(z), x)
         terms = {"recon": recon, "kl": kl, "fisher": fisher, "z": z}
         if eps_prior is not None:
-            terms["s2"] = self.prior_s2(eps_prior)
+            terms.update(self.prior_descriptors(eps_prior))
         return terms
 
     def beta_at(self, step: int) -> float:
@@ -206,11 +273,13 @@ class VAE(nn.Module):
         return self.config.beta * (min(1.0, step / w) if w else 1.0)
 
     def combine(self, terms: dict, step: int = 0, fisher_mean: torch.Tensor | None = None,
-                s2_mean: torch.Tensor | None = None) -> dict:
+                s2_mean: torch.Tensor | None = None,
+                euler_mean: torch.Tensor | None = None) -> dict:
         """Batch loss from per-sample terms: 0-d tensors ``total``, ``recon``, ``kl``,
         ``fisher`` (batch means), ``s2`` (descriptor loss D, 0 when off) and the float
-        ``beta_t``. ``fisher_mean`` / ``s2_mean`` replace the batch means of F and of the prior
-        S2 (data-parallel training passes the means over all processes)."""
+        ``beta_t``. ``fisher_mean`` / ``s2_mean`` / ``euler_mean`` replace the batch means of F
+        and of the prior S2 and Euler density (data-parallel training passes the means over
+        all processes)."""
         cfg = self.config
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         fbar = terms["fisher"].mean() if fisher_mean is None else fisher_mean
@@ -223,6 +292,9 @@ class VAE(nn.Module):
             s2 = terms["s2"].mean(0) if s2_mean is None else s2_mean
             voxels = float(np.prod(terms["z"].shape[2:])) * cfg.factor**cfg.ndim
             desc = voxels * ((s2 - self.s2_target.to(s2.dtype)) ** 2).sum()
+            if "euler" in terms:
+                chi = terms["euler"].mean() if euler_mean is None else euler_mean
+                desc = desc + cfg.euler_weight * voxels * (chi / self.euler_target - 1.0) ** 2
             total = total + cfg.s2_weight * desc
         return {"total": total, "recon": recon, "kl": kl, "fisher": fbar, "s2": desc,
                 "beta_t": beta_t}
@@ -237,8 +309,12 @@ class VAE(nn.Module):
         if cfg.gamma:
             text += f" + {cfg.gamma:g} |mean_n F_n - {cfg.fisher_target:g}| (F: {cfg.fisher})"
         if cfg.s2_weight:
+            image = ("their exact-porosity cut" if cfg.s2_cut == "porosity" else
+                     "their pore probability")
+            euler = (f"; + {cfg.euler_weight:g} V (chi_m / chi_data - 1)^2, chi the Euler "
+                     "density" if cfg.euler_weight else "")
             text += (f" + {cfg.s2_weight:g} D (S2 of decoded prior samples vs data, "
-                     f"lags 0..{cfg.s2_rmax})")
+                     f"lags 0..{cfg.s2_rmax}, of {image}{euler})")
         return text
 
     def loss(self, x: torch.Tensor, step: int = 0, eps: torch.Tensor | None = None,

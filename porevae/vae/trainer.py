@@ -220,7 +220,7 @@ class Trainer:
             raise ValueError(f"prior_batch must be divisible by the number of processes "
                              f"({self.world_size}), got {self.prior_batch}")
         if mc.s2_weight:
-            self.model.set_s2_target(self.sampler.items)
+            self.model.set_descriptor_targets(self.sampler.items)
         self.callbacks = list(callbacks)
         self.step = 0
         self.history: list[dict] = []
@@ -337,10 +337,11 @@ class Trainer:
         dist.all_reduce(t)
         return t / self.world_size
 
-    def _noise(self, batch: int) -> torch.Tensor:
-        """This process's slice of a global batch of latent noise (batch, C, *crop cells)."""
+    def _noise(self, batch: int, shape=None) -> torch.Tensor:
+        """This process's slice of a global batch of latent noise (batch, C, *cells) for
+        outputs of ``shape`` voxels (default the training crop)."""
         mc = self.model.config
-        cells = self.model.latent_cells(mc.shape)
+        cells = self.model.latent_cells(mc.shape if shape is None else shape)
         eps = torch.randn(batch, mc.latent_channels, *cells, generator=self.noise,
                           device=self.device)
         per = batch // self.world_size
@@ -356,14 +357,17 @@ class Trainer:
         x = self.sampler.sample(cfg.batch_size, self.rank, self.world_size)
         x = x.to(self.device, non_blocking=True)
         eps = self._noise(cfg.batch_size)
-        eps_prior = self._noise(self.prior_batch) if self.model.config.s2_weight else None
+        eps_prior = self._noise(self.prior_batch, self.model.config.s2_shape) \
+            if self.model.config.s2_weight else None
         self.net.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype,
                             enabled=self.amp_dtype is not None):
             terms = self.net(x, eps, eps_prior=eps_prior)
         fbar = self._global_mean(terms["fisher"].mean(), grad=True)
         s2bar = self._global_mean(terms["s2"].mean(0), grad=True) if "s2" in terms else None
-        loss = self.model.combine(terms, self.step, fisher_mean=fbar, s2_mean=s2bar)
+        ebar = self._global_mean(terms["euler"].mean(), grad=True) if "euler" in terms else None
+        loss = self.model.combine(terms, self.step, fisher_mean=fbar, s2_mean=s2bar,
+                                  euler_mean=ebar)
         if not torch.isfinite(loss["total"].detach()).item():
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step + 1} (recon {loss['recon'].item():.4g}, "
