@@ -201,26 +201,30 @@ def test_descriptor_loss_target_and_prior_batch(rng):
     assert seen == [(4, 2, 8, 8)] * 2 and row["s2"] > 0
 
 
-def test_porosity_cut_is_the_exact_cut_tempered(rng):
-    """The forward value is the exact cut, smoothed; the gradient is that of the cut whose
-    threshold keeps the soft porosity sum_x h_x fixed (checked by central differences of that
-    function, the threshold solved by bisection), so it is zero along a uniform logit shift
-    and reaches only voxels near the cut."""
+def test_porosity_cut_is_the_exact_cut_with_a_tempered_gradient(rng):
+    """The value is the exact cut; the gradient is that of the tempered cut whose threshold
+    keeps the soft porosity sum_x h_x fixed (checked by central differences of that function,
+    the threshold solved by bisection), so it is zero along a uniform logit shift and reaches
+    only voxels near the cut."""
     from porevae.vae.losses import CUT_TEMPERATURE as tau
     from porevae.vae.losses import porosity_cut
 
     logits = torch.as_tensor(rng.normal(0.0, 3.0, (2, 17, 19)), dtype=torch.float64)
     phi = float(rng.uniform(0.1, 0.5))
     h = porosity_cut(logits.requires_grad_(True), phi)
-    assert torch.all((h > 0.5).sum(dim=(1, 2)) == round(phi * 17 * 19))  # the exact cut
+    ordered = logits.detach().reshape(2, -1).sort(dim=1).values
+    k = round((1 - phi) * 17 * 19)
+    t = (0.5 * (ordered[:, k - 1] + ordered[:, k]))[:, None, None]
+    assert torch.equal(h.detach(), (logits.detach() > t).double())  # the exact cut
+    assert torch.all(h.detach().sum(dim=(1, 2)) == round(phi * 17 * 19))
     weights = torch.as_tensor(rng.standard_normal((2, 17, 19)))
     grad, = torch.autograd.grad((h * weights).sum(), logits)
     np.testing.assert_allclose(grad.sum(dim=(1, 2)), 0.0, atol=1e-12)
-    far = (h.detach() - 0.5).abs() > 0.5 - float(torch.sigmoid(torch.tensor(-4.0 / tau)))
-    assert grad[far].abs().max() < 1e-3 * grad.abs().max()
-    mass = h.detach().sum(dim=(1, 2))
+    far = (logits.detach() - t).abs() > 16 * tau
+    assert grad[far].abs().max() < 1e-5 * grad.abs().max()
+    mass = torch.sigmoid((logits.detach() - t) / tau).sum(dim=(1, 2))
 
-    def kept(lg):  # the cut with sum h = mass, threshold by bisection
+    def kept(lg):  # the tempered cut with sum h = mass, threshold by bisection
         lo, hi = lg.amin(dim=(1, 2)) - 50, lg.amax(dim=(1, 2)) + 50
         for _ in range(200):
             mid = (lo + hi) / 2
@@ -238,8 +242,8 @@ def test_porosity_cut_is_the_exact_cut_tempered(rng):
 
 @pytest.mark.parametrize("cut", ["soft", "porosity"])
 def test_s2_cut_chooses_the_image_of_the_descriptor_loss(rng, cut):
-    """s2_cut='porosity' takes S2 of the tempered exact cut at the data's porosity, 'soft' that
-    of the pore probability."""
+    """s2_cut='porosity' takes S2 of the exact cut at the data's porosity, 'soft' that of the
+    pore probability."""
     from porevae.vae.losses import porosity_cut, s2_axes
 
     torch.manual_seed(int(rng.integers(2**31)))

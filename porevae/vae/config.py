@@ -125,9 +125,9 @@ class ModelConfig:
         Default 16.
     s2_cut : "soft" | "porosity"
         Image whose S2 the descriptor loss takes: "soft" the decoded pore probability;
-        "porosity" the tempered exact-porosity cut at the data's porosity
-        (:func:`porevae.vae.losses.porosity_cut`), the image ``generate(..., porosity=...)``
-        writes. Bernoulli models only.
+        "porosity" the exact-porosity cut at the data's porosity, the image
+        ``generate(..., porosity=...)`` writes, with the gradient of a tempered cut
+        (:func:`porevae.vae.losses.porosity_cut`). Bernoulli models only.
     s2_size : int | tuple of ndim ints | None
         Shape of the decoded prior samples of the descriptor loss, voxels (each 8..256 and
         divisible by 2**depth); None (default) = the training crop shape. A larger shape lets S2

@@ -13,24 +13,27 @@ from itertools import combinations
 
 import torch
 
-#: Temperature tau (logit units) of :func:`porosity_cut`: the cut goes from 0.12 to 0.88 within
-#: +-2 tau of the threshold logit.
+#: Temperature tau (logit units) of the gradient of :func:`porosity_cut`: the tempered cut goes
+#: from 0.12 to 0.88 within +-2 tau of the threshold logit.
 CUT_TEMPERATURE = 0.25
 
 
 def porosity_cut(logits: torch.Tensor, porosity: float,
                  temperature: float = CUT_TEMPERATURE) -> torch.Tensor:
-    """Tempered exact-porosity cut of pore logits: ``h = sigmoid((l - t_n) / tau)``.
+    """Exact-porosity cut of pore logits with the gradient of its tempered version.
 
     logits : (N, ...) tensor; porosity : float in (0, 1). t_n is sample n's threshold of the
-    exact cut (the logit above which round(porosity V) of its V voxels lie), so the result is
-    the binary image of ``generate(..., porosity=...)`` smoothed over +-2 tau logits around
-    each interface, and its gradient reaches the decoder only there. The threshold moves with
-    the logits as the cut's porosity constraint demands, ``dt_n / dl_x = w_x / sum_y w_y``
-    with ``w = h (1 - h)`` (the implicit derivative of ``sum_x h_x = const``): raising every
-    logit of a sample by the same amount leaves h as it is, and its gradient has no component
-    along that direction (which would only fight the reconstruction term).
-    Returns a tensor like ``logits`` with values in (0, 1).
+    exact cut (the logit above which round(porosity V) of its V voxels lie). The value is that
+    cut, the binary image ``generate(..., porosity=...)`` writes (so the descriptors of the
+    loss are those of the generated rock, not of a blurred version with another S2(1) and
+    hence another specific surface); the gradient is that of the tempered cut
+    ``h = sigmoid((l - t_n) / tau)`` (straight-through), which reaches the decoder only within
+    a few tau of each interface. The threshold moves with the logits as the cut's porosity
+    constraint demands, ``dt_n / dl_x = w_x / sum_y w_y`` with ``w = h (1 - h)`` (the implicit
+    derivative of ``sum_x h_x = const``): raising every logit of a sample by the same amount
+    leaves the cut as it is, and the gradient has no component along that direction (which
+    would only fight the reconstruction term).
+    Returns a tensor like ``logits`` with values 0 and 1.
     """
     if not 0.0 < porosity < 1.0:
         raise ValueError(f"porosity must be in (0, 1), got {porosity}")
@@ -46,7 +49,8 @@ def porosity_cut(logits: torch.Tensor, porosity: float,
         w = (h * (1.0 - h)).reshape(n, -1)
         w = w / w.sum(dim=1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
     moved = (w * (logits - logits.detach()).reshape(n, -1)).sum(dim=1).reshape(shape)
-    return torch.sigmoid((logits - (t + moved)) / temperature)
+    soft = torch.sigmoid((logits - (t + moved)) / temperature)
+    return soft + ((logits.detach() > t).to(soft.dtype) - soft.detach())
 
 
 def s2_axes(p: torch.Tensor, r_max: int) -> torch.Tensor:

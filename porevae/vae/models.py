@@ -17,8 +17,8 @@ Reconstruction and KL are both *sums per sample, averaged over the batch* (units
 sample), so ``beta = 1`` is the plain negative ELBO; the Fisher term is a per-element mean, so
 its target F* does not depend on C or on the crop size. ``D`` is the descriptor loss of
 :mod:`porevae.vae.losses` on M decoded prior samples z ~ N(0, I) (S2 of the soft decoded image
-along the axes, lags 0..s2_rmax; with ``s2_cut="porosity"`` of the tempered exact cut at the
-data's porosity), scaled by V so that it is a per-sample sum like recon.
+along the axes, lags 0..s2_rmax; with ``s2_cut="porosity"`` of the exact cut at the data's
+porosity, with a tempered gradient), scaled by V so that it is a per-sample sum like recon.
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ class VAE(nn.Module):
         the decoder's parameters: ``s2`` (M, s2_rmax + 1), the S2 along the axes, and with
         ``euler_weight`` ``euler`` (M,), the Euler density (:func:`~porevae.vae.losses.
         euler_density`). The image is the pore probability, or with ``s2_cut="porosity"`` its
-        tempered cut at the data's porosity ``s2_target[0]``."""
+        exact cut at the data's porosity ``s2_target[0]`` (:func:`~porevae.vae.losses.
+        porosity_cut`)."""
         if self.config.s2_cut == "porosity":
             image = porosity_cut(self.decode_logits(eps_prior), float(self.s2_target[0]))
         else:
