@@ -50,7 +50,21 @@ def test_pretrained_model_generates_without_training_data(tmp_path, monkeypatch,
     rock = tifffile.imread(out)
     assert rock.shape == (32, 40, 48) and set(np.unique(rock)) <= {0, 1}  # -n 1: the volume
     assert main(["generate", "--model", "granite", "--out", str(out)]) == 2
-    assert "model must be one of ['berea']" in capsys.readouterr().err
+    assert "model must be one of ['berea', 'spheres']" in capsys.readouterr().err
+
+
+def test_shipped_spheres_model_generates_its_medium():
+    """The synthetic-medium model loads, generates any shape at an exact porosity, and its
+    samples are the medium's (porosity 0.4, grains of radius 4: a specific surface within 10 %
+    of the training medium's on one small sample)."""
+    from porevae.media import overlapping_spheres, specific_surface
+
+    model = load_model(pdata.pretrained_path("spheres"))
+    assert model.config.factor == 2 and model.config.s2_cut == "porosity"
+    vol = generate(model, 1, (48, 56, 64), seed=3, porosity=0.4)[0]
+    assert vol.sum() == round(0.4 * 48 * 56 * 64)
+    ref = overlapping_spheres((64, 64, 64), 0.4, 4.0, periodic=True, seed=5)
+    assert specific_surface(vol) == pytest.approx(specific_surface(ref), rel=0.1)
 
 
 def test_rock_demo_writes_the_comparison(tmp_path):
@@ -66,3 +80,19 @@ def test_rock_demo_writes_the_comparison(tmp_path):
     assert phi["model_std"] == 0.0 and phi["model_mean"] == pytest.approx(want, abs=1 / 32**3)
     text = (tmp_path / "rock_comparison.md").read_text()
     assert "PorousMediaGAN DCGAN" in text and "+4.4%" in text and "radial S2" in text
+
+
+def test_shipped_model_has_the_architecture_of_its_training_script():
+    """bench/train_shipped.py (the recorded training command) builds the shipped model's
+    architecture and loss, so that the command in the model card reproduces it."""
+    import dataclasses
+
+    from bench.train_shipped import berea_config
+    from porevae.vae.trainer import load_checkpoint
+
+    shipped = load_model(pdata.pretrained_path("berea")).config
+    meta = load_checkpoint(pdata.pretrained_path("berea"))["meta"]
+    assert "bench.train_shipped" in meta["command"]
+    for field in dataclasses.fields(shipped):
+        if field.name not in ("s2_weight", "s2_rmax", "s2_cut", "euler_weight", "s2_size"):
+            assert getattr(shipped, field.name) == getattr(berea_config(), field.name), field.name

@@ -96,7 +96,7 @@ def register(subparsers) -> None:
                     "checked before anything is allocated.")
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
-    src.add_argument("--model", help="a model shipped with porevae (e.g. berea)")
+    src.add_argument("--model", help="a model shipped with porevae: berea or spheres")
     g.add_argument("-n", "--n", type=int, default=1, help="number of samples (default 1)")
     g.add_argument("--shape", type=int, nargs="+", metavar="N",
                    help="voxels per axis, any positive ints (default: the training crop)")

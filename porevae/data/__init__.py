@@ -25,7 +25,10 @@ from porevae._files import FileIntegrityError
 
 __all__ = ["PRETRAINED", "berea", "berea_info", "pretrained_path"]
 
-PRETRAINED = ("berea",)
+#: Shipped models: ``berea`` (the Berea sandstone image) and ``spheres`` (the synthetic
+#: overlapping-sphere medium of ``porevae study reconstruction``: solid spheres of radius 4
+#: voxels, porosity 0.4).
+PRETRAINED = ("berea", "spheres")
 
 
 def _root() -> Path:
