@@ -366,6 +366,9 @@ def test_s2_size_sets_the_prior_samples_and_the_target_tiles(rng):
     model.prior_descriptors = lambda eps: seen.append(eps.shape) or real(eps)
     trainer.fit()
     assert seen == [(2, 2, 16, 16)]
+    too_big = FisherVAE(s2_weight=1.0, s2_rmax=8, s2_cut="porosity", s2_size=96, **TINY)
+    with pytest.raises(ValueError, match=r"s2_size \(96, 96\) must fit in a training volume"):
+        too_big.set_descriptor_targets(img)
     with pytest.raises(ValueError, match=r"s2_size must be divisible by 2\*\*depth = 4"):
         FisherVAE(s2_size=30, **TINY)
     with pytest.raises(ValueError, match=r"s2_rmax must be an integer in \[1, 15\]"):

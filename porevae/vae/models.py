@@ -153,6 +153,9 @@ class VAE(nn.Module):
         cov = torch.zeros(r_max + 1, dtype=torch.float64)
         pore = 0.0
         tiles = self._tiles(volumes)
+        if not tiles:
+            raise ValueError(f"s2_size {self.config.s2_shape} must fit in a training volume "
+                             f"(shapes {[np.shape(v) for v in volumes]})")
         for tile in tiles:
             s2 = s2_axes(torch.as_tensor(tile, dtype=torch.float64)[None], r_max)[0]
             cov += s2 - s2[0] ** 2
