@@ -96,3 +96,18 @@ def test_shipped_model_has_the_architecture_of_its_training_script():
     for field in dataclasses.fields(shipped):
         if field.name not in ("s2_weight", "s2_rmax", "s2_cut", "euler_weight", "s2_size"):
             assert getattr(shipped, field.name) == getattr(berea_config(), field.name), field.name
+
+
+def test_comparison_names_its_reference_and_shows_the_dcgan_only_beside_berea():
+    from porevae.vae.demo import berea_comparison
+
+    rng = np.random.default_rng(0)
+    real = rng.random((40, 40, 40)) < 0.4
+    samples = [rng.random((16, 16, 16)) < 0.4 for _ in range(2)]
+    other = berea_comparison(samples, real=real, n_real=3, reference="a test medium")
+    assert "crops of a test medium" in other["markdown"]
+    assert all(row["peer_dcgan"] is None for row in other["table"])
+    rock = berea_comparison(samples, real=real, n_real=3)
+    assert "crops of the real Berea image" in rock["markdown"]
+    assert any(row["peer_dcgan"] is not None for row in rock["table"])
+    assert [r["diff"] for r in rock["table"]] == [r["diff"] for r in other["table"]]
