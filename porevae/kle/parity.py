@@ -28,10 +28,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from porevae._threads import start_numba_threads
 from porevae._validation import check_choice
 from porevae.kle import _budget, _device
 from porevae.kle._linalg import eigh_leading, eigvalsh_desc, fix_signs, merge_desc
 from porevae.ops import grid_offset_table
+
+start_numba_threads()
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 

@@ -25,7 +25,10 @@ import math
 import numba as nb
 import numpy as np
 
+from porevae._threads import start_numba_threads
 from porevae.media._checks import as3d, as_binary, from_torch
+
+start_numba_threads()
 
 _INF = np.iinfo(np.int32).max
 

@@ -23,8 +23,11 @@ import numpy as np
 import scipy.fft
 import scipy.special
 
+from porevae._threads import start_numba_threads
 from porevae._validation import check_choice, check_positive_finite
 from porevae.media._checks import as3d, check_axis, check_fraction, check_shape
+
+start_numba_threads()
 
 COVARIANCES = ("gaussian", "exponential")
 

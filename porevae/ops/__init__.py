@@ -9,6 +9,8 @@ Layout (the shape of torchvision's ``ops``)::
         reference.py numba_cpu.py numba_cuda.py cuda.py     (same names in each)
     ops/latent_loss/           vae_latent_loss (fused reparameterization + KL + Fisher)
         reference.py numba_cpu.py numba_cuda.py cuda.py     (same names in each)
+    ops/decoder/               decoder_head (the VAE decoder's last stage, fused; generation)
+        reference.py numba_cpu.py                           (cuDNN serves CUDA devices)
     ops/reference.py           the pure-PyTorch version of every operation, in one namespace
 
 ``backend="auto"`` picks the fastest available backend for the inputs' device (see
@@ -21,7 +23,8 @@ from __future__ import annotations
 from porevae.ops import reference
 from porevae.ops._dispatch import BACKENDS, backends
 from porevae.ops.covariance import covariance_matrix, covariance_matvec, grid_offset_table
+from porevae.ops.decoder import decoder_head
 from porevae.ops.latent_loss import vae_latent_loss
 
-__all__ = ["BACKENDS", "backends", "covariance_matrix", "covariance_matvec",
+__all__ = ["BACKENDS", "backends", "covariance_matrix", "covariance_matvec", "decoder_head",
            "grid_offset_table", "reference", "vae_latent_loss"]

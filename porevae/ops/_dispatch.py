@@ -1,8 +1,9 @@
 """The one backend dispatch of :mod:`porevae.ops`.
 
-Every operation has the same four backends, one module each beside its public function
+An operation has up to four backends, one module each beside its public function
 (``porevae/ops/<op>/{reference,numba_cpu,numba_cuda,cuda}.py``), each exposing ``status()`` and
-the operation's functions under the same names:
+the operation's functions under the same names (every operation has ``reference.py``; one without
+a module reports that backend unavailable and says so):
 
 ========== ============================== ================================================
 backend    module                         runs on
@@ -22,6 +23,7 @@ with the reason. Backend modules are imported on first use (``numba.cuda`` only 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from pathlib import Path
 
@@ -41,8 +43,15 @@ def backend_module(op: str, backend: str):
     return importlib.import_module(f"porevae.ops.{op}.{MODULES[backend]}")
 
 
+def has_backend(op: str, backend: str) -> bool:
+    """Whether operation ``op`` has a module for ``backend`` at all."""
+    return importlib.util.find_spec(f"porevae.ops.{op}.{MODULES[backend]}") is not None
+
+
 def status(op: str, backend: str) -> dict:
     """``{"available": bool, "reason": str}`` of one backend of one operation."""
+    if not has_backend(op, backend):
+        return {"available": False, "reason": f"{op} has no {backend} backend"}
     if backend == "numba_cuda" and not torch.cuda.is_available():  # before importing numba.cuda
         return {"available": False, "reason": "torch sees no CUDA device"}
     try:
@@ -88,12 +97,12 @@ def backends(op: str | None = None) -> dict:
 
     With ``op`` (one of :func:`operations`) the answer is for that operation (the CUDA extension
     may lack one operation's kernels); without, a backend counts as available when it runs every
-    operation.
+    operation that has it.
     """
     ops = (op,) if op is not None else operations()
     out = {}
     for name in MODULES:
-        states = [status(o, name) for o in ops]
+        states = [status(o, name) for o in ops if op is not None or has_backend(o, name)]
         bad = [s for s in states if not s["available"]]
         out[name] = bad[0] if bad else states[0]
     return out

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from porevae._validation import available_memory, format_bytes
 from porevae.vae.binarize import CUT_RULES, cut_probabilities
 from porevae.vae.models import VAE, evaluating
-from porevae.vae.nets import activation_bytes
+from porevae.vae.nets import activation_bytes, fuses_head
 
 BLOCK = 16
 DEFAULT_CHUNK = None  # latent cells per axis decoded at a time; None: auto_chunk
@@ -76,8 +76,9 @@ def auto_chunk(model: VAE, shape, budget: int = CHUNK_BUDGET) -> int:
     activations (with the halo) fit in ``budget`` bytes: big chunks waste less on the halo."""
     cells = model.latent_cells(shape)
     chunk = max(cells)
-    while chunk > 1 and activation_bytes(model.config, _grown_cells(model, cells, chunk)) > \
-            budget:
+    fused = fuses_head(model.config, model.device)
+    while chunk > 1 and activation_bytes(model.config, _grown_cells(model, cells, chunk),
+                                         fused_head=fused) > budget:
         chunk = max(1, (chunk * 4) // 5)
     return chunk
 
@@ -154,7 +155,8 @@ def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHU
     parts = {
         "result": (n * voxels * (1 if binary else 4)) if keep else 0,
         "sample": voxels * (8 if binary else 4),
-        "chunk": activation_bytes(model.config, n_cells)
+        "chunk": activation_bytes(model.config, n_cells,
+                                  fused_head=fuses_head(model.config, model.device))
         + 4 * model.config.latent_channels * n_cells,
     }
     parts["total"] = sum(parts.values())

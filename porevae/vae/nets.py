@@ -13,18 +13,24 @@ convolution to one channel (logits or mean). Zero padding; no normalisation laye
 voxel depends only on the latent cells within ``config.halo`` cells of its own: decoding a
 latent map in chunks with that halo reproduces the whole-map decode (:mod:`porevae.vae.generation`).
 All layers work in either memory format (``channels_last[_3d]``). Without gradients (generation)
-the decoder applies SiLU in place, runs float32 host convolutions through oneDNN directly and the
-last 1x1 convolution of a channels-last map as one matrix product: the same arithmetic without
-the full-resolution temporaries (a 128^3 decode on one thread: 0.50 -> 0.37 s, bench/RESULTS.md).
+the decoder applies SiLU in place and runs float32 host convolutions through oneDNN directly; a
+3D decoder with one block per stage hands its last stage (transposed convolution, SiLU, 3x3x3
+convolution, SiLU, 1x1 convolution) to the fused :func:`porevae.ops.decoder_head` (on the host:
+the two full-resolution maps stay in cache), and otherwise computes the last 1x1 convolution of a
+channels-last map as one matrix product. Same arithmetic, fewer passes (a 128^3 decode on one
+thread: 0.50 -> 0.37 s -> 0.24 s, bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import torch
 from torch import nn
 
+from porevae import ops
+from porevae.ops.decoder import CHANNEL_BLOCK, workspace_bytes
 from porevae.vae.config import ModelConfig
 
 
@@ -76,15 +82,21 @@ class Decoder(nn.Module):
         layers.append(conv(c, 1, 1))
         self.body = nn.Sequential(*layers)
         self.memory_format = torch.contiguous_format
+        self.fused_head = nd == 3 and config.blocks == 1  # the body ends in decoder_head's layers
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = z.contiguous(memory_format=self.memory_format)
         if torch.is_grad_enabled():
             return self.body(x)
         *layers, last = self.body
+        if self.fused_head:
+            *layers, tconv, _, conv, _ = layers
         for layer in layers:
             x = nn.functional.silu(x, inplace=True) if isinstance(layer, nn.SiLU) else \
                 _inference_layer(layer, x)
+        if self.fused_head:
+            return ops.decoder_head(x, tconv.weight, tconv.bias, conv.weight, conv.bias,
+                                    last.weight, last.bias)
         if x.dim() > 2 and x.stride(1) == 1 and x.shape[1] > 1:  # channels-last: a GEMM
             w = last.weight.flatten(1)  # (1, C): the 1x1 convolution
             return torch.addmm(last.bias, x.movedim(1, -1).reshape(-1, w.shape[1]), w.t()) \
@@ -105,13 +117,30 @@ def _inference_layer(layer, x: torch.Tensor) -> torch.Tensor:
     return layer(x)
 
 
-def activation_bytes(config: ModelConfig, cells: int, batch: int = 1) -> int:
+def fuses_head(config: ModelConfig, device="cpu") -> bool:
+    """Whether decoding on ``device`` runs the last stage in the fused host kernel of
+    :func:`porevae.ops.decoder_head`: a 3D decoder with one block per stage, a full-resolution
+    width divisible by ``CHANNEL_BLOCK``, on the host."""
+    return torch.device(device).type == "cpu" and config.ndim == 3 and config.blocks == 1 and \
+        stage_channels(config)[0] % CHANNEL_BLOCK == 0
+
+
+def activation_bytes(config: ModelConfig, cells: int, batch: int = 1,
+                     fused_head: bool = False) -> int:
     """Peak bytes of float32 activations when decoding ``batch`` latent maps of ``cells`` cells
-    in inference: the two largest consecutive layer outputs (input and output of one layer)."""
+    in inference: the two largest consecutive layer outputs (input and output of one layer).
+    ``fused_head`` (:func:`fuses_head`): the two full-resolution maps of the last stage are never
+    stored; its per-thread buffers (:func:`porevae.ops.decoder.workspace_bytes`, for a cube of
+    ``cells``) are counted instead."""
     widths = stage_channels(config)
     sizes = [widths[-1] * cells]
     for k, w in enumerate(reversed(widths[:-1]), start=1):
         sizes.append(w * cells * 2**(config.ndim * k))
     sizes.append(cells * 2**(config.ndim * config.depth))
+    extra = 0
+    if fused_head:
+        del sizes[-2]
+        side = math.ceil(cells ** (1 / config.ndim)) * config.factor
+        extra = workspace_bytes(side, side, widths[0])
     peak = max(max(2 * s for s in sizes), max(a + b for a, b in itertools.pairwise(sizes)))
-    return 4 * batch * peak
+    return 4 * batch * peak + extra

@@ -13,9 +13,12 @@ import numba as nb
 import numpy as np
 import torch
 
+from porevae._threads import start_numba_threads
 from porevae.ops._numba_math import FASTMATH, exp_poly
 from porevae.ops.covariance import formula
 from porevae.ops.covariance.table import check_code, grid_offset_table, scaled_points
+
+start_numba_threads()
 
 TILE = 64
 

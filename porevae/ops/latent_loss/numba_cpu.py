@@ -17,14 +17,15 @@ Backward: gmu = gz + gkl mu,
 
 from __future__ import annotations
 
-import contextlib
-
 import numba as nb
 import numpy as np
 
+from porevae._threads import numba_threads, start_numba_threads
 from porevae.ops._common import empty
 from porevae.ops._numba_math import FASTMATH
 from porevae.ops._numba_math import exp_poly as _exp
+
+start_numba_threads()
 
 GRAIN = 1 << 19
 """Elements per thread: a pass over n elements uses min(numba threads, max(1, n // GRAIN)).
@@ -93,15 +94,9 @@ def _backward_parallel(mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, 
         _backward_row(i, mu, logvar, eps, gz, gkl, gfisher, gmu, glogvar, lo, hi, coef, mc)
 
 
-@contextlib.contextmanager
 def _threads(n_elements):
     """Run the enclosed kernel on ``min(numba threads, max(1, n_elements // GRAIN))`` threads."""
-    before = nb.get_num_threads()
-    nb.set_num_threads(max(1, min(before, n_elements // GRAIN)))
-    try:
-        yield
-    finally:
-        nb.set_num_threads(before)
+    return numba_threads(n_elements // GRAIN)
 
 
 def latent_forward(mu, logvar, eps, z, kl, fisher, lo, hi, coef, mc):
