@@ -18,7 +18,7 @@ the decoder applies SiLU in place and runs float32 host convolutions through one
 convolution, SiLU, 1x1 convolution) to the fused :func:`porevae.ops.decoder_head` (on the host:
 the two full-resolution maps stay in cache), and otherwise computes the last 1x1 convolution of a
 channels-last map as one matrix product. Same arithmetic, fewer passes (a 128^3 decode on one
-thread: 0.50 -> 0.37 s -> 0.24 s, bench/RESULTS.md).
+thread: 0.50 -> 0.37 s -> 0.24-0.29 s, bench/RESULTS.md).
 """
 
 from __future__ import annotations
