@@ -82,6 +82,8 @@ def test_bad_input_named(rng):
         ops.decoder_head(x, tw[:4], tb, cw, cb, ow, ob)
     with pytest.raises(TypeError, match="out_bias must be torch.float32"):
         ops.decoder_head(x, tw, tb, cw, cb, ow, ob.double())
+    with pytest.raises(TypeError, match="tconv_weight must be a torch tensor, got ndarray"):
+        ops.decoder_head(x, tw.numpy(), tb, cw, cb, ow, ob)
 
 
 def test_backends_report_the_missing_device_kernels():

@@ -68,13 +68,14 @@ def _check(x, weights):
         got = f"shape {tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else \
             type(x).__name__
         raise ValueError(f"x must be a floating-point (N, Ci, P, Q, R) tensor, got {got}")
+    for name, w in weights.items():
+        if not isinstance(w, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor, got {type(w).__name__}")
     ci = x.shape[1]
     c = weights["tconv_weight"].shape[1] if weights["tconv_weight"].ndim == 5 else -1
     want = {"tconv_weight": (ci, c, 2, 2, 2), "tconv_bias": (c,), "conv_weight": (c, c, 3, 3, 3),
             "conv_bias": (c,), "out_weight": (1, c, 1, 1, 1), "out_bias": (1,)}
     for name, w in weights.items():
-        if not isinstance(w, torch.Tensor):
-            raise TypeError(f"{name} must be a torch tensor, got {type(w).__name__}")
         if tuple(w.shape) != want[name] or c < 1:
             raise ValueError(f"{name} must have shape {want[name]} for x with {ci} channels, "
                              f"got {tuple(w.shape)}")
