@@ -40,6 +40,11 @@ def test_numba_equals_float64_layers(dtype, rtol, n, ci, c, shape, rng):
         assert err < rtol, err
 
 
+def test_empty_input_gives_empty_output(rng):
+    args = _args(rng, 2, 8, 4, (0, 3, 2), torch.float32)
+    assert ops.decoder_head(*args, backend="numba").shape == (2, 1, 0, 6, 4)
+
+
 def test_layers_reference_is_the_torch_modules(rng):
     args = _args(rng, 2, 6, 4, (3, 4, 2), torch.float64)
     x, tw, tb, cw, cb, ow, ob = args

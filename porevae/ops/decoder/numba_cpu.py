@@ -160,6 +160,8 @@ def decoder_head(x, tconv_weight, tconv_bias, conv_weight, conv_bias, out_weight
     n, _, p, q, r = x.shape
     c = tconv_weight.shape[1]
     out = torch.empty((n, 1, 2 * p, 2 * q, 2 * r), dtype=x.dtype)
+    if out.numel() == 0:
+        return out
     with torch.no_grad():
         wt = tconv_weight.permute(2, 3, 4, 0, 1).contiguous().numpy()
         wc = conv_weight.permute(2, 3, 1, 0, 4).contiguous().numpy()
