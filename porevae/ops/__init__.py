@@ -5,6 +5,7 @@ Layout (the shape of torchvision's ``ops``)::
     ops/_dispatch.py           backends, their availability and the choice of one
     ops/_common.py             dtype / tensor / output checks shared by every operation
     ops/_cuda_ext.py           loading the optional extension porevae._cuda (csrc/)
+    ops/_host_memory.py        large host outputs: mappings kept for reuse (release_host_memory)
     ops/covariance/            covariance_matrix, covariance_matvec, grid_offset_table
         reference.py numba_cpu.py numba_cuda.py cuda.py     (same names in each)
     ops/latent_loss/           vae_latent_loss (fused reparameterization + KL + Fisher)
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 from porevae.ops import reference
 from porevae.ops._dispatch import BACKENDS, backends
+from porevae.ops._host_memory import release_host_memory
 from porevae.ops.covariance import covariance_matrix, covariance_matvec, grid_offset_table
 from porevae.ops.decoder import decoder_head
 from porevae.ops.latent_loss import vae_latent_loss
 
 __all__ = ["BACKENDS", "backends", "covariance_matrix", "covariance_matvec", "decoder_head",
-           "grid_offset_table", "reference", "vae_latent_loss"]
+           "grid_offset_table", "reference", "release_host_memory", "vae_latent_loss"]

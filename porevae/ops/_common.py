@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from porevae.ops import _host_memory
+
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
@@ -35,14 +37,14 @@ def as_tensor(x, name: str) -> torch.Tensor:
 
 
 def empty(shape, dtype: torch.dtype, device) -> torch.Tensor:
-    """An uninitialised tensor for a large output. On the host it comes from NumPy, which asks
-    the kernel for transparent huge pages (``madvise``) on large allocations: fewer page faults
-    on the first touch (a parallel fill of a fresh 1.1 GB array: 5.7-6.3 GB/s against 1.3-1.8
-    GB/s through torch's allocator, measured on the 2-core machine; the grid assembly of 174^2
-    went from 0.86 s to 0.59 s, bench/RESULTS.md)."""
+    """An uninitialised tensor for a large output. On the host it comes from
+    :mod:`porevae.ops._host_memory`: huge pages, and the memory of a freed output of the same
+    size is reused without page faults (the first touch of fresh memory costs 2-9 s for the
+    7.33 GB covariance of 30,276 points on the 2-core CI machine, a write into kept memory
+    0.3 s; bench/RESULTS.md)."""
     if torch.device(device).type != "cpu":
         return torch.empty(shape, dtype=dtype, device=device)
-    return torch.from_numpy(np.empty(shape, dtype=str(dtype).removeprefix("torch.")))
+    return torch.from_numpy(_host_memory.empty(shape, str(dtype).removeprefix("torch.")))
 
 
 def check_out(out, shape, dtype: torch.dtype) -> torch.Tensor:
