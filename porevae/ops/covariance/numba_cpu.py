@@ -174,8 +174,8 @@ def covariance_matrix(points, model, points_b, out) -> torch.Tensor:
     if res.dtype == np.float32:
         origin = xa.mean(axis=1, keepdims=True)
         xa, xb = (xa - origin).astype(np.float32), (xb - origin).astype(np.float32)
-        param, variance = np.float32(param), np.float32(variance)
-    cov_points(xa, xb, code, param, l1, variance, res)
+    real = res.dtype.type  # the scalars in the arithmetic's precision too
+    cov_points(xa, xb, code, real(param), l1, real(variance), res)
     return out
 
 
