@@ -91,8 +91,7 @@ def _map(size: int) -> int:
     start = -(-raw // ALIGN) * ALIGN
     if start > raw:
         _LIBC.munmap(raw, start - raw)
-    if raw + ALIGN > start:
-        _LIBC.munmap(start + size, raw + ALIGN - start)
+    _LIBC.munmap(start + size, raw + ALIGN - start)  # the tail: at least one page
     _LIBC.madvise(start, size, _MADV_HUGEPAGE)
     return start
 

@@ -9,7 +9,7 @@ polynomial of degree 6 instead of 11; the closed forms' float64 constants promot
 it, and the Matern polynomials), on points moved to their mean first so that the coordinate
 differences keep their digits when the coordinates are large (UTM metres, say): errors of
 about ``|x - y| / l * 6e-8`` relative. Grids are filled from their offset table (any stationary
-model): a memory-bound copy. Products (``cov_matvec``) run in float64.
+model): a memory-bound copy. ``cov_matvec`` evaluates C in float64, its products in x's dtype.
 """
 
 from __future__ import annotations
@@ -83,9 +83,10 @@ def cov_points(xa, xb, code, param, l1, variance, out):
 
     One row per step, written straight into ``out``: the writes stream. The symmetric case
     (``xb is xa``) also computes both triangles, n^2 evaluations instead of n^2 / 2, because
-    mirroring one triangle reads the matrix back by columns, which costs more than the
-    vectorised evaluations it saves (174^2 points into touched memory: 2.5 s mirrored, 0.6 s
-    both triangles). The result is still exactly symmetric: ``x_i - x_j = -(x_j - x_i)``
+    writing the mirrored triangle (short segments spread over many rows, or the matrix read
+    back by columns) costs more than the vectorised evaluations it saves (174^2 points, float64,
+    into held memory, 2 cores: one triangle alone 0.27-0.44 s, one triangle plus its mirror
+    0.69-2.5 s in six layouts, both triangles 0.53-0.67 s; bench/RESULTS.md, sixth stop). The result is still exactly symmetric: ``x_i - x_j = -(x_j - x_i)``
     exactly in IEEE arithmetic, so both entries see the same squares.
     Work: n m evaluations; writes: n m entries (the floor of the operation).
     """
