@@ -86,8 +86,9 @@ def cov_points(xa, xb, code, param, l1, variance, out):
     writing the mirrored triangle (short segments spread over many rows, or the matrix read
     back by columns) costs more than the vectorised evaluations it saves (174^2 points, float64,
     into held memory, 2 cores: one triangle alone 0.27-0.44 s, one triangle plus its mirror
-    0.69-2.5 s in six layouts, both triangles 0.53-0.67 s; bench/RESULTS.md, sixth stop). The result is still exactly symmetric: ``x_i - x_j = -(x_j - x_i)``
-    exactly in IEEE arithmetic, so both entries see the same squares.
+    0.69-2.5 s in six layouts, both triangles 0.53-0.67 s; bench/RESULTS.md, sixth stop).
+    The result is still exactly symmetric: ``x_i - x_j = -(x_j - x_i)`` exactly in IEEE
+    arithmetic, so both entries see the same squares.
     Work: n m evaluations; writes: n m entries (the floor of the operation).
     """
     for i in nb.prange(xa.shape[1]):
