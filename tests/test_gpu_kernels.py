@@ -383,6 +383,10 @@ def test_device_point_assembly(dtype, tol, rng):
                 outc = torch.full(refc.shape, float("nan"), dtype=dtype, device="cuda")
                 ops.covariance_matrix(pts, model, pb, out=outc, backend=backend)
                 assert float((outc.double() - refc).abs().max()) < tol * model.variance
+                shift = torch.tensor([4.5e5, 6.7e6, 1.7e3][:d], dtype=pts.dtype, device="cuda")
+                ops.covariance_matrix(pts + shift, model, pb + shift, out=outc, backend=backend)
+                assert float((outc.double() - refc).abs().max()) < tol * model.variance, \
+                    "UTM-sized coordinates: the points are centred before the cast"
 
 
 @pytest.mark.gpu

@@ -36,17 +36,19 @@ def test_matrix_numba_vs_float64_reference(model, dtype, rng):
 
 @pytest.mark.parametrize("model", MODELS[:3], ids=repr)
 def test_float32_on_large_coordinates(model, rng):
-    """float32 arithmetic on UTM-sized coordinates: the points are centred first (one origin
-    for both sets of a cross-covariance), so the differences keep their digits."""
+    """float32 on UTM-sized coordinates, every host backend: the points are centred before
+    the cast (one origin for both sets of a cross-covariance), so the differences keep their
+    digits."""
     shift = np.array([4.5e5, 6.7e6, 1.7e3])
     a, b = rng.uniform(0, 1, size=(211, 3)), rng.uniform(0, 1, size=(97, 3)) + 0.3
     for pa, pb in ((a, None), (a, b)):
         ref = reference.covariance_matrix(torch.from_numpy(pa), model, None if pb is None
                                           else torch.from_numpy(pb)).numpy()
-        c = pv.ops.covariance_matrix(pa + shift, model, None if pb is None else pb + shift,
-                                     dtype=np.float32)
-        assert c.dtype == np.float32
-        np.testing.assert_allclose(c, ref, atol=2e-6 * model.variance, rtol=0)
+        for backend in ("numba", "torch"):
+            c = pv.ops.covariance_matrix(pa + shift, model, None if pb is None else pb + shift,
+                                         dtype=np.float32, backend=backend)
+            assert c.dtype == np.float32
+            np.testing.assert_allclose(c, ref, atol=2e-6 * model.variance, rtol=0)
 
 
 def test_cross_covariance_and_torch_io(rng):

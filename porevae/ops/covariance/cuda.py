@@ -10,7 +10,7 @@ import torch
 
 from porevae.ops import _cuda_ext
 from porevae.ops._common import check_device_tensor
-from porevae.ops.covariance.table import check_code, offset_table, scaled_points
+from porevae.ops.covariance.table import check_code, offset_table, scaled_pair
 
 FUNCTIONS = ("cov_points_symmetric", "cov_points_cross", "cov_grid_fill", "cov_matvec_points",
              "cov_matvec_grid")
@@ -34,11 +34,9 @@ def covariance_matrix(points, model, points_b=None, out=None) -> torch.Tensor:
     check_device_tensor(points, "points")
     dtype = out.dtype if out is not None else points.dtype
     n, d = points.shape
-    xa = scaled_points(points, model, dtype)
-    xb = None
     if points_b is not None:
         check_device_tensor(points_b, "points_b")
-        xb = scaled_points(points_b, model, dtype)
+    xa, xb = scaled_pair(points, points_b, model, dtype)
     m = n if xb is None else xb.shape[0]
     if out is None:
         out = torch.empty((n, m), dtype=dtype, device=points.device)
@@ -80,7 +78,7 @@ def covariance_matvec(points, model, x) -> torch.Tensor:
     _check_x(x)
     n, k = x.shape
     y = torch.empty_like(x)
-    pts = scaled_points(points.to(x.device), model, x.dtype)
+    pts, _ = scaled_pair(points.to(x.device), None, model, x.dtype)
     with torch.cuda.device(x.device):
         ext.cov_matvec_points(points=pts.data_ptr(), n=n, d=pts.shape[1], **args,
                               x=x.data_ptr(), k=k, y=y.data_ptr(),

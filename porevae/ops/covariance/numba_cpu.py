@@ -7,9 +7,10 @@ that LLVM vectorises, the exponential included. A float64 matrix is computed in 
 float32 matrix with float32 distances and a float32 exponential (twice the lanes per vector and a
 polynomial of degree 6 instead of 11; the closed forms' float64 constants promote what follows
 it, and the Matern polynomials), on points moved to their mean first so that the coordinate
-differences keep their digits when the coordinates are large (UTM metres, say): errors of
-about ``|x - y| / l * 6e-8`` relative. Grids are filled from their offset table (any stationary
-model): a memory-bound copy. ``cov_matvec`` evaluates C in float64, its products in x's dtype.
+differences keep their digits when the coordinates are large (UTM metres, say; every backend
+does this, :func:`~.table.scaled_pair`): errors of about ``|x - y| / l * 6e-8`` relative.
+Grids are filled from their offset table (any stationary model): a memory-bound copy.
+``cov_matvec`` evaluates C in float64, its products in x's dtype.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from numba.extending import overload
 from porevae._threads import start_numba_threads
 from porevae.ops._numba_math import FASTMATH, exp_poly
 from porevae.ops.covariance import formula
-from porevae.ops.covariance.table import check_code, grid_offset_table, scaled_points
+from porevae.ops.covariance.table import check_code, grid_offset_table, scaled_pair
 
 start_numba_threads()
 
@@ -157,25 +158,26 @@ def _args(model) -> tuple[int, float, bool, float]:
             float(model.variance))
 
 
-def soa(points, model) -> np.ndarray:
-    """Scaled points as (3, n) float64 by coordinate (unused axes zero): the kernels' layout."""
-    xs = scaled_points(points, model).numpy()
-    out = np.zeros((3, xs.shape[0]))
-    out[:xs.shape[1]] = xs.T
-    return out
+def soa(points, model, points_b=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scaled points (:func:`~.table.scaled_pair`: both sets about one origin) as (3, n) and
+    (3, m) float64 by coordinate (unused axes zero): the kernels' layout."""
+    def by_coordinate(xs):
+        out = np.zeros((3, xs.shape[0]))
+        out[:xs.shape[1]] = xs.numpy().T
+        return out
+
+    a, b = scaled_pair(points, points_b, model)
+    return by_coordinate(a), None if b is None else by_coordinate(b)
 
 
 def covariance_matrix(points, model, points_b, out) -> torch.Tensor:
     """Fill ``out`` (n, m) CPU tensor with ``C(points, points_b)`` (``points_b`` None: the
-    symmetric ``C(points, points)``), in ``out``'s precision (float32: on points centred on
-    the mean of ``points``, one origin for both sets)."""
+    symmetric ``C(points, points)``), in ``out``'s precision."""
     code, param, l1, variance = _args(model)
     res = out.numpy()
-    xa = soa(points, model)
-    xb = xa if points_b is None else soa(points_b, model)
-    if res.dtype == np.float32:
-        origin = xa.mean(axis=1, keepdims=True)
-        xa, xb = (xa - origin).astype(np.float32), (xb - origin).astype(np.float32)
+    xa, xb = soa(points, model, points_b)
+    xa = xa.astype(res.dtype, copy=False)
+    xb = xa if xb is None else xb.astype(res.dtype, copy=False)
     real = res.dtype.type  # the scalars in the arithmetic's precision too
     cov_points(xa, xb, code, real(param), l1, real(variance), res)
     return out
@@ -191,7 +193,7 @@ def grid_covariance_matrix(grid, model, out) -> torch.Tensor:
 def covariance_matvec(points, model, x) -> torch.Tensor:
     """``C @ x`` for a CPU tensor x (n, k), C never stored."""
     y = torch.empty_like(x)
-    cov_matvec(soa(points, model), *_args(model), x.numpy(), y.numpy())
+    cov_matvec(soa(points, model)[0], *_args(model), x.numpy(), y.numpy())
     return y
 
 

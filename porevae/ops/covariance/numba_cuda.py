@@ -26,7 +26,7 @@ from numba import cuda, float64
 
 from porevae.ops._common import check_out
 from porevae.ops.covariance import formula
-from porevae.ops.covariance.table import check_code, offset_table, scaled_points
+from porevae.ops.covariance.table import check_code, offset_table, scaled_pair
 
 TILE = 16         # assembly and matvec tile edge (entries); blocks are TILE x ROWS or TILE x TILE
 ROWS = 4          # rows of threads of an assembly block; warps per block of the grid fill
@@ -224,8 +224,7 @@ def covariance_matrix(points, model, points_b=None, out=None) -> torch.Tensor:
     """``C(points, points_b)`` (n, m) for point tensors (n, d) on their device, into ``out``
     (default: a new tensor of the points' dtype)."""
     args = _args(model)
-    xa = scaled_points(points, model)
-    xb = None if points_b is None else scaled_points(points_b, model)
+    xa, xb = scaled_pair(points, points_b, model)
     m = xa.shape[0] if xb is None else xb.shape[0]
     if out is None:
         out = torch.empty((xa.shape[0], m), dtype=points.dtype, device=points.device)
@@ -247,7 +246,7 @@ def grid_covariance_matrix(grid, model, out) -> torch.Tensor:
 def covariance_matvec(points, model, x) -> torch.Tensor:
     """``C @ x`` for a tensor x (n, k) float32/float64 on its device, C never stored."""
     y = torch.empty_like(x)
-    xs = scaled_points(points.to(x.device), model)
+    xs, _ = scaled_pair(points.to(x.device), None, model)
     launch_matvec_points(array(xs), *_args(model), array(x), array(y), _stream())
     return y
 

@@ -12,7 +12,7 @@ import torch
 
 from porevae.covariance import CovarianceModel
 from porevae.grid import Grid
-from porevae.ops.covariance.table import offset_table, scaled_points
+from porevae.ops.covariance.table import offset_table, scaled_pair
 
 TILE = 2048  # rows of C per step of the products
 
@@ -26,8 +26,8 @@ def covariance_matrix(points: torch.Tensor, model: CovarianceModel,
     """``C[i, j] = C(x_i - y_j)``: points (n, d), points_b (m, d) -> (n, m) (into ``out`` when
     given), in the dtype of ``points`` (``out``'s dtype when given)."""
     dtype = out.dtype if out is not None else points.dtype
-    a = scaled_points(points, model, dtype)
-    b = a if points_b is None else scaled_points(points_b, model, dtype)
+    a, b = scaled_pair(points, points_b, model, dtype)
+    b = a if b is None else b
     r = torch.cdist(a, b, p=2.0 if model.metric == "euclidean" else 1.0,
                     compute_mode="donot_use_mm_for_euclid_dist")
     c = model.correlation(r).mul_(model.variance)

@@ -1,7 +1,9 @@
 """Inputs of the covariance kernels, prepared once for every backend.
 
 * :func:`grid_offset_table`: the ``n`` distinct covariance values of a regular grid;
-* :func:`scaled_points`: points divided by the per-axis length scales (the kernels' input);
+* :func:`scaled_points`: points divided by the per-axis length scales (the kernels' input),
+  and :func:`scaled_pair`: both point sets of a covariance about one origin (every backend's
+  entry);
 * :func:`check_code`: the closed form a compiled kernel is asked for must be a
   :class:`~porevae.covariance.KernelCode`.
 """
@@ -45,16 +47,31 @@ def offset_table(grid: Grid, model: CovarianceModel, dtype: torch.dtype,
 
 
 def scaled_points(points: torch.Tensor, model: CovarianceModel,
-                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Points in the model's principal axes over its length scales, ``(x P) / l`` (n, d):
-    the scaled distance is the plain (or L1) distance between them. Contiguous, on the points'
-    device; computed in float64, then cast to ``dtype``."""
+                  dtype: torch.dtype = torch.float64, origin: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+    """Points in the model's principal axes over its length scales, ``((x - o) P) / l`` (n, d):
+    the scaled distance is the plain (or L1) distance between them. ``origin`` o (d,), in the
+    points' units, is subtracted first (default: none). Contiguous, on the points' device;
+    computed in float64, then cast to ``dtype``."""
     p = points.to(torch.float64)
+    if origin is not None:
+        p = p - origin.to(device=p.device, dtype=torch.float64)
     d = p.shape[1]
     ls = torch.as_tensor(model.length_scales(d), dtype=torch.float64, device=p.device)
     if model.rotated:
         p = p @ torch.as_tensor(model.rotation(d), dtype=torch.float64, device=p.device)
     return (p / ls).to(dtype).contiguous()
+
+
+def scaled_pair(points: torch.Tensor, points_b: torch.Tensor | None, model: CovarianceModel,
+                dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`scaled_points` of ``points`` and of ``points_b`` (None: ``(a, None)``) about one
+    origin, the mean of ``points``. The distances are those of the raw points; centred, the
+    coordinates keep their digits in float32 when they are large (UTM metres: 6.7e6 has a
+    float32 ulp of 0.5 m)."""
+    origin = points.to(torch.float64).mean(0)
+    a = scaled_points(points, model, dtype, origin)
+    return a, None if points_b is None else scaled_points(points_b, model, dtype, origin)
 
 
 def check_code(model: CovarianceModel, backend: str) -> int:
