@@ -34,6 +34,48 @@ def test_matrix_numba_vs_float64_reference(model, dtype, rng):
         np.testing.assert_array_equal(c, c.T)
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_points_of_every_dimension(d, dtype, rng):
+    """The numba kernels specialise their loops on the points' dimension (1-3): every closed
+    form, both metrics, symmetric and non-square cross blocks and products, against the
+    float64 torch reference."""
+    a, b = rng.uniform(0, 1, size=(131, d)), rng.uniform(0, 1, size=(57, d)) + 0.2
+    x = rng.standard_normal((131, 4))
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    models = [m for m in _every_model(rng, d) if m.kernel_code is not None]
+    assert {m.metric for m in models} == {"euclidean", "l1"}
+    for model in models:
+        for pb in (None, b):
+            ref = reference.covariance_matrix(torch.from_numpy(a), model, None if pb is None
+                                              else torch.from_numpy(pb)).numpy()
+            c = pv.ops.covariance_matrix(a, model, pb, dtype=dtype, backend="numba")
+            np.testing.assert_allclose(c, ref, atol=tol * model.variance, rtol=0,
+                                       err_msg=f"{model!r} d={d} cross={pb is not None}")
+        y = pv.ops.covariance_matvec(a, model, x, backend="numba")
+        ref_y = reference.covariance_matrix(torch.from_numpy(a), model).numpy() @ x
+        np.testing.assert_allclose(y, ref_y, rtol=0, atol=1e-11 * np.abs(ref_y).max(),
+                                   err_msg=f"{model!r} d={d}")
+
+
+@pytest.mark.parametrize("dtype, variances", [(np.float64, [1e-300, 1e-12, 7.3, 1e300]),
+                                               (np.float32, [1e-35, 1e-12, 7.3, 1e37])])
+def test_numba_variance_over_its_range(dtype, variances, rng):
+    """The host kernels fold the variance into the exponential's constants; outside the range
+    where that keeps every entry normal they multiply afterwards: the same values either way."""
+    a = rng.uniform(0, 1, size=(67, 2))
+    x = rng.standard_normal((67, 2))
+    for v in variances:
+        for model in (pv.Exponential(0.2, variance=v), pv.Matern(0.3, nu=2.5, variance=v)):
+            ref = reference.covariance_matrix(torch.from_numpy(a), model).numpy()
+            c = pv.ops.covariance_matrix(a, model, dtype=dtype, backend="numba")
+            tol = 1e-13 if dtype == np.float64 else 1e-6
+            np.testing.assert_allclose(c, ref, rtol=0, atol=tol * v, err_msg=f"{model!r}")
+            assert np.all(c > 0)
+            y = pv.ops.covariance_matvec(a, model, x, backend="numba")
+            np.testing.assert_allclose(y, ref @ x, rtol=0, atol=1e-12 * np.abs(ref @ x).max())
+
+
 @pytest.mark.parametrize("model", MODELS[:3], ids=repr)
 def test_float32_on_large_coordinates(model, rng):
     """float32 on UTM-sized coordinates, every host backend: the points are centred before
@@ -173,9 +215,9 @@ def test_unknown_kernel_code_is_refused_everywhere():
     with pytest.raises(ValueError, match="no compiled closed form"):
         pv.ops.covariance_matvec(pts, Strange(0.3), np.ones(10), backend="numba")
     for code in (-1, 4, 7):  # the compiled formula gives NaN, never another model's value
-        assert np.isnan(formula.correlation(code, 1.0, 0.25, 0.5))
+        assert np.isnan(formula.covariance(code, 1.0, 1.0, 0.25, 0.5))
     for code in KernelCode:
-        assert np.isfinite(formula.correlation(int(code), 1.0, 0.25, 0.5))
+        assert np.isfinite(formula.covariance(int(code), 1.0, 1.0, 0.25, 0.5))
 
 
 def test_cuda_kernel_codes_match_the_python_enum():

@@ -10,7 +10,9 @@ float64: deg q = 9 (approximation error 1.6e-17 relative, under 0.15 ulp); float
 (9.7e-9, 0.16 ulp); the coefficients are Chebyshev fits of ``(exp(r) - 1 - r) / r^2`` on
 ``[-ln 2 / 2, ln 2 / 2]`` (mpmath, 40 digits).
 Valid for ``-708 <= x <= 709`` (float64) and ``-87 <= x <= 88`` (float32); callers whose
-arguments may leave that range clamp them first.
+arguments may leave that range clamp them first. :func:`scaled_exp_poly` is ``scale * exp(x)`` in
+the same operations, the scale folded into the coefficients and the shifter (:func:`exp_scale`);
+``exp_poly`` is it with scale 1.
 """
 
 from __future__ import annotations
@@ -53,45 +55,93 @@ def _scale(typingctx, p, k):
     return p(p, k), codegen
 
 
+def exp_scale(scale: float, dtype) -> tuple | None:
+    """The constants of :func:`scaled_exp_poly` for ``scale * exp(x)``, and the argument below
+    which callers clamp.
+
+    With ``scale = f 2**m`` (``f`` in [1, 2)), ``f`` multiplies the polynomial's coefficients and
+    ``m`` the shifter (``k = x log2(e) + 1.5 * 2**52 + m`` rounds to ``t + m`` in its low bits,
+    and ``k - shifter`` is still ``t``): the scale costs no operation per element, and scale 1
+    is :func:`exp_poly` exactly. The result ``2**(x log2(e) + m) f`` stays normal (the
+    exponent-field add exact) for ``x >= (-1021 - m) ln 2`` (float32: ``-125 - m``); ``lo`` is
+    that or ``-700`` (float32: ``-87``; ``exp`` there stands for 0), the larger: entries that
+    would fall below about 2**-1021 (2**-125) keep that order of magnitude instead of going
+    subnormal (an absolute error under 1e-307, 1e-37). Only for ``x <= 0`` (nothing overflows).
+    Returns ``c = (coefficients of q times f, f, shifter + m, lo)`` in ``dtype``; None
+    where the scale is out of the range that leaves the clamp at least 40 (17 in float32) below
+    0 and the result finite: 2**-963 <= scale < 2**1023 (float32: 2**-100 <= scale < 2**127).
+    """
+    dtype = np.dtype(dtype).type
+    if dtype is np.float64:
+        q, shifter, floor, min_exp, max_m, min_m = _Q64, _SHIFTER64, -700.0, -1021, 1022, -963
+    elif dtype is np.float32:
+        q, shifter, floor, min_exp, max_m, min_m = _Q32, float(_SHIFTER32), -87.0, -125, 126, -100
+    else:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype.__name__}")
+    if not 2.0 ** min_m <= scale < 2.0 ** (max_m + 1):
+        return None
+    f, m = np.frexp(np.float64(dtype(scale)))
+    f, m = 2.0 * f, int(m) - 1  # scale = f 2**m, f in [1, 2)
+    lo = max(floor, (min_exp - m) * np.log(2.0))
+    return tuple(dtype(a * f) for a in q) + (dtype(f), dtype(shifter + m), dtype(lo))
+
+
+def scaled_exp_poly(x, c):  # pragma: no cover - replaced by the overload in jitted code
+    raise NotImplementedError
+
+
+@overload(scaled_exp_poly, jit_options={"fastmath": EXP_FASTMATH})
+def _scaled_exp_overload(x, c):
+    """``f 2**m exp(x)`` for ``c`` from :func:`exp_scale` (``exp_poly`` with the scale folded
+    in: the same operations; ``c[-1]``, the clamp, is the caller's)."""
+    if x == types.float32:
+        def exp32(x, c):
+            k = x * np.float32(1.4426950408889634) + c[6]
+            t = k - c[6]
+            r = x - t * np.float32(0.693145751953125)  # ln 2 = hi + lo (Cody-Waite)
+            r = r - t * np.float32(1.428606765330187e-06)
+            q = c[0] * r + c[1]
+            q = q * r + c[2]
+            q = q * r + c[3]
+            q = q * r + c[4]
+            return _scale((q * r + c[5]) * r + c[5], k)
+
+        return exp32
+    if x == types.float64:
+        def exp64(x, c):
+            k = x * 1.4426950408889634 + c[11]
+            t = k - c[11]
+            r = x - t * 0.6931471803691238  # ln 2 = hi + lo (Cody-Waite)
+            r = r - t * 1.9082149292705877e-10
+            q = c[0] * r + c[1]
+            q = q * r + c[2]
+            q = q * r + c[3]
+            q = q * r + c[4]
+            q = q * r + c[5]
+            q = q * r + c[6]
+            q = q * r + c[7]
+            q = q * r + c[8]
+            q = q * r + c[9]
+            return _scale((q * r + c[10]) * r + c[10], k)
+
+        return exp64
+    return None
+
+
+_UNIT = {types.float64: exp_scale(1.0, np.float64), types.float32: exp_scale(1.0, np.float32)}
+
+
 def exp_poly(x):  # pragma: no cover - replaced by the overload in jitted code
     raise NotImplementedError
 
 
 @overload(exp_poly, jit_options={"fastmath": EXP_FASTMATH})
 def _exp_overload(x):
-    if x == types.float32:
-        a = _Q32
+    c = _UNIT.get(x)
+    if c is None:
+        return None
 
-        def exp32(x):
-            k = x * np.float32(1.4426950408889634) + _SHIFTER32
-            t = k - _SHIFTER32
-            r = x - t * np.float32(0.693145751953125)  # ln 2 = hi + lo (Cody-Waite)
-            r = r - t * np.float32(1.428606765330187e-06)
-            q = a[0] * r + a[1]
-            q = q * r + a[2]
-            q = q * r + a[3]
-            q = q * r + a[4]
-            return _scale((q * r + np.float32(1.0)) * r + np.float32(1.0), k)
+    def exp_unit(x):
+        return scaled_exp_poly(x, c)
 
-        return exp32
-    if x == types.float64:
-        a = _Q64
-
-        def exp64(x):
-            k = x * 1.4426950408889634 + _SHIFTER64
-            t = k - _SHIFTER64
-            r = x - t * 0.6931471803691238  # ln 2 = hi + lo (Cody-Waite)
-            r = r - t * 1.9082149292705877e-10
-            q = a[0] * r + a[1]
-            q = q * r + a[2]
-            q = q * r + a[3]
-            q = q * r + a[4]
-            q = q * r + a[5]
-            q = q * r + a[6]
-            q = q * r + a[7]
-            q = q * r + a[8]
-            q = q * r + a[9]
-            return _scale((q * r + 1.0) * r + 1.0, k)
-
-        return exp64
-    return None
+    return exp_unit

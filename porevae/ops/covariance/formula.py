@@ -1,6 +1,7 @@
 """The closed-form covariances on scaled distances, as plain Python compiled twice: for CUDA
-devices (:mod:`.numba_cuda`, with ``math.exp``) and for the host (:mod:`.numba_cpu`, which binds
-``exp`` to a polynomial exponential that vectorises: :func:`with_exp`).
+devices (:mod:`.numba_cuda`) and for the host (:mod:`.numba_cpu`, which binds ``exp`` to a
+polynomial exponential that vectorises and takes the variance into its constants:
+:func:`with_exp`).
 
 Codes are :class:`porevae.covariance.KernelCode`; an unknown code gives NaN (the launchers have
 already refused it on the host, see :func:`.table.check_code`), never another model's value.
@@ -13,27 +14,32 @@ import types
 
 from porevae.covariance import KernelCode
 
-exp = math.exp  # the exponential of correlation(); with_exp() rebinds it
-
 EXPONENTIAL = int(KernelCode.EXPONENTIAL)
 SQUARED_EXPONENTIAL = int(KernelCode.SQUARED_EXPONENTIAL)
 MATERN32 = int(KernelCode.MATERN32)
 MATERN52 = int(KernelCode.MATERN52)
 
 
-def correlation(code, param, r2, r):
-    """``rho`` of ``code`` at scaled distance ``r`` (``r2`` its square, or ``r * r`` for l1);
-    ``param`` is the squared exponential's factor of ``r^2``."""
+def exp(x, scale):
+    """``scale * e**x``: the exponential of :func:`covariance` (``with_exp`` rebinds it; the
+    host's takes ``scale`` as precomputed constants, :func:`porevae.ops._numba_math.exp_scale`)."""
+    return scale * math.exp(x)
+
+
+def covariance(code, param, scale, r2, r):
+    """``variance * rho`` of ``code`` at scaled distance ``r`` (``r2`` its square, or ``r * r``
+    for l1); ``param`` is the squared exponential's factor of ``r^2``, ``scale`` the variance in
+    the form the bound ``exp`` takes (every closed form is a polynomial times one exponential)."""
     if code == EXPONENTIAL:
-        return exp(-r)
+        return exp(-r, scale)
     if code == SQUARED_EXPONENTIAL:
-        return exp(-param * r2)
+        return exp(-param * r2, scale)
     if code == MATERN32:
         s = math.sqrt(3.0) * r
-        return (1.0 + s) * exp(-s)
+        return (1.0 + s) * exp(-s, scale)
     if code == MATERN52:
         s = math.sqrt(5.0) * r
-        return (1.0 + s + s * s / 3.0) * exp(-s)
+        return (1.0 + s + s * s / 3.0) * exp(-s, scale)
     return math.nan
 
 

@@ -38,7 +38,8 @@ def simulator() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 
-rho = cuda.jit(device=True, inline=True)(formula.correlation)
+cov = cuda.jit(device=True, inline=True)(
+    formula.with_exp(formula.covariance, cuda.jit(device=True, inline=True)(formula.exp)))
 dist = cuda.jit(device=True, inline=True)(formula.distance)
 lower_tile = cuda.jit(device=True, inline=True)(formula.lower_tile)
 
@@ -46,7 +47,7 @@ lower_tile = cuda.jit(device=True, inline=True)(formula.lower_tile)
 @cuda.jit(device=True, inline=True)
 def pair(xa, i, xb, j, d, code, param, l1, variance):
     r2, r = dist(xa, xb, i, j, l1)
-    return variance * rho(code, param, r2, r)
+    return cov(code, param, variance, r2, r)
 
 @cuda.jit(device=True, inline=True)
 def grid_entry(table, nx, ny, i, j):
