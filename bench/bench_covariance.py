@@ -11,8 +11,9 @@ torch, in one run.
   variants are timed in three groups, each in turn within every repetition (``--grouped``: each
   one's runs back to back): the repeated calls (porevae, floor), the first calls, torch. Each
   first call and each torch call faults in 7.33 GB of memory fresh from the hypervisor, and on
-  the CI VM the compute-bound call that follows such churn runs 20-60 % slower (memory-bound
-  fills are not slowed); grouping keeps that churn away from the ratio to the floor. The
+  the CI VM the compute-bound calls after such churn run up to twice as slow (0.50-1.13 s
+  against 0.45-0.52 s; the memory-bound fill is not slowed; bench/RESULTS.md, seventh stop):
+  grouping keeps that churn away from the ratio to the floor. The
   operation's output comes from :mod:`porevae.ops._host_memory`, which keeps a freed output's
   pages for the next one, so a repeated assembly writes memory the process already holds; the
   first assembly in a process does not. That case is timed too ("first call", and the floor's
