@@ -72,6 +72,7 @@ def exp_scale(scale: float, dtype) -> tuple | None:
     0 and the result finite: 2**-963 <= scale < 2**1023 (float32: 2**-100 <= scale < 2**127).
     """
     dtype = np.dtype(dtype).type
+    q: tuple
     if dtype is np.float64:
         q, shifter, floor, min_exp, max_m, min_m = _Q64, _SHIFTER64, -700.0, -1021, 1022, -963
     elif dtype is np.float32:

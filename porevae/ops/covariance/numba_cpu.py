@@ -7,8 +7,8 @@ exponential's constants (:func:`~porevae.ops._numba_math.exp_scale`: no multiply
 each row is a branch-free loop that LLVM vectorises, the exponential included, specialised on
 the metric, the closed form and the number of axes. A float64 matrix is computed in float64; a
 float32 matrix with float32 distances and a float32 exponential (twice the lanes per vector and a
-polynomial of degree 6 instead of 11; the closed forms' float64 constants promote what follows
-it, and the Matern polynomials), on points moved to their mean first so that the coordinate
+polynomial of degree 6 instead of 11; the Matern forms' factors in front of it are promoted to
+float64 by their constants), on points moved to their mean first so that the coordinate
 differences keep their digits when the coordinates are large (UTM metres, say; every backend
 does this, :func:`~.table.scaled_pair`): errors of about ``|x - y| / l * 6e-8`` relative.
 Grids are filled from their offset table (any stationary model): a memory-bound copy.
