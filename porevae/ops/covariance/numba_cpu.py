@@ -187,7 +187,7 @@ def _args(model, dtype) -> tuple[tuple[int, float, bool, np.ndarray], float]:
     """The kernels' model arguments (code, param, l1, scale) in ``dtype``, and a factor to apply
     afterwards: 1, the variance being folded into the exponential's constants
     (:func:`~porevae.ops._numba_math.exp_scale`), or the variance itself where it lies outside
-    the range that allows that (1.0e-290 to 9.0e307; float32 7.9e-31 to 1.7e38)."""
+    the range that allows that (1.3e-290 to 9.0e307; float32 7.9e-31 to 1.7e38)."""
     real = np.dtype(dtype).type  # the scalars in the arithmetic's precision
     scale = exp_scale(model.variance, real)
     after = 1.0 if scale is not None else float(model.variance)
