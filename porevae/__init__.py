@@ -1,27 +1,45 @@
 """porevae: Karhunen-Loeve random fields and variational auto-encoders for porous media.
 
 Public API: :class:`Grid`, :class:`CornerPointGrid`, the covariance models, :class:`KLE`,
-:func:`energy_table`, and the subpackages ``ops``, ``kle``, ``vae``, ``media``, ``export``
-(the last three are imported on first use).
+:func:`energy_table`, and the subpackages ``ops``, ``kle``, ``vae``, ``media``, ``export``.
+Every name is imported on first use (PEP 562), so ``import porevae`` and ``porevae --version``
+do not import torch or Numba.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import TYPE_CHECKING
 
-from porevae import ops
-from porevae.cornerpoint import CornerPointGrid
-from porevae.covariance import CovarianceModel, Exponential, Matern, SquaredExponential
-from porevae.grid import Grid
-from porevae.kle import KLE, energy_table
+from porevae._version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # pragma: no cover
+    from porevae import export, kle, media, ops, vae
+    from porevae.cornerpoint import CornerPointGrid
+    from porevae.covariance import CovarianceModel, Exponential, Matern, SquaredExponential
+    from porevae.grid import Grid
+    from porevae.kle import KLE, energy_table
+
+# public name -> the module that defines it
+_NAMES = {"Grid": "porevae.grid", "CornerPointGrid": "porevae.cornerpoint",
+          "CovarianceModel": "porevae.covariance", "Exponential": "porevae.covariance",
+          "SquaredExponential": "porevae.covariance", "Matern": "porevae.covariance",
+          "KLE": "porevae.kle", "energy_table": "porevae.kle"}
+_SUBPACKAGES = ("ops", "kle", "vae", "media", "export")
 
 __all__ = ["Grid", "CornerPointGrid", "CovarianceModel", "Exponential", "SquaredExponential",
-           "Matern", "KLE", "energy_table", "ops", "__version__"]
-
-_LAZY = ("vae", "media", "export")
+           "Matern", "KLE", "energy_table", "ops", "kle", "vae", "media", "export", "__version__"]
 
 
 def __getattr__(name):
-    if name in _LAZY:
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"porevae.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'porevae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -81,6 +81,28 @@ def check_output_folder(folder, what: str = "--out") -> Path:
     return folder
 
 
+def check_output(path, *, overwrite: bool = False, inputs=(), what: str = "--out",
+                 folder: bool = False) -> Path:
+    """The one output check of every command, run before any work.
+
+    Refuses ``path`` when it is one of ``inputs`` (an input is never an output, even with
+    ``overwrite``), when it exists and ``overwrite`` is false (``FileExistsError`` naming
+    ``what`` and ``--overwrite``), and when it cannot be written (:func:`check_writable`, or
+    :func:`check_output_folder` for a ``folder`` output). ``inputs`` are paths (or ``None``,
+    skipped); they are compared after resolving links. Returns ``Path(path)``.
+    """
+    path = Path(path)
+    target = path.resolve()
+    for src in inputs:
+        if src is not None and Path(src).resolve() == target:
+            raise ValueError(f"{what} {str(path)!r} is also an input; write to another path")
+    if path.exists() and not overwrite:
+        kind = "folder" if path.is_dir() else "file"
+        raise FileExistsError(f"{what} {str(path)!r}: the {kind} exists; pass --overwrite to "
+                              f"replace it")
+    return check_output_folder(path, what) if folder else check_writable(path, what)
+
+
 def _read_only_mount(folder: Path) -> bool:
     """True if ``folder`` lies on a file system mounted read-only (which even root cannot write)."""
     try:

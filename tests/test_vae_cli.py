@@ -180,7 +180,7 @@ def test_every_train_flag_sets_its_config_field():
     import dataclasses
 
     from porevae.cli import build_parser
-    from porevae.cli.vae import build_config
+    from porevae.cli.train import build_config
 
     values = {"kind": "beta", "size": "48", "depth": "3", "channels": "6", "max_channels": "24",
               "latent_channels": "5", "blocks": "2", "latent_blocks": "3",

@@ -20,8 +20,8 @@ import inspect
 import re
 import sys
 
-COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.vae", "porevae.cli.export",
-            "porevae.cli.media", "porevae.cli.study")
+COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.train", "porevae.cli.generate",
+            "porevae.cli.export", "porevae.cli.media", "porevae.cli.study")
 
 
 def add_count(p, default=None, what: str = "realizations", required: bool = False) -> None:
@@ -35,6 +35,24 @@ def add_progress(p, default: bool = True) -> None:
     """``--progress`` / ``--no-progress`` (progress bars on stderr)."""
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=default,
                    help=f"progress bars on stderr (default {'on' if default else 'off'})")
+
+
+def add_output(p, what: str, required: bool = True, default=None) -> None:
+    """``--out PATH`` (``what`` is its help) and ``--overwrite``: every sub-command that writes
+    takes both, and checks them with :func:`check_out` before any work."""
+    p.add_argument("--out", required=required and default is None, default=default,
+                   help=what + ("" if default is None else f" (default {default})"))
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists (refused otherwise)")
+
+
+def check_out(args, inputs=(), folder: bool = False, what: str = "--out"):
+    """:func:`porevae._files.check_output` on ``args.out`` with ``args.overwrite``: refuses an
+    existing output without ``--overwrite`` and an output that is one of ``inputs``."""
+    from porevae._files import check_output
+
+    return check_output(getattr(args, what.lstrip("-").replace("-", "_")),
+                        overwrite=args.overwrite, inputs=inputs, what=what, folder=folder)
 
 
 def add_seed(p, default=0, what: str = "random numbers") -> None:
@@ -122,7 +140,7 @@ def dataclass_help(cls, defaults: bool = True) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from porevae import __version__
+    from porevae._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="porevae", description="Karhunen-Loeve random fields and VAEs for porous media.")
@@ -145,6 +163,9 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, OSError, MemoryError) as exc:
         print(f"porevae {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"porevae {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -269,7 +269,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         ``"skipped"`` (already finished) and ``"changed"`` (rewritten with checksums that differ
         from the ones the manifest held: 0 when regeneration is bit for bit).
     """
-    from porevae import __version__
+    from porevae._version import __version__
 
     check_int(n, "n", 1)
     seed = _check_seed(seed)

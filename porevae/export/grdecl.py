@@ -177,7 +177,7 @@ def _check_float_format(float_format: str) -> None:
 
 
 def _header_lines(grid, header: Mapping | None) -> str:
-    from porevae import __version__
+    from porevae._version import __version__
 
     nx, ny, nz = dims(grid)
     lines = [f"-- porevae {__version__}: NX NY NZ = {nx} {ny} {nz}, I fastest, then J, then K"]

@@ -528,6 +528,6 @@ def _check_finite(x, name):
 
 
 def _version():
-    from porevae import __version__
+    from porevae._version import __version__
 
     return __version__
