@@ -20,8 +20,8 @@ import inspect
 import re
 import sys
 
-COMMANDS = ("porevae.cli.kle", "porevae.cli.demo", "porevae.cli.train", "porevae.cli.generate",
-            "porevae.cli.export", "porevae.cli.media", "porevae.cli.study")
+COMMANDS = ("porevae.cli.kle", "porevae.cli.sample", "porevae.cli.demo", "porevae.cli.train",
+            "porevae.cli.generate", "porevae.cli.export", "porevae.cli.media", "porevae.cli.study")
 
 
 def add_count(p, default=None, what: str = "realizations", required: bool = False) -> None:
