@@ -1,9 +1,9 @@
 """Build of porevae: pure Python, plus the optional CUDA extension ``porevae._cuda``.
 
 The extension is built from ``csrc/`` when a CUDA toolkit (``nvcc``) is found.
-``PORVAE_CUDA=0`` turns the build off, ``PORVAE_CUDA=1`` forces it (a failure is then an error);
+``POREVAE_CUDA=0`` turns the build off, ``POREVAE_CUDA=1`` forces it (a failure is then an error);
 otherwise a failed CUDA build prints a warning and porevae installs without it.
-``PORVAE_CUDA_ARCHS`` (default ``"80;90"``) lists the SM architectures compiled.
+``POREVAE_CUDA_ARCHS`` (default ``"80;90"``) lists the SM architectures compiled.
 """
 
 import os
@@ -39,7 +39,7 @@ class CudaBuild(build_ext):
         try:
             self._build_cuda(ext)
         except Exception as exc:  # noqa: BLE001 - reported, optional unless forced
-            if os.environ.get("PORVAE_CUDA") == "1":
+            if os.environ.get("POREVAE_CUDA") == "1":
                 raise
             print(f"warning: porevae._cuda not built ({exc}); the CUDA backend is unavailable",
                   file=sys.stderr)
@@ -49,7 +49,7 @@ class CudaBuild(build_ext):
 
         nvcc = _find_nvcc()
         cuda_home = Path(nvcc).resolve().parent.parent
-        archs = os.environ.get("PORVAE_CUDA_ARCHS", "80;90").split(";")
+        archs = os.environ.get("POREVAE_CUDA_ARCHS", "80;90").split(";")
         gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs if a]
         build_tmp = Path(self.build_temp) / "cuda"
         build_tmp.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def sysconfig_include():
 
 
 def _extensions():
-    mode = os.environ.get("PORVAE_CUDA", "auto")
+    mode = os.environ.get("POREVAE_CUDA", "auto")
     if mode == "0":
         return []
     if mode != "1" and _find_nvcc() is None:

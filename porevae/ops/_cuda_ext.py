@@ -18,7 +18,7 @@ def _load():
         from porevae import _cuda
     except ImportError as exc:
         return None, (f"porevae._cuda is not built ({exc}); reinstall with a CUDA toolkit "
-                      f"(nvcc) present, or PORVAE_CUDA=1 to force the build")
+                      f"(nvcc) present, or POREVAE_CUDA=1 to force the build")
     return _cuda, ""
 
 

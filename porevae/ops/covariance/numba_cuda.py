@@ -12,9 +12,9 @@ The same algorithms as ``csrc/ops/cuda/covariance_kernels.cuh``:
 Arithmetic is float64 inside the kernels; outputs may be float32 or float64. The ``launch_*``
 functions take arrays numba.cuda accepts (CUDA device arrays, torch CUDA tensors through
 ``__cuda_array_interface__``, or host NumPy arrays under ``NUMBA_ENABLE_CUDASIM=1``, which is how CI
-tests them). The torch-level wrappers mirror :mod:`porevae.ops.cuda` and launch on torch's current
-stream. Covariance codes: :class:`porevae.covariance.KernelCode` (:mod:`.formula`, compiled here
-for the device).
+tests them). The torch-level wrappers mirror :mod:`porevae.ops.covariance.cuda` and launch on
+torch's current stream. Covariance codes: :class:`porevae.covariance.KernelCode`
+(:mod:`.formula`, compiled here for the device).
 """
 
 from __future__ import annotations

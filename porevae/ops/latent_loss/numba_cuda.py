@@ -1,6 +1,7 @@
 """Numba CUDA backend of the fused latent loss: the fallback when ``porevae._cuda`` lacks it.
 
-Same mathematics as :mod:`porevae.ops.numba_latent` and ``csrc/ops/cuda/latent_loss_kernel.cuh``.
+Same mathematics as :mod:`porevae.ops.latent_loss.numba_cpu` and
+``csrc/ops/cuda/latent_loss_kernel.cuh``.
 A block of ``(WARP, ROWS)`` threads owns ``ROWS`` rows; the 32 threads of a row stride over it
 (coalesced) and reduce KL and the Fisher term through shared memory (float64 partial sums; no warp
 shuffles, so that the kernels also run under ``NUMBA_ENABLE_CUDASIM=1``, which is how CI tests
