@@ -204,3 +204,62 @@ def test_otsu_binarize_crop_subsample(rng):
     assert np.array_equal(blocks, truth[:10, :10, :5])
     with pytest.raises(ValueError, match="factor"):
         pm.subsample(truth, 0)
+
+
+def test_segment_binary_conventions(rng):
+    truth = rng.random((12, 10, 8)) < 0.3
+    for data, pore_value in ((truth, None), (truth.astype(np.uint8), 1), (truth * 1.0, None),
+                             ((~truth).astype(np.uint8), 0), (np.where(truth, 0, 255), 0),
+                             (np.where(truth, 255, 0).astype(np.uint8), "255"),
+                             (np.where(truth, 3, 7), "dark"), (np.where(truth, 7, 3), "bright")):
+        pore, text = pm.segment(data, pore_value, name="volume in a.tif")
+        assert pore.dtype == bool and pore.shape == truth.shape
+        assert np.array_equal(pore, truth), (data.dtype, pore_value)
+        assert text.startswith("volume in a.tif: binary") and f"{truth.mean():.4f}" in text
+    assert "porevae's convention" in pm.segment(truth)[1]
+    # a constant volume: no pore unless its value is named pore
+    assert not pm.segment(np.zeros((4, 4)))[0].any()
+    assert pm.segment(np.zeros((4, 4)), 0)[0].all()
+
+
+def test_segment_refuses_ambiguous_and_inconsistent(rng):
+    truth = rng.random((10, 10)) < 0.4
+    with pytest.raises(ValueError, match=r"0 and 255: say which is pore with --pore-value 0 or"):
+        pm.segment(np.where(truth, 0, 255).astype(np.uint8))
+    with pytest.raises(ValueError, match="pore_value 255 does not occur in rock, which holds "
+                                         "the values 0 and 1"):
+        pm.segment(truth, 255, name="rock")
+    with pytest.raises(ValueError, match="pore_value 0 does not occur"):
+        pm.segment(np.where(truth, 1, 255), 0)
+    with pytest.raises(ValueError, match="dark .the lower. or bright"):
+        pm.segment(np.where(truth, 2, 5))
+    with pytest.raises(ValueError, match=r"must be one of 0, 1, 255, 'dark', 'bright', got 2"):
+        pm.segment(truth, 2)
+    with pytest.raises(ValueError, match=r"must be one of .* got True"):
+        pm.segment(truth, True)
+    grey = rng.normal(size=(10, 10))
+    with pytest.raises(ValueError, match=r"grey levels .* --pore-value dark or bright"):
+        pm.segment(grey)
+    with pytest.raises(ValueError, match="pore_value 1 names no phase"):
+        pm.segment(grey, 1)
+    with pytest.raises(ValueError, match="NaN"):
+        pm.segment(np.full((3, 3), np.nan), "dark")
+    with pytest.raises(ValueError, match="empty"):
+        pm.segment(np.zeros((0, 3)))
+
+
+def test_segment_grey_levels_at_otsu(rng):
+    truth = rng.random((40, 40, 10)) < 0.3
+    grey = np.where(truth, 60.0, 180.0) + rng.normal(0, 15, truth.shape)
+    t = pm.otsu_threshold(grey)
+    pore, text = pm.segment(grey, "dark")
+    assert np.array_equal(pore, grey <= t) and np.mean(pore == truth) > 0.99
+    assert f"Otsu's threshold {t:.6g}" in text and "pore = dark" in text
+    pore, text = pm.segment(grey, "bright")
+    assert np.array_equal(pore, grey > t) and "pore = bright" in text
+    # an explicit threshold (a Gaussian field cut at 0): dark unless told otherwise
+    field = rng.normal(size=(20, 20))
+    assert np.array_equal(pm.segment(field, threshold=0.0)[0], field <= 0)
+    assert np.array_equal(pm.segment(field, "bright", threshold=0.5)[0], field > 0.5)
+    # a threshold is never applied to two-valued data
+    assert np.array_equal(pm.segment(truth, threshold=0.0)[0], truth)

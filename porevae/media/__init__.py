@@ -6,7 +6,8 @@ voxels. Public functions:
 * synthetic media: :func:`gaussian_field`, :func:`thresholded_gaussian`, :func:`thresholded_kle`,
   :func:`layered`, :func:`overlapping_spheres` (+ closed forms :func:`boolean_s2`,
   :func:`boolean_intensity`, :func:`field_correlation`);
-* I/O: :func:`read_volume` / :func:`write_volume` (.npy, .raw/.bin, .tif, .h5), :func:`binarize`,
+* I/O: :func:`read_volume` / :func:`write_volume` (.npy, .raw/.bin, .tif, .h5),
+  :func:`segment` (which voxels are pore: ``--pore-value``), :func:`binarize`,
   :func:`otsu_threshold`, :func:`crop`, :func:`subsample`;
 * statistics: :func:`porosity`, :func:`two_point_correlation`, :func:`lineal_path`,
   :func:`chord_lengths`, :func:`pore_size_distribution` (:func:`local_thickness`,
@@ -27,6 +28,7 @@ from porevae.media.io import (
                               read_raw,
                               read_tiff,
                               read_volume,
+                              segment,
                               subsample,
                               write_hdf5,
                               write_npy,
@@ -74,6 +76,7 @@ __all__ = [
                               "read_tiff",
                               "read_volume",
                               "scalar_statistics",
+                              "segment",
                               "specific_surface",
                               "subsample",
                               "thresholded_gaussian",

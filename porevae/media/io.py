@@ -660,6 +660,121 @@ def binarize(image, threshold="otsu", pore="dark") -> np.ndarray:
     return arr <= t if pore == "dark" else arr > t
 
 
+PORE_VALUES = (0, 1, 255, "dark", "bright")
+
+
+def _pore_value(value):
+    """``value`` as one of :data:`PORE_VALUES` (the strings "0", "1", "255" as integers)."""
+    if isinstance(value, str) and value in ("0", "1", "255"):
+        return int(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and \
+            int(value) in (0, 1, 255):
+        return int(value)
+    if value is None or value in ("dark", "bright"):
+        return value
+    raise ValueError(f"pore_value (--pore-value) must be one of 0, 1, 255, 'dark', 'bright', "
+                     f"got {value!r}")
+
+
+def _two_values(arr):
+    """The sorted distinct values of ``arr`` when it has at most two, else None (two passes
+    over the data, no sort)."""
+    lo, hi = arr.min(), arr.max()
+    if lo == hi:
+        return (lo.item(),)
+    if np.all((arr == lo) | (arr == hi)):
+        return (lo.item(), hi.item())
+    return None
+
+
+def segment(volume, pore_value=None, name="volume", threshold=None):
+    """Which voxels are pore: ``(bool array of volume's shape, one-line description)``.
+
+    The one rule of porevae for turning stored voxels into a binary image (True = pore), used by
+    ``train``, ``stats`` and ``compare`` (``--pore-value``):
+
+    * two-valued data (bool, 0/1, 0/255, or any two levels): ``pore_value`` 0, 1 or 255 names
+      the pore value and must occur in the data; ``"dark"`` / ``"bright"`` make the lower /
+      higher value pore. Without ``pore_value``, 0/1 data follow porevae's convention
+      (1 = pore); 0/255 and other pairs are ambiguous and refused (micro-CT files often mark
+      pore as 0). ``threshold`` is never applied to two-valued data.
+    * grey levels (more than two values): ``"dark"`` (pore at or below the cut, the usual case
+      in CT) or ``"bright"`` (above); the cut is ``threshold`` (a grey level) or, by default,
+      Otsu's threshold (:func:`otsu_threshold`), stated in the description. With an explicit
+      ``threshold`` and no ``pore_value``, pore is dark (``volume <= threshold``), e.g. a
+      Gaussian field cut at 0.
+
+    Parameters
+    ----------
+    volume : array (any shape), bool, integer or float, finite
+    pore_value : {0, 1, 255, "dark", "bright"} or None
+    name : str
+        Names the data in messages (e.g. ``"volume in rock.tif"``).
+    threshold : "otsu", float or None
+        The grey level separating the phases, for grey-level data only (None: Otsu).
+
+    Raises ValueError (one line naming ``name`` and ``pore_value``) for ambiguous or
+    inconsistent requests, before any large allocation beyond two boolean masks.
+    """
+    pore_value = _pore_value(pore_value)
+    arr = check_numeric(volume, name)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    values = _two_values(arr)
+    if values is not None:
+        return _segment_levels(arr, values, pore_value, name)
+    lo, hi = arr.min().item(), arr.max().item()
+    if pore_value in (0, 1, 255):
+        raise ValueError(f"{name} holds grey levels (more than two values, in [{lo:g}, {hi:g}]), "
+                         f"so pore_value {pore_value} names no phase; give --pore-value dark "
+                         f"or bright (cut at Otsu's threshold)")
+    if pore_value is None and threshold is None:
+        raise ValueError(f"{name} holds grey levels (more than two values, in [{lo:g}, {hi:g}]): "
+                         f"say which side is pore with --pore-value dark or bright (cut at "
+                         f"Otsu's threshold) or give --threshold")
+    side = pore_value or "dark"
+    if threshold is None or (isinstance(threshold, str) and threshold == "otsu"):
+        t, how = otsu_threshold(arr), "Otsu's threshold"
+    else:
+        t, how = float(threshold), "the threshold"
+        if not math.isfinite(t):
+            raise ValueError(f"threshold must be finite (a grey level or 'otsu'), got "
+                             f"{threshold!r}")
+    pore = arr <= t if side == "dark" else arr > t
+    cmp = "<=" if side == "dark" else ">"
+    phi = np.count_nonzero(pore) / pore.size
+    return pore, (f"{name}: grey levels in [{lo:g}, {hi:g}] cut at {how} {t:.6g}: pore = "
+                  f"{side} (value {cmp} {t:.6g}), porosity {phi:.4f}")
+
+
+def _segment_levels(arr, values, pore_value, name):
+    """:func:`segment` of data with one or two distinct ``values``."""
+    shown = " and ".join(f"{v:g}" for v in values) if len(values) == 2 else \
+        f"only {values[0]:g}"
+    if pore_value is None:
+        if set(values) <= {0, 1}:
+            pore, rule = arr == 1, "pore = 1 (porevae's convention; --pore-value 0 if pore is 0)"
+        elif set(values) <= {0, 255}:
+            raise ValueError(f"{name} holds the values {shown}: say which is pore with "
+                             f"--pore-value 0 or 255 (micro-CT files often mark pore as 0)")
+        else:
+            raise ValueError(f"{name} holds the values {shown}: say which is pore with "
+                             f"--pore-value dark (the lower) or bright (the higher)")
+    elif pore_value in ("dark", "bright"):
+        v = values[0] if pore_value == "dark" or len(values) == 1 else values[-1]
+        if len(values) == 1 and pore_value == "bright":
+            pore, rule = np.zeros(arr.shape, bool), "pore = bright (no brighter value: no pore)"
+        else:
+            pore, rule = arr == v, f"pore = {pore_value} ({v:g})"
+    else:
+        if len(values) == 2 and pore_value not in values:
+            raise ValueError(f"pore_value {pore_value} does not occur in {name}, which holds the "
+                             f"values {shown}")
+        pore, rule = arr == pore_value, f"pore = {pore_value}"
+    return np.ascontiguousarray(pore), (f"{name}: binary ({shown}), {rule}, porosity "
+                                        f"{np.count_nonzero(pore) / pore.size:.4f}")
+
+
 def crop(volume, start, stop) -> np.ndarray:
     """Copy of ``volume[start[0]:stop[0], start[1]:stop[1], ...]``; None entries mean the edge.
 
