@@ -20,14 +20,15 @@ temporary files that a killed process left behind. The manifest is written by th
 process only (at the start without, at the end with the per-realization checksums).
 
 Sharding: the indices to write are cut into tasks of ``chunk`` (default 16) consecutive realizations
-(the progress bar moves per task); ``jobs > 1`` runs them on a
-``concurrent.futures.ProcessPoolExecutor``, ``dask`` (a scheduler address or a
-``distributed.Client``) submits the same tasks to a Dask cluster. Workers load the KLE file
-themselves (checked against the manifest's checksum), so with a Dask cluster of several machines the
-KLE file and ``out`` must lie on a file system they share. The process pool starts workers with
-``spawn``: a script calling ``write_ensemble(..., jobs=N)`` needs the usual ``if __name__ ==
-"__main__":`` guard. Each worker runs a watchdog thread that ends it when its parent process is
-gone, so killing the coordinating process (even ``kill -9``) leaves no idle workers behind.
+(the progress bar moves per task), run by the one task runner of the package,
+:class:`porevae._parallel.Runner`: in this process (``jobs=1``), on ``jobs`` local processes, or on
+a Dask cluster (``dask``: ``"local"`` for a LocalCluster of ``jobs`` workers, a scheduler address,
+or a ``distributed.Client``). Workers load the KLE file themselves (checked against the
+manifest's checksum), so with a Dask cluster of several machines the KLE file and ``out`` must lie
+on a file system they share. Local processes start with ``spawn``: a script calling
+``write_ensemble(..., jobs=N)`` needs the usual ``if __name__ == "__main__":`` guard; killing the
+coordinating process (even ``kill -9``) leaves no idle workers behind. The files are the same bytes
+wherever a realization is written.
 
 Geometry: ``geometry={"cell_size": [DX, DY(, DZ)], "top": depth}`` (metres) writes the fields on
 physical cells (see :func:`porevae.export.formats.physical_grid`); it is kept in the manifest.
@@ -50,18 +51,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from porevae._files import TMP_MARK, atomic_path, sha256
+from porevae._parallel import Runner
+from porevae._progress import progress as progress_bar
 from porevae._validation import check_int
 from porevae.export._check import check_fields
 from porevae.export.formats import (
@@ -79,7 +77,6 @@ MANIFEST = "manifest.json"
 DONE = ".done"
 MANIFEST_VERSION = 1
 DEFAULT_CHUNK = 16
-WATCHDOG_PERIOD = 0.5  # s between a worker's checks that its parent still runs
 _FIXED = ("kle_sha256", "seed", "format", "transform", "grid_section", "geometry")
 
 
@@ -100,22 +97,6 @@ def _load_kle_checked(path: str, digest: str, mtime_ns: int, size: int):
         raise ValueError(f"KLE file {path} does not have the SHA-256 {digest} of the ensemble's "
                          f"KLE file")
     return load_kle(path)
-
-
-def _watch_parent(parent: int) -> None:
-    """Worker initializer: a daemon thread that ends this process once ``parent`` is gone."""
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(WATCHDOG_PERIOD)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="porevae-parent-watchdog", daemon=True).start()
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
 
 
 def read_manifest(out) -> dict:
@@ -237,9 +218,11 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         Write realization ``only`` alone (always rewritten, even if done); the rest of the
         ensemble is left as it is.
     jobs : int
-        Local worker processes (``ProcessPoolExecutor``, spawn start method); 1 = this process.
+        Local worker processes (spawn start method); 1 = this process; with ``dask="local"``
+        the workers of the local Dask cluster.
     dask : str or distributed.Client, optional
-        Run the tasks on a Dask cluster (scheduler address or client) instead.
+        Run the tasks on a Dask cluster: ``"local"`` (started here, ``jobs`` workers), a
+        scheduler address, or a client (see :class:`porevae._parallel.Runner`).
     chunk : int
         Realizations per task (a few hundred: workers amortize loading the KLE).
     grid_section : None, "dxdytops" or "corner"
@@ -260,7 +243,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     one_based : bool
         The table's ``i, j, k`` count from 1.
     progress : bool
-        tqdm progress bar over realizations (moves per task of ``chunk`` realizations).
+        Progress bar over realizations (:func:`porevae._progress.progress`; moves per task of
+        ``chunk`` realizations).
 
     Returns
     -------
@@ -272,16 +256,14 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     from porevae._version import __version__
 
     check_int(n, "n", 1)
-    seed = _check_seed(seed)
+    seed = check_int(seed, "seed", 0)
     check_format(fmt)
-    check_int(jobs, "jobs", 1)
+    runner = Runner(jobs, dask)     # checks jobs and dask; starts nothing yet
     check_int(chunk, "chunk", 1)
     if only is not None:
         check_int(only, "only", 0, n - 1)
     if grid_section is not None and fmt != "grdecl":
         raise ValueError("grid_section is for the grdecl format only")
-    if jobs > 1 and dask is not None:
-        raise ValueError("give jobs > 1 or dask, not both")
     transform = transform or Transform()
     geometry = _check_geometry(geometry)
     kle_path = str(Path(kle_path).resolve())
@@ -337,12 +319,14 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     args = (kle_path, digest, str(out))
     rest = (seed, fmt, transform.to_dict(), grid_section, geometry,
             None if wells_record is None else wells_record["data"])
-    bar = tqdm(total=len(todo), desc="realizations", disable=not progress, unit="real")
+    bar = progress_bar(total=len(todo), desc="realizations", enable=progress, unit="real")
     try:
-        for result in _run_tasks(tasks, args, rest, jobs, dask):
-            for i, sums in result.items():
-                manifest["realizations"][str(i)] = sums
-            bar.update(len(result))
+        with runner as run:
+            for _, result in run.map(write_realizations,
+                                     [(*args, task, *rest) for task in tasks]):
+                for i, sums in result.items():
+                    manifest["realizations"][str(i)] = sums
+                bar.update(len(result))
     finally:
         bar.close()
         manifest["realizations"] = dict(sorted(manifest["realizations"].items(),
@@ -375,42 +359,6 @@ def _check_same_wells(out, old: dict | None, new: dict | None) -> None:
     key = next(k for k in keys if old.get(k) != new.get(k))
     raise ValueError(f"{out} holds an ensemble conditioned with {key}={old.get(key)!r}, asked "
                      f"{new[key]!r}; use another folder")
-
-
-def _run_tasks(tasks, args, rest, jobs, dask):
-    """Yield each task's result as it completes: in-process, process pool, or Dask."""
-    if not tasks:
-        return
-    if dask is not None:
-        yield from _run_dask(tasks, args, rest, dask)
-    elif jobs == 1 or len(tasks) == 1:
-        for task in tasks:
-            yield write_realizations(*args, task, *rest)
-    else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
-                                 mp_context=get_context("spawn"), initializer=_watch_parent,
-                                 initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(write_realizations, *args, task, *rest) for task in tasks]
-            for fut in as_completed(futures):
-                yield fut.result()
-
-
-def _run_dask(tasks, args, rest, dask):
-    try:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the Dask path needs the optional 'dask' extra: "
-                          "pip install 'porevae[dask]'") from exc
-    client = dask if isinstance(dask, Client) else Client(dask)
-    try:
-        futures = [client.submit(write_realizations, *args, task, *rest, pure=False)
-                   for task in tasks]
-        for fut in dask_completed(futures):
-            yield fut.result()
-    finally:
-        if client is not dask:
-            client.close()
 
 
 def regenerate(out, i: int, dest, kle_path=None) -> dict:
