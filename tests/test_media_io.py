@@ -3,13 +3,15 @@ truncated / corrupt / foreign files, streaming writes, binarisation, crop and su
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
 import tifffile
 
 import porevae.media as pm
-from porevae._files import FileIntegrityError
+from porevae._files import FileIntegrityError, digest_arrays
 from porevae.media import VolumeFormatError, io
 
 SUFFIXES = (".npy", ".raw", ".tif", ".h5")
@@ -29,7 +31,8 @@ def test_round_trip_and_atomic(tmp_path, vol, suffix):
     grey = pm.read_volume(path)
     assert grey.dtype == np.uint8 and np.array_equal(grey, vol)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted([path.name] + ([path.name + ".json"] if suffix == ".raw" else []))
+    assert names == sorted([path.name, path.name + ".json"] if suffix in (".raw", ".npy")
+                           else [path.name])
     with pytest.raises(FileNotFoundError, match="missing"):
         pm.read_volume(tmp_path / f"missing{suffix}")
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -46,16 +49,36 @@ def test_stacks_stay_stacks(tmp_path, rng, suffix):
     assert np.array_equal(io.read_stack(path), four)
     flat = rng.random((5, 6, 7)).astype(np.float32)
     pm.write_volume(path, flat, stack=True)
-    expected = (1, 5, 6, 7) if suffix == ".npy" else (5, 6, 7)   # .npy records no stack flag
-    assert io.read_stack(path).shape == expected
-    assert io.read_stack(path, ndim=2).shape == (5, 6, 7)      # the hint for .npy
+    assert io.stored_stack(path) is True
+    assert io.read_stack(path).shape == (5, 6, 7)               # every format records the flag
+    assert io.read_stack(path, ndim=2).shape == (5, 6, 7)
     pm.write_volume(path, flat)
+    assert io.stored_stack(path) is False
     assert io.read_stack(path).shape == (1, 5, 6, 7)            # one 3-D volume
-    if suffix == ".npy":  # no stack record: the hint decides
-        assert io.read_stack(path, ndim=2).shape == (5, 6, 7)
-    else:
-        with pytest.raises(VolumeFormatError, match="expected 2-D images"):
-            io.read_stack(path, ndim=2)
+    with pytest.raises(VolumeFormatError, match="expected 2-D images"):
+        io.read_stack(path, ndim=2)
+
+
+def test_foreign_npy_without_sidecar(tmp_path, rng):
+    """A .npy from numpy.save (no sidecar): no stack record, so the ``ndim`` hint decides."""
+    flat = rng.random((5, 6, 7)).astype(np.float32)
+    np.save(tmp_path / "f.npy", flat)
+    assert io.stored_stack(tmp_path / "f.npy") is None
+    assert io.read_stack(tmp_path / "f.npy").shape == (1, 5, 6, 7)
+    assert io.read_stack(tmp_path / "f.npy", ndim=2).shape == (5, 6, 7)
+    np.save(tmp_path / "f4.npy", flat[None])
+    assert io.read_stack(tmp_path / "f4.npy").shape == (1, 5, 6, 7)
+
+
+def test_npy_sidecar_checksum(tmp_path, rng):
+    """porevae's .npy carries its checksum in NAME.npy.json; a changed .npy is refused."""
+    data = rng.random((4, 5))
+    pm.write_volume(tmp_path / "c.npy", data)
+    meta = json.loads((tmp_path / "c.npy.json").read_text())
+    assert meta["sha256"] == digest_arrays({"volume": data}) and meta["stack"] is False
+    np.save(tmp_path / "c.npy", data + 1.0)  # replaced behind porevae's back
+    with pytest.raises(VolumeFormatError, match=r"c\.npy: corrupt file.*remove that sidecar"):
+        pm.read_volume(tmp_path / "c.npy")
 
 
 def test_stack_writer_streams_blocks(tmp_path, rng):
@@ -103,7 +126,7 @@ def test_raw_sidecar_and_foreign_raw(tmp_path, vol):
     with pytest.raises(ValueError, match="dtype"):
         pm.read_raw(foreign, (3, 2), "complex64")
     (tmp_path / "v.raw.json").write_text("{not json")
-    with pytest.raises(VolumeFormatError, match=r"v\.raw\.json: corrupt raw sidecar"):
+    with pytest.raises(VolumeFormatError, match=r"v\.raw\.json: corrupt sidecar"):
         pm.read_volume(path)
     with pytest.raises(ValueError, match="do not apply to .tif"):
         pm.read_volume(tmp_path / "x.tif", dataset="a")
@@ -263,3 +286,20 @@ def test_segment_grey_levels_at_otsu(rng):
     assert np.array_equal(pm.segment(field, "bright", threshold=0.5)[0], field > 0.5)
     # a threshold is never applied to two-valued data
     assert np.array_equal(pm.segment(truth, threshold=0.0)[0], truth)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_four_d_arrays_are_stacks(tmp_path, rng, suffix):
+    """A 4-D array is recorded as a stack by default, stack=False for it is refused, and a 4-D
+    file that an older writer marked "not a stack" is still read as the stack it can only be."""
+    four = rng.random((2, 4, 3, 5)) < 0.5
+    path = tmp_path / f"g{suffix}"
+    pm.write_volume(path, four)
+    assert io.stored_stack(path) is True and io.read_stack(path).shape == (2, 4, 3, 5)
+    with pytest.raises(ValueError, match=r"stack=False for an array of shape \(2, 4, 3, 5\)"):
+        pm.write_volume(tmp_path / f"h{suffix}", four, stack=False)
+    assert not (tmp_path / f"h{suffix}").exists()
+    if suffix == ".h5":
+        with h5py.File(path, "r+") as fh:
+            fh["volume"].attrs["stack"] = False
+        assert io.read_stack(path).shape == (2, 4, 3, 5)

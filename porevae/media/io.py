@@ -10,15 +10,18 @@ Conventions (the same for every command)
       stack; reading picks ``volume``, or else the only dataset of the file, unless ``dataset``
       names another one.
     * Stacks: ``write_volume(..., stack=True)`` records that axis 0 counts samples (HDF5
-      attribute ``stack``, TIFF description, raw sidecar). :func:`read_stack` honours it; for
-      files without that record (e.g. ``.npy``) a 4-D array is a stack of 3-D volumes, and
+      attribute ``stack``, TIFF description, the ``.json`` sidecar of ``.raw`` and ``.npy``
+      files); every writer records it, ``True`` or ``False``. :func:`read_stack` honours it; for
+      files without that record (foreign files) a 4-D array is a stack of 3-D volumes, and
       ``ndim`` (the dimensionality of one image) decides for 3-D arrays.
     * Raw ``.raw``/``.bin``: headerless bytes plus a sidecar ``NAME.raw.json`` holding shape,
       dtype, byte order, order, stack flag and checksum; :func:`read_volume` reads the sidecar,
       so ``shape``/``dtype`` are needed only for foreign raw files without one.
-    * Checksums: porevae's HDF5, TIFF and raw files carry :func:`porevae._files.digest_arrays`
-      of the array (HDF5 attribute / TIFF description / sidecar ``sha256``), verified on read.
-      ``.npy`` has no room for one; its header is checked against the file size instead.
+    * ``.npy``: the NumPy file plus a sidecar ``NAME.npy.json`` (stack flag, checksum,
+      attributes; the ``.npy`` header has no room for them). A ``.npy`` without a sidecar (e.g.
+      from ``numpy.save``) is read as well, its header checked against the file size.
+    * Checksums: every file porevae writes carries :func:`porevae._files.digest_arrays` of the
+      array (HDF5 attribute / TIFF description / sidecar ``sha256``), verified on read.
     * Bool volumes are written as uint8 (0/1); ``binary=True`` reads them back as bool.
 
 Every writer is atomic (:func:`porevae._files.atomic_path`): a temporary file beside the target,
@@ -57,7 +60,7 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 SUFFIXES = NPY_SUFFIXES + RAW_SUFFIXES + TIFF_SUFFIXES + HDF5_SUFFIXES
 BYTE_ORDERS = {"little": "<", "big": ">"}
-SIDECAR = ".json"  # raw sidecar: NAME.raw -> NAME.raw.json
+SIDECAR = ".json"  # sidecar of raw and .npy files: NAME.raw -> NAME.raw.json
 
 
 class VolumeFormatError(FileIntegrityError):
@@ -82,14 +85,26 @@ def check_volume_path(path, what: str = "--out") -> Path:
     return check_writable(path, what)
 
 
+def stack_flag(stack, shape) -> bool:
+    """The stack flag recorded for an array of ``shape``: ``stack`` (True: axis 0 counts
+    samples), or when None, whether the array is 4-D (a 4-D array can only be a stack of 3-D
+    volumes). ``stack=False`` for a 4-D array is refused."""
+    if stack is None:
+        return len(shape) == 4
+    if not stack and len(shape) == 4:
+        raise ValueError(f"stack=False for an array of shape {tuple(shape)}: a 4-D array is a "
+                         f"stack of 3-D volumes (stack=True)")
+    return bool(stack)
+
+
 def _checksum(arr: np.ndarray) -> str:
     return digest_arrays({DATASET: arr})
 
 
-def _verify(arr, stored, path) -> None:
+def _verify(arr, stored, path, hint: str = "") -> None:
     if stored is not None and _checksum(arr) != stored:
         raise VolumeFormatError(f"{path}: corrupt file: the data do not match the checksum "
-                                f"(sha256) stored when porevae wrote it")
+                                f"(sha256) stored when porevae wrote it{hint}")
 
 
 def _to_bool(arr, name) -> np.ndarray:
@@ -147,29 +162,35 @@ def read_npy(path, binary=False, mmap=False) -> np.ndarray:
     """Read a ``.npy`` file (no pickles); ``mmap=True`` maps it read-only instead of loading.
 
     The header is checked against the file size first, so a truncated file is refused with its
-    name (not NumPy's "mmap length is greater than file size"). ``binary=True`` requires 0/1
-    values and returns bool.
+    name (not NumPy's "mmap length is greater than file size"); the checksum of the sidecar
+    ``NAME.npy.json`` that :func:`write_npy` writes is verified when there is one.
+    ``binary=True`` requires 0/1 values and returns bool.
     """
     _exists(path)
     _npy_header(path)
+    meta = _read_sidecar(path)
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (ValueError, EOFError, OSError) as exc:
         raise VolumeFormatError(f"{path}: truncated or corrupt .npy file ({exc})") from None
+    _verify(arr, meta.get("sha256"), path,
+            f" (in {sidecar_path(path).name}; if you replaced the .npy yourself, remove that "
+            f"sidecar)")
     return _finish(arr, path, binary)
 
 
-def write_npy(path, volume) -> Path:
-    """Write ``volume`` to ``path`` as ``.npy`` (atomically; bool stored as uint8)."""
+def write_npy(path, volume, stack=None, attrs=None) -> Path:
+    """Write ``volume`` to ``path`` as ``.npy`` (atomically; bool stored as uint8) and the
+    sidecar ``NAME.npy.json`` (stack flag, checksum, ``attrs``)."""
     arr = _writable(volume)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, arr, allow_pickle=False)
+    with StackWriter(path, arr.shape, arr.dtype, stack=stack, attrs=attrs) as w:
+        w.write(arr)
     return Path(path)
 
 
 # ---- raw binary ----------------------------------------------------------------------------------
 def sidecar_path(path) -> Path:
-    """The JSON sidecar of a raw file: ``NAME.raw`` -> ``NAME.raw.json``."""
+    """The JSON sidecar of a raw or .npy file: ``NAME.raw`` -> ``NAME.raw.json``."""
     return Path(f"{path}{SIDECAR}")
 
 
@@ -188,9 +209,9 @@ def _read_sidecar(path) -> dict:
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
-        raise VolumeFormatError(f"{side}: corrupt raw sidecar ({exc})") from None
+        raise VolumeFormatError(f"{side}: corrupt sidecar ({exc})") from None
     if not isinstance(meta, dict):
-        raise VolumeFormatError(f"{side}: corrupt raw sidecar (not a JSON object)")
+        raise VolumeFormatError(f"{side}: corrupt sidecar (not a JSON object)")
     return meta
 
 
@@ -240,24 +261,26 @@ def read_raw(path, shape=None, dtype=None, byte_order=None, order=None, offset=0
     return _finish(arr, path, binary)
 
 
-def write_raw(path, volume, byte_order="little", order="C", stack=False,
+def write_raw(path, volume, byte_order="little", order="C", stack=None,
               attrs=None) -> Path:
     """Write ``volume``'s voxels as headerless bytes (bool as uint8) and the sidecar
     ``NAME.raw.json`` (shape, dtype, byte order, order, stack flag, checksum, ``attrs``)."""
     arr = _writable(volume)
     check_choice(order, "order", {"C", "F"})
+    stack = stack_flag(stack, arr.shape)
     data = arr.astype(_raw_dtype(arr.dtype, byte_order), copy=False).tobytes(order=order)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
-    _write_sidecar(path, arr.shape, arr.dtype, stack, _checksum(arr), byte_order, order, attrs)
+    _write_sidecar(path, arr.shape, arr.dtype, stack, _checksum(arr), attrs,
+                   byte_order=byte_order, order=order)
     return Path(path)
 
 
-def _write_sidecar(path, shape, dtype, stack, digest, byte_order, order, attrs) -> None:
-    """The JSON sidecar of a raw file: everything :func:`read_raw` needs, and the checksum."""
+def _write_sidecar(path, shape, dtype, stack, digest, attrs, **layout) -> None:
+    """The JSON sidecar of a raw or .npy file: shape, dtype, stack flag, checksum, ``attrs``
+    and (raw) the byte ``layout`` (``byte_order``, ``order``) that :func:`read_raw` needs."""
     meta = {"shape": list(shape), "dtype": np.dtype(dtype).name, "stack": bool(stack),
-            "sha256": digest, "byte_order": byte_order, "order": order,
-            **({"attrs": attrs} if attrs else {})}
+            "sha256": digest, **layout, **({"attrs": attrs} if attrs else {})}
     with atomic_path(sidecar_path(path)) as tmp:
         tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
@@ -315,7 +338,7 @@ def read_tiff(path, binary=False) -> np.ndarray:
     return _finish(arr, path, binary)
 
 
-def write_tiff(path, volume, compression=None, stack=False, attrs=None) -> Path:
+def write_tiff(path, volume, compression=None, stack=None, attrs=None) -> Path:
     """Write a 2-D image, a 3-D volume or a stack (one page per 2-D slice), grey-scale.
 
     The array's shape, the stack flag and the checksum go into the description, so
@@ -377,7 +400,7 @@ def read_hdf5(path, dataset=None, binary=False) -> np.ndarray:
     return _finish(arr, path, binary)
 
 
-def write_hdf5(path, volume, dataset=DATASET, compression="gzip", stack=False,
+def write_hdf5(path, volume, dataset=DATASET, compression="gzip", stack=None,
                attrs=None) -> Path:
     """Write ``volume`` as dataset ``dataset`` of a new HDF5 file with attributes ``stack``,
     ``sha256`` and ``porevae`` (JSON of ``attrs``); ``compression``: h5py filter or None."""
@@ -391,10 +414,10 @@ def write_hdf5(path, volume, dataset=DATASET, compression="gzip", stack=False,
 # ---- metadata and stacks -------------------------------------------------------------------------
 def stored_stack(path, dataset=None) -> bool | None:
     """The stack flag recorded in a porevae file (True: axis 0 counts samples), None if the file
-    records none (``.npy``, foreign files)."""
+    records none (foreign files, ``.npy`` without a sidecar)."""
     suffix = _suffix(path)
     try:
-        if suffix in RAW_SUFFIXES:
+        if suffix in RAW_SUFFIXES + NPY_SUFFIXES:
             flag = _read_sidecar(path).get("stack")
         elif suffix in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tf:
@@ -414,15 +437,15 @@ def stored_stack(path, dataset=None) -> bool | None:
 def read_stack(path, ndim=None, binary=False, **kwargs) -> np.ndarray:
     """Read a file as a stack ``(n, *shape)`` of images: one image gives ``n = 1``.
 
-    The stack flag stored by :func:`write_volume` decides; without one (``.npy``, foreign files)
-    a 4-D array is a stack of 3-D images and a 2-D array one image, while a 3-D array is one 3-D
-    volume unless ``ndim=2`` (the dimensionality of one image) says it is a stack of 2-D images.
-    Keyword arguments go to :func:`read_volume`.
+    A 4-D array is always a stack of 3-D images (whatever an older writer recorded) and a 2-D
+    array one image. For a 3-D array the stack flag stored by :func:`write_volume` decides;
+    without one (foreign files) it is one 3-D volume unless ``ndim=2`` (the dimensionality of
+    one image) says it is a stack of 2-D images. Keyword arguments go to :func:`read_volume`.
     """
     if ndim is not None and ndim not in (2, 3):
         raise ValueError(f"ndim (dimensionality of one image) must be 2 or 3, got {ndim!r}")
     arr = read_volume(path, binary=binary, **kwargs)
-    flag = stored_stack(path, kwargs.get("dataset"))
+    flag = True if arr.ndim == 4 else stored_stack(path, kwargs.get("dataset"))
     if flag is None:
         flag = arr.ndim == 4 if ndim is None else arr.ndim == ndim + 1
     out = arr if flag else arr[None]
@@ -443,8 +466,8 @@ class StackWriter:
     can be written, and moves it into place when all ``n`` rows are in; leaving the block early
     (an exception) removes the temporary. TIFF collects the blocks and writes at the end.
     ``compression``: ``"auto"`` (gzip for HDF5, none for TIFF), None, or a codec name.
-    ``attrs`` (JSON-serialisable) are stored as HDF5 attribute ``porevae`` / in the raw sidecar
-    / TIFF description.
+    ``attrs`` (JSON-serialisable) are stored as HDF5 attribute ``porevae`` / in the sidecar of
+    ``.raw`` and ``.npy`` files / in the TIFF description.
     """
 
     def __init__(self, path, shape, dtype, *, dataset=DATASET, compression="auto",
@@ -457,7 +480,8 @@ class StackWriter:
             raise ValueError(f"dtype must be a bool, integer or float type, got {dt}")
         if compression == "auto":  # gzip for HDF5, none for TIFF
             compression = "gzip" if self.suffix in HDF5_SUFFIXES else None
-        self.dataset, self.compression, self.stack = dataset, compression, bool(stack)
+        self.dataset, self.compression = dataset, compression
+        self.stack = stack_flag(stack, self.shape)
         self.attrs, self.byte_order = attrs, byte_order
         check_choice(byte_order, "byte_order", set(BYTE_ORDERS))
         if self.suffix in TIFF_SUFFIXES and len(self.shape) < 2:
@@ -537,8 +561,10 @@ class StackWriter:
             raise
         self._ctx.__exit__(*exc)
         if ok and self.suffix in RAW_SUFFIXES:
-            _write_sidecar(self.path, self.shape, self.dtype, self.stack, digest,
-                           self.byte_order, "C", self.attrs)
+            _write_sidecar(self.path, self.shape, self.dtype, self.stack, digest, self.attrs,
+                           byte_order=self.byte_order, order="C")
+        elif ok and self.suffix in NPY_SUFFIXES:
+            _write_sidecar(self.path, self.shape, self.dtype, self.stack, digest, self.attrs)
         return False
 
     def _close(self, ok: bool, digest: str) -> None:
@@ -598,20 +624,21 @@ def read_volume(path, binary=False, **kwargs) -> np.ndarray:
     return read_hdf5(path, binary=binary, **given)
 
 
-def write_volume(path, volume, stack=False, attrs=None, **kwargs) -> Path:
+def write_volume(path, volume, stack=None, attrs=None, **kwargs) -> Path:
     """Write one array atomically, choosing the writer from the suffix (see :func:`read_volume`).
 
     ``stack=True`` records that axis 0 counts samples (``(n, *shape)``; read back with
-    :func:`read_stack`); ``attrs`` (JSON-serialisable) are kept with the data (not in ``.npy``).
-    Extra keyword arguments go to the writer (``dataset``, ``compression``, ``byte_order``,
-    ``order``). The output folder is checked before anything is written.
+    :func:`read_stack`); None (default) records a 4-D array as a stack of 3-D volumes and
+    anything else as one image (:func:`stack_flag`); ``attrs`` (JSON-serialisable) are kept
+    with the data. Extra keyword arguments go to the writer (``dataset``, ``compression``,
+    ``byte_order``, ``order``). The output folder is checked before anything is written.
     """
     suffix = _suffix(path)
     check_volume_path(path, "output")
     if suffix == ".npy":
         if kwargs:
             raise ValueError(f"{path}: option(s) {sorted(kwargs)} do not apply to .npy files")
-        return write_npy(path, volume)
+        return write_npy(path, volume, stack=stack, attrs=attrs)
     writer = write_raw if suffix in RAW_SUFFIXES else \
         write_tiff if suffix in TIFF_SUFFIXES else write_hdf5
     return writer(path, volume, stack=stack, attrs=attrs, **kwargs)
