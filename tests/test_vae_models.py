@@ -9,14 +9,18 @@ import torch
 import torch.nn.functional as F
 
 from porevae.vae import (
-    KIND_DEFAULTS,
+    REGISTRY,
     VAE,
     BetaVAE,
+    BetaVAEConfig,
     FisherVAE,
+    FisherVAEConfig,
     ModelConfig,
     TrainConfig,
+    VAEConfig,
     load_config,
 )
+from porevae.vae.config import CONFIGS, KINDS
 
 TINY = {"size": 16, "depth": 2, "channels": 4, "max_channels": 8, "latent_channels": 3,
         "latent_blocks": 1}
@@ -30,7 +34,7 @@ def _seed(rng):
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_shapes_and_differentiable_maps(ndim, likelihood, rng):
     _seed(rng)
-    model = BetaVAE(2.0, ndim=ndim, likelihood=likelihood, **TINY)
+    model = BetaVAE(beta=2.0, ndim=ndim, likelihood=likelihood, **TINY)
     shape = (16,) * ndim
     x = torch.from_numpy(rng.random((3, 1, *shape), dtype=np.float32))
     if likelihood == "bernoulli":
@@ -141,7 +145,7 @@ def test_gaussian_recon_and_mc_fisher_form(rng):
     terms = model(x, eps)
     mu, logvar = model.encode(x)
     z = mu + torch.exp(0.5 * logvar) * eps
-    want = (0.5 * ((x - model.decode_logits(z)) / 0.5) ** 2).flatten(1).sum(1)
+    want = (0.5 * ((x - model.decode_logits(z)) / 0.5) ** 2 + math.log(0.5)).flatten(1).sum(1)
     torch.testing.assert_close(terms["recon"], want, rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(terms["fisher"], (eps**2 / logvar.exp()).flatten(1).mean(1),
                                rtol=1e-5, atol=1e-6)
@@ -186,10 +190,25 @@ def test_model_classes_defaults_and_from_config():
     assert isinstance(f, BetaVAE) and isinstance(f, VAE)
     g = VAE.from_config(f.config)
     assert type(g) is FisherVAE and g.config == f.config
-    assert KIND_DEFAULTS["fisher"]["gamma"] == 0.1 and KIND_DEFAULTS["beta"]["beta"] == 4.0
-    for kind, cls in (("vae", VAE), ("beta", BetaVAE), ("fisher", FisherVAE)):
-        assert VAE.from_config(ModelConfig(kind=kind, **KIND_DEFAULTS[kind])).config == \
-            cls().config
+    for kind, cls, config in (("vae", VAE, VAEConfig), ("beta", BetaVAE, BetaVAEConfig),
+                              ("fisher", FisherVAE, FisherVAEConfig)):
+        assert REGISTRY[kind] == (cls, config) and CONFIGS[kind] is config
+        built = ModelConfig(kind=kind)  # the kind's own defaults, whatever the path
+        assert type(built) is config and built == config() == cls().config
+        assert type(VAE.from_config(built)) is cls
+    assert set(REGISTRY) == set(CONFIGS) == set(KINDS)
+    with pytest.raises(ValueError, match=r"kind must be 'fisher' for FisherVAEConfig"):
+        FisherVAEConfig(kind="beta")
+
+
+def test_one_registry_same_defaults_on_every_path(tmp_path):
+    """A TOML with kind = "fisher" alone trains the Fisher loss (gamma 0.1) through the API as
+    through the CLI (issue 22: the API gave gamma 0)."""
+    p = tmp_path / "c.toml"
+    p.write_text('[model]\nkind = "fisher"\n[train]\nsteps = 3\n')
+    assert load_config(p).model == FisherVAEConfig() and load_config(p).model.gamma == 0.1
+    p.write_text('[model]\nkind = "beta"\n')
+    assert load_config(p).model.beta == 4.0
 
 
 def test_latent_size_and_halo():
@@ -199,17 +218,18 @@ def test_latent_size_and_halo():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"latent_channels": 0}, r"latent_channels must be an integer in \[1, 512\], got 0"),
-    ({"size": 4}, r"size must be an integer in \[8, 256\], got 4"),
+    ({"latent_channels": 0}, r"latent_channels must be in \[1, 512\], got 0"),
+    ({"size": 4}, r"size must be in \[8, 256\], got 4"),
     ({"size": 48, "depth": 5}, r"size must be divisible by 2\*\*depth = 32"),
-    ({"ndim": 4}, r"ndim must be 2 or 3, got 4"),
+    ({"ndim": 4}, r"ndim must be in \[2, 3\], got 4"),
     ({"likelihood": "poisson"}, r"likelihood must be one of \['bernoulli', 'gaussian'\]"),
     ({"kind": "fisher", "fisher_target": -1.0}, r"fisher_target must be in \(0\.0, inf\]"),
-    ({"kind": "fisher", "gamma": float("nan")}, r"gamma must be a finite number"),
+    ({"kind": "fisher", "gamma": float("nan")}, r"gamma must be in \[0\.0, inf\], got nan"),
+    ({"kind": "fisher", "obs_std": 0.0}, r"obs_std must be in \(0\.0, inf\], got 0\.0"),
     ({"kind": "vae", "beta": 2.0}, r"beta must be 1 for kind='vae'"),
-    ({"depth": 6}, r"depth must be an integer in \[1, 5\], got 6"),
+    ({"depth": 6}, r"depth must be in \[1, 5\], got 6"),
     ({"s2_weight": -1.0}, r"s2_weight must be in \[0\.0, inf\]"),
-    ({"size": 16, "s2_weight": 1.0, "s2_rmax": 16}, r"s2_rmax must be an integer in \[1, 15\]"),
+    ({"size": 16, "s2_weight": 1.0, "s2_rmax": 16}, r"s2_rmax must be in \[1, 15\]"),
     ({"logvar_min": -31.0}, r"logvar_min must be in \[-30\.0, 0\.0\]"),
 ])
 def test_bad_model_config(kwargs, message):
@@ -219,9 +239,9 @@ def test_bad_model_config(kwargs, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"lr": 0.0}, r"lr must be in \(0\.0, inf\], got 0\.0"),
-    ({"batch_size": 0}, r"batch_size must be an integer in \[1, inf\], got 0"),
-    ({"prior_batch": -1}, r"prior_batch must be an integer in \[0, inf\], got -1"),
-    ({"scheduler": "step"}, r"scheduler must be one of \['none', 'cosine'\]"),
+    ({"batch_size": 0}, r"batch_size must be in \[1, inf\], got 0"),
+    ({"prior_batch": -1}, r"prior_batch must be in \[0, inf\], got -1"),
+    ({"scheduler": "step"}, r"scheduler must be one of \['cosine', 'none'\]"),
     ({"betas": (0.9, 1.0)}, r"betas must be two numbers in \[0, 1\)"),
     ({"amp": "fp8"}, r"amp must be one of"),
     ({"device": "tpu"}, r"device must be 'auto', 'cpu', 'cuda'"),
@@ -242,3 +262,33 @@ def test_toml_config(tmp_path):
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['latent_dims'\]"):
         load_config(p)
     assert math.isclose(TrainConfig().lr, 1e-3)
+
+
+def test_gaussian_standardisation_and_optimal_noise(rng):
+    """A Gaussian model works on (x - mean) / std of its data and decodes back to the data's
+    units; with obs_std None, sigma is the batch's RMS standardised residual, so the batch-mean
+    recon is V (1/2 + log sigma) (float64 reference)."""
+    _seed(rng)
+    model = VAE(likelihood="gaussian", ndim=2, **TINY)
+    data = 3.0 + 2.5 * rng.standard_normal((4, 24, 24))
+    mean, std = model.set_data_scaling(list(data))
+    assert math.isclose(mean, data.mean(), rel_tol=1e-12)
+    assert math.isclose(std, data.std(), rel_tol=1e-12)
+    x = torch.from_numpy(data[:2, :16, :16, None].transpose(0, 3, 1, 2).astype(np.float32))
+    mu, _ = model.encode(x)
+    ref, _ = model.encoder((x - mean) / std)
+    torch.testing.assert_close(mu, ref.float(), rtol=1e-5, atol=1e-5)
+    z = torch.from_numpy(rng.standard_normal((2, 3, 4, 4), dtype=np.float32))
+    out = model.decode_logits(z)
+    torch.testing.assert_close(model.decode(z), mean + std * out, rtol=1e-5, atol=1e-5)
+    into = torch.empty_like(out)
+    model.mean_of(out, into=into)
+    torch.testing.assert_close(into, mean + std * out, rtol=1e-5, atol=1e-5)
+    recon = model.recon_per_sample(out, x).double()
+    r = ((x.double() - mean) / std - out.detach().double()).flatten(1)
+    sigma = float(r.square().mean().sqrt())
+    want = 0.5 * (r / sigma).square().sum(1) + r.shape[1] * math.log(sigma)
+    torch.testing.assert_close(recon, want, rtol=1e-5, atol=1e-3)
+    assert math.isclose(float(recon.mean()), 256 * (0.5 + math.log(sigma)), rel_tol=1e-5)
+    with pytest.raises(ValueError, match="constant"):
+        model.set_data_scaling([np.ones((16, 16))])

@@ -1,9 +1,12 @@
 """Variational auto-encoders for porous media: VAE, beta-VAE and Fisher VAE, fully
 convolutional with a spatial latent map, generating any shape.
 
-- :mod:`~porevae.vae.config`: :class:`ModelConfig`, :class:`TrainConfig`, TOML loading.
+- :mod:`~porevae.vae.config`: :class:`ModelConfig` (one config class per kind: :class:`VAEConfig`,
+  :class:`BetaVAEConfig`, :class:`FisherVAEConfig`), :class:`TrainConfig`, TOML loading.
+- :mod:`~porevae.vae.presets`: multi-stage training recipes (``porevae train --preset rock``).
 - :mod:`~porevae.vae.nets`: 2D/3D fully convolutional encoder and decoder (local ops only).
-- :mod:`~porevae.vae.models`: :class:`VAE`, :class:`BetaVAE`, :class:`FisherVAE`.
+- :mod:`~porevae.vae.models`: :class:`VAE`, :class:`BetaVAE`, :class:`FisherVAE` and
+  :data:`REGISTRY` (kind -> model class, config class).
 - :mod:`~porevae.vae.losses`: differentiable S2 for the descriptor loss on prior samples.
 - :mod:`~porevae.vae.data`: random crops with the 8/48 symmetries, seeded.
 - :mod:`~porevae.vae.trainer`: :class:`Trainer` (checksummed checkpoints, resume, CSV log, DDP).
@@ -17,27 +20,36 @@ averaged over the batch; the Fisher term is a mean over latent elements.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from porevae.vae.binarize import CUT_RULES, cut_probabilities
-from porevae.vae.config import Config, ModelConfig, TrainConfig, load_config
+from porevae.vae.config import (
+    BetaVAEConfig,
+    Config,
+    FisherVAEConfig,
+    ModelConfig,
+    TrainConfig,
+    VAEConfig,
+    load_config,
+)
 from porevae.vae.data import CropSampler, apply_symmetry, symmetry_transforms
 from porevae.vae.generation import decode_chunked, generate, generation_memory
-from porevae.vae.models import KIND_DEFAULTS, MODELS, VAE, BetaVAE, FisherVAE
+from porevae.vae.models import REGISTRY, VAE, BetaVAE, FisherVAE, build_model
 from porevae.vae.trainer import Trainer, export_model, load_checkpoint, load_model
 
 __all__ = [
     "CUT_RULES",
-    "KIND_DEFAULTS",
-    "MODELS",
+    "REGISTRY",
     "VAE",
     "BetaVAE",
+    "BetaVAEConfig",
     "Config",
     "CropSampler",
     "FisherVAE",
+    "FisherVAEConfig",
     "ModelConfig",
     "TrainConfig",
     "Trainer",
+    "VAEConfig",
     "apply_symmetry",
     "build_model",
     "cut_probabilities",
@@ -53,31 +65,23 @@ __all__ = [
 ]
 
 
-def build_model(config: ModelConfig, seed: int | None = None) -> VAE:
-    """The model class of ``config.kind``, its parameters initialised under ``seed``."""
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return VAE.from_config(config)
-    return VAE.from_config(config)
-
-
 def train_demo(volume, out_dir=None, steps: int = 200, seed: int = 0, *, kind: str = "fisher",
                size: int = 32, batch_size: int = 8, lr: float = 2e-3, progress: bool = False,
                device: str = "auto", **model_kwargs):
     """Short training run on one binary image (H, W) / volume (D, H, W), or a stack of them.
 
     ``volume`` (NumPy, 1 = pore) sets ``ndim`` from its number of axes (2 -> 2D model, 3 -> 3D);
-    crops are ``size`` per axis. The model is ``MODELS[kind]`` with its own defaults (e.g.
-    FisherVAE's gamma = 0.1) and ``model_kwargs`` on top. Returns ``(model, history)`` with the
-    model in eval mode and ``history`` the list of logged rows (LOG_FIELDS of the trainer).
+    crops are ``size`` per axis. The model is the class of ``kind`` (:data:`REGISTRY`) with its
+    config class's defaults (e.g. FisherVAE's gamma = 0.1) and ``model_kwargs`` on top.
+    Returns ``(model, history)`` with the model in eval mode and ``history`` the list of
+    logged rows (LOG_FIELDS of the trainer).
     With ``out_dir`` the checkpoint and ``log.csv`` are written there.
     """
     volume = np.asarray(volume)
     if volume.ndim not in (2, 3):
         raise ValueError(f"volume must have 2 or 3 axes, got shape {volume.shape}")
-    params = {**KIND_DEFAULTS[kind], **model_kwargs, "ndim": volume.ndim, "size": size}
-    model = build_model(ModelConfig(kind=kind, **params), seed=seed)
+    model = build_model(ModelConfig(kind=kind, **model_kwargs, ndim=volume.ndim, size=size),
+                        seed=seed)
     trainer = Trainer(model, volume.astype(np.float32), TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress,
         device=device, checkpoint_every=0), out_dir=out_dir)

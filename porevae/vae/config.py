@@ -22,46 +22,47 @@ from pathlib import Path
 
 import tomllib
 
+from porevae._validation import check_choice, check_int
 from porevae.ops import BACKENDS as LATENT_BACKENDS
 from porevae.ops.latent_loss import FISHER_FORMS, LOGVAR_RANGE
 
-KINDS = ("vae", "beta", "fisher")
 LIKELIHOODS = ("bernoulli", "gaussian")
 S2_CUTS = ("soft", "porosity")
 SCHEDULERS = ("none", "cosine")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 TRISTATE = ("auto", "on", "off")
 LOGVAR_LIMIT = 30.0
+#: Fields of :class:`ModelConfig` that fix the networks' parameters (their names and shapes):
+#: weights transfer (``--init``) between configurations that agree on these.
+ARCHITECTURE = ("ndim", "depth", "channels", "max_channels", "latent_channels", "blocks",
+                "latent_blocks", "likelihood")
 
 
-def _range_error(name, value, allowed):
-    return ValueError(f"{name} must be {allowed}, got {value!r}")
+def check_real(value, name, low=-math.inf, high=math.inf, low_open=False) -> float:
+    """A finite number in [low, high] (``(low, high]`` when ``low_open``); one-line errors in
+    the style of :mod:`porevae._validation` (TypeError for a non-number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+        raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}], "
+                         f"got {value!r}")
+    return float(value)
 
 
-def _int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        hi = "inf" if high is None else high
-        raise _range_error(name, value, f"an integer in [{low}, {hi}]")
-
-
-def _float(name, value, low=-math.inf, high=math.inf, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _range_error(name, value, "a finite number")
-    if value < low or value > high or (low_open and value == low):
-        lo = "(" if low_open else "["
-        raise _range_error(name, value, f"in {lo}{low}, {high}]")
-
-
-def _choice(name, value, choices):
-    if value not in choices:
-        raise _range_error(name, value, f"one of {list(choices)}")
+#: The kinds of VAE: kind -> its config class (filled by each subclass of
+#: :class:`ModelConfig` as it is defined; :data:`porevae.vae.models.REGISTRY` pairs each with
+#: its model class).
+CONFIGS: dict = {}
 
 
 @dataclass
 class ModelConfig:
     """Architecture and loss of one fully convolutional VAE with a spatial latent map.
+
+    The base of one config class per kind (:class:`VAEConfig`, :class:`BetaVAEConfig`,
+    :class:`FisherVAEConfig`), each with its kind's defaults: ``ModelConfig(kind="fisher",
+    ...)`` builds a :class:`FisherVAEConfig` (gamma 0.1), whatever the path (API, TOML, CLI,
+    checkpoint), so a kind always starts from the same defaults.
 
     The latent of an input (N, 1, *shape) is a map (N, latent_channels, *shape / f) with
     f = 2**depth, and the prior is N(0, 1) i.i.d. per latent element, so the decoder (only local
@@ -72,8 +73,9 @@ class ModelConfig:
     Attributes
     ----------
     kind : "vae" | "beta" | "fisher"
-        Loss family: reconstruction + KL (``beta`` forced to 1 for "vae"), + ``beta`` KL, or
-        + ``beta_t`` KL + ``gamma`` |F - F*|.
+        Loss family (the config class, :data:`CONFIGS`): reconstruction + KL (``beta`` 1 for
+        "vae"), + ``beta`` KL (default 4), or + ``beta_t`` KL + ``gamma`` |F - F*| (default
+        gamma 0.1).
     ndim : 2 | 3
         Spatial dimensions; inputs are (N, 1, H, W) or (N, 1, D, H, W).
     size : int or tuple
@@ -95,10 +97,18 @@ class ModelConfig:
         3x3(x3) convolutions at the latent resolution (after the input convolution); they set
         most of the decoder's receptive field (:attr:`halo`). Default 2.
     likelihood : "bernoulli" | "gaussian"
-        p(x|z): Bernoulli with logits (binary media, values in {0, 1}) or Gaussian with fixed
-        standard deviation ``obs_std`` (continuous fields).
-    obs_std : float > 0
-        Gaussian likelihood only: recon = sum 0.5 ((x - mean) / obs_std)^2 (constant dropped).
+        p(x|z): Bernoulli with logits (binary media, values in {0, 1}) or Gaussian
+        (continuous fields). A Gaussian model works on the data standardised by the training
+        data's mean and standard deviation (the model's ``data_shift`` / ``data_scale``,
+        set by the trainer and saved with the weights): ``encode`` takes and ``decode``
+        returns values in the data's units.
+    obs_std : float > 0 | None
+        Gaussian likelihood only, the observation noise sigma in standardised units: recon =
+        sum 0.5 (r / sigma)^2 + V log sigma over the V voxels of a sample, r the standardised
+        residual. None (default) = the "optimal" sigma of the batch, sigma^2 = mean r^2 over
+        the batch's voxels (calibrated decoder, Rybkin et al. 2021): the reconstruction
+        keeps its weight against the KL as the fit improves, so the posterior does not collapse
+        (a fixed sigma = 1 on unit-variance fields lets KL -> 0 and every sample be the mean).
     beta : float >= 0
         KL weight (VAE: 1; BetaVAE default 4).
     gamma : float >= 0
@@ -150,7 +160,7 @@ class ModelConfig:
     blocks: int = 1
     latent_blocks: int = 2
     likelihood: str = "bernoulli"
-    obs_std: float = 1.0
+    obs_std: float | None = None
     beta: float = 1.0
     gamma: float = 0.0
     fisher_target: float = 5.0
@@ -165,36 +175,50 @@ class ModelConfig:
     s2_size: int | tuple | None = None
     euler_weight: float = 0.0
 
+    def __new__(cls, *args, **kwargs):
+        if cls is ModelConfig:  # dispatch to the kind's config class
+            kind = args[0] if args else kwargs.get("kind", "vae")
+            cls = CONFIGS[check_choice(kind, "kind", KINDS)]
+        return super().__new__(cls)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        CONFIGS[cls.kind] = cls
+
     def __post_init__(self):
-        _choice("kind", self.kind, KINDS)
-        if self.ndim not in (2, 3) or isinstance(self.ndim, bool):
-            raise _range_error("ndim", self.ndim, "2 or 3")
-        _int("depth", self.depth, 1, 5)
+        check_choice(self.kind, "kind", KINDS)
+        if CONFIGS[self.kind] is not type(self):
+            raise ValueError(f"kind must be {type(self).kind!r} for {type(self).__name__} "
+                             f"(use {CONFIGS[self.kind].__name__}), got {self.kind!r}")
+        check_int(self.ndim, "ndim", 2, 3)
+        check_int(self.depth, "depth", 1, 5)
         self.size = self.shape  # normalises and validates
-        _int("channels", self.channels, 1, 512)
-        _int("max_channels", self.max_channels, 1, 1024)
-        _int("latent_channels", self.latent_channels, 1, 512)
-        _int("blocks", self.blocks, 0, 8)
-        _int("latent_blocks", self.latent_blocks, 0, 8)
-        _choice("likelihood", self.likelihood, LIKELIHOODS)
-        _float("obs_std", self.obs_std, 0.0, low_open=True)
-        _float("beta", self.beta, 0.0)
-        _float("gamma", self.gamma, 0.0)
-        _float("fisher_target", self.fisher_target, 0.0, low_open=True)
-        _choice("fisher", self.fisher, FISHER_FORMS)
-        _int("warmup", self.warmup, 0)
-        _float("logvar_min", self.logvar_min, -LOGVAR_LIMIT, 0.0)
-        _float("logvar_max", self.logvar_max, 0.0, LOGVAR_LIMIT)
+        check_int(self.channels, "channels", 1, 512)
+        check_int(self.max_channels, "max_channels", 1, 1024)
+        check_int(self.latent_channels, "latent_channels", 1, 512)
+        check_int(self.blocks, "blocks", 0, 8)
+        check_int(self.latent_blocks, "latent_blocks", 0, 8)
+        check_choice(self.likelihood, "likelihood", LIKELIHOODS)
+        if self.obs_std is not None:
+            check_real(self.obs_std, "obs_std", 0.0, low_open=True)
+        check_real(self.beta, "beta", 0.0)
+        check_real(self.gamma, "gamma", 0.0)
+        check_real(self.fisher_target, "fisher_target", 0.0, low_open=True)
+        check_choice(self.fisher, "fisher", FISHER_FORMS)
+        check_int(self.warmup, "warmup", 0)
+        check_real(self.logvar_min, "logvar_min", -LOGVAR_LIMIT, 0.0)
+        check_real(self.logvar_max, "logvar_max", 0.0, LOGVAR_LIMIT)
         if self.logvar_max - self.logvar_min < 1.0:
-            raise _range_error("logvar_max - logvar_min", self.logvar_max - self.logvar_min,
-                               ">= 1")
-        _choice("latent_backend", self.latent_backend, LATENT_BACKENDS)
-        _float("s2_weight", self.s2_weight, 0.0)
+            raise ValueError(f"logvar_max - logvar_min must be >= 1, got "
+                             f"{self.logvar_max - self.logvar_min}")
+        check_choice(self.latent_backend, "latent_backend", LATENT_BACKENDS)
+        check_real(self.s2_weight, "s2_weight", 0.0)
         if self.s2_size is not None:
             self.s2_size = self._check_shape("s2_size", self.s2_size)
-        _int("s2_rmax", self.s2_rmax, 1, min(self.s2_shape) - 1 if self.s2_weight else None)
-        _choice("s2_cut", self.s2_cut, S2_CUTS)
-        _float("euler_weight", self.euler_weight, 0.0)
+        check_int(self.s2_rmax, "s2_rmax", 1,
+                  min(self.s2_shape) - 1 if self.s2_weight else None)
+        check_choice(self.s2_cut, "s2_cut", S2_CUTS)
+        check_real(self.euler_weight, "euler_weight", 0.0)
         if self.euler_weight and not self.s2_weight:
             raise ValueError(f"euler_weight needs s2_weight > 0 (it weights a term inside the "
                              f"descriptor loss), got euler_weight={self.euler_weight}")
@@ -227,9 +251,10 @@ class ModelConfig:
             size = (size,) * self.ndim
         size = tuple(size) if isinstance(size, (list, tuple)) else size
         if not isinstance(size, tuple) or len(size) != self.ndim:
-            raise _range_error(name, value, f"an int or {self.ndim} ints (one per axis)")
+            raise ValueError(f"{name} must be an int or {self.ndim} ints (one per axis), "
+                             f"got {value!r}")
         for s in size:
-            _int(name, s, 8, 256)
+            check_int(s, name, 8, 256)
             if s % 2**self.depth:
                 raise ValueError(f"{name} must be divisible by 2**depth = {2**self.depth}, "
                                  f"got {value} (depth={self.depth})")
@@ -252,6 +277,33 @@ class ModelConfig:
         d = dataclasses.asdict(self)
         d["size"] = list(self.shape)
         return d
+
+
+@dataclass
+class VAEConfig(ModelConfig):
+    """The plain VAE: reconstruction + KL, ``beta`` = 1, no Fisher term."""
+
+    kind: str = "vae"
+
+
+@dataclass
+class BetaVAEConfig(ModelConfig):
+    """beta-VAE (Higgins et al. 2017): reconstruction + ``beta`` KL, default ``beta`` = 4."""
+
+    kind: str = "beta"
+    beta: float = 4.0
+
+
+@dataclass
+class FisherVAEConfig(ModelConfig):
+    """Fisher VAE: reconstruction + ``beta_t`` KL + ``gamma`` |mean F - F*|, defaults
+    ``beta`` = 1, ``gamma`` = 0.1, ``fisher_target`` = 5, ``fisher`` = "location"."""
+
+    kind: str = "fisher"
+    gamma: float = 0.1
+
+
+KINDS = tuple(CONFIGS)
 
 
 @dataclass
@@ -319,33 +371,32 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        _int("steps", self.steps, 1)
-        _int("batch_size", self.batch_size, 1)
-        _int("prior_batch", self.prior_batch, 0)
-        _float("lr", self.lr, 0.0, low_open=True)
-        _float("weight_decay", self.weight_decay, 0.0)
-        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
-            raise _range_error("betas", self.betas, "two numbers in [0, 1)")
-        self.betas = tuple(self.betas)
-        for b in self.betas:
-            _float("betas", b, 0.0, 1.0)
-            if b >= 1.0:
-                raise _range_error("betas", self.betas, "two numbers in [0, 1)")
-        _choice("scheduler", self.scheduler, SCHEDULERS)
-        _float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
-        _float("grad_clip", self.grad_clip, 0.0)
+        check_int(self.steps, "steps", 1)
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.prior_batch, "prior_batch", 0)
+        check_real(self.lr, "lr", 0.0, low_open=True)
+        check_real(self.weight_decay, "weight_decay", 0.0)
+        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2 or any(
+                isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
+                for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        self.betas = tuple(float(b) for b in self.betas)
+        check_choice(self.scheduler, "scheduler", SCHEDULERS)
+        check_real(self.min_lr_ratio, "min_lr_ratio", 0.0, 1.0)
+        check_real(self.grad_clip, "grad_clip", 0.0)
         if not isinstance(self.augment, bool):
             raise TypeError(f"augment must be true or false, got {self.augment!r}")
         if not isinstance(self.progress, bool):
             raise TypeError(f"progress must be true or false, got {self.progress!r}")
-        _int("seed", self.seed, 0, 2**63 - 1)
-        _int("checkpoint_every", self.checkpoint_every, 0)
-        _int("log_every", self.log_every, 1)
-        _choice("amp", self.amp, AMP_MODES)
-        _choice("channels_last", self.channels_last, TRISTATE)
+        check_int(self.seed, "seed", 0, 2**63 - 1)
+        check_int(self.checkpoint_every, "checkpoint_every", 0)
+        check_int(self.log_every, "log_every", 1)
+        check_choice(self.amp, "amp", AMP_MODES)
+        check_choice(self.channels_last, "channels_last", TRISTATE)
         if not isinstance(self.device, str) or not (
                 self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise _range_error("device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:<index>'")
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<index>', got "
+                             f"{self.device!r}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -355,10 +406,13 @@ class TrainConfig:
 
 @dataclass
 class Config:
-    """A model and a training configuration together (the two tables of a TOML file)."""
+    """A model and a training configuration together (the ``[model]`` and ``[train]`` tables of
+    a TOML file); ``about`` (the optional ``[stage]`` table's ``about`` key) says in words what
+    a preset's stage optimises (:mod:`porevae.vae.presets`)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    about: str = ""
 
     def to_dict(self) -> dict:
         return {"model": self.model.to_dict(), "train": self.train.to_dict()}
@@ -373,12 +427,22 @@ def _build(cls, table: dict, where: str):
 
 
 def config_from_dict(data: dict, where: str = "config") -> Config:
-    """``{"model": {...}, "train": {...}}`` -> :class:`Config` (missing keys take defaults)."""
-    unknown = sorted(set(data) - {"model", "train"})
+    """``{"model": {...}, "train": {...}, "stage": {"about": ...}}`` -> :class:`Config`.
+
+    Missing keys take the defaults of the kind's config class (``[model] kind``, default
+    "vae": :data:`CONFIGS`), so ``kind = "fisher"`` alone gives FisherVAEConfig's gamma 0.1
+    on every path (API, TOML, CLI)."""
+    unknown = sorted(set(data) - {"model", "train", "stage"})
     if unknown:
-        raise ValueError(f"unknown table(s) {unknown} in {where}; allowed: ['model', 'train']")
+        raise ValueError(f"unknown table(s) {unknown} in {where}; allowed: ['model', 'stage', "
+                         f"'train']")
+    stage = dict(data.get("stage", {}))
+    extra = sorted(set(stage) - {"about"})
+    if extra or not isinstance(stage.get("about", ""), str):
+        raise ValueError(f"{where} [stage] takes one key, about (a string); got {stage}")
     return Config(_build(ModelConfig, dict(data.get("model", {})), f"{where} [model]"),
-                  _build(TrainConfig, dict(data.get("train", {})), f"{where} [train]"))
+                  _build(TrainConfig, dict(data.get("train", {})), f"{where} [train]"),
+                  stage.get("about", ""))
 
 
 def read_toml(path) -> dict:

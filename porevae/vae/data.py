@@ -62,6 +62,8 @@ class CropSampler:
         Require values in {0, 1} (Bernoulli likelihood).
     key : str, optional
         HDF5 dataset name.
+
+    ``porosity`` is the fraction of voxels that are 1 over all items (binary data), else None.
     """
 
     def __init__(self, sources, ndim: int, crop, augment: bool = True, seed: int = 0,
@@ -74,6 +76,7 @@ class CropSampler:
         if isinstance(sources, (str, Path, np.ndarray, torch.Tensor)):
             sources = [sources]
         self.items = []  # list of ndim-dimensional arrays
+        self.porosity: float | None = None
         for src in sources:
             arr = _read(src, key, binary) if isinstance(src, (str, Path)) else src
             if isinstance(arr, torch.Tensor):
@@ -102,6 +105,7 @@ class CropSampler:
             if pore in (0, total):
                 raise ValueError(f"binary data is all {'solid' if pore == 0 else 'pore'} "
                                  f"(porosity {pore / total:g}): there is nothing to learn")
+            self.porosity = pore / total
         else:
             for a in self.items:
                 if not np.isfinite(a).all():

@@ -5,7 +5,11 @@ fused latent loss :func:`porevae.ops.vae_latent_loss`.
 Loss (per batch of N samples; latent map of L = C x cells elements, V voxels per sample)::
 
     recon_n  = sum_v BCEWithLogits(logit_nv, x_nv)              (Bernoulli)
-             = sum_v 0.5 ((x_nv - mean_nv) / obs_std)^2          (Gaussian, constant dropped)
+             = sum_v 0.5 (r_nv / sigma)^2 + V log sigma          (Gaussian, constant dropped)
+    r_nv     = (x_nv - data_shift) / data_scale - mean_nv         (standardised residual)
+    sigma    = obs_std, or sqrt(mean_{n,v} r_nv^2) of the batch (obs_std None, not
+               differentiated: the optimum of sigma, so the value and the gradient are those
+               of the loss minimised over sigma)
     KL_n     = 0.5 sum_l (mu_nl^2 + sigma_nl^2 - 1 - logvar_nl)    (sum over all L elements)
     F_n      = (1/L) sum_l 1/sigma_nl^2          (fisher="location": mean over the L elements)
     D        = V sum_{r <= s2_rmax} (mean_m S2_m(r) - S2_data(r))^2   (prior samples m, if on)
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import itertools
 
 import numpy as np
@@ -34,12 +37,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from porevae import ops
-from porevae.vae.config import ModelConfig
+from porevae.vae.config import BetaVAEConfig, FisherVAEConfig, ModelConfig, VAEConfig
 from porevae.vae.losses import euler_density, porosity_cut, s2_axes
 from porevae.vae.nets import Decoder, Encoder
 
 #: Most data tiles that the ``s2_cut="porosity"`` target is measured on.
 TARGET_TILES = 512
+#: Smallest observation noise sigma of the "optimal" Gaussian likelihood (standardised units).
+MIN_OBS_STD = 1e-3
 
 
 @contextlib.contextmanager
@@ -58,34 +63,63 @@ class VAE(nn.Module):
 
     Parameters
     ----------
-    beta : float
-        KL weight; must be 1 for the plain VAE (use :class:`BetaVAE` otherwise).
     **kwargs
-        Any other field of :class:`~porevae.vae.config.ModelConfig` (``ndim``, ``size``,
-        ``depth``, ``channels``, ``latent_channels``, ``likelihood``, ``s2_weight``, ...).
+        Fields of the class's config (:attr:`config_class`, a
+        :class:`~porevae.vae.config.ModelConfig`: ``ndim``, ``size``, ``depth``, ``channels``,
+        ``latent_channels``, ``likelihood``, ``s2_weight``, ...), each defaulting to the kind's
+        own default (:class:`BetaVAE`: beta 4; :class:`FisherVAE`: gamma 0.1).
 
     The buffer ``s2_target`` (s2_rmax + 1,) holds the data's S2 along the axes for the
     descriptor loss and ``euler_target`` (0-d, not saved) the data's Euler density;
-    :meth:`set_descriptor_targets` fills them from the training data.
+    :meth:`set_descriptor_targets` fills them from the training data. A Gaussian model also
+    has the saved 0-d buffers ``data_shift`` and ``data_scale`` (the training data's mean and
+    standard deviation, :meth:`set_data_scaling`): it encodes ``(x - data_shift) / data_scale``
+    and decodes back to the data's units, so generation needs nothing else.
+    ``data_info`` (a dict) is what the checkpoint recorded about the training data
+    (:func:`porevae.vae.trainer.load_model`; empty for a new model).
     """
 
-    kind = "vae"
+    config_class = VAEConfig
 
-    def __init__(self, beta: float = 1.0, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__()
-        self.config = ModelConfig(kind=self.kind, beta=beta, **kwargs)
+        self.config = self.config_class(**kwargs)
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
         self.register_buffer("s2_target", torch.zeros(self.config.s2_rmax + 1))
         self.register_buffer("euler_target", torch.zeros((), dtype=torch.float64),
                              persistent=False)
+        if self.config.likelihood == "gaussian":
+            self.register_buffer("data_shift", torch.zeros(()))
+            self.register_buffer("data_scale", torch.ones(()))
         self.memory_format = torch.contiguous_format
+        self.data_info: dict = {}
+
+    @property
+    def kind(self) -> str:
+        """The kind of VAE ("vae", "beta", "fisher"): the config class's."""
+        return self.config.kind
 
     @staticmethod
     def from_config(config: ModelConfig) -> VAE:
-        """Build the class of ``config.kind`` ("vae", "beta", "fisher") from a config."""
+        """Build the model class of ``config.kind`` (:data:`REGISTRY`) from a config."""
         fields = {k: v for k, v in dataclasses.asdict(config).items() if k != "kind"}
-        return MODELS[config.kind](**fields)
+        return REGISTRY[config.kind][0](**fields)
+
+    @torch.no_grad()
+    def set_data_scaling(self, volumes) -> tuple[float, float]:
+        """Gaussian models: ``data_shift`` / ``data_scale`` = mean / standard deviation of all
+        values of ``volumes`` (arrays), accumulated in float64. Returns them."""
+        if self.config.likelihood != "gaussian":
+            raise ValueError("set_data_scaling is for Gaussian-likelihood models")
+        n = sum(np.size(v) for v in volumes)
+        mean = sum(float(np.sum(v, dtype=np.float64)) for v in volumes) / n
+        var = sum(float(np.sum((np.asarray(v, np.float64) - mean) ** 2)) for v in volumes) / n
+        if not var > 0:
+            raise ValueError("Gaussian-likelihood data is constant: there is nothing to learn")
+        self.data_shift.fill_(mean)
+        self.data_scale.fill_(var**0.5)
+        return mean, var**0.5
 
     # -- layout -------------------------------------------------------------------------------
     def set_channels_last(self, enabled: bool) -> VAE:
@@ -186,7 +220,10 @@ class VAE(nn.Module):
 
         logvar is squashed smoothly into (logvar_min, logvar_max).
         """
-        mu, raw = self.encoder(self._check_input(x))
+        x = self._check_input(x)
+        if self.config.likelihood == "gaussian":
+            x = (x - self.data_shift) / self.data_scale
+        mu, raw = self.encoder(x)
         lo, hi = self.config.logvar_min, self.config.logvar_max
         logvar = hi - F.softplus(hi - lo - F.softplus(raw.float() - lo))
         return mu.float(), logvar
@@ -197,14 +234,17 @@ class VAE(nn.Module):
         return self.decoder(self._check_latent(z))
 
     def mean_of(self, out: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
-        """Decoder output -> mean of p(x|z): sigmoid of the logits (Bernoulli) or as is;
-        written into ``into`` (a tensor of that shape, e.g. a view of the output volume) when
-        given, without a temporary."""
+        """Decoder output -> mean of p(x|z): sigmoid of the logits (Bernoulli) or
+        ``data_shift + data_scale * out`` in the data's units (Gaussian); written into ``into``
+        (a tensor of that shape, e.g. a view of the output volume) when given, without a
+        temporary."""
         out = out.float()
+        if self.config.likelihood == "bernoulli":
+            return torch.sigmoid(out) if into is None else torch.sigmoid(out, out=into)
+        shift, scale = self.data_shift.to(out.device), self.data_scale.to(out.device)
         if into is None:
-            return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
-        return torch.sigmoid(out, out=into) if self.config.likelihood == "bernoulli" else \
-            into.copy_(out)
+            return torch.addcmul(shift, out, scale)
+        return into.copy_(out).mul_(scale).add_(shift)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (N, C, *cells) -> mean of p(x|z), (N, 1, *(cells f)): pore probability in [0, 1]
@@ -212,13 +252,18 @@ class VAE(nn.Module):
         return self.mean_of(self.decode_logits(z))
 
     def recon_per_sample(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x|z) summed over voxels (constant dropped for Gaussian): (N,), in nats."""
+        """-log p(x|z) summed over voxels (Gaussian: up to the constant V log sqrt(2 pi) and
+        in standardised units, see the module docstring): (N,), in nats. x in the data's
+        units; for the Gaussian with ``obs_std`` None, sigma is the batch's RMS residual."""
         out, x = out.float(), x.float()
         if self.config.likelihood == "bernoulli":
             err = F.binary_cross_entropy_with_logits(out, x, reduction="none")
-        else:
-            err = 0.5 * ((x - out) / self.config.obs_std) ** 2
-        return err.flatten(1).sum(1)
+            return err.flatten(1).sum(1)
+        r = ((x - self.data_shift) / self.data_scale - out).flatten(1)
+        sigma = self.config.obs_std
+        if sigma is None:
+            sigma = float(r.detach().square().mean().sqrt().clamp_min(MIN_OBS_STD))
+        return 0.5 * (r / sigma).square().sum(1) + r.shape[1] * float(np.log(sigma))
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per sample, (N,) (Gaussian: up to a constant); differentiable in z."""
@@ -371,34 +416,30 @@ class VAE(nn.Module):
 
 
 class BetaVAE(VAE):
-    """beta-VAE (Higgins et al.): reconstruction + beta KL, default beta = 4."""
+    """beta-VAE (Higgins et al.): reconstruction + beta KL; defaults of
+    :class:`~porevae.vae.config.BetaVAEConfig` (beta 4)."""
 
-    kind = "beta"
-
-    def __init__(self, beta: float = 4.0, **kwargs):
-        super().__init__(beta=beta, **kwargs)
+    config_class = BetaVAEConfig
 
 
 class FisherVAE(BetaVAE):
-    """Fisher VAE: reconstruction + beta_t KL + gamma |mean F - F*|.
+    """Fisher VAE: reconstruction + beta_t KL + gamma |mean F - F*|; defaults of
+    :class:`~porevae.vae.config.FisherVAEConfig`: ``beta`` 1, ``gamma`` 0.1,
+    ``fisher_target`` F* 5, ``fisher`` "location", ``warmup`` 0."""
 
-    Parameters: ``beta`` (1.0), ``gamma`` (0.1), ``fisher_target`` F* (5.0), ``fisher`` form
-    ("location"), ``warmup`` steps of linear KL warm-up (0), and any ModelConfig field.
-    """
-
-    kind = "fisher"
-
-    def __init__(self, beta: float = 1.0, gamma: float = 0.1, fisher_target: float = 5.0,
-                 fisher: str = "location", warmup: int = 0, **kwargs):
-        super().__init__(beta=beta, gamma=gamma, fisher_target=fisher_target, fisher=fisher,
-                         warmup=warmup, **kwargs)
+    config_class = FisherVAEConfig
 
 
-MODELS = {"vae": VAE, "beta": BetaVAE, "fisher": FisherVAE}
+def build_model(config: ModelConfig, seed: int | None = None) -> VAE:
+    """The model class of ``config.kind``, its parameters initialised under ``seed``."""
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return VAE.from_config(config)
+    return VAE.from_config(config)
 
-KIND_DEFAULTS = {kind: {name: p.default for name, p in
-                        inspect.signature(cls.__init__).parameters.items()
-                        if p.default is not p.empty}
-                 for kind, cls in MODELS.items()}
-"""Per kind, the keyword defaults of its class (e.g. FisherVAE's gamma = 0.1): the CLI and
-configs build each kind with these, so ``--kind fisher`` trains the same loss as FisherVAE()."""
+
+#: The one registry of VAE kinds: kind -> (model class, config class). The kinds are those of
+#: :data:`porevae.vae.config.CONFIGS` (each config class registers itself); the CLI's
+#: ``--kind`` choices, ``load_config`` and checkpoints all go through it.
+REGISTRY = {cls.config_class.kind: (cls, cls.config_class) for cls in (VAE, BetaVAE, FisherVAE)}

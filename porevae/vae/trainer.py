@@ -1,15 +1,19 @@
-"""Training loop: AdamW, optional cosine schedule, mixed precision on CUDA, tqdm, CSV log,
-atomic checkpoints, bit-for-bit resume and torchrun-compatible data parallelism.
+"""Training loop: AdamW, optional cosine schedule, mixed precision on CUDA, a progress bar
+(:func:`porevae._progress.progress`), CSV log, atomic checkpoints, bit-for-bit resume and
+torchrun-compatible data parallelism.
 
 Files in ``out_dir``:
 
 - ``checkpoint.pt``: model, optimiser, scheduler, grad scaler, data-sampler and latent-noise RNG
-  states, the step and both configs; written every ``checkpoint_every`` steps and at the end by
-  rank 0, through a temporary file that is fsynced and moved into place with ``os.replace``, so a
-  reader (or a resumed run after a kill) never sees a half-written checkpoint.
-- ``log.csv``: one row per ``log_every`` steps: step, total, recon, kl, fisher (batch means over
-  all processes; recon and KL are per-sample sums, see :mod:`porevae.vae.models`), beta_t, lr,
-  seconds. On resume, rows after the checkpoint's step are dropped and the run continues.
+  states, the step, both configs and ``data`` (what the training data was, :data:`DATA_KEYS`:
+  ``checkpoint["data"]["porosity"]`` is the binary data's porosity, the default cut of
+  generation); written every ``checkpoint_every`` steps and at the end by rank 0, through a
+  temporary file that is fsynced and moved into place with ``os.replace``, so a reader (or a
+  resumed run after a kill) never sees a half-written checkpoint.
+- ``config.json``: both configs, written when training starts (after a resume was accepted).
+- ``log.csv``: one row per ``log_every`` steps: step, total, recon, kl, fisher, s2 (batch means
+  over all processes; recon and KL are per-sample sums, see :mod:`porevae.vae.models`), beta_t,
+  lr, seconds. On resume, rows after the checkpoint's step are dropped and the run continues.
 
 Data parallelism: launch with ``torchrun --nproc-per-node K`` (the CLI calls
 :func:`init_distributed`), or initialise ``torch.distributed`` yourself before building the
@@ -27,12 +31,14 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
-from porevae.vae.config import ModelConfig, TrainConfig
+from porevae._progress import progress
+from porevae.data import PRETRAINED, pretrained_path
+from porevae.vae.config import ARCHITECTURE, ModelConfig, TrainConfig
 from porevae.vae.data import CropSampler
 from porevae.vae.models import VAE
 
@@ -41,6 +47,14 @@ LOG = "log.csv"
 CONFIG = "config.json"
 LOG_FIELDS = ("step", "total", "recon", "kl", "fisher", "s2", "beta_t", "lr", "seconds")
 FORMAT_VERSION = 2
+#: ``checkpoint["data"]``: ``porosity`` (binary data: the fraction of pore voxels over all
+#: training arrays; None for continuous data), ``mean`` / ``std`` (continuous data: the
+#: standardisation, also the model's ``data_shift`` / ``data_scale``; None for binary data),
+#: ``sha256`` (of the training arrays as the sampler holds them; a resume must use the same
+#: data) and what the caller added (``Trainer.data_info``: e.g. the CLI's ``segmentation``).
+DATA_KEYS = ("porosity", "mean", "std", "sha256")
+#: Buffers computed from the training data, not taken from ``--init`` weights.
+DATA_BUFFERS = ("s2_target", "data_shift", "data_scale")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -107,6 +121,7 @@ def load_model(path, device="cpu") -> VAE:
     except (TypeError, ValueError, RuntimeError) as exc:
         raise FileIntegrityError(f"{path}: the checkpoint does not match this porevae's models "
                                  f"({str(exc).splitlines()[0]})") from None
+    model.data_info = dict(ck.get("data") or {})
     # channels-last 3-D activations decode a 128^3 Berea volume in 0.55 s instead of 0.92 s on
     # one CPU thread (bench/bench_generate.py); 2-D models keep the contiguous layout
     return model.to(resolve_device(device)).set_channels_last(model.config.ndim == 3).eval()
@@ -114,18 +129,48 @@ def load_model(path, device="cpu") -> VAE:
 
 def export_model(checkpoint, path, meta: dict | None = None) -> Path:
     """Write a weights-only copy of a (verified) checkpoint to ``path``: format version, step,
-    both configs, the model state and its SHA-256, and ``meta`` (e.g. the training command and
-    data checksum) -- what :func:`load_model` needs, without the optimiser state (a third of
-    the size). It cannot be resumed."""
+    both configs, the model state and its SHA-256, the training ``data`` record (when the
+    checkpoint has one) and ``meta`` (e.g. the training command and data checksum) -- what
+    :func:`load_model` needs, without the optimiser state (a third of the size). It cannot be
+    resumed."""
     state = load_checkpoint(checkpoint)
     out = {k: state[k] for k in ("format_version", "step", "model_config", "train_config",
-                                 "model", "digest")}
+                                 "model", "digest", "data") if k in state}
     out["meta"] = dict(meta or {})
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(out, tmp)
     load_checkpoint(path)  # read back and verified
     return path
+
+
+def init_checkpoint(source, config: ModelConfig) -> dict:
+    """The weights of ``--init SOURCE`` for a model of ``config``: SOURCE is a checkpoint file,
+    a run folder or a shipped model's name (:data:`porevae.data.PRETRAINED`). Verified by
+    :func:`load_checkpoint`; refused in one line (ValueError) unless the checkpoint's
+    architecture (the :data:`~porevae.vae.config.ARCHITECTURE` fields) is ``config``'s. The
+    crop size, the loss and its weights may differ. Returns the model state without the
+    buffers computed from the data (:data:`DATA_BUFFERS`), for :func:`apply_weights`."""
+    path = Path(source)
+    if str(source) in PRETRAINED and not path.exists():
+        path = pretrained_path(str(source))
+    state = load_checkpoint(path)
+    theirs = state["model_config"]
+    diff = [f"{k} {theirs.get(k)!r} (this run: {getattr(config, k)!r})" for k in ARCHITECTURE
+            if theirs.get(k) != getattr(config, k)]
+    if diff:
+        raise ValueError(f"--init {source}: another architecture: {', '.join(diff)}")
+    return {k: v for k, v in state["model"].items() if k not in DATA_BUFFERS}
+
+
+def apply_weights(model: VAE, weights: dict) -> VAE:
+    """Load ``weights`` (from :func:`init_checkpoint`) into ``model``: every parameter, the
+    data buffers left to the trainer (:data:`DATA_BUFFERS`)."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or not set(missing) <= set(DATA_BUFFERS):
+        raise ValueError(f"the initial weights do not fit the model (missing {missing}, "
+                         f"unexpected {unexpected})")
+    return model
 
 
 class RunExistsError(ValueError):
@@ -173,10 +218,17 @@ class Trainer:
     callbacks : sequence of callables ``f(trainer, step, terms) -> bool | None``
         Called after every step with the batch-mean terms (floats); returning True stops the
         run after a checkpoint (a graceful interruption).
+    label : str
+        The progress bar's description (e.g. a preset's stage).
+
+    ``data_info`` (dict, :data:`DATA_KEYS`) describes the training data and is saved in the
+    checkpoint as ``checkpoint["data"]``; a caller may add keys before :meth:`fit`. For a
+    Gaussian model the trainer sets the model's standardisation from the data
+    (:meth:`~porevae.vae.models.VAE.set_data_scaling`).
     """
 
     def __init__(self, model: VAE, data, config: TrainConfig | None = None, out_dir=None,
-                 callbacks=(), **overrides):
+                 callbacks=(), label: str = "train", **overrides):
         if config is None:
             config = TrainConfig(**overrides)
         elif overrides:
@@ -221,6 +273,13 @@ class Trainer:
                              f"({self.world_size}), got {self.prior_batch}")
         if mc.s2_weight:
             self.model.set_descriptor_targets(self.sampler.items)
+        items = self.sampler.items
+        self.data_info = {"porosity": self.sampler.porosity, "mean": None, "std": None,
+                          "sha256": digest_arrays({f"{i:06d}": np.asarray(a)
+                                                   for i, a in enumerate(items)})}
+        if mc.likelihood == "gaussian":
+            self.data_info["mean"], self.data_info["std"] = self.model.set_data_scaling(items)
+        self.label = label
         self.callbacks = list(callbacks)
         self.step = 0
         self.history: list[dict] = []
@@ -246,6 +305,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "noise": self.noise.get_state(),
+            "data": dict(self.data_info),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -258,6 +318,11 @@ class Trainer:
         if state["model_config"] != self.model.config.to_dict():
             raise ValueError("checkpoint was written for a different model configuration: "
                              f"{state['model_config']}")
+        digest = (state.get("data") or {}).get("sha256")
+        if digest is not None and digest != self.data_info["sha256"]:
+            raise ValueError(f"the checkpoint was trained on other data (sha256 {digest[:12]}, "
+                             f"this data {self.data_info['sha256'][:12]}); resume with the "
+                             f"run's own data")
         params = list(self.model.parameters())
         opt = state["optimizer"]
         ids = [i for g in opt.get("param_groups", []) for i in g.get("params", [])]
@@ -274,6 +339,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.sampler.load_state_dict(state["sampler"])
         self.noise.set_state(state["noise"].cpu())  # generator states are CPU byte tensors
+        self.data_info = {**self.data_info, **(state.get("data") or {})}
         self.step = int(state["step"])
 
     def save_config(self) -> Path | None:
@@ -407,19 +473,22 @@ class Trainer:
         a checkpoint). ``resume=True`` first loads ``out_dir/checkpoint.pt`` when it exists and
         continues bit for bit; a folder that holds a run is refused unless ``resume`` or
         ``overwrite`` (:meth:`check_out_dir`). Training stops with :class:`NonFiniteLossError`
-        at the first NaN / infinite loss, leaving the last checkpoint untouched. Returns the rows
-        logged by this call (dicts of LOG_FIELDS)."""
+        at the first NaN / infinite loss, leaving the last checkpoint untouched. Nothing is
+        written before the checkpoint to resume is accepted (same model configuration and
+        data); then ``config.json``. Returns the rows logged by this call (dicts of
+        LOG_FIELDS)."""
         cfg = self.config
         self.check_out_dir(resume, overwrite)
-        if overwrite and not resume and self.out_dir is not None and self.rank == 0:
-            (self.out_dir / LOG).unlink(missing_ok=True)
         if resume:
             if self.out_dir is None:
                 raise ValueError("resume=True needs an out_dir")
             self._resume()
+        elif overwrite and self.out_dir is not None and self.rank == 0:
+            (self.out_dir / LOG).unlink(missing_ok=True)
+        self.save_config()
         stop_at = cfg.steps if max_steps is None else min(max_steps, cfg.steps)
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True,
-                   disable=not cfg.progress or self.rank != 0)
+        bar = progress(total=cfg.steps, initial=self.step, desc=self.label, dynamic_ncols=True,
+                       enable=cfg.progress and self.rank == 0)
         t0 = time.perf_counter()
         try:
             while self.step < stop_at:
