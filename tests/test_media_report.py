@@ -58,12 +58,16 @@ def test_cli_stats_and_compare(tmp_path, media, capsys):
     assert "euler_density" in capsys.readouterr().out
     assert main(["stats", str(tmp_path / "ref.raw"), "--raw-shape", "32", "32", "33"]) == 2
     assert "needs 33792 bytes, file has 32768 bytes" in capsys.readouterr().err
-    grey = np.where(ref, 50.0, 200.0)
+    grey = np.where(ref, 50.0, 200.0) + np.random.default_rng(0).uniform(-5, 5, ref.shape)
     pm.write_npy(tmp_path / "grey.npy", grey)
     assert main(["stats", str(tmp_path / "grey.npy")]) == 2
-    assert "--threshold" in capsys.readouterr().err
+    assert "--pore-value dark or bright" in capsys.readouterr().err
     assert main(["stats", str(tmp_path / "grey.npy"), "--threshold", "otsu", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["porosity"] == pytest.approx(pm.porosity(ref))
+    assert main(["stats", str(tmp_path / "grey.npy"), "--pore-value", "dark", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["porosity"] == pytest.approx(pm.porosity(ref))
+    assert "cut at Otsu's threshold" in result["segmentation"]
     out = tmp_path / "cmp"
     assert main(["compare", str(tmp_path / "ref.npy"), str(tmp_path / "stack.npy"),
                  str(tmp_path / "ref.npy"), "--out", str(out)]) == 0

@@ -104,11 +104,11 @@ def describe_wells(record: dict) -> str:
 
 
 def check_count(value, flag: str, low: int = 1, high: int | None = None) -> int:
-    """Refuse an integer option outside ``[low, high]`` with a message naming ``flag``."""
-    if value is None or value < low or (high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{flag} must be {rng}, got {value}")
-    return value
+    """Refuse an integer option outside ``[low, high]`` with a message naming ``flag``
+    (:func:`porevae._validation.check_int`, the one integer check)."""
+    from porevae._validation import check_int
+
+    return check_int(value, flag, low=low, high=high)
 
 
 def dataclass_help(cls, defaults: bool = True) -> dict:

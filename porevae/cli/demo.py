@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from porevae.cli.kle import DEFAULT_LEVELS, format_energy_table
+from porevae._progress import progress as progress_bar
+from porevae._progress import write
 
 # The reference report's Table 1 (100 x 100 grid of the unit square): terms M per energy level.
 # Its exponential column is exp(-r/0.1); its squared-exponential column is reproduced by
@@ -38,6 +38,7 @@ def run_kle_demo(out: Path, shape=(100, 100), seed=0, progress=True) -> dict:
     Returns ``{column label: {level: M}}``: the report's columns and porevae's, side by side.
     """
     from porevae import KLE, Exponential, Grid, SquaredExponential
+    from porevae.cli.kle import DEFAULT_LEVELS
     from porevae.kle import plots
 
     grid = Grid(shape)
@@ -47,8 +48,8 @@ def run_kle_demo(out: Path, shape=(100, 100), seed=0, progress=True) -> dict:
     # truncation of the realizations shown: 90 % for the rough field, 98 % for the smooth one
     keep = {"exponential": 0.9, "squared-exponential": 0.98}
     tables, spectra = {}, {}
-    steps = tqdm(total=2 * len(models) + 2, desc="demo (KLE)", leave=False,
-                 disable=not progress)
+    steps = progress_bar(total=2 * len(models) + 2, enable=progress, desc="demo (KLE)",
+                         leave=False)
     for name, model in models.items():
         t0 = time.perf_counter()
         kle = KLE(grid, model, energy=keep[name], progress=progress)
@@ -57,7 +58,7 @@ def run_kle_demo(out: Path, shape=(100, 100), seed=0, progress=True) -> dict:
         tables[f"porevae {short}"] = kle.energy_table(DEFAULT_LEVELS, progress=progress)
         spectra[name] = (kle.spectrum(), kle.trace)
         steps.update()
-        tqdm.write(f"{name}: solver {kle.solver}, {kle.n_terms} terms kept "
+        write(f"{name}: solver {kle.solver}, {kle.n_terms} terms kept "
                    f"({kle.energy:.1%} energy), {time.perf_counter() - t0:.1f} s")
         plots.plot_modes(kle, out / f"modes_{name}.png", label=f"({name}, l={ls[name]})")
         fields = kle.sample(4, seed=seed)
@@ -112,10 +113,10 @@ def run_vae_demo(out: Path, steps: int = 300, seed=0, progress=True) -> dict:
 
 
 def run_demo(args) -> int:
-    from porevae._files import check_output_folder
-    from porevae.cli import check_count
+    from porevae.cli import check_count, check_out
+    from porevae.cli.kle import format_energy_table
 
-    check_output_folder(args.out)
+    check_out(args, folder=True)
     check_count(args.vae_steps, "--vae-steps", 0)
     check_count(args.media_steps, "--media-steps", 0)
     check_count(args.rock_n, "--rock-n", 0)
@@ -172,13 +173,13 @@ def run_demo(args) -> int:
 
 
 def register(sub) -> None:
-    from porevae.cli import add_progress, add_seed
+    from porevae.cli import add_output, add_progress, add_seed
 
     p = sub.add_parser("demo", help="the main job on an embedded default (writes PNG figures)",
                        description="KLE energy tables beside the reference report's Table 1, "
                        "figures, Berea-like rock from the shipped model judged against the real "
                        "one, a short Fisher VAE run and a 3-D reconstruction study.")
-    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    add_output(p, "output folder (refused if it exists, unless --overwrite)", default="demo_out")
     add_seed(p)
     add_progress(p)
     p.add_argument("--rock-n", type=int, default=2,

@@ -1,18 +1,18 @@
 """``porevae stats VOLUME`` and ``porevae compare REFERENCE SAMPLES... --out DIR``.
 
-Volumes are read through :mod:`porevae.media.io` (every format, stacks as stacks, raw sidecars
-and checksums honoured), so what ``sample`` / ``generate`` write is read here as it is.
+Volumes are read through :mod:`porevae.media.io` (every format, stacks as stacks, sidecars and
+checksums honoured), so what ``sample`` / ``generate`` write is read here as it is, and turned
+into pore / solid by :func:`porevae.media.segment` (``--pore-value``, ``--threshold``), whose
+one-line description of what it did is printed with the results.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
-# statistic -> power of the voxel size in its unit (lengths +1, densities -ndim, Sv -1)
-_LENGTH_POWER = {"porosity": 0, "specific_surface": -1, "mean_pore_chord": 1,
-                 "mean_solid_chord": 1, "euler_density": "-ndim", "connected_fraction": 0,
-                 "mean_pore_radius": 1}
+PORE_VALUES = ("0", "1", "255", "dark", "bright")
 
 
 def _finite_number(text: str) -> float:
@@ -28,15 +28,11 @@ def _threshold(text: str):
     try:
         return _finite_number(text)
     except ValueError:
-        import argparse
-
         raise argparse.ArgumentTypeError(f"must be 'otsu' or a finite number, got {text!r}") \
             from None
 
 
 def _positive(text: str) -> float:
-    import argparse
-
     try:
         value = _finite_number(text)
     except ValueError:
@@ -46,12 +42,11 @@ def _positive(text: str) -> float:
     return value
 
 
-def add_read_arguments(p) -> None:
-    """How to read a volume and turn it into a binary image (1 = pore)."""
-    from porevae.media.io import DATASET
-
+def add_read_arguments(p, samples: bool = False) -> None:
+    """How to read a volume and say which voxels are pore (:func:`porevae.media.segment`);
+    ``samples`` adds ``--sample-pore-value`` (``compare``)."""
     g = p.add_argument_group("reading volumes (.npy, .raw/.bin, .tif/.tiff, .h5/.hdf5)")
-    g.add_argument("--dataset", help=f"HDF5 dataset (default {DATASET!r}, or the only one)")
+    g.add_argument("--dataset", help="HDF5 dataset (default 'volume', or the only one)")
     g.add_argument("--raw-shape", type=int, nargs="+", metavar="N",
                    help="shape of a foreign .raw/.bin file (porevae's carry a .json sidecar)")
     g.add_argument("--dtype", help="dtype of a foreign .raw/.bin file, e.g. uint8")
@@ -60,19 +55,31 @@ def add_read_arguments(p) -> None:
     g.add_argument("--ndim", type=int, choices=(2, 3),
                    help="dimensionality of one image, for files that do not record whether a "
                         "3-D array is one volume or a stack of 2-D images (default: 3-D volume)")
+    g = p.add_argument_group("which voxels are pore")
+    what = "the reference" if samples else "the volume"
+    g.add_argument("--pore-value", choices=PORE_VALUES,
+                   help=f"pore in {what}: 0, 1 or 255 (two-valued data; 0/1 data default to "
+                        f"1 = pore, porevae's convention; 0/255 data must say), or dark / "
+                        f"bright for grey levels, cut at Otsu's threshold (or --threshold)")
+    if samples:
+        g.add_argument("--sample-pore-value", choices=PORE_VALUES,
+                       help="the same for the samples (default: 1 = pore for 0/1 samples, as "
+                            "porevae writes them; grey-level samples must say)")
     g.add_argument("--threshold", type=_threshold,
-                   help="binarise grey levels or Gaussian fields: 'otsu' or a finite number "
-                        "(default: the volume must already be 0/1)")
-    g.add_argument("--pore", choices=("dark", "bright"), default="dark",
-                   help="with --threshold: pore is at or below (dark, default) or above it")
-    g.add_argument("--periodic", action="store_true", help="periodic boundaries")
+                   help="grey levels or Gaussian fields only (never applied to two-valued "
+                        "data): 'otsu' or a finite number; pore at or below it unless "
+                        "--pore-value bright")
+    p.add_argument("--periodic", action="store_true", help="periodic boundaries")
+    p.add_argument("--voxel-size", type=_positive, metavar="UM",
+                   help="voxel edge length in micrometres: Sv in 1/um, chords, radii and "
+                        "curve lags in um, Euler density per um^d (default: voxels)")
 
 
-def read_images(path, args, ndim=None):
-    """The images of ``path`` as a bool stack ``(n, *shape)`` (options of
-    :func:`add_read_arguments`; ``ndim`` overrides ``--ndim``)."""
-    from porevae.media import binarize
-    from porevae.media.io import RAW_SUFFIXES, read_stack
+def read_images(path, args, pore_value, ndim=None):
+    """``(images, description)``: the images of ``path`` as a bool stack ``(n, *shape)``
+    (options of :func:`add_read_arguments`; ``ndim`` overrides ``--ndim``), pore as
+    :func:`porevae.media.segment` says for ``pore_value``, and its one-line description."""
+    from porevae.media.io import RAW_SUFFIXES, read_stack, segment
 
     kwargs = {"dataset": args.dataset}
     if str(path).lower().endswith(RAW_SUFFIXES):
@@ -81,120 +88,109 @@ def read_images(path, args, ndim=None):
     elif args.raw_shape or args.dtype or args.byte_order:
         raise ValueError(f"--raw-shape, --dtype and --byte-order are for .raw/.bin files, not "
                          f"{path}")
-    import numpy as np
-
-    from porevae.media._checks import as_binary
-
     stack = read_stack(path, ndim=ndim or args.ndim, **kwargs)
-    if args.threshold is None:
-        try:
-            return np.stack([as_binary(v, f"volume in {path}") for v in stack])
-        except ValueError as exc:
-            raise ValueError(f"{exc} (use --threshold for grey levels or fields)") from None
-    return np.stack([binarize(v, threshold=args.threshold, pore=args.pore) for v in stack])
+    return segment(stack, pore_value, name=str(path), threshold=args.threshold)
 
 
-def physical_units(stats: dict, ndim: int, voxel_size: float | None) -> dict:
-    """Scale voxel-unit statistics by ``voxel_size`` [um] (in place); returns ``{name: unit}``."""
-    units = {}
-    base = "um" if voxel_size else "voxel"
-    for name, power in _LENGTH_POWER.items():
-        p = -ndim if power == "-ndim" else power
-        if voxel_size and p and name in stats and stats[name] is not None:
-            stats[name] = stats[name] * voxel_size ** p
-        units[name] = "1" if p == 0 else base if p == 1 else f"{base}^{p}"
-    return units
-
-
-def json_safe(stats: dict, notes: list) -> dict:
-    """Non-finite floats -> None (JSON null) with a note each: ``json.dumps`` writes valid JSON."""
-    out = {}
-    for k, v in stats.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            notes.append(f"{k} is {v} (e.g. no pore-solid interface); written as null")
-            v = None
-        out[k] = v
-    return out
+def _shape(images) -> str:
+    n = len(images)
+    return f"{n} image{'s' * (n != 1)} of shape {tuple(images.shape[1:])}"
 
 
 def run_stats(args) -> int:
     import numpy as np
-    from tqdm.auto import tqdm
 
-    from porevae.media import scalar_statistics
+    from porevae._progress import progress
+    from porevae.media.report import INFINITE, describe, json_safe, scalar_statistics, to_physical
+    from porevae.media.report import unit as unit_of
 
-    images = read_images(args.volume, args)
+    images, segmentation = read_images(args.volume, args, args.pore_value)
     ndim = images.ndim - 1
-    rows = [scalar_statistics(img, periodic=args.periodic)
-            for img in tqdm(images, desc="images", unit="image", leave=False,
-                            disable=not args.progress or len(images) == 1)]
-    notes: list = []
-    units = {}
-    for row in rows:
-        units = physical_units(row, ndim, args.voxel_size)
+    rows = [to_physical(scalar_statistics(img, periodic=args.periodic), ndim, args.voxel_size)
+            for img in progress(images, enable=args.progress and len(images) > 1,
+                                desc="stats", unit="image", leave=False)]
+    names = list(rows[0])
+    units = {k: unit_of(k, ndim, args.voxel_size) for k in names}
+    values = np.array([[r[k] for k in names] for r in rows], dtype=float)
+    finite = np.isfinite(values)
+    n_inf = dict(zip(names, (~finite).sum(axis=0).tolist()))
+    notes = [f"{k} is infinite in {m} of {len(rows)} image(s) "
+             f"({INFINITE.get(k, 'no finite value')}); written as null" if len(rows) > 1 else
+             f"{k} is infinite ({INFINITE.get(k, 'no finite value')}); written as null"
+             for k, m in n_inf.items() if m]
     head = {"file": str(args.volume), "shape": list(images.shape[1:]), "n": len(rows),
-            "voxel_size_um": args.voxel_size, "units": units}
+            "voxel_size_um": args.voxel_size, "units": units, "segmentation": segmentation}
     if len(rows) == 1:
-        result = head | json_safe(rows[0], notes)
-    else:
-        names = list(rows[0])
-        table = np.array([[r[k] for k in names] for r in rows], dtype=float)
-        with np.errstate(invalid="ignore"):
-            mean, std = table.mean(axis=0), table.std(axis=0, ddof=1)
-        result = head | {"mean": json_safe(dict(zip(names, mean.tolist())), notes),
-                         "std": json_safe(dict(zip(names, std.tolist())), []),
-                         "samples": [json_safe(r, []) for r in rows]}
+        result = head | rows[0]
+    else:  # mean and std over the images whose value is finite
+        masked = np.where(finite, values, np.nan)
+        counts = finite.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nansum(masked, axis=0) / counts
+            std = np.sqrt(np.nansum((masked - mean) ** 2, axis=0) / (counts - 1))
+        result = head | {"mean": dict(zip(names, mean.tolist())),
+                         "std": dict(zip(names, std.tolist())), "samples": rows}
     if notes:
-        result["notes"] = sorted(set(notes))
+        result["notes"] = notes
+    result = json_safe(result)
     if args.json:
         print(json.dumps(result, indent=1, allow_nan=False))
         return 0
-    print(f"{args.volume}: {len(rows)} image(s) of shape {tuple(images.shape[1:])}"
+    print(f"{args.volume}: {_shape(images)}"
           + (f", voxel {args.voxel_size:g} um" if args.voxel_size else ", lengths in voxels"))
-    stats = rows[0] if len(rows) == 1 else result["mean"]
-    width = max(len(k) for k in stats)
+    print(segmentation)
+    stats = result if len(rows) == 1 else result["mean"]
+    width = max(len(k) for k in names)
     label = "value" if len(rows) == 1 else f"mean of {len(rows)}"
-    print(f"{'statistic':<{width}}  {label:>12}" + ("" if len(rows) == 1 else f"  {'std':>12}")
+    print(f"{'statistic':<{width}}  {label:>24}" + ("" if len(rows) == 1 else f"  {'std':>12}")
           + "  unit")
-    for k, v in stats.items():
-        cell = "inf" if v is None else f"{v:12.6g}"
-        extra = "" if len(rows) == 1 else \
-            ("         n/a" if result["std"][k] is None else f"  {result['std'][k]:12.6g}")
-        print(f"{k:<{width}}  {cell:>12}{extra}  {units.get(k, '')}")
+    for k in names:
+        cell = describe(stats[k]) if stats[k] is not None else INFINITE.get(k, "n/a")
+        extra = "" if len(rows) == 1 else f"  {describe(result['std'][k], digits=3):>12}"
+        print(f"{k:<{width}}  {cell:>24}{extra}  {units[k]}")
     for note in result.get("notes", []):
         print(f"note: {note}")
     return 0
 
 
 def run_compare(args) -> int:
-    from porevae._files import check_output_folder
+    from pathlib import Path
+
+    from porevae.cli import check_out
     from porevae.media import compare
 
-    check_output_folder(args.out)
-    ref = read_images(args.reference, args)
+    check_out(args, inputs=[args.reference, *args.samples], folder=True)
+    ref, ref_text = read_images(args.reference, args, args.pore_value)
     if len(ref) != 1:
         raise ValueError(f"reference {args.reference} holds {len(ref)} images; give one")
-    samples = [img for path in args.samples for img in read_images(path, args, ref.ndim - 1)]
-    result = compare(ref[0], samples, out_dir=args.out, periodic=args.periodic)
+    samples, notes = [], [ref_text]
+    for path in args.samples:
+        images, text = read_images(path, args, args.sample_pore_value, ref.ndim - 1)
+        samples.extend(images)
+        notes.append(f"{text} ({_shape(images)})")
+    for line in notes:
+        print(line)
+    names = ", ".join(Path(p).name for p in args.samples)
+    result = compare(ref[0], samples, out_dir=args.out, periodic=args.periodic,
+                     voxel_size=args.voxel_size, names=(Path(args.reference).name, names),
+                     notes=notes, progress=args.progress)
     print(result.markdown())
     print(f"\nwrote {len(result.files)} files to {args.out}")
     return 0
 
 
 def register(subparsers) -> None:
-    from porevae.cli import add_progress
+    from porevae.cli import add_output, add_progress
 
     p = subparsers.add_parser(
         "stats", help="morphology statistics of a binary volume or of each of a stack",
         description="Porosity, specific surface, mean chord lengths, Euler characteristic "
                     "density, connected fraction and mean pore radius of a 2D/3D volume "
-                    "(1 = pore), or of every image of a stack (n, ...) with their mean and "
-                    "std. Lengths in voxels, or in micrometres with --voxel-size.")
+                    "(1 = pore unless --pore-value says otherwise), or of every image of a "
+                    "stack (n, ...) with their mean and std. Lengths in voxels, or in "
+                    "micrometres with --voxel-size.")
     p.add_argument("volume", help="volume file (.npy, .raw/.bin, .tif/.tiff, .h5/.hdf5)")
     add_read_arguments(p)
-    p.add_argument("--voxel-size", type=_positive, metavar="UM",
-                   help="voxel edge length in micrometres: Sv in 1/um, chords and radii in um, "
-                        "Euler density per um^d")
     p.add_argument("--json", action="store_true",
                    help="print JSON (infinite values as null, with a note)")
     add_progress(p)
@@ -202,10 +198,12 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("compare", help="compare samples with a reference volume",
                               description="Statistics table, curve distances, plots and a "
-                              "Markdown summary (summary.md) in --out (lengths in voxels).")
+                              "Markdown summary (summary.md) in --out; lengths in voxels or, "
+                              "with --voxel-size, micrometres.")
     p.add_argument("reference", help="reference volume file")
     p.add_argument("samples", nargs="+", help="sample volume files (stacks give one sample per "
                    "image)")
-    p.add_argument("--out", required=True, help="output folder")
-    add_read_arguments(p)
+    add_output(p, "output folder (created; refused if it exists, unless --overwrite)")
+    add_read_arguments(p, samples=True)
+    add_progress(p)
     p.set_defaults(func=run_compare)

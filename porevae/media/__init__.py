@@ -14,77 +14,88 @@ voxels. Public functions:
   :func:`distance_transform`), :func:`specific_surface`, :func:`euler_characteristic`,
   :func:`connected_fraction`;
 * :func:`compare`: a reference against samples (table, plots, Markdown summary).
+
+Every name is imported on first use (PEP 562), so that ``import porevae.media.io`` (the
+volume files of every command) does not import the statistics' SciPy and Numba code.
 """
 
-from porevae.media.connectivity import connected_fraction
-from porevae.media.correlation import chord_lengths, lineal_path, porosity, two_point_correlation
-from porevae.media.io import (
-                              VolumeFormatError,
-                              binarize,
-                              crop,
-                              otsu_threshold,
-                              read_hdf5,
-                              read_npy,
-                              read_raw,
-                              read_tiff,
-                              read_volume,
-                              segment,
-                              subsample,
-                              write_hdf5,
-                              write_npy,
-                              write_raw,
-                              write_tiff,
-                              write_volume,
-)
-from porevae.media.morphology import euler_characteristic, specific_surface
-from porevae.media.poresize import distance_transform, local_thickness, pore_size_distribution
-from porevae.media.report import compare, scalar_statistics
-from porevae.media.synthetic import (
-                              boolean_intensity,
-                              boolean_s2,
-                              field_correlation,
-                              gaussian_field,
-                              layered,
-                              overlapping_spheres,
-                              thresholded_gaussian,
-                              thresholded_kle,
-)
+from __future__ import annotations
 
-__all__ = [
-                              "VolumeFormatError",
-                              "binarize",
-                              "boolean_intensity",
-                              "boolean_s2",
-                              "chord_lengths",
-                              "compare",
-                              "connected_fraction",
-                              "crop",
-                              "distance_transform",
-                              "euler_characteristic",
-                              "field_correlation",
-                              "gaussian_field",
-                              "layered",
-                              "lineal_path",
-                              "local_thickness",
-                              "otsu_threshold",
-                              "overlapping_spheres",
-                              "pore_size_distribution",
-                              "porosity",
-                              "read_hdf5",
-                              "read_npy",
-                              "read_raw",
-                              "read_tiff",
-                              "read_volume",
-                              "scalar_statistics",
-                              "segment",
-                              "specific_surface",
-                              "subsample",
-                              "thresholded_gaussian",
-                              "thresholded_kle",
-                              "two_point_correlation",
-                              "write_hdf5",
-                              "write_npy",
-                              "write_raw",
-                              "write_tiff",
-                              "write_volume",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from porevae.media.connectivity import connected_fraction
+    from porevae.media.correlation import (
+        chord_lengths,
+        lineal_path,
+        porosity,
+        two_point_correlation,
+    )
+    from porevae.media.io import (
+        VolumeFormatError,
+        binarize,
+        crop,
+        otsu_threshold,
+        read_hdf5,
+        read_npy,
+        read_raw,
+        read_tiff,
+        read_volume,
+        segment,
+        subsample,
+        write_hdf5,
+        write_npy,
+        write_raw,
+        write_tiff,
+        write_volume,
+    )
+    from porevae.media.morphology import euler_characteristic, specific_surface
+    from porevae.media.poresize import distance_transform, local_thickness, pore_size_distribution
+    from porevae.media.report import compare, scalar_statistics
+    from porevae.media.synthetic import (
+        boolean_intensity,
+        boolean_s2,
+        field_correlation,
+        gaussian_field,
+        layered,
+        overlapping_spheres,
+        thresholded_gaussian,
+        thresholded_kle,
+    )
+
+# module -> the public names it defines
+_MODULES = {
+    "connectivity": ("connected_fraction",),
+    "correlation": ("chord_lengths", "lineal_path", "porosity", "two_point_correlation"),
+    "io": ("VolumeFormatError", "binarize", "crop", "otsu_threshold", "read_hdf5", "read_npy",
+           "read_raw", "read_tiff", "read_volume", "segment", "subsample", "write_hdf5",
+           "write_npy", "write_raw", "write_tiff", "write_volume"),
+    "morphology": ("euler_characteristic", "specific_surface"),
+    "poresize": ("distance_transform", "local_thickness", "pore_size_distribution"),
+    "report": ("compare", "scalar_statistics"),
+    "synthetic": ("boolean_intensity", "boolean_s2", "field_correlation", "gaussian_field",
+                  "layered", "overlapping_spheres", "thresholded_gaussian", "thresholded_kle"),
+}
+_NAMES = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = ["VolumeFormatError", "binarize", "boolean_intensity", "boolean_s2", "chord_lengths",
+           "compare", "connected_fraction", "crop", "distance_transform", "euler_characteristic",
+           "field_correlation", "gaussian_field", "layered", "lineal_path", "local_thickness",
+           "otsu_threshold", "overlapping_spheres", "pore_size_distribution", "porosity",
+           "read_hdf5", "read_npy", "read_raw", "read_tiff", "read_volume", "scalar_statistics",
+           "segment", "specific_surface", "subsample", "thresholded_gaussian", "thresholded_kle",
+           "two_point_correlation", "write_hdf5", "write_npy", "write_raw", "write_tiff",
+           "write_volume"]
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"porevae.media.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'porevae.media' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,41 +1,15 @@
-"""Input checks shared by the media modules: clear errors naming the parameter and allowed range."""
+"""Input checks specific to binary images (the media modules); the generic checks live in
+:mod:`porevae._validation`, the one place for them, and are imported here under the names the
+media modules use."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from porevae._validation import check_axis, check_fraction, check_numeric, check_shape
 
-def check_shape(shape, name="shape") -> tuple[int, ...]:
-    """A 2D or 3D shape of positive integers, returned as a tuple."""
-    try:
-        out = tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of 2 or 3 positive integers, got {shape!r}") \
-            from None
-    if len(out) not in (2, 3) or any(s < 1 for s in out) or \
-            any(int(s) != s for s in np.asarray(shape, dtype=float)):
-        raise ValueError(f"{name} must be 2 or 3 positive integers, got {shape!r}")
-    return out
-
-
-def check_fraction(value, name) -> float:
-    """A number strictly inside (0, 1), e.g. a target porosity."""
-    v = float(value)
-    if not 0.0 < v < 1.0:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
-    return v
-
-
-def check_numeric(volume, name="volume") -> np.ndarray:
-    """A bool/integer/float array without NaN or inf (other dtypes are rejected)."""
-    arr = np.asarray(volume)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must have a bool, integer or float dtype, got {arr.dtype}")
-    if arr.dtype.kind == "f":
-        bad = np.count_nonzero(~np.isfinite(arr))
-        if bad:
-            raise ValueError(f"{name} contains {bad} NaN or infinite values")
-    return arr
+__all__ = ["as3d", "as_binary", "check_axis", "check_connectivity", "check_fraction",
+           "check_numeric", "check_shape", "from_torch", "like_input"]
 
 
 def as_binary(image, name="image") -> np.ndarray:
@@ -57,15 +31,6 @@ def as_binary(image, name="image") -> np.ndarray:
                              f"{np.count_nonzero(~ok)} other values, e.g. {bad.tolist()}")
         arr = arr != 0
     return np.ascontiguousarray(arr)
-
-
-def check_axis(axis, ndim, name="axis") -> int:
-    """An integer axis in [-ndim, ndim), returned non-negative."""
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name} must be in [{-ndim}, {ndim - 1}] for a {ndim}D image, got {axis}")
-    return int(axis) % ndim
 
 
 def check_connectivity(connectivity, ndim, default: str) -> int:

@@ -50,8 +50,14 @@ import numpy as np
 import tifffile
 
 from porevae._files import FileIntegrityError, atomic_path, check_writable, digest_arrays
-from porevae._validation import available_memory, check_choice, check_int, format_bytes
-from porevae.media._checks import as_binary, check_numeric
+from porevae._validation import (
+    available_memory,
+    check_choice,
+    check_int,
+    check_numeric,
+    format_bytes,
+)
+from porevae.media._checks import as_binary
 
 DATASET = "volume"
 NPY_SUFFIXES = (".npy",)

@@ -5,7 +5,10 @@
 axes and the pore-size distribution (local thickness, unit radius bins) -- and reports the mean
 and standard deviation of each scalar over the samples and the L2 distance of each sample's
 curve to the reference's. With ``out_dir`` it also writes plots and a Markdown summary there,
-each file atomically.
+each file atomically. Lengths are in voxels, or in micrometres with ``voxel_size``
+(:func:`to_physical`, :data:`LENGTH_POWER`); values that do not exist (the tortuosity of a pore
+space that does not percolate, the chord length of an image without interface) are said so in
+words, never printed as ``inf`` or ``nan``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import numpy as np
 
 from porevae._files import atomic_path
 from porevae._plotting import savefig
+from porevae._progress import progress as progress_bar
+from porevae._validation import check_positive_finite
 from porevae.media._checks import as_binary, from_torch
 from porevae.media.connectivity import connected_fraction
 from porevae.media.correlation import lineal_path, porosity, two_point_correlation
@@ -37,6 +42,59 @@ SCALARS = {
 }
 CURVES = {"s2": "S2(r), radial", "lineal_path": "L(r), pooled over axes",
           "psd": "pore-size distribution (pore volume fraction per unit radius bin)"}
+# statistic -> power of the voxel edge in its unit: lengths 1, Sv -1, densities -ndim ("-ndim")
+LENGTH_POWER = {"porosity": 0, "specific_surface": -1, "mean_pore_chord": 1,
+                "mean_solid_chord": 1, "euler_density": "-ndim", "connected_fraction": 0,
+                "mean_pore_radius": 1, "tortuosity_factor": 0, "effective_diffusivity": 0}
+# what an infinite value of a statistic means
+INFINITE = {"tortuosity_factor": "not percolating", "mean_pore_chord": "no pore-solid interface",
+            "mean_solid_chord": "no pore-solid interface"}
+
+
+def unit(name: str, ndim: int, voxel_size: float | None = None) -> str:
+    """Unit of statistic ``name`` for ``ndim``-D images: ``"1"``, ``"voxel"``, ``"voxel^-1"``,
+    ... or the same in ``um`` when ``voxel_size`` (um) is given."""
+    power = LENGTH_POWER.get(name, 0)
+    p = -ndim if power == "-ndim" else power
+    base = "um" if voxel_size else "voxel"
+    return "1" if p == 0 else base if p == 1 else f"{base}^{p}"
+
+
+def to_physical(stats: dict, ndim: int, voxel_size: float | None) -> dict:
+    """A copy of ``stats`` (voxel units) with each statistic of :data:`LENGTH_POWER` scaled by
+    ``voxel_size ** power`` (``voxel_size`` in um; None leaves voxel units)."""
+    out = dict(stats)
+    if voxel_size:
+        for name, power in LENGTH_POWER.items():
+            p = -ndim if power == "-ndim" else power
+            if p and out.get(name) is not None:
+                out[name] = out[name] * voxel_size ** p
+    return out
+
+
+def describe(value, name: str = "", digits: int = 5) -> str:
+    """``value`` formatted for a person: ``n/a`` for None / NaN, the meaning of an infinite value
+    (:data:`INFINITE`, e.g. "not percolating"), else ``digits`` significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return INFINITE.get(name, "n/a (infinite)")
+    return f"{value:.{digits}g}"
+
+
+def json_safe(value):
+    """``value`` with every non-finite float (nested in dicts, lists, arrays) as None, so that
+    ``json.dumps(..., allow_nan=False)`` writes valid JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in (value.tolist() if isinstance(value, np.ndarray)
+                                       else value)]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def scalar_statistics(image, periodic=False, thickness=None) -> dict:
@@ -65,29 +123,50 @@ def scalar_statistics(image, periodic=False, thickness=None) -> dict:
 class Comparison:
     """Result of :func:`compare`.
 
-    table : one row per scalar statistic: ``{"statistic", "reference", "mean", "std",
-        "rel_diff"}`` (``rel_diff = (mean - reference) / |reference|``, NaN for a zero reference).
+    table : one row per scalar statistic: ``{"statistic", "unit", "reference", "mean", "std",
+        "rel_diff", "n_infinite"}``. ``mean`` and ``std`` (ddof 1; NaN for one sample) are over
+        the samples whose value is finite; ``n_infinite`` counts the others (e.g. samples whose
+        pore space does not percolate: tortuosity inf); ``rel_diff = (mean - reference) /
+        |reference|`` (NaN where it has no meaning: zero or infinite reference).
     curves : per curve name ``{"r": (k,), "reference": (k,), "samples": (n, k), "l2": (n,)}``;
-        ``l2`` is ``sqrt(sum_r (sample - reference)**2)`` over the common points.
-    samples : per-sample scalar statistics (list of dicts).
+        ``l2`` is ``sqrt(sum_r (sample - reference)**2)`` over the common points; ``r`` in voxels
+        or um.
+    samples : per-sample scalar statistics (list of dicts, in the table's units).
     files : paths written (empty without ``out_dir``).
+    names : ``(reference, samples)``: what was compared, as the figures and summary name them.
+    voxel_size : voxel edge in um, or None (lengths in voxels).
+    notes : lines kept with the report (e.g. how each file was segmented).
     """
 
     table: list
     curves: dict
     samples: list
     files: list = field(default_factory=list)
+    names: tuple = ("reference", "samples")
+    voxel_size: float | None = None
+    notes: tuple = ()
 
     def markdown(self) -> str:
-        """The table and the curve distances as Markdown."""
-        lines = ["| statistic | reference | samples mean ± std | rel. diff |",
-                 "|---|---|---|---|"]
+        """The table and the curve distances as Markdown (no ``inf`` / ``nan`` in it)."""
+        n = len(self.samples)
+        lines = ["| statistic | unit | reference | samples mean ± std | rel. diff |",
+                 "|---|---|---|---|---|"]
         for row in self.table:
-            lines.append(f"| {row['statistic']} | {row['reference']:.5g} | {row['mean']:.5g} ± "
-                         f"{row['std']:.2g} | {row['rel_diff']:+.1%} |")
-        lines += ["", "| curve | L2 distance to reference, mean ± std | max |", "|---|---|---|"]
+            name = row["statistic"]
+            mean = describe(row["mean"], name)
+            if math.isfinite(row["mean"]) and n > 1:
+                mean += f" ± {describe(row['std'], digits=2)}"
+            if 0 < row["n_infinite"] < n:
+                mean += f" ({row['n_infinite']} of {n}: {INFINITE.get(name, 'infinite')})"
+            rel = "n/a" if math.isnan(row["rel_diff"]) else f"{row['rel_diff']:+.1%}"
+            lines.append(f"| {name} | {row['unit']} | {describe(row['reference'], name)} | "
+                         f"{mean} | {rel} |")
+        length = "um" if self.voxel_size else "voxels"
+        lines += ["", f"| curve (r in {length}) | L2 distance to reference, mean ± std | max |",
+                  "|---|---|---|"]
         for name, c in self.curves.items():
-            lines.append(f"| {CURVES[name]} | {c['l2'].mean():.4g} ± {c['l2'].std():.2g} | "
+            spread = f" ± {c['l2'].std(ddof=1):.2g}" if n > 1 else ""
+            lines.append(f"| {CURVES[name]} | {c['l2'].mean():.4g}{spread} | "
                          f"{c['l2'].max():.4g} |")
         return "\n".join(lines)
 
@@ -104,15 +183,22 @@ def _as_samples(samples, ndim):
     return out
 
 
-def _curves(img, periodic, r_max, edges, thickness):
-    _, s2 = two_point_correlation(img, periodic=periodic, r_max=r_max)
-    _, lp = lineal_path(img, periodic=periodic, r_max=r_max)
-    radii = thickness[img]
-    psd = np.histogram(radii, bins=edges)[0] / max(radii.size, 1)
-    return {"s2": s2, "lineal_path": lp, "psd": psd}
+def _row(name, refv, vals, ndim, voxel_size) -> dict:
+    """One table row: mean and std over the finite ``vals``, the count of infinite ones."""
+    vals = np.asarray(vals, dtype=float)
+    finite = vals[np.isfinite(vals)]
+    mean = float(finite.mean()) if finite.size else float(vals[0])
+    std = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    rel = (mean - refv) / abs(refv) if refv and math.isfinite(refv) and math.isfinite(mean) \
+        else math.nan
+    return {"statistic": name, "unit": unit(name, ndim, voxel_size), "reference": refv,
+            "mean": mean, "std": std, "rel_diff": rel,
+            "n_infinite": int(vals.size - finite.size)}
 
 
-def compare(reference, samples, out_dir=None, periodic=False, transport="auto") -> Comparison:
+def compare(reference, samples, out_dir=None, periodic=False, transport="auto", *,
+            voxel_size=None, names=("reference", "samples"), notes=(),
+            progress=False) -> Comparison:
     """Compare binary ``samples`` with a binary ``reference`` (all 2D or all 3D, 1 = pore).
 
     Parameters
@@ -123,9 +209,9 @@ def compare(reference, samples, out_dir=None, periodic=False, transport="auto") 
     out_dir : path, optional
         Folder (created if missing) for ``curves.png`` (S2, L(r) and PSD of the reference with the
         samples' mean, ±1 std band and min-max range), ``porosity.png`` (histogram),
-        ``slices.png`` (orthogonal mid slices of the reference and up to 3 samples),
-        ``voxels.png`` (3D only: solid voxels of a 16**3 corner), ``statistics.json`` and
-        ``summary.md``.
+        ``slices.png`` (orthogonal mid slices of the reference and up to 3 samples, white =
+        pore), ``voxels.png`` (3D only: solid voxels of a 16**3 corner), ``statistics.json``
+        and ``summary.md``.
     periodic : bool
         Treat all images as periodic.
     transport : "auto" | True | False
@@ -133,49 +219,75 @@ def compare(reference, samples, out_dir=None, periodic=False, transport="auto") 
         and effective diffusivity of the pore space along axis 0, non-periodic): "auto" when
         ``taufactor`` is installed (about 10 s per 128^3 volume on one core), True to require it
         (ImportError without it), False to leave them out.
+    voxel_size : float, optional
+        Voxel edge in micrometres: the table, the curves' r and the plots in um (Sv in 1/um,
+        Euler density per um^d); default: voxels.
+    names : (str, str)
+        What the reference and the samples are (e.g. file names), for the figures and summary.
+    notes : sequence of str
+        Lines for the summary (e.g. how each file was segmented, :func:`porevae.media.segment`).
+    progress : bool
+        A progress bar on stderr over images and statistics (:mod:`porevae._progress`).
 
     Returns
     -------
     :class:`Comparison`. Curves are compared on lags 0..r_max with r_max = half the smallest
     side of all images, PSD on unit radius bins up to the largest radius found.
     """
+    if transport not in ("auto", True, False):
+        raise ValueError(f"transport must be 'auto', True or False, got {transport!r}")
+    if voxel_size is not None:
+        check_positive_finite(voxel_size, "voxel_size")
+        voxel_size = float(voxel_size)
     ref = as_binary(from_torch(reference), "reference")
     imgs = _as_samples(samples, ref.ndim)
     everything = [ref, *imgs]
+    ndim = ref.ndim
     r_max = min(min(s.shape) for s in everything) // 2
-    thick = [local_thickness(s, periodic) if 0 < np.count_nonzero(s) < s.size
-             else np.zeros(s.shape, np.float32) for s in everything]
-    top = max(float(t.max()) for t in thick)
+    with_transport = transport is True or (transport == "auto" and transport_available())
+    stages = ["pore sizes", "statistics", *(["transport"] if with_transport else []),
+              "S2 and L(r)"]
+    stats, radii, curves_each = [], [], []
+    with progress_bar(total=len(everything) * len(stages), enable=progress, desc="compare",
+                      unit="step") as bar:
+        for k, img in enumerate(everything):
+            label = "reference" if k == 0 else f"sample {k}/{len(imgs)}"
+            bar.set_postfix_str(f"{label}: {stages[0]}", refresh=False)
+            thick = local_thickness(img, periodic) if 0 < np.count_nonzero(img) < img.size \
+                else np.zeros(img.shape, np.float32)
+            bar.update()
+            bar.set_postfix_str(f"{label}: {stages[1]}", refresh=False)
+            st = scalar_statistics(img, periodic, thick)
+            bar.update()
+            if with_transport:
+                bar.set_postfix_str(f"{label}: transport", refresh=False)
+                st.update(transport_statistics(img))
+                bar.update()
+            bar.set_postfix_str(f"{label}: {stages[-1]}", refresh=False)
+            _, s2 = two_point_correlation(img, periodic=periodic, r_max=r_max)
+            _, lp = lineal_path(img, periodic=periodic, r_max=r_max)
+            bar.update()
+            stats.append(to_physical(st, ndim, voxel_size))
+            radii.append(thick[img])
+            curves_each.append({"s2": s2, "lineal_path": lp})
+    top = max(float(r.max()) if r.size else 0.0 for r in radii)
     edges = np.arange(1, math.floor(top) + 2, dtype=float)
-    stats = [scalar_statistics(s, periodic, t) for s, t in zip(everything, thick)]
-    if transport not in ("auto", True, False):
-        raise ValueError(f"transport must be 'auto', True or False, got {transport!r}")
-    names = list(SCALARS)
-    if transport is True or (transport == "auto" and transport_available()):
-        for st, s in zip(stats, everything):
-            st.update(transport_statistics(s))
-        names += list(TRANSPORT)
-    curves_each = [_curves(s, periodic, r_max, edges, t) for s, t in zip(everything, thick)]
-    table = []
-    for name in names:
-        vals = np.array([st[name] for st in stats[1:]])
-        refv = stats[0][name]
-        if vals.size < 2:
-            std = 0.0
-        else:  # an infinite value (a disconnected sample's tortuosity) has no spread
-            std = float(vals.std(ddof=1)) if np.all(np.isfinite(vals)) else math.nan
-        table.append({"statistic": name, "reference": refv, "mean": float(vals.mean()),
-                      "std": std,
-                      "rel_diff": (float(vals.mean()) - refv) / abs(refv) if refv else math.nan})
-    axes_r = {"s2": np.arange(r_max + 1.0), "lineal_path": np.arange(r_max + 1.0),
-              "psd": 0.5 * (edges[:-1] + edges[1:])}
+    for c, r in zip(curves_each, radii):
+        c["psd"] = np.histogram(r, bins=edges)[0] / max(r.size, 1)
+    table = [_row(name, stats[0][name], [st[name] for st in stats[1:]], ndim, voxel_size)
+             for name in [*SCALARS, *(TRANSPORT if with_transport else ())]]
+    scale = voxel_size or 1.0
+    axes_r = {"s2": np.arange(r_max + 1.0) * scale, "lineal_path": np.arange(r_max + 1.0) * scale,
+              "psd": 0.5 * (edges[:-1] + edges[1:]) * scale}
     curves = {}
     for name in CURVES:
         refc = curves_each[0][name]
         samp = np.stack([c[name] for c in curves_each[1:]])
         curves[name] = {"r": axes_r[name], "reference": refc, "samples": samp,
                         "l2": np.sqrt(np.sum((samp - refc) ** 2, axis=1))}
-    result = Comparison(table=table, curves=curves, samples=stats[1:])
+    result = Comparison(table=table, curves=curves, samples=stats[1:],
+                        names=(str(names[0]), str(names[1])), voxel_size=voxel_size,
+                        notes=tuple(notes))
     if out_dir is not None:
         result.files = _write_report(Path(out_dir), ref, imgs, result)
     return result
@@ -207,63 +319,83 @@ def _write_text(path, text):
 
 
 def _write_report(out, ref, imgs, result) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     out.mkdir(parents=True, exist_ok=True)
     files = []
+    ref_name, samples_name = result.names
+    n = len(imgs)
+    length = "um" if result.voxel_size else "voxels"
+    who = f"{samples_name} ({n} sample{'s' * (n != 1)}) against reference {ref_name}"
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(14, 4.4))
+    axes = fig.subplots(1, 3)
+    titles = {"s2": "two-point correlation S2(r), radial average",
+              "lineal_path": "lineal path L(r), mean over the axes",
+              "psd": "pore-size distribution (local thickness)"}
+    ylabels = {"s2": "S2(r): P(both ends of a segment of length r in pore)",
+               "lineal_path": "L(r): P(a segment of length r lies in pore)",
+               "psd": f"fraction of pore volume per {result.voxel_size or 1:g} {length} bin"}
     for ax, (name, c) in zip(axes, result.curves.items()):
         s = c["samples"]
-        ax.fill_between(c["r"], s.min(0), s.max(0), color="C1", alpha=0.15, label="samples min-max")
-        ax.fill_between(c["r"], s.mean(0) - s.std(0), s.mean(0) + s.std(0), color="C1",
-                        alpha=0.35, label="samples mean ± std")
-        ax.plot(c["r"], s.mean(0), color="C1", lw=1)
-        ax.plot(c["r"], c["reference"], color="k", lw=1.5, label="reference")
-        ax.set_xlabel("radius (voxels)" if name == "psd" else "r (voxels)")
-        ax.set_title(CURVES[name], fontsize=9)
+        ax.fill_between(c["r"], s.min(0), s.max(0), color="C1", alpha=0.15,
+                        label="samples: min to max")
+        if n > 1:
+            ax.fill_between(c["r"], s.mean(0) - s.std(0), s.mean(0) + s.std(0), color="C1",
+                            alpha=0.35, label="samples: mean ± std")
+        ax.plot(c["r"], s.mean(0), color="C1", lw=1.2, label="samples: mean")
+        ax.plot(c["r"], c["reference"], color="k", lw=1.5, label=f"reference ({ref_name})")
+        ax.set_xlabel(f"{'pore radius' if name == 'psd' else 'r'} ({length})")
+        ax.set_ylabel(ylabels[name], fontsize=8)
+        ax.set_title(titles[name], fontsize=9)
+        ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    savefig(fig, out / "curves.png", dpi=90, tight=False)
-    plt.close(fig)
+    fig.suptitle(f"Curves of {who}", fontsize=10)
+    savefig(fig, out / "curves.png", dpi=90)
     files.append(out / "curves.png")
 
-    fig, ax = plt.subplots(figsize=(4.5, 3.4))
-    phis = [s["porosity"] for s in result.samples]
-    ax.hist(phis, bins=min(20, max(5, len(phis) // 2)), color="C1", alpha=0.7, label="samples")
-    ax.axvline(result.table[0]["reference"], color="k", label="reference")
-    ax.set_xlabel("porosity")
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    phis = [st["porosity"] for st in result.samples]
+    ax.hist(phis, bins=min(20, max(5, n // 2)), color="C1", alpha=0.7,
+            label=f"samples ({samples_name})")
+    phi_ref = result.table[0]["reference"]
+    ax.axvline(phi_ref, color="k", label=f"reference ({ref_name})")
+    lo, hi = min(*phis, phi_ref), max(*phis, phi_ref)
+    pad = 0.1 * (hi - lo) or 0.01
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("porosity (pore volume fraction)")
+    ax.set_ylabel("number of samples")
+    ax.set_title(f"Porosity of {n} sample{'s' * (n != 1)} against the reference", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    savefig(fig, out / "porosity.png", dpi=90, tight=False)
-    plt.close(fig)
+    savefig(fig, out / "porosity.png", dpi=90)
     files.append(out / "porosity.png")
 
-    shown = [("reference", ref)] + [(f"sample {i}", s) for i, s in enumerate(imgs[:3])]
+    shown = [(f"reference ({ref_name})", ref)] + \
+        [(f"sample {i} ({samples_name})", s) for i, s in enumerate(imgs[:3])]
     ncol = 3 if ref.ndim == 3 else 1
-    fig, axes = plt.subplots(len(shown), ncol, figsize=(2.6 * ncol, 2.4 * len(shown)),
-                             squeeze=False)
+    fig = Figure(figsize=(2.8 * ncol + 0.4, 2.5 * len(shown) + 0.6))
+    axes = fig.subplots(len(shown), ncol, squeeze=False)
     for row, (label, img) in enumerate(shown):
         cuts = ([np.take(img, img.shape[a] // 2, axis=a) for a in range(3)] if img.ndim == 3
                 else [img])
         for col, (ax, cut) in enumerate(zip(axes[row], cuts)):
-            ax.imshow(cut.T, cmap="gray", origin="lower", interpolation="nearest")
+            ax.imshow(cut.T, cmap="gray", vmin=0, vmax=1, origin="lower",
+                      interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{label}, mid {'xyz'[col]} slice" if img.ndim == 3 else label,
-                         fontsize=8)
-    fig.tight_layout()
-    savefig(fig, out / "slices.png", dpi=90, tight=False)
-    plt.close(fig)
+            ax.set_title(f"{label}\nmid {'xyz'[col]} slice" if img.ndim == 3 else label,
+                         fontsize=7)
+    fig.suptitle("Mid slices: white = pore, black = solid", fontsize=10)
+    savefig(fig, out / "slices.png", dpi=90)
     files.append(out / "slices.png")
 
     if ref.ndim == 3:
         from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-        fig = plt.figure(figsize=(7, 3.5))
+        fig = Figure(figsize=(8, 4))
         for k, (label, img) in enumerate(shown[:2]):
             ax = fig.add_subplot(1, 2, k + 1, projection="3d")
             quads, shade = _exposed_faces(~img[:16, :16, :16])
@@ -271,20 +403,28 @@ def _write_report(out, ref, imgs, result) -> list:
             ax.add_collection3d(Poly3DCollection(quads, facecolors=colours, edgecolor="none"))
             for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
                 setter(0, 16)
-            ax.set_title(f"{label}: solid, 16³ corner", fontsize=8)
+            ax.set_title(f"{label}", fontsize=8)
             ax.set_axis_off()
-        savefig(fig, out / "voxels.png", dpi=90, tight=False)
-        plt.close(fig)
+        fig.suptitle("Solid voxels (brown) of the 16³-voxel corner at the origin; pore is empty",
+                     fontsize=9)
+        savefig(fig, out / "voxels.png", dpi=90)
         files.append(out / "voxels.png")
 
-    data = {"table": result.table, "samples": result.samples,
-            "curves": {k: {kk: np.asarray(v).tolist() for kk, v in c.items()}
+    data = {"reference": ref_name, "samples_from": samples_name, "n_samples": n,
+            "voxel_size_um": result.voxel_size, "notes": list(result.notes),
+            "table": result.table, "samples": result.samples,
+            "curves": {k: {kk: np.asarray(v) for kk, v in c.items()}
                        for k, c in result.curves.items()}}
-    _write_text(out / "statistics.json", json.dumps(data, indent=1, default=float))
+    _write_text(out / "statistics.json", json.dumps(json_safe(data), indent=1, allow_nan=False))
     files.append(out / "statistics.json")
     pictures = "\n".join(f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png")
-    summary = (f"# Comparison: reference {ref.shape} vs {len(imgs)} sample(s)\n\n"
-               f"{result.markdown()}\n\nStatistics: "
+    segmentation = "".join(f"- {line}\n" for line in result.notes)
+    units = (f"Lengths in micrometres (voxel {result.voxel_size:g} um)." if result.voxel_size
+             else "Lengths in voxels.")
+    summary = (f"# Comparison: {who}\n\nReference {ref_name}: shape {ref.shape}; {n} "
+               f"sample(s) from {samples_name}. {units}\n\n"
+               + (f"{segmentation}\n" if segmentation else "")
+               + f"{result.markdown()}\n\nStatistics: "
                + "; ".join(f"**{k}**: {v}" for k, v in {**SCALARS, **TRANSPORT}.items())
                + f".\n\n{pictures}\n")
     _write_text(out / "summary.md", summary)
