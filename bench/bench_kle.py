@@ -181,7 +181,7 @@ def main(argv=None):
             print(f"max relative difference to dense LAPACK on the whole matrix (torch eigvalsh, "
                   f"{t_dense:.0f} s): {np.max(np.abs(w - w_dense) / w_dense):.1e}")
         # residual of the returned pairs, with C applied matrix-free by FFT
-        from porevae.kle.iterative import FFTSolver
+        from porevae.kle.fft import FFTSolver
 
         cv = FFTSolver(grid, model).matmat(v)
         print(f"max residual |C v - lambda v| / lambda_1: "
@@ -229,7 +229,7 @@ def three_d(shape, k, with_parity, repeat=1):
     sector blocks), eigenvalues compared, residuals ``|C v - lambda v| / lambda_1`` with C
     applied by the sector transforms (tested against dense C in tests/test_kle_solvers.py)."""
     import porevae as pv
-    from porevae.kle.iterative import FFTSolver
+    from porevae.kle.fft import FFTSolver
     from porevae.kle.parity import ParitySolver
 
     grid, model = pv.Grid(shape), pv.Exponential((0.2, 0.2, 0.1))

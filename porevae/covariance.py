@@ -16,7 +16,9 @@ exponential with the Euclidean metric and the exponential with the L1 metric (``
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import inspect
 import math
 
 import numpy as np
@@ -40,6 +42,19 @@ class KernelCode(enum.IntEnum):
     SQUARED_EXPONENTIAL = 1  #: exp(-p r^2)
     MATERN32 = 2             #: (1 + s) exp(-s), s = sqrt(3) r
     MATERN52 = 3             #: (1 + s + s^2/3) exp(-s), s = sqrt(5) r
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """An extra parameter of a covariance model (beyond length scale, variance, metric and
+    orientation): its one-line ``help``, its ``type`` and its allowed ``choices`` (None: any value
+    the class accepts). Its default is the one of the class's ``__init__`` signature
+    (:meth:`CovarianceModel.defaults`): the CLI (``porevae kle --nu``) builds its flags, help and
+    defaults from these."""
+
+    help: str
+    type: type = float
+    choices: tuple | None = None
 
 
 def _namespace(r):
@@ -74,8 +89,13 @@ class CovarianceModel:
         A scalar (isotropic) length scale ignores them: no rotation changes it.
     """
 
-    #: name used in files and the CLI
+    #: name used in files and the CLI (the CLI hyphenates it: ``squared-exponential``)
     name = "base"
+    #: ``rho(r)`` in words, for the CLI's help of ``--cov``
+    formula = ""
+    #: extra keyword parameters ``{name: Parameter}``: kept as attributes of the same name,
+    #: written to files (:meth:`to_dict`), and offered by the CLI as ``--name``
+    parameters: dict = {}
     #: closed form the compiled kernels know (None: only the offset-table and reference paths,
     #: which evaluate :meth:`correlation` itself)
     kernel_code: KernelCode | None = None
@@ -215,7 +235,13 @@ class CovarianceModel:
                 "variance": self.variance, "metric": self.metric, **rot, **self._extra()}
 
     def _extra(self) -> dict:
-        return {}
+        return {name: getattr(self, name) for name in self.parameters}
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """``{name: default}`` of the extra :attr:`parameters`, from the ``__init__`` signature."""
+        sig = inspect.signature(cls.__init__).parameters
+        return {name: sig[name].default for name in cls.parameters}
 
     def __repr__(self):
         rot = {"azimuth": self.azimuth, "dip": self.dip, "rake": self.rake} if self.rotated \
@@ -240,6 +266,7 @@ class Exponential(CovarianceModel):
     """
 
     name = "exponential"
+    formula = "exp(-r)"
     kernel_code = KernelCode.EXPONENTIAL
 
     def correlation(self, r):
@@ -263,8 +290,11 @@ class SquaredExponential(CovarianceModel):
     """
 
     name = "squared_exponential"
+    formula = "exp(-r^2) (convention porevae) or exp(-r^2/2) (sklearn)"
     kernel_code = KernelCode.SQUARED_EXPONENTIAL
     CONVENTIONS = ("porevae", "sklearn")
+    parameters = {"convention": Parameter(
+        "porevae: exp(-r^2/l^2); sklearn: exp(-r^2/(2 l^2))", str, CONVENTIONS)}
 
     def __init__(self, length_scale=1.0, *, variance=1.0, metric="euclidean",
                  convention="porevae", **orientation):
@@ -283,9 +313,6 @@ class SquaredExponential(CovarianceModel):
     def separable(self):
         return self.metric == "euclidean" and not self.rotated
 
-    def _extra(self):
-        return {"convention": self.convention}
-
 
 class Matern(CovarianceModel):
     r"""Matérn covariance
@@ -299,6 +326,8 @@ class Matern(CovarianceModel):
     """
 
     name = "matern"
+    formula = "Matern(nu) of r"
+    parameters = {"nu": Parameter("Matern smoothness nu > 0 (0.5 is the exponential)")}
 
     def __init__(self, length_scale=1.0, *, nu=1.5, variance=1.0, metric="euclidean",
                  **orientation):
@@ -332,17 +361,24 @@ class Matern(CovarianceModel):
     def separable(self):
         return self.nu == 0.5 and self.metric == "l1" and not self.rotated
 
-    def _extra(self):
-        return {"nu": self.nu}
 
-
+#: the registry of models, the one list every caller reads (the CLI's ``--cov`` choices and
+#: extra flags, the studies, the synthetic media, the file format): a new model is one class
+#: here, added to this dict
 MODELS = {cls.name: cls for cls in (Exponential, SquaredExponential, Matern)}
+
+
+def model_class(name: str) -> type:
+    """The class of ``MODELS`` named ``name`` (``"squared-exponential"`` or
+    ``"squared_exponential"``); ``ValueError`` naming the known models otherwise."""
+    key = str(name).replace("-", "_")
+    if key not in MODELS:
+        raise ValueError(f"unknown covariance model {name!r}; known: "
+                         f"{', '.join(sorted(MODELS))}")
+    return MODELS[key]
 
 
 def model_from_dict(d: dict) -> CovarianceModel:
     """Inverse of :meth:`CovarianceModel.to_dict`."""
     d = dict(d)
-    name = d.pop("model")
-    if name not in MODELS:
-        raise ValueError(f"unknown covariance model {name!r}; known: {sorted(MODELS)}")
-    return MODELS[name](**d)
+    return model_class(d.pop("model"))(**d)

@@ -113,7 +113,7 @@ def test_fft_sector_products_equal_parity_blocks(ndim, square, device, rng):
     """``B_s X`` by the even/odd transforms equals the assembled parity block times X, for every
     class of odd, even and one-cell axes and for the x <-> y swap sectors of square grids;
     ``C X`` (the sum over classes) equals dense C X."""
-    from porevae.kle.iterative import FFTSolver
+    from porevae.kle.fft import FFTSolver
     from porevae.kle.parity import ParitySolver
 
     shape = [int(rng.integers(1, 9)) for _ in range(ndim)]
@@ -145,7 +145,7 @@ def test_fft_estimated_spectrum_tracks_the_true_one(rng):
     guess and the sector shares rely on: summed to the trace, their energy counts are within a
     factor 2 of the true ones."""
     from porevae.kle.expansion import n_terms_for_energy
-    from porevae.kle.iterative import FFTSolver
+    from porevae.kle.fft import FFTSolver
 
     grid = pv.Grid(tuple(int(n) for n in rng.integers(8, 13, 3)))
     model = pv.Exponential(tuple(rng.uniform(0.1, 0.3, 3)))

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import time
 
-from porevae.cli import add_progress
+from porevae.cli import add_output, add_progress, check_out
+from porevae.kle.registry import NAMES as SOLVER_NAMES
 
 DEFAULT_LEVELS = (0.8, 0.9, 0.94, 0.96, 0.98)
-COVARIANCES = ("exponential", "squared-exponential", "matern")
-DEFAULT_NU = 1.5
-SOLVERS = ("auto", "dense", "parity", "kron", "fft", "matfree")
+
+
+def _cli_name(model_name: str) -> str:
+    """A model's name as the CLI spells it (hyphenated: ``squared-exponential``)."""
+    return model_name.replace("_", "-")
+
+
+def _extra_parameters(models) -> dict:
+    """``{parameter: [model classes that take it]}`` over the registry's extra parameters."""
+    out: dict = {}
+    for cls in models.values():
+        for name in cls.parameters:
+            out.setdefault(name, []).append(cls)
+    return out
 
 
 def add_model_arguments(p) -> None:
-    """Grid and covariance options shared by the sub-commands that build a KLE."""
+    """Grid and covariance options shared by the sub-commands that build a KLE. The ``--cov``
+    choices, their extra flags (``--nu``, ``--convention``, ...), defaults and help all come from
+    the registry :data:`porevae.covariance.MODELS`."""
+    from porevae.covariance import METRICS, MODELS
+
     g = p.add_argument_group("grid")
     g.add_argument("--shape", type=int, nargs="+", metavar="N",
                    help="cells per axis (x y [z]); default 100 100")
@@ -21,21 +37,24 @@ def add_model_arguments(p) -> None:
                    help="cell size per axis (default: 1/shape, the unit square or cube)")
     g.add_argument("--origin", type=float, nargs="+", help="lower corner (default 0)")
     c = p.add_argument_group("covariance")
-    c.add_argument("--cov", choices=COVARIANCES, default="exponential",
-                   help="covariance model: exp(-r/l), exp(-r^2/l^2) or Matern(nu) "
-                        "(default exponential)")
+    formulas = "; ".join(f"{_cli_name(n)}: {cls.formula}" for n, cls in MODELS.items())
+    c.add_argument("--cov", choices=[_cli_name(n) for n in MODELS], default="exponential",
+                   help=f"covariance model rho(r), r = distance / l ({formulas}; default "
+                        f"exponential)")
     c.add_argument("--length-scale", type=float, nargs="+",
                    help="correlation length l, one value or one per axis (grid units; "
                         "default 0.1; with --grid, required, in the grid file's units)")
     c.add_argument("--variance", type=float, default=1.0,
                    help="variance sigma^2 of the field (default 1)")
-    c.add_argument("--nu", type=float,
-                   help=f"Matern smoothness (--cov matern only; default {DEFAULT_NU})")
-    c.add_argument("--metric", choices=("euclidean", "l1"), default="euclidean",
-                   help="distance r: Euclidean (default) or l1 (separable exponential)")
-    c.add_argument("--convention", choices=("porevae", "sklearn"), default="porevae",
-                   help="squared exponential: exp(-r^2/l^2) (porevae, default) or "
-                        "exp(-r^2/(2 l^2)) (sklearn)")
+    c.add_argument("--metric", choices=METRICS, default=METRICS[0],
+                   help=f"distance r: {' or '.join(METRICS)} (default {METRICS[0]}; l1 makes "
+                        f"the exponential separable)")
+    for name, classes in _extra_parameters(MODELS).items():
+        par = classes[0].parameters[name]
+        owners = ", ".join(f"--cov {_cli_name(cls.name)}: default {cls.defaults()[name]}"
+                           for cls in classes)
+        c.add_argument(f"--{name.replace('_', '-')}", type=par.type, choices=par.choices,
+                       help=f"{par.help} ({owners})")
     c.add_argument("--azimuth", type=float,
                    help="bearing of the first principal axis (the first --length-scale), degrees "
                         "clockwise from north (+y); default: the principal axes are the grid axes")
@@ -65,21 +84,23 @@ def grid_from_args(args):
 
 
 def model_from_args(args):
-    from porevae import Exponential, Matern, SquaredExponential
+    """The covariance model of ``--cov`` (a class of the registry) with its common options and
+    the extra ones it takes; an extra flag given for a model that does not take it is refused."""
+    from porevae.covariance import MODELS, model_class
 
-    ls = _one_or_many(args.length_scale or [0.1])
-    if args.nu is not None and args.cov != "matern":
-        raise ValueError(f"--nu is the Matern smoothness: it needs --cov matern, not "
-                         f"--cov {args.cov}")
-    if args.convention != "porevae" and args.cov != "squared-exponential":
-        raise ValueError(f"--convention is for --cov squared-exponential, not --cov {args.cov}")
-    common = {"variance": args.variance, "metric": args.metric, "azimuth": args.azimuth,
-              "dip": args.dip, "rake": args.rake}
-    if args.cov == "exponential":
-        return Exponential(ls, **common)
-    if args.cov == "squared-exponential":
-        return SquaredExponential(ls, convention=args.convention, **common)
-    return Matern(ls, nu=DEFAULT_NU if args.nu is None else args.nu, **common)
+    cls = model_class(args.cov)
+    extras = {}
+    for name, classes in _extra_parameters(MODELS).items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if cls not in classes:
+            flag = f"--{name.replace('_', '-')}"
+            takes = " or ".join(f"--cov {_cli_name(c.name)}" for c in classes)
+            raise ValueError(f"{flag} is a parameter of {takes}, not of --cov {args.cov}")
+        extras[name] = value
+    return cls(_one_or_many(args.length_scale or [0.1]), variance=args.variance,
+               metric=args.metric, azimuth=args.azimuth, dip=args.dip, rake=args.rake, **extras)
 
 
 def _one_or_many(values):
@@ -102,10 +123,10 @@ def format_energy_table(tables: dict) -> str:
 
 def run_kle(args) -> int:
     from porevae import KLE
-    from porevae._files import check_writable
+    from porevae.kle.solvers import SOLVERS
 
     if args.out:
-        check_writable(args.out, "--out")
+        check_out(args, inputs=[args.grid] if args.grid else ())
     grid, model = grid_from_args(args), model_from_args(args)
     if args.n_terms is None and args.energy is None:
         args.energy = 0.9
@@ -113,7 +134,11 @@ def run_kle(args) -> int:
     kle = KLE(grid, model, n_terms=args.n_terms, energy=args.energy, solver=args.solver,
               dtype=args.dtype, mean=args.mean, progress=args.progress,
               weights=None if args.weights == "none" else args.weights)
-    table = kle.energy_table(args.levels, progress=args.progress)
+    levels = args.levels
+    if levels is None:  # a leading-only solver's table stops at the energy it computed
+        levels = [lv for lv in DEFAULT_LEVELS if SOLVERS[kle.solver].full_spectrum_cheap
+                  or lv <= kle.energy]
+    table = kle.energy_table(levels, progress=args.progress)
     print(f"{kle!r}  ({time.perf_counter() - t0:.1f} s)")
     print(format_energy_table({f"{args.cov} terms": table}))
     if args.out:
@@ -141,14 +166,16 @@ def register(sub) -> None:
     trunc = p.add_mutually_exclusive_group()
     trunc.add_argument("--n-terms", type=int, help="number of terms M")
     trunc.add_argument("--energy", type=float, help="energy level in (0, 1] (default 0.9)")
-    p.add_argument("--levels", type=float, nargs="+", default=list(DEFAULT_LEVELS),
-                   help="energy levels of the printed table (default 0.8 0.9 0.94 0.96 0.98)")
-    p.add_argument("--solver", default="auto", choices=SOLVERS,
-                   help="eigen-solver (default auto: the fastest exact one that fits)")
+    p.add_argument("--levels", type=float, nargs="+",
+                   help="energy levels of the printed table (default 0.8 0.9 0.94 0.96 0.98; "
+                        "with a solver of leading pairs only, those the KLE reaches: higher "
+                        "levels cost more pairs)")
+    p.add_argument("--solver", default="auto", choices=("auto", *SOLVER_NAMES),
+                   help="eigen-solver (default auto: the first of "
+                        f"{', '.join(SOLVER_NAMES)} that applies and fits)")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                    help="precision of the eigenvectors and samples (default float64)")
     p.add_argument("--mean", type=float, default=0.0, help="mean of the Gaussian field (default 0)")
-    p.add_argument("--out", default="kle.h5",
-                   help="output file (HDF5, default kle.h5); '' to skip saving")
+    add_output(p, "output file (HDF5); '' to skip saving", default="kle.h5")
     add_progress(p)
     p.set_defaults(func=run_kle)

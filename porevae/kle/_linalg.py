@@ -64,6 +64,17 @@ def eigh_leading(a, k: int, method: str = "auto"):
     return w, v
 
 
+def n_terms_for_energy(eigenvalues, level: float, trace: float, n_cells: int) -> int | None:
+    """Smallest M with ``E(M) = sum_{k <= M} lambda_k / trace >= level`` from leading
+    eigenvalues (descending); None if they do not reach it. ``level = 1.0`` means the whole
+    spectrum: ``n_cells``."""
+    if level >= 1.0:
+        return n_cells
+    cum = np.cumsum(eigenvalues) / trace
+    idx = int(np.searchsorted(cum, level, side="left"))
+    return idx + 1 if idx < len(cum) else None
+
+
 def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b``; on the CPU through NumPy's BLAS (zero-copy views), which runs the tall-skinny
     products of the Krylov basis 1.5-2x faster than PyTorch's MKL on the AMD hosts measured."""

@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from porevae._validation import check_int, check_memory
 from porevae.cornerpoint import CornerPointGrid
-from porevae.kle.expansion import DTYPES, fill_aligned
+from porevae.kle.sampling import DTYPES, draw
 
 AXES = "xyz"
 
@@ -220,17 +219,10 @@ class ConditionalKLE:
         """``n`` conditional realizations (n, *grid.shape), seeded like :meth:`KLE.sample` and
         bit for bit the same per realization whatever ``start`` and ``n``: realization ``i`` is
         computed at its row of its aligned chunk, as the prior's
-        (:func:`porevae.kle.expansion.fill_aligned`)."""
-        check_int(n, "n", 0)
-        check_int(start, "start", 0)
+        (:func:`porevae.kle.sampling.draw`)."""
         kle = self.kle
-        dtype = DTYPES[kle.dtype]
-        check_memory(n * kle.grid.n_cells * np.dtype(dtype).itemsize, f"{n} realizations")
-        if seed is None:
-            seed = np.random.SeedSequence().entropy
-        out = np.empty((n, *kle.grid.field_shape), dtype=dtype)
-        return fill_aligned(out, start, kle.n_terms, lambda m, lo: kle.coefficients(m, seed, lo),
-                            self.field)
+        return draw(n, seed, start, grid=kle.grid, n_terms=kle.n_terms,
+                    coefficients=kle.coefficients, field=self.field, dtype=DTYPES[kle.dtype])
 
     def lognormal(self, n: int, seed=None, start: int = 0) -> np.ndarray:
         """Conditional log-normal realizations ``exp(Y)`` (e.g. permeability honouring wells)."""

@@ -8,12 +8,12 @@ import torch
 
 from porevae import ops
 from porevae.grid import Grid
-from porevae.kle import _budget, _device
+from porevae.kle import _device, base
 from porevae.kle._linalg import eigh_leading, eigvalsh_desc, lanczos_memory
 from porevae.kle.weights import scale_symmetric, unweight
 
 
-class DenseSolver:
+class DenseSolver(base.Solver):
     """Exact; ``O(n^3)`` time and ``8 n^2`` bytes. The reference for every other solver.
 
     ``points``: a Grid (C filled from its offset table) or points (n, d). ``device``: ``None``
@@ -30,6 +30,7 @@ class DenseSolver:
 
     name = "dense"
     full_spectrum_cheap = False
+    takes_weights = True
 
     def __init__(self, points, model, device=None, weights=None):
         self.points, self.model = points, model
@@ -50,7 +51,7 @@ class DenseSolver:
         return c if self.weights is None else scale_symmetric(c, self.weights)
 
     def _covariance(self):
-        _budget.check(self, 0, False)
+        base.check(self, 0, False)
         if self.device is None:
             return ops.covariance_matrix(self.points, self.model)
         if isinstance(self.points, Grid):
@@ -73,6 +74,6 @@ class DenseSolver:
     def eigenpairs(self, k, progress=False):
         """Leading ``k`` pairs ``(w (k,) NumPy, v (n, k) on the device)``."""
         k = min(int(k), self.n)
-        _budget.check(self, k)
+        base.check(self, k)
         w, v = eigh_leading(self.matrix(), k)
         return w, (v if self.weights is None else unweight(v, self.weights))

@@ -17,73 +17,40 @@ import math
 import h5py
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
-from porevae._validation import check_choice, check_int, check_levels, check_memory
+from porevae._progress import write
+from porevae._validation import check_choice, check_int, check_levels
 from porevae.cornerpoint import CornerPointGrid
 from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
 from porevae.kle import _device
 from porevae.kle import weights as _weights
-from porevae.kle.solvers import make_solver
-
-DTYPES = {"float64": np.float64, "float32": np.float32}
-CHUNK = 64  # realizations per sampling GEMM, aligned to absolute realization indices
-
-
-def n_terms_for_energy(eigenvalues, level: float, trace: float, n_cells: int) -> int | None:
-    """Smallest M with ``E(M) >= level`` from leading eigenvalues; None if they do not reach it.
-
-    ``level = 1.0`` means the whole spectrum: ``n_cells``.
-    """
-    if level >= 1.0:
-        return n_cells
-    cum = np.cumsum(eigenvalues) / trace
-    idx = int(np.searchsorted(cum, level, side="left"))
-    return idx + 1 if idx < len(cum) else None
-
-
-def _first_guess(solver, level, trace, n_cells, known):
-    """Leading pairs to compute first for an energy ``level`` with a leading-only solver: from
-    the solver's estimated spectrum where it has one (``fft``), else twice what is known."""
-    if hasattr(solver, "estimated_spectrum"):
-        m = n_terms_for_energy(solver.estimated_spectrum(), level, trace, n_cells) or n_cells
-        return min(n_cells, int(1.2 * m) + 16)
-    return min(n_cells, max(64, 2 * known))
-
-
-def _next_guess(solver, w, level, trace, n_cells):
-    """More pairs to compute when the leading ``w`` fall short of ``level``: the solver's
-    estimated spectrum beyond ``len(w)``, rescaled to meet ``w[-1]``, extrapolates how many more
-    reach it (20 % margin); otherwise half as many again."""
-    k = len(w)
-    grow = k // 2
-    if hasattr(solver, "estimated_spectrum") and k < n_cells:
-        est = solver.estimated_spectrum()
-        if est[k - 1] > 0:
-            tail = np.cumsum(est[k:] * (w[-1] / est[k - 1]))
-            more = int(np.searchsorted(tail, level * trace - np.sum(w))) + 1
-            grow = max(k // 4, int(1.2 * more) + 16)
-    return min(n_cells, k + grow)
+from porevae.kle._linalg import n_terms_for_energy
+from porevae.kle.conditioning import ConditionalKLE, condition
+from porevae.kle.sampling import CHUNK, DTYPES, DeviceSampler, draw
+from porevae.kle.solvers import make_solver, plan
 
 
 def _leading_for_energy(solver, level, trace, n_cells, known=0, vectors=False, progress=False):
     """``(w, v)``: leading pairs (``v`` None unless ``vectors``) of a leading-only solver that
-    reach ``level``: a first guess (:func:`_first_guess`, refused up front with its memory
-    figure by the solver if it does not fit), grown (:func:`_next_guess`) until the energy is
-    reached. Each attempt is announced when ``progress``."""
-    k = _first_guess(solver, level, trace, n_cells, known)
+    reach ``level``. A solver with its own growth (``for_energy``: ``fft``, sector by sector,
+    from its estimated spectrum) does it; otherwise a first batch (twice what is ``known``, at
+    least 64) grows by half until the energy is reached, each batch checked by the solver
+    before it allocates."""
+    if hasattr(solver, "for_energy"):
+        return solver.for_energy(level, vectors=vectors, progress=progress)
+    k = min(n_cells, max(64, 2 * known))
     while True:
         if progress:
-            tqdm.write(f"solver {solver.name!r}: {k} leading pairs for {level:.1%} of the energy")
+            write(f"solver {solver.name!r}: {k} leading pairs for {level:.1%} of the energy")
         if vectors:
             w, v = solver.eigenpairs(k, progress=progress)
         else:
             w, v = solver.eigenvalues(k, progress=progress), None
         if n_terms_for_energy(w, level, trace, n_cells) is not None or k >= n_cells:
             return w, v
-        k = _next_guess(solver, w, level, trace, n_cells)
+        k = min(n_cells, k + k // 2)
 
 
 def _energy_table(solver, levels, trace, n_cells, known=None, progress=False):
@@ -129,24 +96,6 @@ def _domain(grid):
     """What the solvers see: a regular Grid (its structure), or the active cells' centres of a
     corner-point grid (a point set: ``dense`` or ``matfree``)."""
     return grid if isinstance(grid, Grid) else grid.cell_centers()
-
-
-def fill_aligned(out, start: int, n_terms: int, coefficients, field, convert=None,
-                 progress: bool = False):
-    """``out[r]`` = the field of realization ``start + r`` for ``r < len(out)``, each computed at
-    its row of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows (rows outside the
-    request are zero coefficients), so that a realization's bits do not depend on ``start`` and
-    ``len(out)``. ``coefficients(m, lo)`` gives the (m, n_terms) coefficients of realizations
-    ``lo .. lo + m - 1``; ``field`` maps (CHUNK, n_terms) coefficients (after ``convert``, e.g.
-    to a tensor) to (CHUNK, *field_shape) fields. Returns ``out``."""
-    n = len(out)
-    for c0 in tqdm(range(start - start % CHUNK, start + n, CHUNK), desc="sampling",
-                   disable=not progress, leave=False):
-        lo, hi = max(c0, start), min(c0 + CHUNK, start + n)
-        xi = np.zeros((CHUNK, n_terms))
-        xi[lo - c0:hi - c0] = coefficients(hi - lo, lo)
-        out[lo - start:hi - start] = field(xi if convert is None else convert(xi))[lo - c0:hi - c0]
-    return out
 
 
 class KLE:
@@ -206,7 +155,12 @@ class KLE:
         wts = _weights.resolve(weights, grid)
         device = torch.device(device)
         solve_on = None if device.type == "cpu" else device
-        s = make_solver(solver, _domain(grid), cov, solve_on, n_terms=n_terms, weights=wts)
+        # the plan, checked against the memory of the device before any work
+        p = plan(_domain(grid), cov, n_terms=n_terms, energy=energy, solver=solver,
+                 device=solve_on, weights=wts)
+        if progress:
+            write(str(p))
+        s = p.solver
         trace = grid.n_cells * cov.variance
         known = None  # leading (or all) eigenvalues, for energy tables
         v = None
@@ -217,7 +171,7 @@ class KLE:
             known, v = _leading_for_energy(s, energy, trace, grid.n_cells, vectors=True,
                                            progress=progress)
             n_terms = n_terms_for_energy(known, energy, trace, grid.n_cells)
-            w, v = known[:n_terms], v[:, :n_terms]
+            w, v = known[:n_terms], v[:, :n_terms]  # a view when the solver gave n_terms
         if v is None:
             w, v = s.eigenpairs(n_terms, progress=progress)
         self._setup(grid, cov, w, _device.to_numpy(v), solver=s, dtype=dtype, mean=mean,
@@ -352,33 +306,25 @@ class KLE:
 
         Bit-for-bit reproducible per realization on a given machine and library: realization
         ``i`` has its own coefficient stream (:meth:`coefficients`) and its field is computed in
-        the GEMM of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows at the same row,
+        the GEMM of the aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows
+        (:func:`porevae.kle.sampling.draw`, the loop of every sampler) at the same row,
         whatever ``start`` and ``n`` are. ``as_tensor=True`` returns a torch tensor computed on
         ``device`` (on a GPU: the same coefficients, equal to the CPU fields up to rounding).
         """
-        check_int(n, "n", 0)
-        check_int(start, "start", 0)
         if as_tensor and self.device.type == "cuda":
-            return self._device_sampler().sample(n, seed, start)
-        itemsize = np.dtype(DTYPES[self.dtype]).itemsize
-        check_memory(n * self.grid.n_cells * itemsize, f"{n} realizations")
-        if seed is None:
-            seed = np.random.SeedSequence().entropy
+            return self._device_sampler().sample(n, seed, start, progress=progress)
         if as_tensor:
             tdt = torch.float64 if self.dtype == "float64" else torch.float32
-            out = torch.empty((n, *self.grid.field_shape), dtype=tdt, device=self.device)
-        else:
-            out = np.empty((n, *self.grid.field_shape), dtype=DTYPES[self.dtype])
-        convert = (lambda xi: torch.as_tensor(xi, dtype=tdt, device=self.device)) \
-            if as_tensor else None
-        return fill_aligned(out, start, self.n_terms,
-                            lambda m, lo: self.coefficients(m, seed, lo), self.field,
-                            convert=convert, progress=progress)
+            return draw(n, seed, start, grid=self.grid, n_terms=self.n_terms,
+                        coefficients=self.coefficients, field=self.field, dtype=tdt,
+                        device=self.device, progress=progress,
+                        convert=lambda xi: torch.as_tensor(xi, dtype=tdt, device=self.device))
+        return draw(n, seed, start, grid=self.grid, n_terms=self.n_terms,
+                    coefficients=self.coefficients, field=self.field,
+                    dtype=DTYPES[self.dtype], progress=progress)
 
     def _device_sampler(self):
         if self._sampler is None:  # uploads Phi sqrt(Lambda) once
-            from porevae.kle.sampling import DeviceSampler
-
             self._sampler = DeviceSampler(self, self.device, torch.float64 if self.dtype ==
                                           "float64" else torch.float32)
         return self._sampler
@@ -407,15 +353,13 @@ class KLE:
             dev *= self.weights
         return (dev @ self.eigenvectors.astype(np.float64)) / np.sqrt(self.eigenvalues)
 
-    def condition(self, locations, values, noise=0.0, *, cells=None):
+    def condition(self, locations, values, noise=0.0, *, cells=None) -> ConditionalKLE:
         """The expansion conditioned on point data (wells): ``values`` (m,) observed at
         ``locations`` (m, ndim coordinates; None when ``cells`` gives (m, ndim) cell indices) with
         Gaussian errors of standard deviation ``noise``. Exact Gaussian conditioning of the
         truncated prior in xi-space (:mod:`porevae.kle.conditioning`: its cost, its formulas, a
         noise per datum); the result samples (``sample``, ``lognormal``) seeded like this KLE, and
         gives ``mean()`` and ``std()``."""
-        from porevae.kle.conditioning import condition
-
         return condition(self, locations, values, noise, cells=cells)
 
     # ---- persistence ------------------------------------------------------------------------
@@ -531,3 +475,7 @@ def _version():
     from porevae._version import __version__
 
     return __version__
+
+
+#: CHUNK: realizations per sampling GEMM (porevae.kle.sampling), aligned to their indices
+__all__ = ["CHUNK", "DTYPES", "KLE", "energy_table", "n_terms_for_energy"]

@@ -1,332 +1,23 @@
-"""Iterative solvers for the leading eigenpairs without an n x n matrix in memory.
+"""The ``matfree`` solver: leading eigenpairs for any point set without an n x n matrix.
 
-Both run the block Lanczos of :func:`porevae.kle._linalg.lanczos_eigsh` (GEMM-bound, thick
-restart, residuals ``<= tol * theta_1``, ``tol = 1e-12``) on a product with C:
-
-* ``fft``: regular grid, stationary covariance symmetric under each axis reflection (every model
-  of :mod:`porevae.covariance`). The reflections split C into ``2^d`` independent parity sectors
-  (:mod:`porevae.kle.parity`); each sector's block ``B_s`` (about ``n / 2^d`` rows) is a sum of
-  Toeplitz and Hankel products whose action is a symmetric convolution, computed by real
-  even/odd transforms over one sector. Along an axis of ``n`` cells, a sector vector reversed and
-  zero-padded is half of a sequence of period ``2n`` that is even (odd) about both of its
-  centres, so the circulant embedding of period ``2n`` acts on it through
-
-  =====================  ============  ===========================  ==================
-  axis                   parity        transform (length L)         multipliers ``H_j``
-  =====================  ============  ===========================  ==================
-  ``n`` even             even / odd    DCT-II / DST-II (``L = n``)  ``j = 0..n-1`` / ``1..n``
-  ``n`` odd              even          DCT-I (``L = n + 1``)        ``j = 0..n``
-  ``n`` odd              odd           DST-I (``L = n - 1``)        ``j = 1..n-1``
-  =====================  ============  ===========================  ==================
-
-  with ``H = DCT-I(K)``, ``K[j] = C(j h)`` for ``j = 0..n`` per axis (``H_j`` is the embedding's
-  spectrum at frequency ``pi j / n``): ``B_s u = c^-1 T^-1 (H_s * T (c u))`` with ``T`` the
-  separable transform and ``c = sqrt 2`` on a middle cell (else 1). Cost per column:
-  transforms of about ``n`` points (``O(n log n)``), against ``2^d n`` for the plain circulant
-  embedding of the whole grid; each sector needs about ``k / 2^d`` pairs and its own basis of
-  ``n / 2^d`` rows, so the Gram-Schmidt work is ``4^d`` times less than one Lanczos on C. The
-  ``k`` pairs are shared out among the sectors from their multipliers (which approximate each
-  sector's spectrum: Szego), then each share grows until the cut is provably right
-  (:func:`porevae.kle.parity.grow_shares`).
-* ``matfree``: any point set; ``C X`` by the tiled custom kernel (``ops.covariance_matvec``),
-  ``O(n^2)`` per product, ``O(n k)`` memory.
-
-On the host the transforms are SciPy's (pocketfft, all cores); on a torch device each axis is a
-product with the ``(L, h)`` transform matrix built from the same SciPy definitions (GEMMs).
+Block Lanczos (:func:`porevae.kle._linalg.lanczos_eigsh`, GEMM-bound, thick restart, residuals
+``<= tol * theta_1``, ``tol = 1e-12``) on the product ``C X`` by the tiled custom kernel
+(``ops.covariance_matvec``): ``O(n^2)`` per product, ``O(n k)`` memory.
 """
 
 from __future__ import annotations
 
-import math
-import os
-
 import numpy as np
-import scipy.fft
 import torch
 
 from porevae import ops
 from porevae.grid import Grid
-from porevae.kle import _budget, _device
-from porevae.kle._linalg import (
-    fix_signs,
-    lanczos_eigsh,
-    lanczos_memory,
-)
-from porevae.kle.parity import (
-    _half_sizes,
-    check_reflections,
-    expand,
-    make_sectors,
-    parity_classes,
-    restrict,
-    solve_sectors,
-)
+from porevae.kle import _device, base
+from porevae.kle._linalg import fix_signs, lanczos_eigsh, lanczos_memory
 from porevae.kle.weights import sqrt_like, unweight
 
-_WORKERS = os.cpu_count()
 
-
-def _axis_transform(n, s):
-    """``(kind, type, L, first multiplier)`` of the symmetric transform along an axis of ``n``
-    cells for parity ``s`` (table of the module docstring)."""
-    if n % 2 == 0:
-        return ("dst" if s else "dct"), 2, n, int(s)
-    return ("dst", 1, n - 1, 1) if s else ("dct", 1, n + 1, 0)
-
-
-class _ClassTransform:
-    """The product ``B_s X`` of one parity class ``s`` by even/odd transforms (module docstring),
-    with its multipliers and the estimate of its spectrum."""
-
-    def __init__(self, solver, s):
-        self.s = s
-        d = solver.grid.ndim
-        # memory layout (z, y, x): reversed axes, x fastest
-        self.n_rev = tuple(reversed(solver.grid.shape))
-        self.s_rev = tuple(reversed(s[:d]))
-        self.half = tuple(_half_sizes(n, si) for n, si in zip(self.n_rev, self.s_rev))
-        self.size = math.prod(self.half)
-        self.axes = [_axis_transform(n, si) for n, si in zip(self.n_rev, self.s_rev)]
-        self.device = solver.device
-        self._solver = solver
-        self._mult = None
-        # c' = sqrt 2 on the middle cell of an odd axis in an even class, else 1
-        self.scale = [np.where(2 * np.arange(h) == n - 1, math.sqrt(2.0), 1.0)
-                      for n, h in zip(self.n_rev, self.half)]
-        self.scaled = any((c != 1.0).any() for c in self.scale)
-
-    @property
-    def work_size(self) -> int:
-        """Points of one column's transform, ``prod(L_a)``."""
-        return math.prod(L for _, _, L, _ in self.axes)
-
-    @property
-    def multipliers(self):
-        """``H_s`` (L_z, L_y, L_x): the multipliers of this class (on its device)."""
-        if self._mult is None:
-            h = self._solver.spectrum
-            sl = tuple(slice(j0, j0 + L) for _, _, L, j0 in self.axes)
-            self._mult = _device.asarray(np.ascontiguousarray(h[sl]), self.device)
-        return self._mult
-
-    def estimate(self, swap=None):
-        """Approximate eigenvalues of ``B_s`` (unsorted): the multipliers at the frequencies of
-        this parity, ``H[j]`` with ``j_a = s_a mod 2``, ``j_a < n_a``; for a swap sector
-        (``"sym"`` / ``"anti"``) those with ``j_x <= j_y`` / ``j_x < j_y``."""
-        sl = tuple(slice(si, n, 2) for n, si in zip(self.n_rev, self.s_rev))
-        h = self._solver.spectrum[sl]
-        if swap in ("sym", "anti"):
-            jy = np.arange(h.shape[-2])[:, None]
-            jx = np.arange(h.shape[-1])[None, :]
-            keep = (jx <= jy) if swap == "sym" else (jx < jy)
-            return h[..., keep].ravel()
-        return h.ravel()
-
-    def _scale(self, a, inverse):
-        for ax, c in enumerate(self.scale):
-            if (c != 1.0).any():
-                shape = [1] * a.ndim
-                shape[ax + 1] = c.size
-                f = (1.0 / c if inverse else c).reshape(shape)
-                a = a * (f if self.device is None else _device.asarray(f, self.device))
-        return a
-
-    def apply(self, x):
-        """``B_s X`` for X (size, p): NumPy on the host, a tensor on the solver's device."""
-        p = x.shape[1]
-        a = x.T.reshape(p, *self.half)
-        a = self._scale(a, False) if self.scaled else a
-        a = self._host(np.ascontiguousarray(a)) if self.device is None else self._torch(a)
-        a = self._scale(a, True) if self.scaled else a
-        return a.reshape(p, self.size).T
-
-    def _host(self, a):
-        for ax, (kind, typ, L, _) in enumerate(self.axes, start=1):
-            rev = [slice(None)] * a.ndim
-            rev[ax] = slice(None, None, -1)
-            f = scipy.fft.dct if kind == "dct" else scipy.fft.dst
-            # the sector reversed along the axis, zero-padded to L by the transform itself (n=L)
-            a = f(a[tuple(rev)], type=typ, n=L, axis=ax, workers=_WORKERS)
-        a *= self.multipliers
-        for ax, ((kind, typ, _len, _), h) in enumerate(zip(self.axes, self.half), start=1):
-            f = scipy.fft.idct if kind == "dct" else scipy.fft.idst
-            a = f(a, type=typ, axis=ax, overwrite_x=True, workers=_WORKERS)
-            idx = [slice(None)] * a.ndim
-            idx[ax] = slice(h - 1, None, -1)
-            a = a[tuple(idx)]
-        return np.ascontiguousarray(a)
-
-    def _torch(self, a):
-        fwd, inv = self._solver.transform_matrices(self)
-        for ax, f in enumerate(fwd, start=1):
-            a = torch.movedim(torch.tensordot(a, f, dims=([ax], [1])), -1, ax)
-        a = a * self.multipliers
-        for ax, g in enumerate(inv, start=1):
-            a = torch.movedim(torch.tensordot(a, g, dims=([ax], [1])), -1, ax)
-        return a
-
-
-class FFTSolver:
-    """Leading eigenpairs of a regular grid's covariance: block Lanczos on each parity (and
-    x <-> y swap) sector with products by real even/odd transforms (module docstring).
-
-    Parameters
-    ----------
-    grid : Grid
-    model : CovarianceModel
-    device : None (host: SciPy transforms) or a torch device (transform GEMMs there)
-    tol : float
-        Residual tolerance of each pair relative to its sector's largest eigenvalue.
-    """
-
-    name = "fft"
-    full_spectrum_cheap = False
-    #: Lanczos block: products cost transforms, not GEMMs, so a small block (more steps of
-    #: fewer columns) wins: 64 x 64 x 32, 500 pairs (2026-12-01, quiet 2-core host): block 4
-    #: 1,556 product columns in 5.1-5.7 s, block 8 2,008 in 5.9 s, block 16 3,232 in 8.7 s
-    block = 4
-
-    def __init__(self, grid, model, device=None, tol=1e-12):
-        if not isinstance(grid, Grid):
-            raise TypeError("solver='fft' needs a regular Grid")
-        model.length_scales(grid.ndim)
-        check_reflections(model, "fft")
-        self.grid, self.model, self.n = grid, model, grid.n_cells
-        self.shape3 = grid.shape3
-        self.device = _device.resolve(device)
-        self.tol = float(tol)
-        self.classes = {s: _ClassTransform(self, s) for s in parity_classes(grid.shape3,
-                                                                             grid.ndim)}
-        self.use_swap, self.sectors = make_sectors(self, grid, model)
-        self._spec = None
-        self._estimate = None
-        self._matrices = {}
-    @property
-    def spectrum(self):
-        """``H = DCT-I(K)`` (n_z + 1, n_y + 1, n_x + 1): the spectrum of the period-``2n``
-        circulant embedding at frequencies ``pi j / n`` (host NumPy, ``prod(n_a + 1)`` values)."""
-        if self._spec is None:
-            d = self.grid.ndim
-            # offsets j h per axis, broadcast in the (z, y, x) layout without a full mesh
-            axes = [(np.arange(n + 1) * h).reshape([-1 if b == d - 1 - a else 1
-                                                   for b in range(d)])
-                    for a, (n, h) in enumerate(zip(self.grid.shape, self.grid.spacing))]
-            shape = tuple(n + 1 for n in reversed(self.grid.shape))
-            offs = np.empty(shape + (d,))
-            for a in range(d):
-                offs[..., a] = axes[a]
-            k = self.model(offs)
-            del offs
-            self._spec = scipy.fft.dctn(k, type=1, overwrite_x=True, workers=_WORKERS)
-        return self._spec
-
-    def transform_matrices(self, sec):
-        """Per axis of a class transform ``sec`` (z, y, x): the forward ``(L, h)`` (reverse, pad,
-        transform) and inverse ``(h, L)`` (inverse transform, keep the first ``h`` reversed)
-        matrices."""
-        key = (sec.n_rev, sec.s_rev)
-        if key not in self._matrices:
-            fwd, inv = [], []
-            for (kind, typ, L, _), h in zip(sec.axes, sec.half):
-                eye = np.eye(L)
-                f = (scipy.fft.dct if kind == "dct" else scipy.fft.dst)(eye, type=typ, axis=0)
-                g = (scipy.fft.idct if kind == "dct" else scipy.fft.idst)(eye, type=typ, axis=0)
-                fwd.append(_device.asarray(np.ascontiguousarray(f[:, h - 1::-1]), self.device))
-                inv.append(_device.asarray(np.ascontiguousarray(g[h - 1::-1, :]), self.device))
-            self._matrices[key] = (fwd, inv)
-        return self._matrices[key]
-
-    def _sector_estimates(self):
-        """Per sector: approximate eigenvalues (unsorted), each counted once."""
-        return [self.classes[sec.s].estimate(sec.swap) for sec in self.sectors]
-
-    def estimated_spectrum(self) -> np.ndarray:
-        """Approximate eigenvalues of C (n,), descending, from the multipliers (no solve),
-        scaled to sum to the exact trace ``n sigma^2``. A first guess (coarse where the
-        correlation length is long against the grid): energy truncation starts from it."""
-        if self._estimate is None:
-            est = np.concatenate([np.repeat(e, sec.multiplicity) for e, sec in
-                                  zip(self._sector_estimates(), self.sectors)])
-            est = np.clip(-np.sort(-est), 0.0, None)
-            total = est.sum()
-            self._estimate = est * (self.n * self.model.variance / total) if total > 0 else est
-        return self._estimate
-
-    def _shares(self, k):
-        """First share of the ``k`` pairs per sector: its estimated eigenvalues above the
-        estimated cut, plus a margin of 6 % (at least 4): on 64 x 64 x 32 the estimates were within
-        2 of the counts the solve kept (a short share is grown by :func:`solve_sectors`)."""
-        est = self._sector_estimates()
-        every = np.concatenate([np.repeat(e, sec.multiplicity) for e, sec in
-                                zip(est, self.sectors)])
-        cut = np.partition(every, every.size - k)[every.size - k]
-        out = []
-        for sec, e in zip(self.sectors, est):
-            m = int(np.count_nonzero(e >= cut))
-            out.append(min(sec.size, m + max(4, math.ceil(0.06 * m))))
-        return out
-
-    def memory_bytes(self, k: int, vectors: bool = True) -> int:
-        """Peak bytes for ``k`` pairs: the largest sector's Lanczos basis and transform blocks,
-        the sector pairs kept, the spectrum, and (``vectors``) the ``k`` grid eigenvectors."""
-        k = min(int(k), self.n)
-        peak = 0
-        for sec in self.sectors:
-            share = min(sec.size, int(1.3 * k * sec.size / self.n) + 16)
-            p = min(self.block, sec.size)
-            work = 8 * p * (3 * self.classes[sec.s].work_size + 2 * math.prod(sec.half))
-            peak = max(peak, lanczos_memory(sec.size, share, self.block) + work)
-        spec = 8 * math.prod(n + 1 for n in self.grid.shape)
-        kept = 8 * 2 * k * max(sec.size for sec in self.sectors)
-        return peak + spec + kept + (16 * self.n * k if vectors else 0)
-
-    def matmat(self, x):
-        """``C X`` for X (n, p) NumPy (host) or a tensor on the solver's device: the sum over
-        parity classes of ``E_s B_s E_s^T X`` (used to report residuals)."""
-        out = None
-        for s, tr in self.classes.items():
-            y = expand(tr.apply(restrict(x, self.shape3, s)), self.shape3, s)
-            out = y if out is None else out + y
-        return out
-
-    def _operator(self, sec):
-        """``X -> B X`` of one sector on torch tensors (CPU tensors for the host)."""
-        tr = self.classes[sec.s]
-
-        def op(x):
-            x = x.numpy() if self.device is None else x
-            y = sec.reduce(tr.apply(sec.block_vectors(x)))
-            return torch.from_numpy(np.ascontiguousarray(y)) if self.device is None else y
-
-        return op
-
-    def _leading(self, i, m):
-        sec = self.sectors[i]
-        w, u = lanczos_eigsh(self._operator(sec), sec.size, m, device=self.device or "cpu",
-                             tol=self.tol, block=self.block)
-        return w.cpu().numpy(), (u.numpy() if self.device is None else u)
-
-    def eigenvalues(self, k=None, progress=False):
-        if k is None:
-            raise ValueError(f"solver={self.name!r} computes leading eigenvalues only; "
-                             f"use solver='dense' or 'parity' for the whole spectrum")
-        return self._solve(k, progress, vectors=False)[0]
-
-    def eigenpairs(self, k, progress=False):
-        """Leading ``k`` pairs ``(w (k,) NumPy, v (n, k) on the device)``, descending."""
-        return self._solve(k, progress, vectors=True)
-
-    def _solve(self, k, progress, vectors):
-        k = int(k)
-        if not 1 <= k <= self.n:
-            raise ValueError(f"solver={self.name!r} needs k in [1, n_cells={self.n}], got {k}")
-        _budget.check(self, k, vectors)
-        return solve_sectors(self.sectors, self.n, k, self._shares(k), self._leading,
-                             self.device, vectors=vectors, progress=progress,
-                             desc="fft sectors")
-
-
-class MatfreeSolver:
+class MatfreeSolver(base.Solver):
     """Leading eigenpairs for any point set (or a Grid's cell centres); C is never stored:
     block Lanczos on ``ops.covariance_matvec`` (the tiled kernel of the tensor's device).
     Memory: the Krylov basis, ``O(n k)``; time ``O(n^2)`` per product column.
@@ -337,6 +28,7 @@ class MatfreeSolver:
 
     name = "matfree"
     full_spectrum_cheap = False
+    takes_weights = True
     tol = 1e-12
 
     def __init__(self, points, model, device=None, weights=None):
@@ -375,7 +67,7 @@ class MatfreeSolver:
         k = int(k)
         if not 1 <= k <= self.n:
             raise ValueError(f"solver={self.name!r} needs k in [1, n_cells={self.n}], got {k}")
-        _budget.check(self, k, vectors)
+        base.check(self, k, vectors)
         w, v = lanczos_eigsh(self.matmat, self.n, k, device=self.device or "cpu", tol=self.tol)
         v = v.contiguous()
         fix_signs(v)

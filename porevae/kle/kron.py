@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from porevae.kle import _budget, _device
+from porevae.kle import _device, base
 from porevae.kle._linalg import fix_signs
 
 
-class KronSolver:
+class KronSolver(base.Solver):
+    """Exact eigenpairs of a separable covariance on a regular grid (module docstring)."""
+
     name = "kron"
     full_spectrum_cheap = True
+    grid_only = True
+    separable_only = True
 
     def __init__(self, grid, model, device=None):
-        if not model.separable:
-            raise ValueError(f"solver='kron' needs a separable covariance (squared exponential "
-                             f"with metric='euclidean', exponential with metric='l1'), got "
-                             f"{model!r}")
+        reason = self.applies(grid, model)
+        if reason:
+            raise ValueError(reason)
         self.grid, self.model = grid, model
         self.n = grid.n_cells
         self.device = _device.resolve(device)
@@ -60,14 +63,14 @@ class KronSolver:
         return w
 
     def eigenvalues(self, k=None, progress=False):
-        _budget.check(self, 0, False)
+        base.check(self, 0, False)
         w = np.sort(self._products())[::-1]
         return w if k is None else w[:k]
 
     def eigenpairs(self, k, progress=False):
         """Leading ``k`` pairs ``(w (k,) NumPy, v (n, k) on the device)``."""
         k = min(int(k), self.n)
-        _budget.check(self, k)
+        base.check(self, k)
         w = self._products()
         order = np.argsort(-w, kind="stable")[:k]
         idx = np.unravel_index(order, tuple(len(f[0]) for f in self.factors), order="F")

@@ -26,12 +26,18 @@ import math
 import numba as nb
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from porevae._progress import progress as progress_bar
 from porevae._threads import start_numba_threads
 from porevae._validation import check_choice
-from porevae.kle import _budget, _device
-from porevae.kle._linalg import eigh_leading, eigvalsh_desc, fix_signs, merge_desc
+from porevae.kle import _device, base
+from porevae.kle._linalg import (
+    eigh_leading,
+    eigvalsh_desc,
+    fix_signs,
+    merge_desc,
+    n_terms_for_energy,
+)
 from porevae.ops import grid_offset_table
 
 start_numba_threads()
@@ -142,38 +148,105 @@ def _class_map(shape3, s):
 
 
 @nb.njit(parallel=True, cache=True)
-def _expand_rows(ut, src, fac, rows, out):
-    """``out[rows[r]] = sign_r fac * ut[r, src]`` for each vector r, ``sign_r`` making the
-    largest-magnitude entry of the row positive (the first one on ties), as
-    :func:`~porevae.kle._linalg.fix_signs` does: one pass over the output, which is the floor."""
-    n = src.size
-    for r in nb.prange(ut.shape[0]):
-        row = out[rows[r]]
-        u = ut[r]
-        big, sign = -1.0, 1.0
-        for i in range(n):
-            x = fac[i] * u[src[i]]
-            row[i] = x
-            if abs(x) > big:
-                big, sign = abs(x), (1.0 if x >= 0 else -1.0)
-        if sign < 0:
-            for i in range(n):
-                row[i] = -row[i]
+def _column_signs(ut, mag, pos, out):
+    """``out[c]`` = the sign that makes grid vector ``E_s u_c`` have its largest-magnitude entry
+    positive (the first in grid order on ties), as :func:`~porevae.kle._linalg.fix_signs`,
+    found on the class's own coefficients: coefficient ``p`` reaches its cells with factors of
+    magnitude ``mag[p]``, the first of them (grid index ``pos[p]``) with a positive one.
+    ``ut`` (k, m) holds the vectors as rows."""
+    for c in nb.prange(ut.shape[0]):
+        u = ut[c]
+        big, first, sign = -1.0, -1, 1.0
+        for p in range(u.size):
+            x = mag[p] * u[p]
+            a = abs(x)
+            if a > big or (a == big and pos[p] < first):
+                big, first, sign = a, pos[p], (1.0 if x >= 0 else -1.0)
+        out[c] = sign
 
 
-def expand(u, shape3, s, out=None, rows=None):
+@nb.njit(parallel=True, cache=True)
+def _expand_columns(ucat, uoff, ucols, hx, hy, sx, fx, sy, fy, sz, fz, colptr, outc, out):
+    """Grid eigenvectors (n, K) C-ordered, one pass over the rows: block ``b`` holds its vectors
+    (signs fixed) as ``ucat[uoff[b]:]`` (m_b, ucols[b]) C-ordered, for output columns
+    ``outc[colptr[b]:colptr[b + 1]]``; its class map per axis is ``(sx[b], fx[b])`` ... (the
+    factors of :func:`_axis_map`): ``out[i, c] = fac_b(i) u_b[src_b(i), j]`` with
+    ``src_b = sx + hx (sy + hy sz)`` and ``fac_b = fx fy fz`` as :func:`_class_map` has them."""
+    nx, ny, nz = sx.shape[1], sy.shape[1], sz.shape[1]
+    for zy in nb.prange(nz * ny):
+        z = zy // ny
+        y = zy - z * ny
+        for x in range(nx):
+            row = out[x + nx * zy]
+            for b in range(uoff.size):
+                src = sx[b, x] + hx[b] * (sy[b, y] + hy[b] * sz[b, z])
+                f = fx[b, x] * fy[b, y] * fz[b, z]
+                at = uoff[b] + src * ucols[b] - colptr[b]
+                for j in range(colptr[b], colptr[b + 1]):
+                    row[outc[j]] = f * ucat[at + j]
+
+
+def _lower_images(shape3, s):
+    """``(mag (m,), pos (m,))`` of class ``s``: for each coefficient (half-grid I-fastest) the
+    magnitude of its factors and the grid index of its first cell (the lower image, positive
+    factor)."""
+    maps = [_axis_map(n, si) for n, si in zip(shape3, s)]
+    half = [_half_sizes(n, si) for n, si in zip(shape3, s)]
+    (fx, fy, fz) = (m[1][:h] for m, h in zip(maps, half))
+    mag = fx[None, None, :] * fy[None, :, None] * fz[:, None, None]
+    nx, ny = shape3[0], shape3[1]
+    pos = np.arange(half[0])[None, None, :] + nx * (np.arange(half[1])[None, :, None]
+                                                     + ny * np.arange(half[2])[:, None, None])
+    return mag.ravel(), pos.ravel().astype(np.int64)
+
+
+def expand_host(blocks, shape3, k):
+    """Grid eigenvectors (n, k), C-ordered float64, from class vectors: ``blocks`` is a list of
+    ``(s, u (m_s, c) NumPy, cols (c,))``, the vectors of class ``s`` for the output columns
+    ``cols``. Signs fixed as :func:`~porevae.kle._linalg.fix_signs` would; the only n-sized
+    allocation is the output (``8 n k`` bytes), written once."""
+    n = math.prod(shape3)
+    out = np.empty((n, k))
+    if k == 0 or not blocks:
+        return out
+    parts, uoff, ucols, colptr, outc = [], [], [], [0], []
+    axes = [[], [], [], [], [], []]
+    hx, hy = [], []
+    off = 0
+    for s, u, cols in blocks:
+        mag, pos = _lower_images(shape3, s)
+        ut = np.ascontiguousarray(u.T)
+        signs = np.empty(ut.shape[0])
+        _column_signs(ut, mag, pos, signs)
+        parts.append((u * signs).ravel())
+        uoff.append(off)
+        off += parts[-1].size
+        ucols.append(u.shape[1])
+        outc.extend(int(c) for c in cols)
+        colptr.append(len(outc))
+        for a, (nn, si) in enumerate(zip(shape3, s)):
+            src, fac = _axis_map(nn, si)
+            axes[2 * a].append(src)
+            axes[2 * a + 1].append(fac)
+        hx.append(_half_sizes(shape3[0], s[0]))
+        hy.append(_half_sizes(shape3[1], s[1]))
+    ucat = np.concatenate(parts)
+    del parts
+    i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
+    _expand_columns(ucat, i64(uoff), i64(ucols), i64(hx), i64(hy),
+                    *(np.stack(m) for m in axes), i64(colptr), i64(outc), out)
+    return out
+
+
+def expand(u, shape3, s):
     """Parity-class vectors (m, k) -> grid vectors ``E_s u`` (n, k), I-fastest rows.
 
     ``E_s`` is the orthonormal even / odd basis of class ``s`` (module docstring), a signed
     gather (:func:`_class_map`). ``u`` is a NumPy array or a tensor on any device, and so is the
     result: the transpose (a view) of a C-ordered (k, n) array, so that each vector is
-    contiguous. On the host with ``out`` (K, n) and ``rows`` (k,), the vectors go straight into
-    ``out[rows]`` with their signs fixed (:func:`_expand_rows`) and ``None`` is returned.
+    contiguous (:func:`expand_host` writes many classes' vectors into one (n, k) array).
     """
     src, fac = _class_map(shape3, s)
-    if out is not None:
-        _expand_rows(np.ascontiguousarray(u.T), src, fac, np.asarray(rows, np.int64), out)
-        return None
     if isinstance(u, np.ndarray):
         return (fac * u.T[:, src]).T
     src_t, fac_t = _device.asarray(src, u.device), _device.asarray(fac, u.device)
@@ -299,22 +372,15 @@ class _Sector:
         return _device.asarray(c[:, None], dev) * y[_device.asarray(rep, dev)] + \
             _device.asarray(w[:, None], dev) * y[_device.asarray(mirror, dev)]
 
-    def full_vectors(self, u, copy_index=0, out=None, rows=None):
-        """Parity-block eigenvectors (prod(half), k) -> grid eigenvectors (n, k) (or, on the
-        host, into ``out[rows]`` with signs fixed: :func:`expand`)."""
-        s = self.s
-        if copy_index == 1:  # the swapped partner class: exchange x and y of the half grid
-            hx, hy, hz = self.half
-            u = u.reshape(hz, hy, hx, -1).swapaxes(1, 2).reshape(-1, u.shape[1])
-            s = (s[1], s[0], s[2])
-        return expand(u, self.solver.shape3, s, out, rows)
-
-
-def check_reflections(model, solver):
-    """The parity sectors exist only for a model symmetric under each axis reflection."""
-    if not model.reflection_symmetric:
-        raise ValueError(f"solver={solver!r} needs a covariance symmetric under each axis "
-                         f"reflection; {model!r} is rotated: use 'dense' or 'matfree'")
+    def class_vectors(self, u, copy_index=0):
+        """Parity-block eigenvectors (prod(half), k) -> ``(s, u)``: their parity class and
+        coefficients in it (copy 1 of a ``"pair"`` sector: the swapped partner class, x and y
+        of the half grid exchanged)."""
+        if copy_index == 0:
+            return self.s, u
+        hx, hy, hz = self.half
+        u = u.reshape(hz, hy, hx, -1).swapaxes(1, 2).reshape(-1, u.shape[1])
+        return (self.s[1], self.s[0], self.s[2]), u
 
 
 def make_sectors(owner, grid, model):
@@ -340,32 +406,54 @@ def make_sectors(owner, grid, model):
 
 
 def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress=False,
-                  desc="sectors"):
-    """Leading ``k`` pairs of a block-diagonal operator from its sectors' leading pairs.
+                  desc="sectors", energy=None):
+    """Leading pairs of a block-diagonal operator from its sectors' leading pairs, sector by
+    sector: only each sector's converged pairs are kept, and the grid vectors are formed once,
+    at the end, for the pairs kept.
 
     ``leading(i, m)`` gives sector ``i``'s leading ``m`` pairs ``(w (m,) NumPy, u (size, m))``;
-    ``shares`` are the first guesses, doubled for each sector whose smallest computed value is
-    not below the cut (:func:`grow_shares`) until the cut is provably right. The values are
-    merged (a ``"pair"`` sector counts twice: its vectors and their x <-> y swapped copies),
-    the vectors expanded to the grid (n, k) on ``device`` with signs fixed (:func:`fix_signs`).
-    Returns ``(w (k,) NumPy, v or None)``.
+    ``shares(k)`` the first guess of each sector's share of ``k`` pairs. A sector whose smallest
+    computed value is not below the cut is doubled (:func:`grow_shares`) until the cut is
+    provably right. The values are merged (a ``"pair"`` sector counts twice: its vectors and
+    their x <-> y swapped copies).
+
+    ``energy``: None (``k`` pairs), or ``(level, trace, more, check)``: ``k`` is the first guess
+    and the result the fewest leading pairs whose sum reaches ``level * trace``; while the
+    computed values fall short, ``more(w)`` (merged values so far) gives a larger ``k`` and
+    ``check(k)`` refuses it (``MemoryError``) before any work for it.
+
+    Returns ``(w (k,) NumPy, v or None)``, ``v`` (n, k): on the host a C-ordered NumPy array
+    (:func:`expand_host`), on a device a tensor there, signs fixed (:func:`fix_signs`).
     """
-    shares = list(shares)
+    want = list(shares(k))
+    sizes = [sec.size for sec in sectors]
+    mult = [sec.multiplicity for sec in sectors]
     results = {}
-    bar = tqdm(total=len(sectors), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(total=len(sectors), enable=progress, desc=desc, leave=False)
     while True:
         for i in range(len(sectors)):
-            if i in results and results[i][0].size >= shares[i]:
+            if i in results and results[i][0].size >= want[i]:
                 continue
-            results[i] = leading(i, shares[i])
+            results[i] = None  # the previous, shorter result is not kept beside the new one
+            results[i] = leading(i, want[i])
             bar.update(0 if bar.n >= len(sectors) else 1)
-        short = grow_shares([results[i][0] for i in range(len(sectors))],
-                            [sec.size for sec in sectors], [sec.multiplicity for sec in sectors],
-                            k)
+        values = [results[i][0] for i in range(len(sectors))]
+        if energy is not None:
+            level, trace, more, check = energy
+            merged = np.sort(np.concatenate([np.repeat(w, m) for w, m in zip(values, mult)]))
+            merged = merged[::-1]
+            m = n_terms_for_energy(merged, level, trace, n)
+            if m is None:  # short of the energy: more pairs, estimated from what came
+                k = min(n, more(merged))
+                check(k)
+                want = [max(a, b) for a, b in zip(want, shares(k))]
+                continue
+            k = m
+        short = grow_shares(values, sizes, mult, k)
         if not short:
             break
         for i in short:
-            shares[i] = min(sectors[i].size, 2 * shares[i])
+            want[i] = min(sizes[i], 2 * want[i])
     bar.close()
     val_lists, src = [], []
     for i, sec in enumerate(sectors):
@@ -375,26 +463,42 @@ def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress
     w, blk, loc = merge_desc(val_lists, k)
     if not vectors:
         return w, None
-    # one contiguous row per eigenvector; on the host from torch's allocator (4 KiB pages): its
-    # first touch took 0.15 s against 0.74 s for NumPy's huge pages in the 64 x 64 x 32 solve
-    vt = torch.empty((k, n), dtype=torch.float64).numpy() if device is None else \
-        _device.empty((k, n), device)
+    blocks = []
     for b, (i, copy) in enumerate(src):
         cols = np.flatnonzero(blk == b)
-        if cols.size == 0:
-            continue
-        sec = sectors[i]
-        u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], device)])
-        if device is None:  # straight into the rows, signs fixed on the way
-            sec.full_vectors(u, copy, out=vt, rows=cols)
-        else:
-            vt[_device.asarray(cols, device)] = sec.full_vectors(u, copy).T
-    if device is not None:
-        fix_signs(vt.T)
+        if cols.size:
+            sec = sectors[i]
+            u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], device)])
+            blocks.append((*sec.class_vectors(u, copy), cols))
+        if copy == sectors[i].multiplicity - 1:
+            results[i] = None  # its vectors are in ``blocks`` now
+    if device is None:
+        return w, expand_host(blocks, sectors[0].solver.shape3, k)
+    vt = _device.empty((k, n), device)
+    for s, u, cols in blocks:
+        vt[_device.asarray(cols, device)] = expand(u, sectors[0].solver.shape3, s).T
+    fix_signs(vt.T)
     return w, vt.T
 
 
-class ParitySolver:
+def expansion_memory(solver, k: int) -> int:
+    """Bytes of :func:`solve_sectors`' last step for ``k`` pairs: the grid vectors (``8 n k``,
+    on a device twice: the tensor and its copy to the host) and the class vectors they come from
+    (at most ``k`` vectors of the largest class, twice: kept and sign-fixed)."""
+    k = min(int(k), solver.n)
+    largest = max(math.prod(sec.half) for sec in solver.sectors)
+    return 8 * solver.n * k * (1 if solver.device is None else 2) + 2 * 8 * k * largest
+
+
+#: largest parity block (rows) that ``auto`` assembles: beyond it the ``fft`` solver's sector
+#: Lanczos is faster for leading pairs, and the whole spectrum would take hours anyway
+PARITY_MAX_ROWS = 40_000
+#: on 3-D grids, ``auto`` prefers ``fft`` for leading pairs once blocks have this many rows
+#: (64 x 64 x 32, 500 pairs: fft 6.5x faster than parity; bench/bench_kle.py ``3d``)
+PARITY_3D_LEADING_ROWS = 4_000
+
+
+class ParitySolver(base.Solver):
     """Exact eigenpairs of a regular grid's stationary covariance through its reflections.
 
     ``method``: how each block gives its leading pairs (:func:`porevae.kle._linalg.eigh_leading`):
@@ -408,11 +512,15 @@ class ParitySolver:
 
     name = "parity"
     full_spectrum_cheap = True
+    grid_only = True
+    reflections_only = True
 
     def __init__(self, grid, model, method="auto", device=None):
         check_choice(method, "method", ("auto", "lapack", "lanczos"))
+        reason = self.applies(grid, model)
+        if reason:
+            raise ValueError(reason)
         model.length_scales(grid.ndim)
-        check_reflections(model, "parity")
         self.grid, self.model, self.method = grid, model, method
         self.device = _device.resolve(device)
         self.shape3 = grid.shape3
@@ -439,17 +547,34 @@ class ParitySolver:
             self._table = grid_offset_table(self.grid, self.model)
         return self._table
 
+    def declines(self, n_terms):
+        """``auto`` passes parity over when its largest block has more than
+        :data:`PARITY_MAX_ROWS` rows, or, on a 3-D grid, when ``n_terms`` (fewer than a quarter
+        of the cells) leading pairs are asked for and blocks have more than
+        :data:`PARITY_3D_LEADING_ROWS` rows: ``fft`` is faster there."""
+        largest = max(math.prod(sec.half) for sec in self.sectors)
+        if largest > PARITY_MAX_ROWS:
+            return f"its largest block has {largest} rows (> {PARITY_MAX_ROWS})"
+        if self.grid.ndim == 3 and n_terms is not None and largest > PARITY_3D_LEADING_ROWS \
+                and n_terms < self.n // 4:
+            return (f"{n_terms} leading pairs of a 3-D grid with blocks of {largest} rows: "
+                    f"fft is faster")
+        return None
+
     def memory_bytes(self, k: int, vectors: bool = True) -> int:
+        """The largest block three times (the Numba block, its sector, LAPACK's workspace), its
+        sector once more on a device, and the ``k`` grid vectors
+        (:func:`expansion_memory`)."""
         biggest = max(sec.size for sec in self.sectors)
         block = 8 * max(math.prod(sec.half) for sec in self.sectors) ** 2
         on_device = 8 * biggest * biggest * (1 if self.device is None else 2)
-        return 3 * block + on_device + (16 * self.n * k if vectors else 0)
+        return 3 * block + on_device + (expansion_memory(self, k) if vectors else 0)
 
     def eigenvalues(self, k=None, progress=False):
         """Descending eigenvalues: the whole spectrum (``k=None``) or the leading ``k``."""
-        _budget.check(self, 0, False)
+        base.check(self, 0, False)
         vals = []
-        for sec in tqdm(self.sectors, desc="parity blocks", disable=not progress, leave=False):
+        for sec in progress_bar(self.sectors, enable=progress, desc="parity blocks", leave=False):
             w = eigvalsh_desc(sec.matrix())
             vals.append(np.repeat(w, sec.multiplicity) if sec.multiplicity > 1 else w)
         self._block = None
@@ -460,10 +585,12 @@ class ParitySolver:
         """Leading ``k`` eigenpairs: ``(w (k,) NumPy, v (n, k) on the device)`` from each block's
         leading pairs."""
         k = min(int(k), self.n)
-        _budget.check(self, k, True)
+        base.check(self, k, True)
         # first guess of each block's share, grown until the cut is provably right
         # (a pair sector's eigenvalues count twice, so it needs about k size / n distinct ones)
-        shares = [min(sec.size, int(1.3 * k * sec.size / self.n) + 8) for sec in self.sectors]
+        def shares(k):
+            return [min(sec.size, int(1.3 * k * sec.size / self.n) + 8) for sec in self.sectors]
+
         try:
             return solve_sectors(
                 self.sectors, self.n, k, shares,

@@ -1,9 +1,13 @@
-"""Batched-GEMM sampling of a KLE on a torch device (a GPU; also runs on CPU tensors).
+"""The one sampling loop of the KLE (prior, conditional, on the host or a torch device).
 
 Realization ``i`` of seed ``s`` is ``mean + B xi_i`` with ``B = Phi diag(sqrt(lambda))``
-(n_cells, M) and ``xi_i = kle.coefficients(1, s, i)``: the same coefficient stream as
-:meth:`porevae.kle.expansion.KLE.sample` on the host, so the same field up to rounding, whether
-drawn alone or in a batch.
+(n_cells, M) and ``xi_i`` from its own stream (:meth:`porevae.kle.expansion.KLE.coefficients`;
+a conditional KLE maps it to its posterior first). :func:`draw` fills the output chunk by chunk
+(:func:`fill`) for :meth:`KLE.sample <porevae.kle.expansion.KLE.sample>`,
+:meth:`ConditionalKLE.sample <porevae.kle.conditioning.ConditionalKLE.sample>` and
+:meth:`DeviceSampler.sample`: on the host each realization is computed at its row of the
+aligned chunk ``[i - i % CHUNK, ...)`` of ``CHUNK`` rows, so that its bits do not depend on how
+many are drawn at once; on a GPU the chunks are not padded (the same field up to rounding).
 """
 
 from __future__ import annotations
@@ -11,10 +15,65 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from porevae._progress import progress as progress_bar
+from porevae._validation import check_int, check_memory
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+CHUNK = 64  # realizations per host GEMM, aligned to absolute realization indices
+
+
+def fill(out, start: int, n_terms: int, coefficients, field, convert=None,
+         progress: bool = False, chunk: int = CHUNK, aligned: bool = True):
+    """``out[r]`` = the field of realization ``start + r`` for ``r < len(out)``.
+
+    ``coefficients(m, lo)`` gives the (m, n_terms) coefficients of realizations
+    ``lo .. lo + m - 1``; ``field`` maps (rows, n_terms) coefficients (after ``convert``, e.g.
+    to a tensor) to (rows, *field_shape) fields. ``aligned``: each realization is computed at
+    its row of the chunk ``[i - i % chunk, ...)`` of ``chunk`` rows (rows outside the request
+    are zero coefficients), so that its bits do not depend on ``start`` and ``len(out)``; else
+    chunks of up to ``chunk`` rows from ``start``. Returns ``out``."""
+    n = len(out)
+    first = start - start % chunk if aligned else start
+    for c0 in progress_bar(range(first, start + n, chunk), enable=progress, desc="sampling",
+                           leave=False):
+        lo, hi = max(c0, start), min(c0 + chunk, start + n)
+        if aligned:
+            xi = np.zeros((chunk, n_terms))
+            xi[lo - c0:hi - c0] = coefficients(hi - lo, lo)
+        else:
+            xi = coefficients(hi - lo, lo)
+        rows = field(xi if convert is None else convert(xi))
+        out[lo - start:hi - start] = rows[lo - c0:hi - c0] if aligned else rows
+    return out
+
+
+def draw(n: int, seed, start: int, *, grid, n_terms: int, coefficients, field, dtype,
+         device=None, convert=None, progress: bool = False, chunk: int = CHUNK,
+         aligned: bool = True):
+    """``n`` realizations ``start .. start + n - 1`` (n, *grid.shape) of seed ``seed`` (None: a
+    fresh one, the same for every chunk): checked (``n``, ``start``, the host memory of the
+    output) before any work, then :func:`fill`. ``coefficients(m, seed, lo)`` (host NumPy);
+    ``dtype`` a NumPy dtype (host output) or a torch dtype (a tensor on ``device``)."""
+    check_int(n, "n", 0)
+    check_int(start, "start", 0)
+    if seed is None:
+        seed = np.random.SeedSequence().entropy
+    if isinstance(dtype, torch.dtype):
+        out = torch.empty((n, *grid.field_shape), dtype=dtype, device=device)
+        if out.device.type == "cpu":
+            check_memory(out.element_size() * out.numel(), f"{n} realizations")
+    else:
+        check_memory(n * grid.n_cells * np.dtype(dtype).itemsize, f"{n} realizations")
+        out = np.empty((n, *grid.field_shape), dtype=dtype)
+    return fill(out, start, n_terms, lambda m, lo: coefficients(m, seed, lo), field,
+                convert=convert, progress=progress, chunk=chunk, aligned=aligned)
+
 
 class DeviceSampler:
-    """``B`` formed once in float64 and kept on ``device`` in ``dtype`` (float32 or float64);
-    fields by one GEMM per ``chunk`` realizations."""
+    """Batched-GEMM sampling on a torch device (a GPU; also runs on CPU tensors): ``B`` formed
+    once in float64 and kept on ``device`` in ``dtype`` (float32 or float64); fields by one
+    GEMM per ``chunk`` realizations, with the coefficient stream of the host
+    (:meth:`porevae.kle.expansion.KLE.coefficients`)."""
 
     def __init__(self, kle, device="cuda", dtype=torch.float32):
         if dtype not in (torch.float32, torch.float64):
@@ -27,7 +86,10 @@ class DeviceSampler:
 
     def coefficients(self, n: int, seed, start: int = 0) -> torch.Tensor:
         """``xi`` (n, M) of realizations ``start .. start + n - 1`` on the device."""
-        xi = torch.from_numpy(self.kle.coefficients(n, seed, start))
+        return self._upload(self.kle.coefficients(n, seed, start))
+
+    def _upload(self, xi: np.ndarray) -> torch.Tensor:
+        xi = torch.from_numpy(xi)
         if self.device.type == "cuda":
             xi = xi.pin_memory()
         return xi.to(device=self.device, dtype=self.dtype, non_blocking=True)
@@ -37,16 +99,16 @@ class DeviceSampler:
         return torch.addmm(torch.full((1,), self.kle.mean, dtype=self.dtype, device=self.device),
                            xi, self.basis)
 
-    def sample(self, n: int, seed=None, start: int = 0, chunk: int = 2048) -> torch.Tensor:
-        """``n`` realizations (n, *grid.shape) on the device, ``chunk`` per GEMM."""
-        if seed is None:
-            seed = np.random.SeedSequence().entropy  # one seed for every chunk
+    def sample(self, n: int, seed=None, start: int = 0, chunk: int = 2048,
+               progress: bool = False) -> torch.Tensor:
+        """``n`` realizations (n, *grid.shape) on the device, ``chunk`` per GEMM (:func:`draw`,
+        not padded)."""
         grid = self.kle.grid
-        out = torch.empty((n, *grid.field_shape), dtype=self.dtype, device=self.device)
-        for c0 in range(0, n, chunk):
-            c1 = min(c0 + chunk, n)
-            out[c0:c1] = grid.unflatten(self.fields(self.coefficients(c1 - c0, seed, start + c0)))
-        return out
+        return draw(n, seed, start, grid=grid, n_terms=self.kle.n_terms,
+                    coefficients=self.kle.coefficients,
+                    field=lambda xi: grid.unflatten(self.fields(xi)), dtype=self.dtype,
+                    device=self.device, convert=self._upload, progress=progress, chunk=chunk,
+                    aligned=False)
 
 
 def sample(kle, n: int, seed=None, start: int = 0, device="cuda", dtype=torch.float32):
