@@ -10,7 +10,7 @@ import tifffile
 import torch
 
 from porevae.cli import dataclass_help, main
-from porevae.vae import BetaVAE, FisherVAE, ModelConfig, TrainConfig, load_model
+from porevae.vae import BetaVAE, FisherVAE, ModelConfig, TrainConfig, load_checkpoint, load_model
 
 TOML = ('[model]\nsize = 16\ndepth = 2\nchannels = 3\nmax_channels = 6\n'
         'latent_channels = 2\nlatent_blocks = 1\n[train]\nbatch_size = 2\n'
@@ -216,3 +216,99 @@ def test_every_train_flag_sets_its_config_field():
     fields = {f.name for t in ("model", "train") for f in
               dataclasses.fields(getattr(default, t))}
     assert fields - checked == {"ndim", "betas", "progress", "augment"}  # not plain flags
+
+
+def test_refused_resume_leaves_the_run_untouched(media, capsys):
+    """Issue 22 item 4: --resume --kind beta on a VAE run is refused in one line before
+    anything is written (config.json and the checkpoint keep their bytes)."""
+    tmp = media
+    assert _train(tmp, "--steps", "2", "--lr", "0.002") == 0
+    run = tmp / "run"
+    before = {n: (run / n).read_bytes() for n in ("config.json", "checkpoint.pt", "log.csv")}
+    capsys.readouterr()
+    assert _train(tmp, "--steps", "4", "--resume", "--kind", "beta", "--lr", "0.01") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--kind 'beta' (the run's: 'vae')" in err
+    assert "--lr 0.01 (the run's: 0.002)" in err
+    assert {n: (run / n).read_bytes() for n in before} == before
+    # other data: refused by the checkpoint's data checksum, before anything is written
+    np.save(tmp / "other.npy", 1 - np.load(tmp / "media.npy"))
+    assert main(["train", str(tmp / "other.npy"), "--out", str(run), "--resume",
+                 "--steps", "4"]) == 2
+    assert "trained on other data" in capsys.readouterr().err
+    assert {n: (run / n).read_bytes() for n in before} == before
+    assert main(["train", str(tmp / "media.npy"), "--out", str(tmp / "none"), "--resume"]) == 2
+    assert "holds no run to resume" in capsys.readouterr().err
+
+
+def test_resume_takes_the_runs_own_configuration(media, capsys):
+    """--resume with no --config and no flags but --steps continues the run as configured, and
+    equals the uninterrupted run bit for bit."""
+    tmp = media
+    assert _train(tmp, "--steps", "4", "--lr", "0.002", "--kind", "fisher", out="full") == 0
+    assert _train(tmp, "--steps", "2", "--lr", "0.002", "--kind", "fisher", out="part") == 0
+    assert main(["train", str(tmp / "media.npy"), "--out", str(tmp / "part"), "--resume",
+                 "--steps", "4", "--no-progress"]) == 0
+    assert "resuming from step 2 of 4" in capsys.readouterr().out
+    a, b = (load_checkpoint(tmp / n) for n in ("full", "part"))
+    assert a["step"] == b["step"] == 4 and a["train_config"] == b["train_config"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def _pore_runs(tmp, name, volume, *extra):
+    np.save(tmp / f"{name}.npy", volume)
+    return main(["train", str(tmp / f"{name}.npy"), "--config", str(tmp / "c.toml"), "--out",
+                 str(tmp / name), "--steps", "2", *extra])
+
+
+def test_pore_value_conventions(media, capsys):
+    """0/1 data: pore = 1, said; 0/255 data need --pore-value (one line); pore 0 in 0/255 data
+    trains bit for bit as the same medium stored 1/0; grey levels cut at Otsu's threshold
+    (printed); the data's porosity is recorded in the checkpoint."""
+    tmp = media
+    pore = np.load(tmp / "media.npy").astype(bool)
+    assert _pore_runs(tmp, "ones", pore.astype(np.uint8)) == 0
+    assert "pore = 1 (porevae's convention" in capsys.readouterr().out
+    assert _pore_runs(tmp, "bytes", np.where(pore, 0, 255).astype(np.uint8)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--pore-value 0 or 255" in err
+    assert not (tmp / "bytes").exists()
+    assert _pore_runs(tmp, "bytes", np.where(pore, 0, 255).astype(np.uint8),
+                      "--pore-value", "0") == 0
+    a, b = load_checkpoint(tmp / "ones"), load_checkpoint(tmp / "bytes")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["data"]["porosity"] == b["data"]["porosity"] == pytest.approx(pore.mean(), abs=0)
+    assert b["data"]["pore_value"] == "0" and "pore = 0" in b["data"]["segmentation"][0]
+    rng = np.random.default_rng(3)
+    grey = np.where(pore, 60, 180) + rng.integers(-20, 20, pore.shape)
+    assert _pore_runs(tmp, "grey", grey.astype(np.int16), "--pore-value", "dark") == 0
+    out = capsys.readouterr().out
+    assert "Otsu's threshold" in out
+    c = load_checkpoint(tmp / "grey")
+    assert all(torch.equal(a["model"][k], c["model"][k]) for k in a["model"])
+    assert _pore_runs(tmp, "grey2", grey.astype(np.int16)) == 2
+    assert "dark or bright" in capsys.readouterr().err
+    np.save(tmp / "f.npy", rng.standard_normal((40, 40)).astype(np.float32))
+    assert main(["train", str(tmp / "f.npy"), "--config", str(tmp / "c.toml"), "--out",
+                 str(tmp / "f"), "--likelihood", "gaussian", "--pore-value", "1"]) == 2
+    assert "does not apply to --likelihood gaussian" in capsys.readouterr().err
+
+
+def test_init_from_a_checkpoint_and_refused_for_another_architecture(media, capsys):
+    tmp = media
+    assert _train(tmp, "--steps", "2", "--kind", "fisher") == 0
+    assert _train(tmp, "--steps", "1", "--kind", "beta", "--lr", "1e-9", "--init",
+                  str(tmp / "run"), out="ft") == 0
+    a, b = load_checkpoint(tmp / "run"), load_checkpoint(tmp / "ft")
+    assert b["model_config"]["kind"] == "beta"
+    name = "decoder.body.0.weight"  # one step at lr 1e-9 keeps the initial weights (to 1e-6)
+    torch.testing.assert_close(a["model"][name], b["model"][name], atol=1e-6, rtol=0)
+    capsys.readouterr()
+    assert _train(tmp, "--steps", "1", "--latent-channels", "3", "--init", str(tmp / "run"),
+                  out="bad") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another architecture: latent_channels 2" in err
+    assert not (tmp / "bad" / "checkpoint.pt").exists()
+    assert _train(tmp, "--steps", "1", "--init", "berea", out="bad2") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--init berea: another architecture: ndim 3" in err
