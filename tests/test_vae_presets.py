@@ -129,3 +129,17 @@ def test_cli_preset_runs_every_stage_and_resumes(tmp_path, rng, capsys):
     assert "--lr 0.1" in err and len(err.strip().splitlines()) == 1
     assert main(argv[:4] + ["--resume", "--no-progress"]) == 0  # the run's own settings
     assert capsys.readouterr().out.count("done (2 steps), kept") == 3
+
+
+def test_rock_preset_is_the_shipped_berea_models_recipe():
+    """The shipped Berea model is the rock preset's last stage: the same architecture and loss
+    (obs_std aside: a Bernoulli model has none) and the same training settings (device and
+    progress aside), so the model card can cite ``porevae train ... --preset rock``."""
+    from porevae.data import pretrained_path
+
+    ck = load_checkpoint(pretrained_path("berea"))
+    last = load_preset("rock")[-1].config
+    model = {k: v for k, v in last.model.to_dict().items() if k != "obs_std"}
+    assert {k: ck["model_config"][k] for k in model} == model
+    train = {k: v for k, v in last.train.to_dict().items() if k not in ("device", "progress")}
+    assert {k: ck["train_config"][k] for k in train} == train

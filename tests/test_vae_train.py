@@ -373,3 +373,23 @@ def test_s2_size_sets_the_prior_samples_and_the_target_tiles(rng):
         FisherVAE(s2_size=30, **TINY)
     with pytest.raises(ValueError, match=r"s2_rmax must be in \[1, 15\]"):
         FisherVAE(s2_weight=1.0, s2_rmax=20, s2_size=16, **TINY)
+
+
+def test_gaussian_model_is_standardised_by_its_data_and_samples_in_data_units(tmp_path, rng):
+    """A Gaussian model trained on fields of mean 5 and std 3 records them in its checkpoint
+    (``data`` and the model's buffers) and decodes back to those units: the prior samples'
+    mean is near 5, not near 0."""
+    fields = (5.0 + 3.0 * rng.standard_normal((6, 32, 32))).astype(np.float32)
+    torch.manual_seed(0)
+    model = VAE(likelihood="gaussian", **TINY)
+    Trainer(model, list(fields), steps=3, batch_size=4, progress=False, checkpoint_every=0,
+            out_dir=tmp_path).fit()
+    data = load_checkpoint(tmp_path)["data"]
+    assert data["porosity"] is None
+    assert data["mean"] == pytest.approx(fields.astype(np.float64).mean(), rel=1e-9)
+    assert data["std"] == pytest.approx(fields.astype(np.float64).std(), rel=1e-9)
+    loaded = load_model(tmp_path)
+    assert loaded.data_info["mean"] == data["mean"]
+    assert float(loaded.data_scale) == pytest.approx(data["std"], rel=1e-6)
+    samples = loaded.sample(4, shape=(32, 32), seed=0).numpy()
+    assert abs(samples.mean() - 5.0) < 1.5

@@ -349,7 +349,8 @@ class TrainConfig:
     device : str
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     progress : bool
-        Show a tqdm bar with the loss terms (rank 0 only).
+        Show a progress bar with the loss terms (rank 0 only; :func:`porevae._progress.
+        progress`: one line every 30 s when stderr is not a terminal).
     """
 
     steps: int = 1000

@@ -366,8 +366,10 @@ class Trainer:
 
     def _resume(self) -> None:
         path = None if self.out_dir is None else self.out_dir / CHECKPOINT
-        if path is None or not path.is_file():
-            return  # nothing to resume: start from step 0
+        if path is None or not path.is_file():  # nothing to resume: start from step 0
+            if self.out_dir is not None and self.rank == 0:
+                (self.out_dir / LOG).unlink(missing_ok=True)  # rows of a run killed early
+            return
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
         log = self.out_dir / LOG
         if self.rank == 0 and log.is_file():
