@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from porevae.cli import add_output, add_progress, check_out
@@ -137,7 +138,7 @@ def run_kle(args) -> int:
     levels = args.levels
     if levels is None:  # a leading-only solver's table stops at the energy it computed
         levels = [lv for lv in DEFAULT_LEVELS if SOLVERS[kle.solver].full_spectrum_cheap
-                  or lv <= kle.energy]
+                  or lv <= kle.energy] or [max(0.001, math.floor(1000 * kle.energy) / 1000)]
     table = kle.energy_table(levels, progress=args.progress)
     print(f"{kle!r}  ({time.perf_counter() - t0:.1f} s)")
     print(format_energy_table({f"{args.cov} terms": table}))
