@@ -17,8 +17,11 @@ import argparse
 import dataclasses
 import importlib
 import inspect
+import os
 import re
+import signal
 import sys
+import threading
 
 COMMANDS = ("porevae.cli.kle", "porevae.cli.sample", "porevae.cli.demo", "porevae.cli.train",
             "porevae.cli.generate", "porevae.cli.export", "porevae.cli.media", "porevae.cli.study")
@@ -151,21 +154,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupt:
+    """Ctrl-C (SIGINT) while a command runs: one line on stderr and exit status 130.
+
+    The first SIGINT raises KeyboardInterrupt (so ``finally`` blocks and atomic writers clean
+    up) and arms a watchdog: a KeyboardInterrupt that native code swallows (e.g. one raised
+    inside a ctypes callback of Numba's compiler, which Python reports as "Exception ignored")
+    or a cleanup that hangs still ends the process :data:`GRACE_S` seconds later with the same
+    line and status. A second SIGINT ends it at once. Swallowed KeyboardInterrupts are not
+    printed as tracebacks.
+    """
+
+    GRACE_S = 3.0
+
+    def __init__(self):
+        self.command = None
+        self.count = 0
+        self.timer = None
+
+    def line(self) -> str:
+        return f"porevae{' ' + self.command if self.command else ''}: interrupted"
+
+    def handler(self, signum, frame):
+        self.count += 1
+        if self.count > 1:
+            self.exit()
+        self.timer = threading.Timer(self.GRACE_S, self.exit)
+        self.timer.daemon = True
+        self.timer.start()
+        raise KeyboardInterrupt
+
+    def exit(self):
+        tqdm = sys.modules.get("tqdm")
+        bars = tqdm is not None and bool(getattr(tqdm.tqdm, "_instances", ()))
+        print("\n" * bars + self.line(), file=sys.stderr, flush=True)  # after an open bar
+        os._exit(130)
+
+    def unraisable(self, unraisable):
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            sys.__unraisablehook__(unraisable)
+
+    def __enter__(self):
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.saved = signal.signal(signal.SIGINT, self.handler), sys.unraisablehook
+            sys.unraisablehook = self.unraisable
+        return self
+
+    def __exit__(self, *exc):
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.active:
+            signal.signal(signal.SIGINT, self.saved[0])
+            sys.unraisablehook = self.saved[1]
+        return False
+
+
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status (2 for
-    bad input, with one line on stderr; 0 after ``--help``)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: usage error (2) or --help / --version (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError, MemoryError) as exc:
-        print(f"porevae {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"porevae {args.command}: interrupted", file=sys.stderr)
-        return 130
+    bad input, with one line on stderr; 0 after ``--help``; 130 after Ctrl-C, with one line)."""
+    with _Interrupt() as interrupt:
+        try:
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exc:  # argparse: usage error (2) or --help / --version (0)
+                return exc.code if isinstance(exc.code, int) else 2
+            interrupt.command = args.command
+            try:
+                status = int(args.func(args) or 0)
+            except (ValueError, TypeError, OSError, MemoryError) as exc:
+                print(f"porevae {args.command}: error: {exc}", file=sys.stderr)
+                return 2
+        except KeyboardInterrupt:
+            status = 130
+        if interrupt.count:  # also when native code swallowed the KeyboardInterrupt
+            print(interrupt.line(), file=sys.stderr)
+            return 130
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

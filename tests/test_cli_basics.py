@@ -1,0 +1,104 @@
+"""The command line's common behaviour: ``--version`` and ``--help`` without torch, Ctrl-C ends
+with one line and exit 130, progress bars rate-limited off a terminal, one validation style."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import porevae.media as pm
+from porevae import _progress
+from porevae._validation import check_int, check_real
+from porevae.cli import check_count, main
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+HEAVY = ("torch", "numba", "matplotlib", "dask")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["stats", "--help"]])
+def test_version_and_help_do_not_import_heavy_modules(argv):
+    code = ("import json, sys\nfrom porevae.cli import main\nrc = main(%r)\n"
+            "print(json.dumps({'rc': rc, 'heavy': sorted({m.split('.')[0] for m in sys.modules}"
+            " & set(%r))}))" % (argv, HEAVY))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
+                         timeout=120)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"rc": 0, "heavy": []}, run.stderr
+    if argv == ["--version"]:
+        assert run.stdout.startswith("porevae ")
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path):
+    """SIGINT while `stats` works on a stack: no traceback, one line, exit status 130."""
+    rng = np.random.default_rng(0)
+    pm.write_volume(tmp_path / "s.npy", rng.random((40, 48, 48, 48)) < 0.4)
+    proc = subprocess.Popen([sys.executable, "-m", "porevae.cli", "stats",
+                             str(tmp_path / "s.npy"), "--progress"], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    chunks: list = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(
+        lambda: os.read(proc.stderr.fileno(), 4096), b"")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while b"stats:" not in b"".join(chunks) and time.monotonic() < deadline:  # work has begun
+        assert proc.poll() is None, f"stats ended before it was interrupted: {chunks}"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    err = b"".join(chunks).decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.rstrip().splitlines()[-1] == "porevae stats: interrupted"
+
+
+def test_progress_is_rate_limited_off_a_terminal():
+    """Off a terminal a bar over 2000 quick steps writes its first and last state only, not a
+    line per step (tqdm's default in a log file)."""
+    stream = io.StringIO()
+    bar = _progress.progress(range(2000), desc="steps", file=stream)
+    assert bar.mininterval >= _progress.LOG_INTERVAL
+    for _ in bar:
+        time.sleep(0.0001)
+    bar.close()
+    states = [s for s in stream.getvalue().replace("\r", "\n").splitlines() if s.strip()]
+    assert 1 <= len(states) <= 3, states
+    assert "2000/2000" in states[-1]
+    silent = io.StringIO()
+    for _ in _progress.progress(range(10), enable=False, file=silent):
+        pass
+    assert silent.getvalue() == ""
+
+
+def test_one_validation_style():
+    """Integer and real checks name the parameter and the range; the CLI's check_count is the
+    same check, and its message reaches the user as one line with exit status 2."""
+    assert check_int(np.int64(3), "n", low=1) == 3
+    with pytest.raises(ValueError, match=r"^--rock-n must be in \[0, inf\], got -1$"):
+        check_count(-1, "--rock-n", 0)
+    with pytest.raises(TypeError, match=r"^n must be an integer, got 2\.5$"):
+        check_int(2.5, "n")
+    with pytest.raises(TypeError, match="must be an integer"):
+        check_int(True, "n")
+    assert check_real(2, "voxel_size", 0.0, low_open=True) == 2.0
+    with pytest.raises(ValueError, match=r"^voxel_size must be in \(0\.0, inf\], got 0\.0$"):
+        check_real(0.0, "voxel_size", 0.0, low_open=True)
+    with pytest.raises(ValueError, match=r"got nan"):
+        check_real(float("nan"), "gamma", 0.0)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["stats", str(tmp_path / "missing.tif")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("porevae stats: error: ") and err.count("\n") == 1
