@@ -22,7 +22,6 @@ import inspect
 import math
 
 import numpy as np
-import scipy.special
 
 from porevae._validation import check_choice, check_positive_finite
 
@@ -352,6 +351,8 @@ class Matern(CovarianceModel):
         if xp is not np:  # no Bessel K_nu in torch: evaluate on the host, back to r's device
             vals = self.correlation(r.detach().cpu().double().numpy())
             return xp.from_numpy(np.ascontiguousarray(vals)).to(device=r.device, dtype=r.dtype)
+        import scipy.special  # here: `porevae --help` reads MODELS without SciPy's 0.3 s import
+
         with np.errstate(invalid="ignore", over="ignore"):
             out = (2.0 ** (1.0 - self.nu) / math.gamma(self.nu)) * s**self.nu \
                 * scipy.special.kv(self.nu, s)

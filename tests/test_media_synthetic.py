@@ -173,3 +173,19 @@ def test_generators_are_seeded_and_validate():
         pm.gaussian_field((8, 8, 8), [1.0, 2.0])
     with pytest.raises(ValueError, match="radius"):
         pm.overlapping_spheres((8, 8), 0.5, -1.0)
+
+
+def test_covariance_names_come_from_the_registry():
+    """"gaussian" is the registry's squared exponential (exp(-h^2)), every model of
+    porevae.covariance.MODELS is accepted by name, and an unknown name is refused in one line."""
+    shape, ls = (24, 20), (3.0, 5.0)
+    k = [np.minimum(np.arange(n), n - np.arange(n)) / length for n, length in zip(shape, ls)]
+    h2 = k[0][:, None] ** 2 + k[1][None, :] ** 2
+    lam = np.maximum(np.fft.rfftn(np.exp(-h2)).real, 0.0)
+    ref = np.fft.irfftn(lam, s=shape, axes=(0, 1))
+    np.testing.assert_allclose(pm.field_correlation(shape, ls, "gaussian"), ref / ref[0, 0],
+                               atol=1e-12)
+    matern = pm.field_correlation(shape, ls, "matern")
+    assert matern[0, 0] == pytest.approx(1.0) and matern[1, 0] < 1.0
+    with pytest.raises(ValueError, match="covariance must be one of gaussian, exponential"):
+        pm.field_correlation(shape, ls, "spherical")

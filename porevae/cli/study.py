@@ -3,12 +3,14 @@ reconstruction`` (a Fisher VAE on a synthetic medium, judged by its morphology).
 
 from __future__ import annotations
 
-import argparse
+from porevae.cli import add_output, add_progress, check_out
 
 
 def run_study_dimension(args) -> int:
     from porevae.studies import dimension_study, study_markdown
 
+    if args.out:
+        check_out(args, folder=True)
     rows = dimension_study(dims=args.dims, covariances=args.covariances, size=args.size,
                            length_scale=args.length_scale, n_train=args.n_train,
                            n_test=args.n_test, n_generate=args.n_generate, steps=args.steps,
@@ -23,6 +25,8 @@ def run_study_dimension(args) -> int:
 def run_study_reconstruction(args) -> int:
     from porevae.studies import reconstruction_study
 
+    if args.out:
+        check_out(args, folder=True)
     res = reconstruction_study(out_dir=args.out, shape=tuple(args.shape),
                                porosity=args.porosity, radius=args.radius, size=args.size,
                                steps=args.steps, n_samples=args.n, kind=args.kind,
@@ -40,7 +44,8 @@ def run_study_reconstruction(args) -> int:
 
 
 def register(subparsers) -> None:
-    from porevae.studies import COVARIANCES
+    from porevae.covariance import MODELS
+    from porevae.studies.dimension import DEFAULT_COVARIANCES
     from porevae.vae.config import KINDS
 
     p = subparsers.add_parser("study", help="parameterization studies")
@@ -53,8 +58,10 @@ def register(subparsers) -> None:
                            "(size / f)^2 = d elements.")
     q.add_argument("--dims", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256],
                    help="latent sizes d = KLE terms M (default 8 16 32 64 128 256)")
-    q.add_argument("--covariances", nargs="+", choices=sorted(COVARIANCES),
-                   default=list(COVARIANCES), help="covariance models (default: all)")
+    hyphen = [name.replace("_", "-") for name in DEFAULT_COVARIANCES]
+    q.add_argument("--covariances", nargs="+", choices=[n.replace("_", "-") for n in MODELS],
+                   default=hyphen, help=f"covariance models, each with its defaults (default "
+                                        f"{' '.join(hyphen)})")
     q.add_argument("--size", type=int, default=32, help="grid cells per axis (default 32)")
     q.add_argument("--length-scale", type=float, default=0.2,
                    help="covariance length scale on the unit square (default 0.2)")
@@ -66,9 +73,8 @@ def register(subparsers) -> None:
     q.add_argument("--batch-size", type=int, default=32, help="training batch (default 32)")
     q.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (default 2e-3)")
     q.add_argument("--seed", type=int, default=0, help="seed of fields and training")
-    q.add_argument("--out", help="folder for study.md, study.json and the plot")
-    q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="tqdm bars (default on)")
+    add_output(q, "folder for study.md, study.json and the plot", required=False)
+    add_progress(q)
     q.set_defaults(func=run_study_dimension)
 
     q = studies.add_parser("reconstruction", help="VAE reconstruction of a synthetic 3D medium",
@@ -91,7 +97,6 @@ def register(subparsers) -> None:
                    help="weight of the S2 descriptor loss on decoded prior samples (default 0 = "
                         "off: at 300 steps it made this medium's samples worse, see the "
                         "shipped Berea model's README)")
-    q.add_argument("--out", help="folder for the report")
-    q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="tqdm bar (default on)")
+    add_output(q, "folder for the report", required=False)
+    add_progress(q)
     q.set_defaults(func=run_study_reconstruction)

@@ -24,12 +24,27 @@ import scipy.fft
 import scipy.special
 
 from porevae._threads import start_numba_threads
-from porevae._validation import check_choice, check_positive_finite
+from porevae._validation import check_positive_finite
+from porevae.covariance import MODELS, model_class
 from porevae.media._checks import as3d, check_axis, check_fraction, check_shape
 
 start_numba_threads()
 
-COVARIANCES = ("gaussian", "exponential")
+#: ``"gaussian"``: the squared exponential of :data:`porevae.covariance.MODELS` (its default
+#: convention, ``exp(-h**2)``); every other model is named as in the registry
+ALIASES = {"gaussian": "squared_exponential"}
+
+
+def _model(covariance):
+    """The unit-length correlation model of a ``covariance`` name (the registry's names, with
+    their defaults, or an alias of :data:`ALIASES`)."""
+    if not isinstance(covariance, str):
+        raise TypeError(f"covariance must be a name, got {type(covariance).__name__}")
+    try:
+        return model_class(ALIASES.get(covariance, covariance))(1.0)
+    except ValueError:
+        raise ValueError(f"covariance must be one of {', '.join((*ALIASES, *MODELS))}, got "
+                         f"{covariance!r}") from None
 
 
 def _lengths(correlation_length, ndim) -> np.ndarray:
@@ -45,13 +60,13 @@ def _spectrum(shape, correlation_length, covariance) -> np.ndarray:
     """Half-spectrum (rfftn layout) of the circulant covariance, clipped at 0, unit variance."""
     shape = check_shape(shape)
     ls = _lengths(correlation_length, len(shape))
-    check_choice(covariance, "covariance", COVARIANCES)
+    model = _model(covariance)
     h2 = np.zeros(shape)
     for a, (n, length) in enumerate(zip(shape, ls)):
         k = np.arange(n)
         d = np.minimum(k, n - k) / length  # periodic (minimum-image) lag, scaled
         h2 = h2 + (d**2).reshape([-1 if b == a else 1 for b in range(len(shape))])
-    cov = np.exp(-h2) if covariance == "gaussian" else np.exp(-np.sqrt(h2))
+    cov = model.correlation(np.sqrt(h2))
     # the circulant embedding's spectrum may dip below 0: clip it
     lam = np.maximum(scipy.fft.rfftn(cov, workers=-1).real, 0.0)
     return lam / scipy.fft.irfftn(lam, s=shape, workers=-1).flat[0]
@@ -76,10 +91,13 @@ def gaussian_field(shape, correlation_length, covariance="gaussian", seed=None) 
         Grid size in voxels, axes (x, y[, z]).
     correlation_length : float or sequence of float
         ``l`` in voxels (> 0), scalar or one per axis (anisotropy). With the scaled lag
-        ``h = sqrt(sum_a (d_a / l_a)**2)`` the covariance is ``exp(-h**2)`` (``"gaussian"``, the
-        ``SquaredExponential`` convention of :mod:`porevae.covariance`) or ``exp(-h)``
-        (``"exponential"``), with lags ``d_a`` wrapped around the periodic box.
-    covariance : {"gaussian", "exponential"}
+        ``h = sqrt(sum_a (d_a / l_a)**2)`` the covariance is ``rho(h)`` of the model named
+        ``covariance``: ``exp(-h**2)`` for ``"gaussian"`` (the ``SquaredExponential`` of
+        :mod:`porevae.covariance`, its default convention), ``exp(-h)`` for ``"exponential"``,
+        any model of :data:`porevae.covariance.MODELS` with its defaults, with lags ``d_a``
+        wrapped around the periodic box.
+    covariance : str
+        ``"gaussian"`` (:data:`ALIASES`) or a name of :data:`porevae.covariance.MODELS`.
     seed : int, Generator or None
 
     Returns

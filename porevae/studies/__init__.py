@@ -3,10 +3,43 @@
 - :mod:`~porevae.studies.dimension`: VAE latent size vs KLE terms on log-permeability fields.
 - :mod:`~porevae.studies.reconstruction`: a Fisher VAE on a synthetic medium, judged by its
   morphology statistics.
+
+Names are imported on first use (PEP 562), so that the CLI reads a study's defaults without
+importing the other study.
 """
 
-from porevae.studies.dimension import COVARIANCES, dimension_study, latent_layout, study_markdown
-from porevae.studies.reconstruction import TARGETS, reconstruction_study
+from __future__ import annotations
 
-__all__ = ["COVARIANCES", "TARGETS", "dimension_study", "latent_layout", "reconstruction_study",
-           "study_markdown"]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from porevae.studies.dimension import (
+        DEFAULT_COVARIANCES,
+        dimension_study,
+        latent_layout,
+        study_markdown,
+    )
+    from porevae.studies.reconstruction import TARGETS, reconstruction_study
+
+_NAMES = {"DEFAULT_COVARIANCES": "porevae.studies.dimension",
+          "dimension_study": "porevae.studies.dimension",
+          "latent_layout": "porevae.studies.dimension",
+          "study_markdown": "porevae.studies.dimension",
+          "TARGETS": "porevae.studies.reconstruction",
+          "reconstruction_study": "porevae.studies.reconstruction"}
+
+__all__ = ["DEFAULT_COVARIANCES", "TARGETS", "dimension_study", "latent_layout",
+           "reconstruction_study", "study_markdown"]
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'porevae.studies' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,7 +1,8 @@
 """KLE-vs-VAE parameterization study: can a VAE latent space replace the many terms of a KLE?
 
 For log-permeability fields Y drawn from a full KLE (every term, so the truth is not truncated)
-with an exponential and a squared-exponential covariance, :func:`dimension_study` trains one
+with covariance models of :data:`porevae.covariance.MODELS` (by default the exponential and
+the squared exponential, :data:`DEFAULT_COVARIANCES`), :func:`dimension_study` trains one
 Gaussian VAE per latent size d and compares it with the KLE truncated to the same M = d terms:
 
 * reconstruction error on held-out realizations: ``||y - y_hat|| / ||y||`` averaged over the
@@ -27,15 +28,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from porevae._files import atomic_path
 from porevae._plotting import savefig
-from porevae.covariance import Exponential, SquaredExponential
+from porevae.covariance import model_class
 from porevae.grid import Grid
-from porevae.kle import KLE
 
-COVARIANCES = {"exponential": Exponential, "squared_exponential": SquaredExponential}
+#: the models the study compares by default; any name of :data:`porevae.covariance.MODELS`
+#: (hyphenated or not) is accepted
+DEFAULT_COVARIANCES = ("exponential", "squared_exponential")
 
 
 def _lag_covariance(fields, max_lag):
@@ -68,7 +69,7 @@ def _rel_error(truth, approx):
                          / np.linalg.norm(t, axis=1)))
 
 
-def dimension_study(dims=(8, 16, 32, 64, 128, 256), covariances=tuple(COVARIANCES),
+def dimension_study(dims=(8, 16, 32, 64, 128, 256), covariances=DEFAULT_COVARIANCES,
                     size=32, length_scale=0.2, n_train=512, n_test=64, n_generate=256,
                     steps=400, batch_size=32, lr=2e-3, seed=0, out_dir=None,
                     progress=False) -> list:
@@ -78,8 +79,9 @@ def dimension_study(dims=(8, 16, 32, 64, 128, 256), covariances=tuple(COVARIANCE
     ----------
     dims : latent sizes = KLE terms, each in [1, size**2] and of the form C (size / f)^2
         (:func:`latent_layout`)
-    covariances : names in :data:`COVARIANCES` (unit variance, ``length_scale`` in units of the
-        unit square the ``size`` x ``size`` grid covers)
+    covariances : names of :data:`porevae.covariance.MODELS` (each with its defaults, unit
+        variance, ``length_scale`` in units of the unit square the ``size`` x ``size`` grid
+        covers); rows name them as the registry does
     size : grid cells per axis (a power of two in [8, 256]: the VAE's input size)
     n_train, n_test, n_generate : training, held-out and generated realizations
     steps, batch_size, lr : VAE training (AdamW) per model; small defaults run in minutes on a
@@ -91,6 +93,10 @@ def dimension_study(dims=(8, 16, 32, 64, 128, 256), covariances=tuple(COVARIANCE
     exact: 1), ``kle_cov_rmse``, ``vae_cov_rmse`` (RMS over lags of the covariance error),
     ``energy`` (KLE energy ratio of d terms), ``train_seconds``.
     """
+    # torch, the KLE and the VAE on first use: the CLI reads this module's defaults alone
+    import torch
+
+    from porevae.kle.expansion import KLE
     from porevae.vae import ModelConfig, Trainer, build_model
     from porevae.vae.config import TrainConfig
 
@@ -99,16 +105,14 @@ def dimension_study(dims=(8, 16, 32, 64, 128, 256), covariances=tuple(COVARIANCE
         raise ValueError(f"dims must be integers in [1, {size * size}], got {dims}")
     for d in dims:
         latent_layout(size, d)  # every d must be a spatial map: refuse before any training
-    unknown = set(covariances) - set(COVARIANCES)
-    if unknown:
-        raise ValueError(f"unknown covariances {sorted(unknown)}; choose from "
-                         f"{sorted(COVARIANCES)}")
+    models = [model_class(name) for name in covariances]  # refuses an unknown name first
     grid = Grid(shape=(size, size), spacing=(1.0 / size, 1.0 / size), origin=(0.0, 0.0))
     max_lag = size // 2
     lags = np.arange(max_lag + 1) / size
     rows = []
-    for name in covariances:
-        cov = COVARIANCES[name](length_scale=length_scale, variance=1.0)
+    for cls in models:
+        name = cls.name
+        cov = cls(length_scale, variance=1.0)
         kle = KLE(grid, cov, n_terms=size * size)
         exact_cov = cov(np.stack([lags, np.zeros_like(lags)], axis=-1))
         train = kle.sample(n_train, seed=seed).astype(np.float32)
