@@ -35,23 +35,23 @@ def test_kle_sample_stats_round_trip(kle_file, tmp_path, capsys, suffix):
     fields = tmp_path / f"fields{suffix}"
     assert main(["sample", "--kle", str(kle_file), "-n", "3", "--seed", "1", "--out",
                  str(fields), "--no-progress"]) == 0
-    extra = ["--ndim", "2"] if suffix == ".npy" else []      # .npy records no stack flag
     capsys.readouterr()
-    assert main(["stats", str(fields), "--threshold", "0", "--json", *extra]) == 0
+    assert main(["stats", str(fields), "--threshold", "0", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["n"] == 3 and stats["shape"] == [24, 20] and len(stats["samples"]) == 3
-    y = pm.io.read_stack(fields, ndim=2)
+    y = pm.io.read_stack(fields)
+    assert y.shape == (3, 24, 20)          # every format records the stack
     phis = [float(np.mean(f <= 0)) for f in y]
     assert [s["porosity"] for s in stats["samples"]] == pytest.approx(phis)
     assert stats["mean"]["porosity"] == pytest.approx(np.mean(phis))
     assert main(["compare", str(fields), str(fields), "--threshold", "0", "--out",
-                 str(tmp_path / "cmp"), *extra]) == 2
+                 str(tmp_path / "cmp")]) == 2
     assert "holds 3 images; give one" in capsys.readouterr().err
     ref = tmp_path / f"ref{suffix}"
     assert main(["sample", "--kle", str(kle_file), "-n", "1", "--seed", "9", "--out", str(ref),
                  "--no-progress"]) == 0
     assert main(["compare", str(ref), str(fields), "--threshold", "0", "--out",
-                 str(tmp_path / "cmp"), *extra]) == 0
+                 str(tmp_path / "cmp")]) == 0
     assert "wrote" in capsys.readouterr().out
     report = json.loads((tmp_path / "cmp" / "statistics.json").read_text())
     assert len(report["samples"]) == 3
@@ -130,3 +130,70 @@ def test_killed_ensemble_leaves_no_workers(kle_file, tmp_path):
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [w for w in workers if _alive(w)]
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".tif", ".npy", ".raw"])
+@pytest.mark.parametrize("shape", [(3, 12, 10), (2, 8, 7, 6)], ids=["2-D images", "3-D images"])
+def test_stats_reads_a_stack_as_its_images(tmp_path, capsys, rng, suffix, shape):
+    """A stack written with stack=True is read by stats as n images of its shape, in every
+    format, in the table and in JSON (the README's `generate -n 4 --shape 96 64` case)."""
+    stack = rng.random(shape) < 0.4
+    path = tmp_path / f"s{suffix}"
+    pm.write_volume(path, stack, stack=True)
+    assert main(["stats", str(path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"{path}: {shape[0]} images of shape {shape[1:]}"), first
+    assert main(["stats", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == shape[0] and result["shape"] == list(shape[1:])
+    phis = [s["porosity"] for s in result["samples"]]
+    assert phis == pytest.approx([float(np.mean(img)) for img in stack])
+
+
+def test_compare_threshold_never_inverts_binary_samples(tmp_path, capsys, rng):
+    """`compare field.h5 samples.h5 --threshold 0`: the Gaussian reference is cut at 0, the
+    already-binary samples are read as they are (pore = 1), not re-thresholded (which made
+    their porosity 1 - phi)."""
+    field = rng.standard_normal((24, 24, 24))
+    pm.write_volume(tmp_path / "field.h5", field)
+    samples = rng.random((2, 24, 24, 24)) < 0.2
+    pm.write_volume(tmp_path / "samples.h5", samples)
+    assert main(["compare", str(tmp_path / "field.h5"), str(tmp_path / "samples.h5"),
+                 "--threshold", "0", "--out", str(tmp_path / "cmp"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "cut at the threshold 0" in out and "samples.h5: binary (0 and 1), pore = 1" in out
+    report = json.loads((tmp_path / "cmp" / "statistics.json").read_text())
+    rows = {r["statistic"]: r for r in report["table"]}
+    assert rows["porosity"]["reference"] == pytest.approx(np.mean(field <= 0))
+    assert rows["porosity"]["mean"] == pytest.approx(np.mean(samples))
+    assert "notes" in report and len(report["notes"]) == 2
+
+
+def test_pore_value_for_micro_ct_conventions(tmp_path, capsys, rng):
+    """0/255 files must say which value is pore; --pore-value 0 counts the zeros; a value that
+    does not occur is refused; grey levels are cut at Otsu's threshold, stated."""
+    pore = rng.random((16, 16, 16)) < 0.3
+    pm.write_volume(tmp_path / "ct.tif", np.where(pore, 0, 255).astype(np.uint8))
+    assert main(["stats", str(tmp_path / "ct.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "holds the values 0 and 255: say which is pore with --pore-value 0 or 255" in err
+    assert main(["stats", str(tmp_path / "ct.tif"), "--pore-value", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["porosity"] == pytest.approx(pore.mean())
+    assert "pore = 0" in result["segmentation"]
+    assert main(["stats", str(tmp_path / "ct.tif"), "--pore-value", "1"]) == 2
+    assert "pore_value 1 does not occur" in capsys.readouterr().err
+    grey = np.where(pore, 40.0, 200.0) + rng.normal(0, 10, pore.shape)
+    pm.write_volume(tmp_path / "grey.h5", grey)
+    assert main(["stats", str(tmp_path / "grey.h5"), "--pore-value", "dark"]) == 0
+    out = capsys.readouterr().out
+    assert f"cut at Otsu's threshold {pm.otsu_threshold(grey):.6g}" in out
+    # compare: the reference's convention and the samples' are given apart
+    pm.write_volume(tmp_path / "gen.h5", pore[None])
+    assert main(["compare", str(tmp_path / "ct.tif"), str(tmp_path / "gen.h5"), "--pore-value",
+                 "0", "--out", str(tmp_path / "cmp"), "--no-progress"]) == 0
+    capsys.readouterr()
+    rows = {r["statistic"]: r for r in
+            json.loads((tmp_path / "cmp" / "statistics.json").read_text())["table"]}
+    assert rows["porosity"]["reference"] == pytest.approx(pore.mean())
+    assert rows["porosity"]["mean"] == pytest.approx(pore.mean())
