@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -73,3 +74,55 @@ def test_cli_stats_and_compare(tmp_path, media, capsys):
                  str(tmp_path / "ref.npy"), "--out", str(out)]) == 0
     assert "wrote 6 files" in capsys.readouterr().out
     assert len(json.loads((out / "statistics.json").read_text())["samples"]) == 4
+
+
+def test_compare_says_what_infinite_values_mean(tmp_path, media):
+    """A sample without pore-solid interface has no chord length: the table says so in words
+    and counts it; no 'inf', 'nan' or '+nan%' reaches the summary, and the JSON is valid."""
+    ref, samples = media
+    solid = np.zeros_like(ref)
+    result = pm.compare(ref, [samples[0], solid], out_dir=tmp_path / "r", transport=False)
+    rows = {r["statistic"]: r for r in result.table}
+    chord = rows["mean_pore_chord"]
+    assert chord["n_infinite"] == 1
+    assert chord["mean"] == pytest.approx(pm.report.scalar_statistics(samples[0])[
+        "mean_pore_chord"])
+    assert math.isnan(chord["std"])                       # one finite value: no spread
+    text = result.markdown()
+    assert "(1 of 2: no pore-solid interface)" in text
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    for bad in ("inf", "nan", "NaN"):
+        assert bad not in summary.replace("infinite", ""), bad
+    data = (tmp_path / "r" / "statistics.json").read_text()
+    assert "Infinity" not in data and "NaN" not in data
+    json.loads(data)
+    # a single all-solid sample: its mean is 'no pore-solid interface', the difference n/a
+    only = pm.compare(ref, [solid], transport=False).markdown()
+    line = next(row for row in only.splitlines() if row.startswith("| mean_pore_chord"))
+    assert "no pore-solid interface | n/a |" in line
+
+
+def test_compare_voxel_size_names_and_progress(tmp_path, media, capsys):
+    ref, samples = media
+    vox = pm.compare(ref, samples, transport=False)
+    um = pm.compare(ref, samples, out_dir=tmp_path / "r", transport=False, voxel_size=2.5,
+                    names=("rock.tif", "gen.h5"), notes=("rock.tif: binary",), progress=True)
+    assert "compare" in capsys.readouterr().err            # the bar, on stderr
+    a = {r["statistic"]: r for r in vox.table}
+    b = {r["statistic"]: r for r in um.table}
+    assert b["porosity"]["mean"] == a["porosity"]["mean"] and b["porosity"]["unit"] == "1"
+    assert b["specific_surface"]["reference"] == pytest.approx(
+        a["specific_surface"]["reference"] / 2.5)
+    assert b["mean_pore_chord"]["mean"] == pytest.approx(a["mean_pore_chord"]["mean"] * 2.5)
+    assert b["euler_density"]["reference"] == pytest.approx(a["euler_density"]["reference"]
+                                                            / 2.5**3)
+    assert (b["specific_surface"]["unit"], b["mean_pore_chord"]["unit"],
+            b["euler_density"]["unit"]) == ("um^-1", "um", "um^-3")
+    assert a["mean_pore_chord"]["unit"] == "voxel"
+    assert np.allclose(um.curves["s2"]["r"], vox.curves["s2"]["r"] * 2.5)
+    assert np.allclose(um.curves["s2"]["samples"], vox.curves["s2"]["samples"])
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert summary.startswith("# Comparison: gen.h5 (3 samples) against reference rock.tif")
+    assert "voxel 2.5 um" in summary and "- rock.tif: binary" in summary
+    with pytest.raises(ValueError, match="voxel_size must be finite and > 0"):
+        pm.compare(ref, samples, voxel_size=0.0)
