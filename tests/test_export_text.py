@@ -1,0 +1,82 @@
+"""The compiled GRDECL formatter (porevae.export._text) against the plain Python one it replaces
+(``repr`` of float64, NumPy's ``str`` of float32, ``str`` of integers, the greedy wrap), on
+random bit patterns, scaled normals, every power of two and ten, runs across parallel blocks."""
+
+import numpy as np
+import pytest
+
+from porevae.export import _text
+from porevae.export.grdecl import format_values, keyword_block, wrap
+
+
+def reference(values, repeat=True, width=80):
+    lines = wrap(format_values(values, repeat=repeat), width)
+    return "".join(line + "\n" for line in lines)
+
+
+def compiled(values, repeat=True, width=80):
+    return _text.format_block(values, repeat=repeat, width=width).tobytes().decode("ascii")
+
+
+def assert_same(values, **kw):
+    got, want = compiled(values, **kw), reference(values, **kw)
+    if got != want:  # name the first token that differs
+        for g, w in zip(got.split(), want.split()):
+            assert g == w
+    assert got == want
+
+
+def random_bits(rng, n, dtype):
+    width = np.dtype(dtype).itemsize * 8
+    bits = rng.integers(0, 2 ** (width - 1), size=n, dtype=np.uint64)
+    bits |= rng.integers(0, 2, size=n, dtype=np.uint64) << np.uint64(width - 1)
+    values = bits.astype(f"u{width // 8}").view(dtype)
+    return values[np.isfinite(values)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_random_bit_patterns_and_scaled_normals(rng, dtype):
+    assert_same(random_bits(rng, 100_000, dtype))
+    scale = 10.0 ** rng.integers(-30 if dtype == np.float64 else -12, 30, 100_000)
+    assert_same((rng.standard_normal(100_000) * scale).astype(dtype))
+    assert_same(np.exp(rng.standard_normal(50_000)).astype(dtype))     # permeability-like
+
+
+def test_every_power_of_two_and_ten_and_the_layout_boundaries():
+    p64 = np.r_[2.0 ** np.arange(-1074, 1024), 10.0 ** np.arange(-323, 309)]
+    edges = [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e16,
+             9999999999999998.0, 1e-4, 0.00010000000000000002, 9.999999999999999e-05, 1e22,
+             1e23, 0.1, 0.3, 2.0 / 3.0, 123.0, 5e-5]
+    assert_same(np.r_[p64, -p64, edges])
+    p32 = np.r_[np.float32(2.0) ** np.arange(-149, 128, dtype=np.float32),
+                (10.0 ** np.arange(-45, 39)).astype(np.float32)]
+    edges32 = np.array([0.0, -0.0, 1e-45, 1.1754944e-38, 3.4028235e38, 1e-4, 1.0001e-4,
+                        999999.94, 1e6, 1000001.0, 16777216.0, 0.1, 2.0 / 3.0], np.float32)
+    p32 = p32[np.isfinite(p32)]
+    assert_same(np.r_[p32, -p32, edges32])
+    # neighbours of the positional / scientific boundaries
+    for edge in (1e-4, 1e6):
+        f = np.float32(edge)
+        near = [np.nextafter(f, np.float32(0)), f, np.nextafter(f, np.float32(np.inf))]
+        assert_same(np.array(near, np.float32))
+    for edge in (1e-4, 1e16):
+        assert_same(np.array([np.nextafter(edge, 0), edge, np.nextafter(edge, np.inf)]))
+
+
+def test_integers_and_repeats_across_parallel_blocks(rng):
+    assert_same(rng.integers(-10**15, 10**15, 5000))
+    assert_same(np.array([0, 1, -1, 7, 2**62, -2**62], np.int64))
+    n = 3 * _text.BLOCK + 17
+    runs = np.repeat(rng.standard_normal(n // 50), rng.integers(1, 100, n // 50))
+    runs[_text.BLOCK - 5:_text.BLOCK + 5000] = 2.5          # one run over a block boundary
+    for repeat in (True, False):
+        assert_same(runs, repeat=repeat)
+        assert_same(runs.astype(np.float32), repeat=repeat)
+    assert_same(np.full(2 * _text.BLOCK + 1, 7.0))          # one run, one token
+    assert_same(np.full(5, 0), width=3)                      # a token longer than the line
+
+
+def test_empty_and_refusals():
+    assert compiled(np.zeros(0)) == "" and keyword_block("PERMX", np.zeros(0)) == "PERMX\n/\n"
+    with pytest.raises(TypeError, match="float64, float32 or integers"):
+        _text.format_block(np.zeros(3, complex))
