@@ -46,6 +46,8 @@ def test_readme_session_runs(tmp_path, monkeypatch, capsys):
     for name, text in readme_files().items():
         (tmp_path / name).write_text(text)
     session = [argv for argv in readme_commands() if argv and argv[0] in SUBCOMMANDS]
+    written: dict = {}   # stack file -> (n, shape) that the command writing it asked for
+    read = 0
     for argv in session:
         argv = [a for a in argv]
         for k, a in enumerate(argv[:-1]):
@@ -58,10 +60,66 @@ def test_readme_session_runs(tmp_path, monkeypatch, capsys):
         rc = main([*argv, "--no-progress"] if "--no-progress" in _flags(argv[:2]) else argv)
         captured = capsys.readouterr()
         assert rc == 0, f"porevae {shlex.join(argv)} failed:\n{captured.err}"
+        _record_stack(argv, written)
+        read += _check_read_as_stack(argv, written, captured.out)
+    assert read >= 3, "the README's stats / compare lines read fewer generated files than it shows"
     assert (tmp_path / "report" / "summary.md").is_file()
     assert (tmp_path / "ens" / "manifest.json").is_file()
     assert "wells.csv" in readme_files()
     assert E.read_manifest(tmp_path / "ens-wells")["wells"]["n_data"] == 2
+
+
+def _option(argv, flag, default=None, many=False):
+    """The value of ``flag`` in ``argv`` (``many``: the list of values up to the next flag)."""
+    if flag not in argv:
+        return default
+    k = argv.index(flag) + 1
+    if not many:
+        return argv[k]
+    values = []
+    for a in argv[k:]:
+        if a.startswith("-"):
+            break
+        values.append(a)
+    return values
+
+
+def _record_stack(argv, written) -> None:
+    """``written[out] = (n, shape)`` for the commands that write volumes: ``kle`` (its grid, for
+    the ``sample`` lines that use it), ``sample`` and ``generate``."""
+    out = _option(argv, "--out")
+    if argv[0] == "kle":
+        written[out] = (None, tuple(int(v) for v in _option(argv, "--shape", many=True)))
+    elif argv[0] == "sample":
+        shape = written[_option(argv, "--kle")][1]
+        written[out] = (int(_option(argv, "-n", "1")), shape)
+    elif argv[0] == "generate":
+        written[out] = (int(_option(argv, "-n", "1")),
+                        tuple(int(v) for v in _option(argv, "--shape", many=True)))
+
+
+def _images(n: int, shape: tuple) -> str:
+    return f"{n} image{'s' * (n != 1)} of shape {shape}"
+
+
+def _check_read_as_stack(argv, written, out: str) -> int:
+    """Every ``stats`` / ``compare`` of a generated file reads it as the stack it is: the
+    printed image count and shape are the ones its writer asked for. Returns the files checked."""
+    if argv[0] == "stats" and argv[1] in written:
+        n, shape = written[argv[1]]
+        first = out.splitlines()[0]
+        assert first.startswith(f"{argv[1]}: {_images(n, shape)}"), (argv, first)
+        return 1
+    if argv[0] == "compare":
+        files = [a for a in argv[1:] if not a.startswith("-") and a in written]
+        ref, samples = files[0], files[1:]
+        assert written[ref][0] == 1, (argv, written[ref])
+        for path in samples:
+            n, shape = written[path]
+            assert any(line.startswith(f"{path}:") and f"({_images(n, shape)})" in line
+                       for line in out.splitlines()), (argv, out)
+        return len(files)
+    return 0
 
 
 def _flags(head) -> set:
