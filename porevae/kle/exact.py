@@ -16,8 +16,9 @@ any model with ``C(h) = C(-h)``). S is diagonalised by the d-D DFT: its eigenval
 has covariance C exactly. ``W`` is drawn in the frequency domain (half spectrum, ``rfftn``
 layout): i.i.d. standard complex normals of variance ``M`` (``M = prod m``), the planes whose
 last index is 0 or ``m_d / 2`` scaled by sqrt(2), of which the real inverse transform keeps the
-Hermitian part; this is the distribution of the DFT of white noise. One realization costs one
-real inverse FFT of M points and M normal draws.
+Hermitian part; this is the distribution of the DFT of white noise. One realization costs M
+normal draws and one real inverse FFT of M points, pruned to the grid's rows after each axis
+(:meth:`ExactSampler.fields_from_noise`).
 
 Padding. The minimal embedding need not give ``lambda >= 0``. The embedding grows (each axis
 ``m_a`` = a fast FFT length >= ``g`` times its minimum, ``g`` in :data:`GROWTH`, up to 16)
@@ -43,6 +44,8 @@ Gaussian with the kriging mean and covariance: noise-free data are honoured exac
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
@@ -217,26 +220,38 @@ class ExactSampler:
         """Fields without the mean from half-spectrum noise ``z`` (b, *half) complex, ``half =
         (*embedding[:-1], embedding[-1] // 2 + 1)``: ``irfftn(amplitude * z)`` cropped to the
         grid, (b, *grid.shape). The sampler's linear map: i.i.d. standard normal real and
-        imaginary parts give the model's covariance. ``z`` is overwritten."""
+        imaginary parts give the model's covariance. ``z`` is overwritten.
+
+        The inverse transform is pruned: the complex inverse FFT along each axis but the last
+        is followed at once by the crop of that axis, so that the later stages (the real inverse
+        FFT along the last axis included) run on the grid's rows only (``irfftn`` does the same
+        stages on the whole embedding)."""
         z *= self._amp
-        y = scipy.fft.irfftn(z, s=self.embedding, axes=tuple(range(1, self.grid.ndim + 1)),
-                             workers=-1, overwrite_x=True)
-        return y[(slice(None),) + tuple(slice(0, k) for k in self.grid.shape)]
+        for a, n in enumerate(self.grid.shape[:-1], start=1):
+            z = scipy.fft.ifft(z, axis=a, workers=-1, overwrite_x=True)[
+                (slice(None),) * a + (slice(0, n),)]
+        y = scipy.fft.irfft(z, n=self.embedding[-1], axis=-1, workers=-1)
+        return y[..., :self.grid.shape[-1]]
 
     def _fill(self, out, seed, start, progress=False):
-        """``out[r]`` = realization ``start + r`` (without the mean), batch by batch."""
+        """``out[r]`` = realization ``start + r`` (without the mean), batch by batch; the normals
+        of a batch are drawn in threads (one stream per realization, NumPy releases the GIL)."""
         n, real = len(out), DTYPES[self.dtype]
         b = self._batch()
         buf = np.empty((min(b, n), *self._amp.shape),
                        dtype=np.complex64 if self.dtype == "float32" else np.complex128)
-        with _progress(total=n, enable=progress, desc="sampling", unit="real", leave=False) as bar:
+
+        def normals(r, z):
+            ss = np.random.SeedSequence(seed, spawn_key=(start + r,))
+            np.random.Generator(np.random.PCG64(ss)).standard_normal(out=z.view(real), dtype=real)
+
+        with ThreadPoolExecutor(min(b, os.cpu_count() or 1)) as pool, \
+                _progress(total=n, enable=progress, desc="sampling", unit="real",
+                          leave=False) as bar:
             for c0 in range(0, n, b):
                 c1 = min(c0 + b, n)
                 z = buf[:c1 - c0]
-                for r in range(c0, c1):
-                    ss = np.random.SeedSequence(seed, spawn_key=(start + r,))
-                    np.random.Generator(np.random.PCG64(ss)).standard_normal(
-                        out=z[r - c0].view(real), dtype=real)
+                list(pool.map(normals, range(c0, c1), z))
                 out[c0:c1] = self.fields_from_noise(z)
                 bar.update(c1 - c0)
         return out
