@@ -82,20 +82,18 @@ def test_rock_demo_writes_the_comparison(tmp_path):
     assert "PorousMediaGAN DCGAN" in text and "+4.4%" in text and "radial S2" in text
 
 
-def test_shipped_model_has_the_architecture_of_its_training_script():
-    """bench/train_shipped.py (the recorded training command) builds the shipped model's
-    architecture and loss, so that the command in the model card reproduces it."""
-    import dataclasses
-
-    from bench.train_shipped import berea_config
+@pytest.mark.parametrize("name, phi", [("berea", 0.19645303125), ("spheres", 0.40064198)])
+def test_shipped_models_record_their_data_porosity_and_cut_at_it(name, phi):
+    """Each shipped checkpoint records its training data's porosity (Berea: the shipped image;
+    spheres: the training medium), and generation cuts at it with no flag."""
     from porevae.vae.trainer import load_checkpoint
 
-    shipped = load_model(pdata.pretrained_path("berea")).config
-    meta = load_checkpoint(pdata.pretrained_path("berea"))["meta"]
-    assert "bench.train_shipped" in meta["command"]
-    for field in dataclasses.fields(shipped):
-        if field.name not in ("s2_weight", "s2_rmax", "s2_cut", "euler_weight", "s2_size"):
-            assert getattr(shipped, field.name) == getattr(berea_config(), field.name), field.name
+    assert load_checkpoint(pdata.pretrained_path(name))["data"]["porosity"] == \
+        pytest.approx(phi, abs=1e-8)
+    if name == "berea":
+        assert phi == pdata.berea_info()["porosity"]
+    vol = generate(load_model(pdata.pretrained_path(name)), 2, (24, 20, 16), seed=0)
+    assert (vol.reshape(2, -1).sum(1) == round(phi * 24 * 20 * 16)).all()
 
 
 def test_comparison_names_its_reference_and_shows_the_dcgan_only_beside_berea():

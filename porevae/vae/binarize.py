@@ -7,7 +7,9 @@ import torch
 
 from porevae._validation import check_choice
 
-CUT_RULES = ("mean", "half", "sample", "none")
+#: Cut rules: "data" (the exact cut at a given porosity: the training data's, by default of
+#: generation), "mean", "half", "sample", and "none" (no cut: the probabilities).
+CUT_RULES = ("data", "mean", "half", "sample", "none")
 
 
 def exact_cut(prob: np.ndarray, n_pore: int) -> np.ndarray:
@@ -35,6 +37,9 @@ def cut_probabilities(prob, rule: str = "mean", porosity: float | None = None,
     """Binary samples (bool, 1 = pore) from decoded pore probabilities ``prob`` (n, ...);
     NumPy in, NumPy out; torch in, torch out (same device).
 
+    ``rule="data"``: the exact cut at ``porosity`` (required; generation passes the training
+    data's porosity, :func:`porevae.vae.generation.resolve_cut`): the ``round(porosity * size)``
+    voxels of highest ``p`` of each sample are pore (ties by position).
     ``rule="half"``: pore where ``p >= 1/2``, the most probable phase voxel by voxel. A decoder
     that blurs the interfaces leaves the minority phase below 1/2 nearly everywhere, so this cut
     loses porosity (bench/RESULTS.md).
@@ -48,9 +53,11 @@ def cut_probabilities(prob, rule: str = "mean", porosity: float | None = None,
     check_choice(rule, "rule", CUT_RULES)
     if rule == "none":
         raise ValueError("rule='none' keeps the probabilities: there is nothing to cut")
+    if rule == "data" and porosity is None:
+        raise ValueError("rule='data' needs porosity (the training data's, in (0, 1))")
     if porosity is not None:
-        if rule != "mean":
-            raise ValueError(f"porosity needs rule='mean', got rule={rule!r}")
+        if rule not in ("data", "mean"):
+            raise ValueError(f"porosity needs rule='mean' or 'data', got rule={rule!r}")
         if not 0.0 < float(porosity) < 1.0:
             raise ValueError(f"porosity must be in (0, 1), got {porosity!r}")
     is_torch = isinstance(prob, torch.Tensor)

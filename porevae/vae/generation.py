@@ -1,30 +1,45 @@
-"""Generation at any shape, in bounded memory: seeded latent noise by blocks, chunked decoding
-with the decoder's receptive-field halo, exact-porosity cuts, memory plans and HDF5 streaming.
+"""Generation at any shape, in bounded memory: seeded latent noise by blocks, a latent margin
+that makes samples stationary, chunked decoding with the decoder's receptive-field halo, the
+default cut at the training data's porosity, memory plans, and files written through
+:mod:`porevae.media.io`.
+
+Latent map and margin. A sample of ``shape`` voxels is the voxels [0, shape) of the decode of a
+latent map of ``cells + 2 m`` cells per axis (cells = ceil(shape / f), m = ``config.halo``, the
+decoder's receptive-field radius in latent cells), cropped at m f voxels from each face: every
+output voxel sees a full receptive field of latent noise, as in the interior of an infinite
+map, so no face differs from the interior (without the margin the decoder's zero padding made
+the outer 8 voxels of every face of a Berea sample more porous: 0.34 in the first plane against
+0.18 inside). Its cost is the decode of the margin: ((cells + 2 m) / cells)^d, e.g. 2.6x the
+latent cells of a 128^3 Berea sample (m = 6, cells = 32), 1.7x at 256^3.
 
 Latent noise. Sample i of seed s has the latent map z_i ~ N(0, 1) i.i.d. per element, drawn by
-latent *blocks* of :data:`BLOCK` cells per axis: block (b_1, .., b_d) of sample i is
+latent *blocks* of :data:`BLOCK` cells per axis, in map coordinates (cell 0 is the first margin
+cell): block (b_1, .., b_d) of sample i is
 ``np.random.default_rng([s, i, b_1, .., b_d]).standard_normal((C, BLOCK, ..))``. Any region of
 the map (a chunk plus its halo) is built from the blocks it touches, so chunks are independent
-(any order, any process), sample i does not depend on n, and a larger shape extends a smaller one.
+(any order, any process), sample i does not depend on n, and a sample of a larger shape extends
+one of a smaller shape exactly (its corner crop).
 
 Chunked decoding. The decoder is purely local (:mod:`porevae.vae.nets`): an output voxel in latent
-cell c depends only on the cells within ``config.halo`` of c. A chunk of latent cells [a, b) is
-decoded from [a - halo, b + halo) (clipped to the map, where the whole-map decode sees the same
-zero padding) and the output voxels of [a f, b f) are kept: the result equals the whole-map
-decode up to float rounding (tests/test_vae_generate.py).
+cell c depends only on the cells within ``config.halo`` of c. A chunk of output cells [a, b) is
+decoded from the map cells [a - halo, b + halo) (always inside the map, thanks to the margin)
+and the output voxels of [a f, b f) are kept: the result equals the whole-map decode up to float
+rounding (tests/test_vae_generate.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from porevae._validation import available_memory, format_bytes
+from porevae._progress import progress as progress_bar
+from porevae._validation import available_memory, check_choice, check_int, format_bytes
 from porevae.vae.binarize import CUT_RULES, cut_probabilities
+from porevae.vae.config import ModelConfig
 from porevae.vae.models import VAE, evaluating
 from porevae.vae.nets import activation_bytes, fuses_head
 
@@ -33,24 +48,87 @@ DEFAULT_CHUNK = None  # latent cells per axis decoded at a time; None: auto_chun
 CHUNK_BUDGET = 2**30  # bytes of decoder activations per chunk for auto_chunk
 
 
-def _check_shape(model: VAE, shape) -> tuple:
-    shape = tuple(model.config.shape if shape is None else shape)
-    if len(shape) != model.config.ndim or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
-        raise ValueError(f"shape must be {model.config.ndim} positive integers (voxels per axis), "
-                         f"got {shape!r}")
-    return tuple(int(s) for s in shape)
+# -- parameters, checked before any work ------------------------------------------------------
+def check_shape(shape, ndim: int) -> tuple:
+    """``shape``: ``ndim`` positive integers (voxels per axis); one integer means a cube."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,) * ndim
+    shape = tuple(shape)
+    if len(shape) == 1:
+        shape = shape * ndim
+    if len(shape) != ndim:
+        raise ValueError(f"shape must be {ndim} positive integers (voxels per axis), got "
+                         f"{shape!r}")
+    return tuple(check_int(s, "shape entry (voxels)", low=1) for s in shape)
 
 
-def _check_count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return int(n)
+def check_porosity(porosity, name: str = "porosity") -> float | None:
+    """None, or a float in the open interval (0, 1)."""
+    if porosity is None:
+        return None
+    if isinstance(porosity, bool) or not isinstance(porosity, (int, float, np.floating)) or \
+            not 0.0 < float(porosity) < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {porosity!r}")
+    return float(porosity)
+
+
+def check_request(n, cut: str, porosity, chunk) -> tuple:
+    """What :func:`generate` checks before it needs the model: ``n`` >= 1, ``cut`` one of
+    :data:`~porevae.vae.binarize.CUT_RULES`, ``porosity`` in (0, 1) and only with the exact cuts
+    ("data", "mean"), ``chunk`` None or >= 1. Returns ``(n, porosity)``."""
+    n = check_int(n, "n", low=1)
+    check_choice(cut, "cut", CUT_RULES)
+    porosity = check_porosity(porosity)
+    if porosity is not None and cut not in ("data", "mean"):
+        raise ValueError(f"porosity is the exact cut of cut='data' (or 'mean'); got "
+                         f"cut={cut!r} with porosity={porosity}")
+    if chunk is not None:
+        check_int(chunk, "chunk (latent cells per axis)", low=1)
+    return n, porosity
+
+
+def data_porosity(model: VAE) -> float | None:
+    """The training data's porosity recorded with ``model`` (``checkpoint["data"]["porosity"]``,
+    kept by :func:`~porevae.vae.trainer.load_model` as ``model.data_info``), None when the model
+    records none (a model built in this process, an older checkpoint, a Gaussian model)."""
+    value = (getattr(model, "data_info", None) or {}).get("porosity")
+    return None if value is None else float(value)
+
+
+def resolve_cut(model: VAE, cut: str, porosity) -> tuple:
+    """The cut :func:`generate` applies: ``(rule, porosity)`` for
+    :func:`~porevae.vae.binarize.cut_probabilities`, ``rule`` None for the float means.
+
+    Gaussian models and ``cut="none"`` keep the means. ``cut="data"`` (the default) is the exact
+    cut at ``porosity``, else at the training data's porosity (:func:`data_porosity`); a model
+    that records none falls back to ``"mean"`` (each sample keeps its mean pore probability).
+    """
+    if model.config.likelihood != "bernoulli" or cut == "none":
+        if porosity is not None:
+            raise ValueError("porosity needs a Bernoulli (binary) model and a cut other than "
+                             "'none'")
+        return None, None
+    if cut == "data":
+        porosity = data_porosity(model) if porosity is None else porosity
+        return ("mean", None) if porosity is None else ("data", porosity)
+    return cut, porosity
+
+
+# -- latent noise and decoding -------------------------------------------------------------------
+def margin(model: VAE) -> int:
+    """Latent cells of noise beyond the sample on each side: the decoder's halo."""
+    return model.config.halo
+
+
+def latent_map_cells(model: VAE, shape) -> tuple:
+    """Cells per axis of the latent map of a sample of ``shape`` voxels: ceil(shape / f) plus
+    the :func:`margin` on both sides."""
+    return tuple(c + 2 * margin(model) for c in model.latent_cells(shape))
 
 
 def latent_noise(seed: int, index: int, channels: int, region) -> torch.Tensor:
     """The latent noise of sample ``index`` of ``seed`` over ``region`` (a (start, stop) pair of
-    latent cells per axis, starts >= 0): float32 tensor (channels, *sizes), from the blocks of
+    map cells per axis, starts >= 0): float32 tensor (channels, *sizes), from the blocks of
     :data:`BLOCK` cells it touches."""
     sizes = [b - a for a, b in region]
     out = np.empty((channels, *sizes), dtype=np.float32)
@@ -68,11 +146,11 @@ def latent_noise(seed: int, index: int, channels: int, region) -> torch.Tensor:
 
 
 def _grown_cells(model: VAE, cells, chunk: int) -> int:
-    return math.prod(min(k, min(k, chunk) + 2 * model.config.halo) for k in cells)
+    return math.prod(min(k, chunk) + 2 * model.config.halo for k in cells)
 
 
 def auto_chunk(model: VAE, shape, budget: int = CHUNK_BUDGET) -> int:
-    """The largest chunk (latent cells per axis, at most the whole map) whose decoder
+    """The largest chunk (output latent cells per axis, at most the whole sample) whose decoder
     activations (with the halo) fit in ``budget`` bytes: big chunks waste less on the halo."""
     cells = model.latent_cells(shape)
     chunk = max(cells)
@@ -91,22 +169,29 @@ def chunk_grid(cells, chunk: int):
 
 @torch.no_grad()
 def decode_region(model: VAE, latent, region, shape, halo: int | None = None) -> torch.Tensor:
-    """Decoder output (logits or mean, before the sigmoid) of the voxels of latent ``region``,
-    cropped to ``shape``: (1, 1, *voxels) float32 on the CPU.
+    """Decoder output (logits or mean, before the sigmoid) of the voxels of the output latent
+    cells ``region`` (a (start, stop) pair per axis, in [0, ceil(shape / f))), cropped to
+    ``shape``: (1, 1, *voxels) float32 on the CPU.
 
-    latent : callable ``region -> (C, *sizes)`` tensor (e.g. a slice of a map, or
-    :func:`latent_noise`); called once, with the region grown by the halo and clipped to the map.
+    latent : callable ``map region -> (C, *sizes)`` tensor (e.g. a slice of the latent map, or
+    :func:`latent_noise`), in map coordinates (output cell c is map cell c + :func:`margin`);
+    called once, with the region grown by ``halo`` (default the decoder's: exact).
     """
-    f = model.config.factor
+    f, m = model.config.factor, margin(model)
     halo = model.config.halo if halo is None else halo
-    cells = model.latent_cells(shape)
-    grown = [(max(0, a - halo), min(c, b + halo)) for (a, b), c in zip(region, cells)]
+    grown = [(a + m - halo, b + m + halo) for a, b in region]
     z = latent(grown)[None].to(model.device)
     out = model.decode_logits(z).float().cpu()
     keep = [slice(None), slice(None)]
-    for (a, b), (ga, _), s in zip(region, grown, shape):
-        keep.append(slice((a - ga) * f, (min(b * f, s) - ga * f)))
+    for (a, b), s in zip(region, shape):
+        keep.append(slice(halo * f, halo * f + min(b * f, s) - a * f))
     return out[tuple(keep)]
+
+
+def _map_slicer(full: torch.Tensor):
+    def latent(region):
+        return full[(slice(None),) + tuple(slice(a, b) for a, b in region)]
+    return latent
 
 
 @torch.no_grad()
@@ -114,18 +199,19 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
                    out: np.ndarray | None = None, bar=None) -> np.ndarray:
     """Mean of p(x|z) over ``shape`` voxels, decoded chunk by chunk: (*shape) float32 NumPy.
 
-    latent : a (C, *cells) tensor (cells = ceil(shape / f)) or a callable region -> tensor.
-    chunk : latent cells per axis per chunk (None: :func:`auto_chunk`).
+    latent : a (C, *map cells) tensor (:func:`latent_map_cells`: ceil(shape / f) + 2 margin) or
+        a callable map region -> tensor. The result is the whole map's decode cropped to the
+        voxels [margin f, margin f + shape) per axis.
+    chunk : output latent cells per axis per chunk (None: :func:`auto_chunk`).
     """
     cells = model.latent_cells(shape)
     chunk = auto_chunk(model, shape) if chunk is None else chunk
     if isinstance(latent, torch.Tensor):
-        full = latent
-        want = (model.config.latent_channels, *cells)
-        if tuple(full.shape) != want:
-            raise ValueError(f"latent map must have shape {want}, got {tuple(full.shape)}")
-        def latent(region, full=full):
-            return full[(slice(None),) + tuple(slice(a, b) for a, b in region)]
+        want = (model.config.latent_channels, *latent_map_cells(model, shape))
+        if tuple(latent.shape) != want:
+            raise ValueError(f"latent map must have shape {want} (channels, ceil(shape / f) + "
+                             f"2 x margin {margin(model)} cells), got {tuple(latent.shape)}")
+        latent = _map_slicer(latent)
     if out is None:
         out = np.empty(shape, dtype=np.float32)
     f = model.config.factor
@@ -148,7 +234,7 @@ def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHU
     float32 copy the exact cut partitions (binary); ``chunk``: the decoder's activations and the
     latent noise of one chunk with its halo. ``total`` is their sum.
     """
-    shape = _check_shape(model, shape)
+    shape = check_shape(shape, model.config.ndim)
     voxels = math.prod(shape)
     cells = model.latent_cells(shape)
     n_cells = _grown_cells(model, cells, auto_chunk(model, shape) if chunk is None else chunk)
@@ -174,28 +260,8 @@ def check_generation_memory(model: VAE, n: int, shape, chunk=DEFAULT_CHUNK, bina
         raise MemoryError(
             f"generating {n} sample(s) of shape {tuple(shape)} needs {format_bytes(need['total'])}"
             f" ({need['total']} bytes: {detail}) but only {format_bytes(limit)} is available; "
-            f"ask for fewer or smaller samples, a smaller chunk, or stream to an .h5 file")
+            f"ask for fewer or smaller samples, a smaller chunk, or write to a file")
     return need
-
-
-@torch.no_grad()
-def sample_means(model: VAE, n: int, shape=None, seed: int | None = None, device=None,
-                 chunk: int | None = None, progress: bool = False) -> torch.Tensor:
-    """``n`` prior samples, mean of p(x|z): (n, 1, *shape) float32 CPU tensor (see
-    :meth:`VAE.sample`). The memory need is checked before allocating."""
-    n, shape = _check_count(n), _check_shape(model, shape)
-    check_generation_memory(model, n, shape, chunk, binary=False)
-    if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,)).item())
-    if device is not None and torch.device(device) != model.device:
-        model = model.to(device)
-    out = torch.empty((n, 1, *shape), dtype=torch.float32)
-    with tqdm(total=n * math.prod(shape), unit="vox", unit_scale=True, desc="generate",
-              disable=not progress) as bar:
-        for i in range(n):
-            decode_chunked(model, _noise_of(model, seed, i), shape, chunk,
-                           out=out[i, 0].numpy(), bar=bar)
-    return out
 
 
 def _noise_of(model: VAE, seed: int, index: int):
@@ -203,38 +269,62 @@ def _noise_of(model: VAE, seed: int, index: int):
     return lambda region: latent_noise(seed, index, c, region)
 
 
+def _bar(total: int, enable: bool):
+    return progress_bar(total=total, enable=enable, unit="vox", unit_scale=True, desc="generate")
+
+
 @torch.no_grad()
-def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "mean",
+def sample_means(model: VAE, n: int, shape=None, seed: int | None = None, device=None,
+                 chunk: int | None = None, progress: bool = False) -> torch.Tensor:
+    """``n`` prior samples, mean of p(x|z): (n, 1, *shape) float32 CPU tensor (see
+    :meth:`VAE.sample`). The memory need is checked before allocating."""
+    n, _ = check_request(n, "none", None, chunk)
+    shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
+    check_generation_memory(model, n, shape, chunk, binary=False)
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    if device is not None and torch.device(device) != model.device:
+        model = model.to(device)
+    out = torch.empty((n, 1, *shape), dtype=torch.float32)
+    with _bar(n * math.prod(shape), progress) as bar:
+        for i in range(n):
+            decode_chunked(model, _noise_of(model, seed, i), shape, chunk,
+                           out=out[i, 0].numpy(), bar=bar)
+    return out
+
+
+@torch.no_grad()
+def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "data",
              porosity: float | None = None, chunk: int | None = DEFAULT_CHUNK,
              progress: bool = False, writer=None, limit: int | None = None) -> np.ndarray | None:
     """``n`` samples of ``shape`` voxels from the prior, binarised by ``cut``.
 
-    cut : "mean" | "half" | "sample" | "none" (see :func:`~porevae.vae.cut_probabilities`);
-        Gaussian models always give the float32 mean ("none").
-    porosity : float in (0, 1), optional
-        Each sample's cut makes exactly round(porosity * voxels) voxels pore (with "mean").
+    cut : "data" (default) | "mean" | "half" | "sample" | "none" (see :func:`resolve_cut` and
+        :func:`~porevae.vae.binarize.cut_probabilities`): "data" makes exactly
+        round(P * voxels) voxels of each sample pore, P = ``porosity`` or else the training
+        data's porosity recorded in the checkpoint (a model without that record: each sample's
+        own mean pore probability, as "mean"). Gaussian models give the float32 mean.
+    porosity : float in (0, 1), optional (with "data" or "mean")
     writer : callable ``(index, sample) -> None``, optional
-        Receives each finished sample (e.g. an HDF5 dataset row); then nothing is kept and the
-        function returns None, so the memory need is one sample plus one chunk.
-    Returns (n, *shape): uint8 0/1 (1 = pore) or float32. The memory need is checked first
-    (:func:`check_generation_memory`, MemoryError with the bytes when it does not fit).
+        Receives each finished sample (e.g. a :class:`porevae.media.io.StackWriter`); then
+        nothing is kept and the function returns None, so the memory need is one sample plus
+        one chunk.
+    Returns (n, *shape): uint8 0/1 (1 = pore) or float32. Every parameter and the memory need
+    are checked first (one-line ValueError / MemoryError), before any decoding.
     """
-    n, shape = _check_count(n), _check_shape(model, shape)
-    if cut not in CUT_RULES:
-        raise ValueError(f"cut must be one of {list(CUT_RULES)}, got {cut!r}")
-    binary = model.config.likelihood == "bernoulli" and cut != "none"
-    if porosity is not None and (not binary or cut != "mean"):
-        raise ValueError("porosity needs a Bernoulli model and cut='mean'")
+    n, porosity = check_request(n, cut, porosity, chunk)
+    shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
+    rule, porosity = resolve_cut(model, cut, porosity)
+    binary = rule is not None
     check_generation_memory(model, n, shape, chunk, binary, keep=writer is None, limit=limit)
     result = None if writer is not None else np.empty(
         (n, *shape), dtype=np.uint8 if binary else np.float32)
     gen = torch.Generator().manual_seed(seed)
-    with tqdm(total=n * math.prod(shape), unit="vox", unit_scale=True, desc="generate",
-              disable=not progress) as bar:
+    with _bar(n * math.prod(shape), progress) as bar:
         for i in range(n):
             mean = decode_chunked(model, _noise_of(model, seed, i), shape, chunk, bar=bar)
             if binary:
-                mean = cut_probabilities(mean[None], cut, porosity=porosity,
+                mean = cut_probabilities(mean[None], rule, porosity=porosity,
                                          generator=gen)[0].view(np.uint8)
             if writer is None:
                 result[i] = mean
@@ -243,39 +333,34 @@ def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "mean
     return result
 
 
-def generate_hdf5(model: VAE, path, n: int = 1, shape=None, dataset: str = "volume",
-                  **kwargs) -> None:
-    """:func:`generate` streamed into an HDF5 dataset ``(n, *shape)`` (uint8 0/1 or float32,
-    gzip, one HDF5 chunk per sample slab of at most 64 voxels per axis), one sample at a time:
-    the memory need is one sample plus one decoder chunk, whatever n. Written atomically (a
-    temporary file moved into place). ``kwargs``: those of :func:`generate`."""
-    import h5py
+def generate_file(model: VAE, path, n: int = 1, shape=None, dataset: str = "volume",
+                  attrs: dict | None = None, **kwargs) -> Path:
+    """:func:`generate` written to ``path`` through :class:`porevae.media.io.StackWriter`
+    (any suffix of :mod:`porevae.media.io`): for ``n`` > 1 a stack ``(n, *shape)`` with the
+    stack flag, for ``n`` = 1 the volume ``(*shape)``; checksum, atomic write. One sample at a
+    time: the memory need is one sample plus one decoder chunk (TIFF assembles the file in
+    memory). ``attrs`` (JSON) are kept with the data (the seed, the cut, ... by the CLI);
+    ``kwargs``: those of :func:`generate`."""
+    from porevae.media.io import StackWriter
 
-    from porevae._files import atomic_path
-
-    n, shape = _check_count(n), _check_shape(model, shape)
-    binary = model.config.likelihood == "bernoulli" and kwargs.get("cut", "mean") != "none"
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        ds = fh.create_dataset(dataset, shape=(n, *shape),
-                               dtype=np.uint8 if binary else np.float32, compression="gzip",
-                               chunks=(1, *(min(s, 64) for s in shape)))
-        ds.attrs["pore"] = 1
-        ds.attrs["seed"] = kwargs.get("seed", 0)
-
-        def write(i, sample):
-            ds[i] = sample
-
-        generate(model, n, shape, writer=write, **kwargs)
+    n, porosity = check_request(n, kwargs.get("cut", "data"), kwargs.get("porosity"),
+                                kwargs.get("chunk"))
+    shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
+    rule, _ = resolve_cut(model, kwargs.get("cut", "data"), porosity)
+    dtype = np.uint8 if rule is not None else np.float32
+    with StackWriter(path, (n, *shape) if n > 1 else shape, dtype, dataset=dataset,
+                     stack=n > 1, attrs=attrs) as w:
+        generate(model, n, shape, writer=lambda i, s: w.write(s[None] if n > 1 else s),
+                 **kwargs)
+    return Path(path)
 
 
-# -- volumes larger than memory: chunk tasks, two passes, a chunked HDF5 store ---------------
+# -- volumes larger than memory: chunk tasks, two passes, slabs through media.io -------------
 HIST_BINS = 1 << 16
 
 
 def _job_model(payload):
     """Rebuild a model from ``(config dict, state dict)`` (once per worker process)."""
-    from porevae.vae.config import ModelConfig
-
     held = _job_model.cache
     if held is None or held[0] is not payload:
         model = VAE.from_config(ModelConfig(**payload[0]))
@@ -291,12 +376,10 @@ def _chunk_task(payload, seed, shape, region, what, threshold=None, take=0):
     """One chunk of sample 0 of ``seed``: ``what="hist"`` -> (histogram of the pore
     probabilities, HIST_BINS bins on [0, 1]); ``"cut"`` -> (region, uint8 block) with pore where
     p is above the threshold bin, plus the first ``take`` voxels (C order) inside it."""
-    import torch as _torch
-
-    _torch.set_num_threads(1)
+    torch.set_num_threads(1)
     model = _job_model(payload)
     latent = _noise_of(model, seed, 0)
-    with _torch.no_grad():
+    with torch.no_grad():
         p = model.mean_of(decode_region(model, latent, region, shape))[0, 0].numpy()
     b = np.minimum((p * HIST_BINS).astype(np.int64), HIST_BINS - 1)
     if what == "hist":
@@ -308,33 +391,38 @@ def _chunk_task(payload, seed, shape, region, what, threshold=None, take=0):
     return region, out.view(np.uint8)
 
 
-def generate_volume_hdf5(model: VAE, path, shape, seed: int = 0, porosity: float = 0.2,
-                         chunk: int | None = None, dataset: str = "volume", dask=None,
-                         progress: bool = False) -> dict:
-    """One binary volume of any ``shape`` (larger than memory) into a chunked HDF5 dataset,
+def generate_volume(model: VAE, path, shape, seed: int = 0, porosity: float | None = None,
+                    chunk: int | None = None, dataset: str = "volume", dask=None,
+                    progress: bool = False) -> dict:
+    """One binary volume of any ``shape`` (larger than memory) written to ``path`` (``.h5``,
+    ``.npy`` or ``.raw``, through :class:`porevae.media.io.StackWriter`: checksum, atomic),
     decoded chunk by chunk, each chunk an independent task (here, or on a Dask cluster:
     ``dask`` = a ``distributed.Client`` or a scheduler address).
 
     The volume is sample 0 of ``seed``: its pore probabilities are those of
     :func:`generate` (same latent noise, same chunk-exact decode). Binarisation hits
-    ``porosity`` exactly in two passes: pass 1 sums per-chunk histograms of p (65536 bins)
-    and finds the threshold bin; pass 2 decodes again and writes p above that bin as pore, plus
-    as many voxels of that bin (in chunk order, then C order) as the exact count needs. This
-    differs from the in-memory cut only in the order of voxels within one bin (width 1/65536).
-    Memory: one chunk per task on the workers, one chunk at a time on the client. Returns
-    ``{"shape", "chunk", "tasks", "porosity", "seconds"}``.
+    ``porosity`` (default: the training data's, :func:`data_porosity`) exactly in two passes:
+    pass 1 sums per-chunk histograms of p (65536 bins) and finds the threshold bin; pass 2
+    decodes again, slab by slab along axis 0 (one row of chunks), and writes p above that bin as
+    pore, plus as many voxels of that bin (in chunk order, then C order) as the exact count
+    needs. This differs from the in-memory cut only in the order of voxels within one bin
+    (width 1/65536). Memory: one chunk per task on the workers; one slab (chunk f x the other
+    axes, 1 byte per voxel) on the client. Returns ``{"shape", "chunk", "tasks", "porosity",
+    "seconds"}``.
     """
     import time as _time
 
-    import h5py
+    from porevae.media.io import StackWriter
 
-    from porevae._files import atomic_path
-
-    shape = _check_shape(model, shape)
+    shape = check_shape(shape, model.config.ndim)
+    porosity = check_porosity(porosity)
+    if chunk is not None:
+        check_int(chunk, "chunk (latent cells per axis)", low=1)
     if model.config.likelihood != "bernoulli":
-        raise ValueError("generate_volume_hdf5 writes binary media: it needs a Bernoulli model")
-    if not 0.0 < float(porosity) < 1.0:
-        raise ValueError(f"porosity must be in (0, 1), got {porosity!r}")
+        raise ValueError("generate_volume writes binary media: it needs a Bernoulli model")
+    porosity = data_porosity(model) if porosity is None else porosity
+    if porosity is None:
+        raise ValueError("porosity is needed: the model records no training-data porosity")
     chunk = auto_chunk(model, shape) if chunk is None else chunk
     cells = model.latent_cells(shape)
     regions = chunk_grid(cells, chunk)
@@ -343,8 +431,10 @@ def generate_volume_hdf5(model: VAE, path, shape, seed: int = 0, porosity: float
     t0 = _time.perf_counter()
     f = model.config.factor
     total = math.prod(shape)
-    want = round(float(porosity) * total)
-    with tqdm(total=2 * len(regions), desc="generate", disable=not progress) as bar:
+    want = round(porosity * total)
+    with progress_bar(total=2 * len(regions), enable=progress, desc="generate") as bar, \
+            StackWriter(path, shape, np.uint8, dataset=dataset, stack=False,
+                        attrs={"seed": seed, "porosity": porosity}) as w:
         hist = np.zeros(HIST_BINS, np.int64)
         counts = []
         for region, h in run(payload, seed, shape, regions, "hist"):
@@ -359,17 +449,18 @@ def generate_volume_hdf5(model: VAE, path, shape, seed: int = 0, porosity: float
         for region, h in sorted(counts, key=lambda c: order[c[0]]):
             takes[region] = min(int(h[threshold]), missing)
             missing -= takes[region]
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-            ds = fh.create_dataset(dataset, shape=shape, dtype=np.uint8, compression="gzip",
-                                   chunks=tuple(min(s, chunk * f) for s in shape))
-            ds.attrs["pore"] = 1
-            ds.attrs["seed"] = seed
-            pore = 0
-            for region, block in run(payload, seed, shape, regions, "cut", threshold, takes):
-                ds[tuple(slice(a * f, min(b * f, s)) for (a, b), s in zip(region, shape))] = \
-                    block
+        pore = 0
+        for rows, slab_regions in itertools.groupby(regions, key=lambda r: r[0]):
+            lo = rows[0] * f
+            slab = np.empty((min(rows[1] * f, shape[0]) - lo, *shape[1:]), np.uint8)
+            for region, block in run(payload, seed, shape, list(slab_regions), "cut",
+                                     threshold, takes):
+                slab[tuple(slice(a * f - (lo if k == 0 else 0), min(b * f, s) - (
+                    lo if k == 0 else 0)) for k, ((a, b), s) in enumerate(zip(region, shape)))] \
+                    = block
                 pore += int(block.sum())
                 bar.update()
+            w.write(slab)
     return {"shape": shape, "chunk": chunk, "tasks": 2 * len(regions),
             "porosity": pore / total, "seconds": _time.perf_counter() - t0}
 
