@@ -217,7 +217,7 @@ def test_cli_field_refusals(kle_file, tmp_path, capsys):
     for bad in ("0", str(n_terms + 1)):
         assert main(["field", "--kle", str(kle_file), "--write-priors",
                      str(tmp_path / "p.txt"), "--n-coefficients", bad]) == 2
-        assert f"--n-coefficients must be [1, {n_terms}], got {bad}" in capsys.readouterr().err
+        assert f"--n-coefficients must be in [1, {n_terms}], got {bad}" in capsys.readouterr().err
     assert not (tmp_path / "p.txt").exists()
     assert main(["field", "--kle", str(kle_file), "--write-priors", str(tmp_path / "p.txt"),
                  "--n-coefficients", "5"]) == 0

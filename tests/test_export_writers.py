@@ -1,6 +1,8 @@
-"""Writers of porevae.export: GRDECL text (own reader and resdata's parser), bgrdecl (resfo),
-VTK image data, .npy/.h5; cell ordering; validation before anything is written; atomic writes."""
+"""Writers of porevae.export: GRDECL text (own reader and resdata's parser), bgrdecl (the same
+bytes as resfo), ROFF (the same bytes as roffio), VTK image data, .npy/.h5; cell ordering;
+validation before anything is written; atomic writes."""
 
+import io
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -11,14 +13,17 @@ import resfo
 
 import porevae as pv
 from porevae.export import (
+    binary,
     grdecl_text,
     read_bgrdecl,
     read_grdecl,
     read_h5,
+    roff,
     write_bgrdecl,
     write_grdecl,
     write_h5,
     write_npy,
+    write_roff,
     write_vti,
 )
 
@@ -133,6 +138,33 @@ def test_bgrdecl_through_resfo(tmp_path):
     np.testing.assert_array_equal(GRID3.unflatten(back["PERMX"]), k)
 
 
+@pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001, 2500])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_bgrdecl_records_are_resfos_bytes(rng, n, dtype):
+    values = (rng.standard_normal(n) * 100).astype(dtype)
+    want = io.BytesIO()
+    resfo.write(want, [("PERMX   ", values)], fileformat=resfo.Format.UNFORMATTED)
+    assert binary.keyword_records("PERMX", values).tobytes() == want.getvalue()
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 2), (7, 1, 5), (30, 20, 10)])
+def test_roff_is_roffios_bytes(tmp_path, rng, shape):
+    roffio = pytest.importorskip("roffio")
+    grid = pv.Grid(shape)
+    k = np.exp(rng.standard_normal(shape))
+    act = (rng.random(shape) > 0.2).astype(int)
+    path = write_roff(tmp_path / "mine.roff", {"PERMX": k, "ACTNUM": act}, grid)
+    tags = [("filedata", {"filetype": "parameter", "creationDate": roff.CREATION_DATE}),
+            ("dimensions", dict(zip(("nX", "nY", "nZ"), map(np.int32, shape))))]
+    for name, v in (("PERMX", grid.flatten(k).astype(np.float32)),
+                    ("ACTNUM", grid.flatten(act).astype(np.int32))):
+        tags.append(("parameter", [("name", name), ("data", roff.roff_order(v, shape))]))
+    roffio.write(tmp_path / "ref.roff", tags)
+    mine = path.read_bytes().replace(f"#Creator: porevae {pv.__version__}#".encode(),
+                                     f"#Creator: roffio, version {roffio.__version__}#".encode())
+    assert mine == (tmp_path / "ref.roff").read_bytes()
+
+
 def read_vti_cells(path):
     """Cell arrays of a raw-appended .vti (the VTK XML layout: UInt64 byte count, then data)."""
     data = path.read_bytes()
@@ -193,13 +225,19 @@ def test_bad_input_refused_before_writing(tmp_path, bad, match, writer):
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = write_grdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
     before = path.read_bytes()
+    calls = []
+    real = binary.keyword_records
 
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
+    def boom(name, values):      # the disk fills after the first keyword was written
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(name, values)
 
-    monkeypatch.setattr(resfo, "write", boom)
+    monkeypatch.setattr(binary, "keyword_records", boom)
     with pytest.raises(OSError, match="disk full"):
-        write_bgrdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
+        write_bgrdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field(), "PORO": ijk_field() / 1e4},
+                      GRID3)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["P.GRDECL"]
 

@@ -1,21 +1,33 @@
-"""Binary GRDECL (``.bgrdecl``): Eclipse's Fortran unformatted records, through resfo.
+"""Binary GRDECL (``.bgrdecl``): Eclipse's Fortran unformatted records.
 
-Each keyword is one record pair: a header (8-character keyword, element count, type) and the
-values, big-endian, in the Eclipse cell order (I fastest, then J, then K). Floats are written as
-``REAL`` (float32, what Eclipse's ``IMPORT`` expects) unless ``float_dtype=np.float64`` asks for
-``DOUB``; integer keywords (``ACTNUM``, ``*NUM``) as ``INTE`` (int32).
+Each keyword is a header record (8-character keyword, element count, type) and the values,
+big-endian, in the Eclipse cell order (I fastest, then J, then K), in data records of
+:data:`GROUP` values; every record is framed by its length in bytes (big-endian int32) before
+and after. Floats are written as ``REAL`` (float32, what Eclipse's ``IMPORT`` expects) unless
+``float_dtype=np.float64`` asks for ``DOUB``; integer keywords (``ACTNUM``, ``*NUM``) as ``INTE``
+(int32).
+
+The writer assembles each keyword's records in one buffer (one pass converting to big-endian)
+and writes it in one call; its bytes are those of the kept library resfo (``resfo.write``, the
+tests' reference), which reads them back here (:func:`read_bgrdecl`).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import resfo
 
-from porevae._files import FileIntegrityError, atomic_path
+from porevae._files import FileIntegrityError
 from porevae.export._check import check_fields
+from porevae.export._io import write_parts
+
+GROUP = 1000  # values per data record of a numeric keyword (Eclipse's blocking)
+TYPES = {np.dtype(np.int32): b"INTE", np.dtype(np.float32): b"REAL",
+         np.dtype(np.float64): b"DOUB"}
 
 
 def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Path:
@@ -30,12 +42,38 @@ def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Pat
     if float_dtype not in (np.float32, np.float64):
         raise ValueError(f"float_dtype must be float32 or float64, got {float_dtype}")
     flat = check_fields(fields, grid)
-    records = [(name.ljust(8), values.astype(np.int32) if values.dtype.kind == "i"
-                else values.astype(float_dtype)) for name, values in flat.items()]
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        resfo.write(tmp, records, fileformat=resfo.Format.UNFORMATTED)
-    return path
+    for name, values in flat.items():
+        if values.size >= 2**31:
+            raise ValueError(f"{name} has {values.size} values; binary GRDECL keywords hold "
+                             f"fewer than 2**31")
+    return write_parts(path, (keyword_records(name, values.astype(
+        np.int32 if values.dtype.kind == "i" else float_dtype, copy=False))
+        for name, values in flat.items()))
+
+
+def keyword_records(name: str, values: np.ndarray) -> np.ndarray:
+    """The bytes (uint8 array) of one keyword: its header record and its data records.
+
+    ``values`` (n,) int32, float32 or float64 (``INTE``, ``REAL``, ``DOUB``), n < 2**31.
+    """
+    kind = TYPES[values.dtype]
+    item = values.dtype.itemsize
+    n = values.size
+    full, rest = divmod(n, GROUP)
+    head = struct.pack(">i8si4si", 16, name.ljust(8).encode("ascii"), n, kind, 16)
+    big = values.dtype.newbyteorder(">")
+    record = np.dtype([("start", ">i4"), ("values", big, (GROUP,)), ("end", ">i4")])
+    size = len(head) + full * record.itemsize + (8 + rest * item if rest else 0)
+    out = np.empty(size, np.uint8)
+    out[:len(head)] = np.frombuffer(head, np.uint8)
+    body = out[len(head):len(head) + full * record.itemsize].view(record)
+    body["start"] = body["end"] = GROUP * item
+    body["values"] = values[:full * GROUP].reshape(full, GROUP)
+    if rest:
+        tail = out[len(head) + full * record.itemsize:]
+        tail[:4].view(">i4")[0] = tail[-4:].view(">i4")[0] = rest * item
+        tail[4:-4].view(big)[:] = values[full * GROUP:]
+    return out
 
 
 def read_bgrdecl(path) -> dict[str, np.ndarray]:

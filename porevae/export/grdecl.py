@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from porevae._files import atomic_path
 from porevae.cornerpoint import CornerPointGrid
 from porevae.export._check import check_fields, is_integer_keyword
+from porevae.export._io import write_parts
 from porevae.export._text import format_block
 
 LINE_WIDTH = 80
@@ -97,13 +97,7 @@ def write_grdecl(path, fields: Mapping, grid, *, repeat: bool = True, header: Ma
     """
     parts = _parts(fields, grid, repeat=repeat, header=header, grid_section=grid_section,
                    float_format=float_format, top=top, thickness=thickness)
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb", buffering=0) as fh:
-        for part in parts:          # a few large writes: the header, then one per keyword
-            view = memoryview(part)
-            while view:
-                view = view[fh.write(view):]
-    return path
+    return write_parts(path, parts)
 
 
 def grdecl_text(fields: Mapping, grid, *, repeat: bool = True, header: Mapping | None = None,
