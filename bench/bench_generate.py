@@ -2,11 +2,13 @@
 memory of a 512^3 volume, and the seam test.
 
     python -m bench.bench_generate [--model berea | --checkpoint PATH] [--threads N]
-                                   [--sizes 128 256] [--big 512] [--seam 256] [--repeat 3]
+                                   [--sizes 128 256] [--big 512] [--seam 256] [--faces 8]
+                                   [--repeat 3]
 
-- **speed**: porevae decodes a latent map of ceil(n / 4)^3 x 8 cells in chunks (the decoder's
-  mean, i.e. pore probabilities, ``decode``) and also the whole ``generate`` (with the exact
-  porosity cut); the DCGAN generator of Mosser et al. 2017 (PorousMediaGAN ``dcgan.py``
+- **speed**: porevae decodes a latent map of (ceil(n / 4) + 2 margin)^3 x 8 cells (the
+  decoder's halo on each side: stationary samples) in chunks (the decoder's mean, i.e. pore
+  probabilities, ``decode``) and also the whole ``generate`` (with the default cut, at the
+  training data's porosity); the DCGAN generator of Mosser et al. 2017 (PorousMediaGAN ``dcgan.py``
   recipe as used for Berea: nz = 512, ngf = 32, five ConvTranspose3d layers
   nz -> 256 (k4 s1 p0) -> 128 -> 64 -> 32 (k4 s2 p1, BatchNorm + ReLU) -> 1 (k4 s2 p1, tanh);
   random weights, eval mode) fed a z of spatial size n / 16 - 3 so that it writes n^3 voxels
@@ -19,6 +21,8 @@ memory of a 512^3 volume, and the seam test.
   porosity and S2(r = 1..8) (mean over axes) of 32^3 windows centred on chunk corners (where
   three chunk borders meet) vs windows centred inside chunks: the differences of the means
   against their standard errors.
+- **faces**: porosity of the voxel planes at depth 0..11 from the six faces against the
+  interior, over ``faces`` samples of 128^3 (the stationarity bar of issue 26: within 0.01).
 """
 
 from __future__ import annotations
@@ -53,13 +57,13 @@ def speed(model, sizes, repeat):
     """Seconds per volume, each generator in both memory formats (contiguous and
     channels-last), best of the two reported as its figure."""
     from porevae.vae import decode_chunked, generate
-    from porevae.vae.generation import latent_noise
+    from porevae.vae.generation import latent_map_cells, latent_noise
 
     gan = dcgan_generator()
     cl = torch.channels_last_3d
     rows = []
     for n in sizes:
-        cells = model.latent_cells((n,) * 3)
+        cells = latent_map_cells(model, (n,) * 3)
         z = latent_noise(0, 0, model.config.latent_channels, [(0, c) for c in cells])
         t_dec = {}
         for fmt in (False, True):
@@ -68,8 +72,7 @@ def speed(model, sizes, repeat):
                                       repeat)
         best = min(t_dec, key=t_dec.get)
         model.set_channels_last(best)
-        t_gen = median_time(lambda n=n: generate(model, 1, (n,) * 3, seed=0, porosity=0.196),
-                             repeat)
+        t_gen = median_time(lambda n=n: generate(model, 1, (n,) * 3, seed=0), repeat)
         s = n // 16 - 3
         zg = torch.randn(1, 512, s, s, s)
         t_gan = {}
@@ -93,7 +96,7 @@ def _big_child(source, n):
     model = load_model(source)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
-    vol = generate(model, 1, (n,) * 3, seed=0, porosity=0.196)
+    vol = generate(model, 1, (n,) * 3, seed=0)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"size": n, "seconds": seconds, "peak_rss": peak, "rss_before": base,
@@ -105,7 +108,7 @@ def seams(model, n, window=32, chunk=16):
     from porevae.media import two_point_correlation
     from porevae.vae import generate
 
-    vol = generate(model, 1, (n,) * 3, seed=3, chunk=chunk, porosity=0.196)[0].astype(bool)
+    vol = generate(model, 1, (n,) * 3, seed=3, chunk=chunk)[0].astype(bool)
     step = chunk * model.config.factor
     h = window // 2
 
@@ -126,6 +129,21 @@ def seams(model, n, window=32, chunk=16):
             for nm, x, y, e in zip(names, b.mean(0), i.mean(0), se)], len(b), len(i)
 
 
+def faces(model, n, count, depth=12, seed=11):
+    """Porosity of the voxel planes at each depth 0..depth - 1 from the faces (the six faces
+    pooled) against the interior (voxels farther than ``depth`` from every face), over
+    ``count`` samples of n^3 cut at the training data's porosity (the default cut)."""
+    from porevae.vae import generate
+
+    planes, inner = np.zeros(depth), 0.0
+    for i in range(count):
+        v = generate(model, 1, (n,) * 3, seed=seed + i)[0]
+        planes += [np.mean([np.take(v, k, a).mean() for a in range(3) for k in (d, -1 - d)])
+                   for d in range(depth)]
+        inner += v[depth:-depth, depth:-depth, depth:-depth].mean()
+    return planes / count, inner / count
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group()
@@ -135,6 +153,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--big", type=int, default=512, help="edge of the memory test (0: skip)")
     ap.add_argument("--seam", type=int, default=256, help="edge of the seam test (0: skip)")
+    ap.add_argument("--faces", type=int, default=8,
+                    help="samples of 128^3 for the face-plane porosity (0: skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -180,6 +200,15 @@ def main(argv=None) -> int:
         for r in rows:
             print(f"| {r['statistic']} | {r['border']:.5f} | {r['interior']:.5f} | "
                   f"{r['z']:+.2f} |")
+    if args.faces:
+        planes, inner = faces(model, 128, args.faces)
+        print(f"\nstationarity, {args.faces} samples of 128^3 at the default cut: porosity of "
+              f"the voxel planes at depth d from the faces (six faces pooled) vs the interior "
+              f"(depth >= 12) {inner:.4f}")
+        print("| depth | " + " | ".join(map(str, range(len(planes)))) + " |")
+        print("|---|" + "---|" * len(planes))
+        print("| porosity | " + " | ".join(f"{p:.4f}" for p in planes) + " |")
+        print(f"largest |plane - interior|: {np.abs(planes - inner).max():.4f}")
     return 0
 
 

@@ -10,12 +10,10 @@ from pathlib import Path
 import torch
 
 from porevae._files import atomic_path
+from porevae.media.bars import BARS, describe, judge
 
-#: Reconstruction targets (the level the published 3D GAN for rocks reached): statistic ->
-#: (kind, tolerance); "abs" compares mean - reference, "rel" (mean - reference) / |reference|.
-TARGETS = {"porosity": ("abs", 0.01), "specific_surface": ("rel", 0.05),
-           "mean_pore_chord": ("rel", 0.05), "mean_solid_chord": ("rel", 0.05),
-           "euler_density": ("rel", 0.25)}
+#: The reconstruction targets: the one table of bars, :data:`porevae.media.bars.BARS`.
+TARGETS = BARS
 
 
 def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=4.0, size=32,
@@ -30,12 +28,14 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     decoded to pore probabilities and cut by :func:`porevae.vae.cut_probabilities`
     (``cut="mean"``: each sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
     :func:`porevae.media.compare` judges them against the whole medium, and each scalar in
-    :data:`TARGETS` is checked.
+    :data:`porevae.media.bars.BARS` is checked (:func:`porevae.media.bars.judge` on the
+    per-sample values).
 
     Returns ``{"comparison", "targets", "history"}``: the :class:`porevae.media.report.Comparison`,
-    one row per target (``statistic``, ``reference``, ``mean``, ``diff``, ``kind``, ``tolerance``,
-    ``met``) and the training log rows. With ``out_dir`` the comparison report is written there
-    plus ``reconstruction.md`` (targets table, training settings).
+    one row per bar (``statistic``, ``reference``, ``mean``, ``diff``, ``se``, ``kind``, ``bar``
+    and its alias ``tolerance``, ``met``, ``verdict``) and the training log rows. With
+    ``out_dir`` the comparison report is written there plus ``reconstruction.md`` (targets
+    table, training settings).
     """
     from porevae.media import compare, overlapping_spheres
     from porevae.vae import cut_probabilities, train_demo
@@ -51,25 +51,22 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     result = compare(medium, samples, out_dir=out_dir)
     by_name = {row["statistic"]: row for row in result.table}
     targets = []
-    for name, (how, tol) in TARGETS.items():
-        row = by_name[name]
-        diff = row["mean"] - row["reference"] if how == "abs" else row["rel_diff"]
-        targets.append({"statistic": name, "reference": row["reference"], "mean": row["mean"],
-                        "diff": diff, "kind": how, "tolerance": tol,
-                        "met": bool(abs(diff) <= tol)})
+    for name in BARS:
+        row = judge(name, [s[name] for s in result.samples], [by_name[name]["reference"]])
+        targets.append({**row, "tolerance": row["bar"]})
     if out_dir is not None:
         lines = [f"# Reconstruction of a synthetic medium by a {kind} VAE",
                  "", (f"Medium: overlapping spheres {tuple(shape)}, porosity {porosity}, radius "
                  f"{radius} voxels (seed {seed}). Training: {steps} steps on {size}^3 crops "
                  f"(S2 descriptor weight {s2_weight:g}, lags 0..{s2_rmax}), "
                  f"{seconds:.0f} s on the CPU. {n_samples} generated samples, cut rule {cut!r}."),
-                 "", "| statistic | reference | samples mean | difference | target | met |",
+                 "", "| statistic | reference | samples mean | difference ± 2 SE | bar | met |",
                  "|---|---|---|---|---|---|"]
         for t in targets:
-            diff = f"{t['diff']:+.4f}" if t["kind"] == "abs" else f"{t['diff']:+.1%}"
-            target = f"±{t['tolerance']}" if t["kind"] == "abs" else f"±{t['tolerance']:.0%}"
+            diff = f"{t['diff']:+.4f} ± {2 * t['se']:.4f}" if t["kind"] == "abs" else \
+                f"{t['diff']:+.1%} ± {2 * t['se']:.1%}"
             lines.append(f"| {t['statistic']} | {t['reference']:.5g} | {t['mean']:.5g} | "
-                         f"{diff} | {target} | {'yes' if t['met'] else 'no'} |")
+                         f"{diff} | {describe(t['statistic'])} | {t['verdict']} |")
         lines += ["", "Full comparison: [summary.md](summary.md)", ""]
         with atomic_path(Path(out_dir) / "reconstruction.md") as tmp:
             Path(tmp).write_text("\n".join(lines))
