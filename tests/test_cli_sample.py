@@ -63,7 +63,16 @@ def test_exact_float32_mean_lognormal_to_hdf5_records_its_parameters(tmp_path):
     np.testing.assert_array_equal(ys, want)
     assert meta["method"] == "exact" and meta["kle"]["method"] == "exact"
     assert meta["kle"]["cov"]["variance"] == 0.5 and meta["kle"]["embedding"] == [40, 30]
-    assert meta["lognormal"] and meta["seed"] == 1
+    assert meta["lognormal"] and meta["seed"] == 1 and meta["kle"]["tol"] == 1e-10
+
+
+def test_exact_tol_relaxes_the_padding(tmp_path):
+    code, path = run(tmp_path, "--tol", "0.5", "--length-scale", "3", "1", out="t.h5")
+    assert code == 0
+    with h5py.File(path) as f:
+        meta = json.loads(f["volume"].attrs["porevae"])
+    assert meta["kle"]["tol"] == 0.5 and meta["kle"]["embedding"] == [40, 30]
+    assert 0 < meta["kle"]["clip_error"] <= 0.5
 
 
 def test_exact_honours_well_data(tmp_path, capsys):
@@ -101,6 +110,7 @@ def test_exact_honours_permeability_data_and_table_noise(tmp_path):
     (["--noise", "0.1"], "--noise given without --wells"),
     (["--data-space", "perm", "--wells", "w.csv"], "--data-space perm needs --lognormal"),
     (["-n", "0"], "-n must be"),
+    (["--tol", "2"], "tol must be in (0, 1)"),
 ])
 def test_exact_refusals(tmp_path, capsys, extra, msg):
     code, path = run(tmp_path, *extra)
@@ -125,6 +135,7 @@ def test_kle_method_and_its_refusals(kle_path, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(out), pv.KLE.load(kle_path).sample(3, seed=0))
     for extra, msg in [(["--shape", "12", "10"], "drop --shape"),
                        (["--mean", "1"], "drop --mean"),
+                       (["--tol", "1e-3"], "drop --tol"),
                        (["--method", "exact"], "--kle is for --method kle")]:
         assert main(["sample", "--kle", str(kle_path), "--out", str(tmp_path / "t.npy"),
                      *extra]) == 2

@@ -71,7 +71,7 @@ def test_covariance_is_the_model_exactly(shape, spacing, model):
 def test_padding_grows_until_the_embedding_is_positive_definite():
     grid = pv.Grid((24,), spacing=1.0)
     model = pv.SquaredExponential(12.0)  # long and smooth: the minimal embedding is indefinite
-    minimal = exact._embedding_for(grid.shape, False, 1.0)
+    minimal = exact._minimal_embedding(grid.shape, False)
     lam = np.fft.rfft(exact.circulant_row(grid, model, minimal)).real
     assert lam.min() < -1e-6 * lam.max()
     sampler = ExactSampler(grid, model)
@@ -79,6 +79,18 @@ def test_padding_grows_until_the_embedding_is_positive_definite():
     assert sampler.clip_error <= exact.TOL
     a = linear_map(sampler)
     np.testing.assert_allclose(a @ a.T, dense_covariance(grid, model), rtol=0, atol=1e-9)
+
+
+def test_padding_grows_only_along_the_axes_that_wrap_too_early():
+    grid = pv.Grid((24, 20), spacing=1.0)
+    model = pv.Exponential((20.0, 1.5))   # long along x, short along y
+    sampler = ExactSampler(grid, model)
+    minimal = exact._minimal_embedding(grid.shape, False)
+    assert sampler.embedding[0] > minimal[0] and sampler.embedding[1] == minimal[1]
+    a = linear_map(sampler)
+    np.testing.assert_allclose(a @ a.T, dense_covariance(grid, model), rtol=0, atol=1e-9)
+    relaxed = ExactSampler(grid, model, tol=0.05)
+    assert relaxed.embedding == minimal and 0 < relaxed.clip_error <= 0.05
 
 
 def test_refuses_a_correlation_too_long_for_the_grid():

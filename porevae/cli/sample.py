@@ -25,10 +25,10 @@ _MODEL_FLAGS = ("shape", "spacing", "origin", "length_scale", "nu", "azimuth")
 
 def _exact_sampler(args):
     """The :class:`porevae.kle.exact.ExactSampler` of the grid and covariance flags."""
-    from porevae.kle.exact import ExactSampler
+    from porevae.kle.exact import TOL, ExactSampler
 
     return ExactSampler(grid_from_args(args), model_from_args(args), mean=args.mean,
-                        dtype=args.dtype)
+                        dtype=args.dtype, tol=TOL if args.tol is None else args.tol)
 
 
 def _condition_exact(sampler, args, wells: dict):
@@ -59,14 +59,16 @@ def _check_method_flags(args) -> None:
     if args.method == "kle":
         given = [f"--{n.replace('_', '-')}" for n in _MODEL_FLAGS
                  if getattr(args, n, None) is not None]
-        given += [f for f, v in (("--mean", args.mean), ("--dtype", args.dtype)) if v is not None]
+        given += [f for f, v in (("--mean", args.mean), ("--dtype", args.dtype),
+                                 ("--tol", args.tol)) if v is not None]
         if args.kle is None:
             raise ValueError("--method kle needs --kle FILE (written by `porevae kle --out`); "
                              "or draw exact fields with --method exact and the grid and "
                              "covariance flags")
         if given:
             raise ValueError(f"--method kle takes the grid, the covariance, the mean and the "
-                             f"dtype from --kle {args.kle}: drop {', '.join(given)}")
+                             f"dtype from --kle {args.kle} (--tol is for --method exact): drop "
+                             f"{', '.join(given)}")
     elif args.kle is not None:
         raise ValueError("--kle is for --method kle; --method exact takes the grid and "
                          "covariance flags (--shape, --cov, --length-scale, ...)")
@@ -137,6 +139,10 @@ def register(sub) -> None:
                    help="--method exact: mean of the Gaussian field (default 0)")
     p.add_argument("--dtype", choices=("float64", "float32"),
                    help="--method exact: precision of the fields (default float64)")
+    p.add_argument("--tol", type=float,
+                   help="--method exact: largest change of a covariance entry, relative to the "
+                        "variance, allowed from the clipped negative eigenvalues of the "
+                        "embedding; its padding grows until it holds (default 1e-10)")
     add_count(p, default=1)
     add_seed(p)
     p.add_argument("--start", type=int, default=0,

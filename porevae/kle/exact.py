@@ -20,14 +20,16 @@ Hermitian part; this is the distribution of the DFT of white noise. One realizat
 normal draws and one real inverse FFT of M points, pruned to the grid's rows after each axis
 (:meth:`ExactSampler.fields_from_noise`).
 
-Padding. The minimal embedding need not give ``lambda >= 0``. The embedding grows (each axis
-``m_a`` = a fast FFT length >= ``g`` times its minimum, ``g`` in :data:`GROWTH`, up to 16)
-until the negative eigenvalues, set to 0, change the covariance by at most ``tol`` times the
-variance (the change of every covariance entry is bounded by ``sum |lambda_-| / M``); a model
-that does not reach it within 16 times the minimal padding per axis and :data:`MAX_POINTS`
-points is refused with one line (a correlation too long for the grid, or a model that is not
-positive definite, such as a Matern model with the L1 metric: use the KLE). Rotated models are
-allowed (the embedding is symmetric whenever ``C(h) = C(-h)``).
+Padding. The minimal embedding need not give ``lambda >= 0``. The embedding grows until the
+negative eigenvalues, set to 0, change the covariance by at most ``tol`` times the variance (the
+change of every covariance entry is bounded by ``sum |lambda_-| / M``): at each try, the axes
+where the model's correlation at half the period is largest (within a factor 2) grow by 1.25x
+(:func:`_grown`: padding goes where the embedding wraps too early, e.g. the long horizontal
+axes of a reservoir box, not the vertical one). A model that does not reach ``tol`` within 16
+times the minimal padding per axis and :data:`MAX_POINTS` points is refused with one line (a
+correlation too long for the grid, or a model that is not positive definite, such as a Matern
+model with the L1 metric: use the KLE). Rotated models are allowed (the embedding is
+symmetric whenever ``C(h) = C(-h)``).
 
 Seeding: realization ``i`` of seed ``s`` draws its normals from
 ``SeedSequence(s, spawn_key=(i,))``, as :meth:`porevae.KLE.coefficients`, and is computed by its
@@ -58,8 +60,8 @@ from porevae.grid import Grid
 from porevae.kle.conditioning import cell_indices, data_cells
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
-#: growth factors of the minimal padding tried in turn, per axis
-GROWTH = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+#: growth of an axis's padding per try, and its bound (times the minimal padding)
+GROWTH, MAX_FACTOR = 1.25, 16
 #: largest embedding tried beyond the minimal one (points; 1 GiB of set-up)
 MAX_POINTS = 2**26
 #: default tolerance: largest change of a covariance entry by the clipped negative eigenvalues,
@@ -73,14 +75,29 @@ SLAB = 2**20
 
 def _minimal_embedding(shape, rotated: bool) -> tuple:
     """Smallest periodic grid whose circulant holds the grid's covariance matrix: ``2 (n - 1)``
-    per axis (``2 n - 1`` for a rotated model, whose offsets ``+-(n - 1)`` differ), at least 1."""
-    return tuple(max(1, 2 * n - 1 if rotated else 2 * (n - 1)) for n in shape)
+    per axis (``2 n - 1`` for a rotated model, whose offsets ``+-(n - 1)`` differ), at least 1,
+    rounded up to fast real-FFT lengths."""
+    return tuple(1 if n == 1 else scipy.fft.next_fast_len(2 * n - 1 if rotated else 2 * (n - 1),
+                                                          real=True) for n in shape)
 
 
-def _embedding_for(shape, rotated: bool, growth: float) -> tuple:
-    """The periodic grid of one growth factor: fast real-FFT lengths, at least the minimum."""
-    return tuple(1 if n == 1 else scipy.fft.next_fast_len(max(m, math.ceil(growth * m)), real=True)
-                 for n, m in zip(shape, _minimal_embedding(shape, rotated)))
+def _grown(grid, cov, emb, minimal):
+    """The next embedding to try, or None past the bounds: the axes whose correlation at half
+    the period (where the embedding wraps) is at least half the largest one grow by
+    :data:`GROWTH` (to a fast FFT length), each to at most :data:`MAX_FACTOR` times its
+    minimum, the whole to at most :data:`MAX_POINTS` points."""
+    wrap = []
+    for a, (m, n) in enumerate(zip(emb, grid.shape)):
+        off = np.zeros(grid.ndim)
+        off[a] = (m // 2) * grid.spacing[a]
+        wrap.append(float(cov(off)) if n > 1 else -1.0)
+    top = max(wrap)
+    new = list(emb)
+    for a, w in enumerate(wrap):
+        if w >= 0.5 * top and grid.shape[a] > 1 and emb[a] < MAX_FACTOR * minimal[a]:
+            new[a] = scipy.fft.next_fast_len(math.ceil(GROWTH * emb[a]), real=True)
+    new = tuple(new)
+    return None if new == tuple(emb) or math.prod(new) > MAX_POINTS else new
 
 
 def _set_up_bytes(emb) -> int:
@@ -112,15 +129,12 @@ def circulant_row(grid: Grid, cov: CovarianceModel, emb) -> np.ndarray:
 
 
 def _nonnegative_spectrum(grid, cov, tol):
-    """``(emb, lam, clip)``: the first embedding of :data:`GROWTH` whose clipped eigenvalues
-    ``lam`` (rfftn layout, float64, >= 0) change the covariance by ``clip <= tol * variance``;
-    embeddings beyond the minimal one are tried up to :data:`MAX_POINTS` points; memory is
-    refused before each try; ValueError when none does."""
-    worst = None
-    for g in GROWTH:
-        emb = _embedding_for(grid.shape, cov.rotated, g)
-        if worst is not None and (math.prod(emb) > MAX_POINTS or emb == worst[0]):
-            continue
+    """``(emb, lam, clip)``: the first embedding (the minimal one, then grown by :func:`_grown`)
+    whose clipped eigenvalues ``lam`` (rfftn layout, float64, >= 0) change the covariance by
+    ``clip <= tol * variance``; memory is refused before each try; ValueError when none
+    does within the bounds."""
+    minimal = emb = _minimal_embedding(grid.shape, cov.rotated)
+    while True:
         check_memory(_set_up_bytes(emb), f"the circulant embedding {emb} of the {grid.shape} grid")
         lam = scipy.fft.rfftn(circulant_row(grid, cov, emb), workers=-1).real
         neg = np.minimum(lam, 0.0)
@@ -128,10 +142,13 @@ def _nonnegative_spectrum(grid, cov, tol):
         if clip <= tol * cov.variance:
             np.maximum(lam, 0.0, out=lam)
             return emb, lam, clip
-        worst = (emb, clip, float(neg.min()), float(lam.max()))
-    emb, clip, low, high = worst
+        low, high = float(neg.min()), float(lam.max())
+        nxt = _grown(grid, cov, emb, minimal)
+        if nxt is None:
+            break
+        emb = nxt
     raise ValueError(f"the circulant embedding of {cov!r} on the {grid.shape} grid is not "
-                     f"positive definite up to {emb} ({GROWTH[-1]:g}x the minimal padding per "
+                     f"positive definite up to {emb} ({MAX_FACTOR}x the minimal padding per "
                      f"axis, at most {MAX_POINTS} points; there the smallest eigenvalue is "
                      f"{low:.3g} of largest {high:.3g}, a covariance error "
                      f"{clip / cov.variance:.2g} of the variance > tol={tol:g}): the correlation "
