@@ -4,12 +4,14 @@ One parametrised test over every sub-command that has an ``--out`` (found by wal
 so a new sub-command with an ``--out`` fails here until it is added to :data:`COMMANDS`): the
 output exists before the run, the command line is otherwise valid, and the run must end with
 exit status 2 and one line naming ``--overwrite``, leaving the output byte for byte as it was.
+And an input is never an output, even with ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +104,20 @@ def test_existing_output_is_refused(path, inputs, tmp_path, capsys):
     assert rc == 2, f"porevae {' '.join(path)} with an existing output: exit {rc}\n{err}"
     assert "--overwrite" in err and err.count("\n") == 1, err
     assert _snapshot(target) == before
+
+
+@pytest.mark.parametrize("path", sorted(p for p in COMMANDS if p != ("field",)
+                                        and any(f"{{{k}}}" in COMMANDS[p][0]
+                                                for k in ("kle", "vol", "ref"))),
+                         ids="-".join)
+def test_input_is_never_the_output(path, inputs, tmp_path, capsys):
+    """``--out`` naming one of the command's inputs is refused even with ``--overwrite``."""
+    line, _ = COMMANDS[path]
+    mine = {k: shutil.copy(v, tmp_path / Path(v).name) for k, v in inputs.items()}
+    victim = next(k for k in ("kle", "vol", "ref") if f"{{{k}}}" in line)
+    argv = line.format(out=mine[victim], **mine).split() + ["--overwrite"]
+    before = Path(mine[victim]).read_bytes()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and "input" in err and err.count("\n") == 1, (rc, err)
+    assert Path(mine[victim]).read_bytes() == before
