@@ -114,9 +114,9 @@ def run_stats(args) -> int:
     values = np.array([[r[k] for k in names] for r in rows], dtype=float)
     finite = np.isfinite(values)
     n_inf = dict(zip(names, (~finite).sum(axis=0).tolist()))
-    notes = [f"{k} is infinite in {m} of {len(rows)} image(s) "
-             f"({INFINITE.get(k, 'no finite value')}); written as null" if len(rows) > 1 else
-             f"{k} is infinite ({INFINITE.get(k, 'no finite value')}); written as null"
+    notes = [f"{k} is infinite in {m} of {len(rows)} images ({INFINITE.get(k, 'no value')}): "
+             f"null in JSON, mean and std over the other images" if len(rows) > 1 else
+             f"{k} is infinite ({INFINITE.get(k, 'no value')}): null in JSON"
              for k, m in n_inf.items() if m]
     head = {"file": str(args.volume), "shape": list(images.shape[1:]), "n": len(rows),
             "voxel_size_um": args.voxel_size, "units": units, "segmentation": segmentation}
