@@ -101,11 +101,26 @@ def test_resume_after_interruption(kle_file, tmp_path, monkeypatch):
 
 def test_refuses_a_different_ensemble_in_the_same_folder(kle_file, tmp_path):
     out = tmp_path / "ens"
-    E.write_ensemble(kle_file, out, 2, seed=1)
-    with pytest.raises(ValueError, match="different seed"):
+    first = E.write_ensemble(kle_file, out, 3, seed=1)
+    with pytest.raises(FileExistsError, match="different seed.*pass --overwrite"):
         E.write_ensemble(kle_file, out, 2, seed=2)
-    with pytest.raises(ValueError, match="different transform"):
+    with pytest.raises(FileExistsError, match="different transform"):
         E.write_ensemble(kle_file, out, 2, seed=1, transform=TR)
+    assert E.read_manifest(out)["realizations"] == first["realizations"]   # nothing touched
+    # overwrite: the old manifest and realization folders go, other files stay
+    (out / "notes.txt").write_text("mine")
+    again = E.write_ensemble(kle_file, out, 2, seed=2, overwrite=True)
+    assert again["written"] == [0, 1] and E.read_manifest(out)["seed"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.txt", "real-0000",
+                                                     "real-0001"]
+    assert E.verify(out) == []
+    # a folder with other files and no manifest is not an ensemble to resume
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.csv").write_text("x")
+    with pytest.raises(FileExistsError, match="not empty and holds no ensemble"):
+        E.write_ensemble(kle_file, other, 1, seed=1)
+    assert E.write_ensemble(kle_file, tmp_path / "empty", 1, seed=1)["written"] == [0]
 
 
 def test_bad_field_refused_before_anything_is_written(kle_file, tmp_path):
@@ -311,17 +326,18 @@ def test_resume_refuses_a_changed_table_or_other_conditioning(kle_file, wells_cs
     E.write_ensemble(kle_file, out, 2, seed=1, wells=wells_csv)
     text = wells_csv.read_text()
     wells_csv.write_text(text.replace(",250.0", ",251.0"))
-    with pytest.raises(ValueError, match=r"conditioned on a well table of SHA-256 "
+    with pytest.raises(FileExistsError, match=r"conditioned on a well table of SHA-256 "
                                          r"[0-9a-f]{12}\.\.\. .*: the well data changed"):
         E.write_ensemble(kle_file, out, 2, seed=1, wells=wells_csv)
     wells_csv.write_text(text)
-    with pytest.raises(ValueError, match="conditioned with noise=0.0, asked 0.1"):
+    with pytest.raises(FileExistsError, match="conditioned with noise=0.0, asked 0.1"):
         E.write_ensemble(kle_file, out, 2, seed=1, wells=wells_csv, noise=0.1)
-    with pytest.raises(ValueError, match=r"conditioned on wells \(.*wells.csv\), asked without"):
+    with pytest.raises(FileExistsError,
+                       match=r"conditioned on wells \(.*wells.csv\), asked without"):
         E.write_ensemble(kle_file, out, 2, seed=1)
     assert E.write_ensemble(kle_file, out, 3, seed=1, wells=wells_csv)["written"] == [2]
     E.write_ensemble(kle_file, tmp_path / "plain", 1, seed=1)
-    with pytest.raises(ValueError, match="holds an ensemble without wells, asked on"):
+    with pytest.raises(FileExistsError, match="holds an ensemble without wells, asked on"):
         E.write_ensemble(kle_file, tmp_path / "plain", 1, seed=1, wells=wells_csv)
     with pytest.raises(ValueError, match="noise, data_space and one_based are for conditioning"):
         E.write_ensemble(kle_file, tmp_path / "x", 1, seed=1, noise=0.1)
@@ -330,3 +346,46 @@ def test_resume_refuses_a_changed_table_or_other_conditioning(kle_file, wells_cs
         E.write_ensemble(kle_file, tmp_path / "x", 1, seed=1, wells=wells_csv, data_space="perm",
                          transform=Transform(perm="exp", perm_bounds=(None, 200.0)))
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_ensemble_resumes_refuses_another_and_overwrites(kle_file, tmp_path, capsys):
+    out = tmp_path / "ens"
+    args = ["ensemble", "--kle", str(kle_file), "-n", "3", "--seed", "7", "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 0
+    done = E.read_manifest(out)["realizations"]
+    (out / E.folder_name(2) / E.DONE).unlink()         # an interrupted run: resumed, no flag
+    capsys.readouterr()
+    assert main([*args[:4], "4", *args[5:]]) == 0
+    assert "wrote 2 realization(s), skipped 2 finished" in capsys.readouterr().out
+    assert {k: v for k, v in E.read_manifest(out)["realizations"].items() if k != "3"} == done
+    assert main([*args[:6], "8", *args[7:]]) == 2     # another seed: refused, nothing touched
+    err = capsys.readouterr().err
+    assert err.startswith("porevae ensemble: error:") and "different seed" in err
+    assert "--overwrite" in err and E.read_manifest(out)["seed"] == 7
+    assert main([*args[:6], "8", *args[7:], "--overwrite"]) == 0
+    assert E.read_manifest(out)["seed"] == 8 and E.verify(out) == []
+    assert main(["ensemble", "--kle", str(kle_file), "-n", "1", "--seed", "1", "--out",
+                 str(kle_file), "--no-progress"]) == 2             # the input as output
+    assert "input" in capsys.readouterr().err
+
+
+def test_cli_field_refuses_existing_files_without_overwrite(kle_file, tmp_path, capsys):
+    params = tmp_path / "parameters.json"
+    params.write_text(json.dumps({"KLE": {"XI_0000": 0.5}}))
+    run = tmp_path / "run"
+    run.mkdir()
+    args = ["field", "--kle", str(kle_file), "--parameters", str(params), "--out", str(run),
+            "--kv-kh", "0.1"]
+    assert main(args) == 0
+    before = (run / "PERMZ.GRDECL").read_bytes()
+    (run / "PERMZ.GRDECL").write_text("old")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "PERMX.GRDECL': the file exists; pass --overwrite" in err      # the first one
+    assert (run / "PERMZ.GRDECL").read_text() == "old"
+    assert main([*args, "--overwrite"]) == 0
+    assert (run / "PERMZ.GRDECL").read_bytes() == before
+    priors = tmp_path / "p.txt"
+    base = ["field", "--kle", str(kle_file), "--write-priors", str(priors)]
+    assert main(base) == 0 and main(base) == 2 and main([*base, "--overwrite"]) == 0

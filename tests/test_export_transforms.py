@@ -59,6 +59,10 @@ def test_transform_recipe_and_json_round_trip():
     np.testing.assert_allclose(out["PORO"],
                                np.clip(T.porosity_kozeny_carman(k, 5000.0), 0.05, 0.35))
     assert T.Transform.from_dict(tr.to_dict()) == tr
+    assert list(out) == tr.keywords == ["PERMX", "PERMY", "PERMZ", "PORO"]
+    for other in (T.Transform(), T.Transform(perm="gaussian", keyword="LOGK"),
+                  T.Transform(ky_kx=1.0, poro="power-law", poro_params={"a": 0.1, "b": 0.2})):
+        assert list(other.apply(Z)) == other.keywords
     np.testing.assert_array_equal(T.Transform().apply(Z)["PERMX"], np.exp(Z))
     np.testing.assert_array_equal(T.Transform(perm="gaussian", keyword="LOGK").apply(Z)["LOGK"],
                                   Z)

@@ -20,12 +20,14 @@ from porevae.export import (
     read_h5,
     roff,
     write_bgrdecl,
+    write_fields,
     write_grdecl,
     write_h5,
-    write_npy,
     write_roff,
     write_vti,
 )
+from porevae.export.formats import file_names
+from porevae.media.io import read_volume
 
 GRID3 = pv.Grid((4, 3, 2), spacing=(10.0, 20.0, 5.0), origin=(100.0, 200.0, 1000.0))
 
@@ -195,7 +197,10 @@ def test_vti(tmp_path):
 
 def test_npy_h5(tmp_path):
     k = ijk_field()
-    np.testing.assert_array_equal(np.load(write_npy(tmp_path / "k.npy", k, GRID3)), k)
+    names = write_fields(tmp_path, {"PERMX": k, "PORO": k / 1e4}, GRID3, "npy")
+    assert names == ["PERMX.npy", "PORO.npy"] == file_names(["PERMX", "PORO"], "npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "PERMX.npy"), k)   # axes (x, y, z)
+    np.testing.assert_array_equal(read_volume(tmp_path / "PORO.npy"), k / 1e4)
     path = write_h5(tmp_path / "f.h5", {"PERMX": k, "PORO": k / 1000}, GRID3,
                     header={"seed": 3})
     back = read_h5(path)

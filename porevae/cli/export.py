@@ -95,11 +95,13 @@ def describe(tr) -> str:
 
 
 def run_ensemble(args) -> int:
-    from porevae._files import check_output_folder
+    from porevae._files import check_output
     from porevae.cli import check_count, describe_wells, well_options
     from porevae.export.ensemble import write_ensemble
 
-    check_output_folder(args.out)
+    # writable, and no input; whether an existing folder is resumed, refused or replaced
+    # (--overwrite) is write_ensemble's rule, decided before anything is written
+    check_output(args.out, overwrite=True, inputs=(args.kle, args.wells), folder=True)
     check_count(args.n, "-n")
     check_count(args.seed, "--seed", 0)
     check_count(args.jobs, "--jobs")
@@ -110,7 +112,8 @@ def run_ensemble(args) -> int:
     m = write_ensemble(args.kle, args.out, args.n, args.seed, args.format, tr, only=args.only,
                        jobs=args.jobs, dask=args.dask, chunk=args.chunk,
                        grid_section=args.grid_section, geometry=geometry_from_args(args),
-                       wells=args.wells, **wells, progress=args.progress)
+                       wells=args.wells, **wells, progress=args.progress,
+                       overwrite=args.overwrite)
     dt = time.perf_counter() - t0
     note = f"; {describe_wells(m['wells'])}" if m["wells"] else ""
     print(f"{args.out}: wrote {len(m['written'])} realization(s), skipped {len(m['skipped'])} "
@@ -123,14 +126,16 @@ def run_ensemble(args) -> int:
 
 
 def run_field(args) -> int:
-    from porevae._files import check_output_folder, check_writable
+    from porevae._files import check_output, check_output_folder
     from porevae.cli import check_count, describe_wells, well_options
     from porevae.export.ert import read_coefficients, write_priors
-    from porevae.export.formats import write_fields
+    from porevae.export.formats import file_names, write_fields
     from porevae.export.samples import load_kle
 
+    inputs = (args.kle, args.parameters, args.wells)
     if args.write_priors:
-        check_writable(args.write_priors, "--write-priors")
+        check_output(args.write_priors, overwrite=args.overwrite, inputs=inputs,
+                     what="--write-priors")
     else:
         check_output_folder(args.out)
         if args.n_coefficients is not None:
@@ -141,6 +146,10 @@ def run_field(args) -> int:
         raise ValueError("--wells is for writing the field, not --write-priors (the priors are "
                          "NORMAL 0 1 either way)")
     tr = None if args.write_priors else transform_from_args(args)
+    if tr is not None and Path(args.out).is_dir():   # its files: refused if they exist
+        for name in file_names(tr.keywords, args.format):
+            check_output(Path(args.out) / name, overwrite=args.overwrite, inputs=inputs,
+                         what="--out")
     kle = load_kle(args.kle)
     if args.write_priors:
         n = kle.n_terms if args.n_coefficients is None else \
@@ -171,19 +180,24 @@ def run_field(args) -> int:
 
 
 def register(subparsers) -> None:
-    from porevae.cli import add_count, add_progress, add_seed, add_wells
+    from porevae.cli import add_count, add_output, add_progress, add_seed, add_wells
     from porevae.export.ensemble import DEFAULT_CHUNK
     from porevae.export.formats import FORMATS
 
     p = subparsers.add_parser(
         "ensemble", help="write an ensemble of realizations (one folder each) and a manifest",
         description="Realization i uses SeedSequence(seed, spawn_key=(i,)): any one is "
-                    "regenerated bit for bit with --only i. A second run in the same folder "
-                    "skips finished realizations (resume).")
+                    "regenerated bit for bit with --only i. A second run of the same ensemble "
+                    "in the same folder skips finished realizations (resume); another ensemble "
+                    "there is refused unless --overwrite.")
     p.add_argument("--kle", required=True, help="KLE file written by `porevae kle --out`")
     add_count(p, required=True)
     add_seed(p, default=None, what="ensemble (realization i: spawn key i)")
-    p.add_argument("--out", required=True, help="ensemble folder (created if missing)")
+    add_output(p, "ensemble folder, created if missing. A re-run with the same KLE, seed, "
+                  "format, transform, geometry and wells resumes it (finished realizations are "
+                  "kept, -n may grow: no work is lost); a folder holding another ensemble, or "
+                  "other files without manifest.json, is refused unless --overwrite, which "
+                  "removes its manifest.json and real-* folders first")
     p.add_argument("--format", choices=FORMATS, default="grdecl",
                    help="file format of each realization (default grdecl)")
     p.add_argument("--grid-section", choices=("dxdytops", "corner"),
@@ -210,7 +224,8 @@ def register(subparsers) -> None:
     f.add_argument("--group", default="KLE", help="GEN_KW group name (default KLE)")
     f.add_argument("--prefix", default="XI_",
                    help="coefficient names: PREFIX0000, ... (default XI_)")
-    f.add_argument("--out", default=".", help="folder to write into (default .)")
+    add_output(f, "folder to write the field files into; a field file that exists there (or "
+                  "--write-priors PATH) is refused unless --overwrite", default=".")
     f.add_argument("--format", choices=FORMATS, default="grdecl",
                    help="file format (default grdecl)")
     f.add_argument("--grid-section", choices=("dxdytops", "corner"),

@@ -8,7 +8,7 @@ its active cells' values, written as ERT's ``FIELD`` keyword reads them):
 - :func:`write_bgrdecl` / :func:`read_bgrdecl`: binary GRDECL for ``IMPORT`` (through resfo);
 - :func:`write_roff`: ROFF parameter files for RMS and ERT (through roffio);
 - :func:`write_vti`: VTK image data for ParaView (through pyevtk);
-- :func:`write_npy`, :func:`write_h5` / :func:`read_h5`: NumPy and HDF5 arrays.
+- :func:`write_h5` / :func:`read_h5`: HDF5 arrays (``.npy``: :func:`porevae.media.io.write_npy`).
 
 Stacks of realizations (:func:`write_samples`, what ``porevae sample`` writes) go through the
 volume-I/O layer :mod:`porevae.media.io`; :func:`load_kle` is :meth:`porevae.KLE.load` with
@@ -20,7 +20,7 @@ transforms (log-normal permeability, porosity, bounds, anisotropy) live in
 :mod:`porevae.export.transforms`.
 """
 
-from porevae.export.arrays import read_h5, write_h5, write_npy
+from porevae.export.arrays import read_h5, write_h5
 from porevae.export.binary import read_bgrdecl, write_bgrdecl
 from porevae.export.ensemble import read_manifest, regenerate, write_ensemble
 from porevae.export.formats import FORMATS, write_fields
@@ -45,7 +45,6 @@ __all__ = [
            "write_fields",
            "write_grdecl",
            "write_h5",
-           "write_npy",
            "write_roff",
            "write_samples",
            "write_vti",

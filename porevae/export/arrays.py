@@ -1,4 +1,6 @@
-"""NumPy ``.npy`` and HDF5 ``.h5`` files of property fields (arrays of ``grid.shape``).
+"""HDF5 ``.h5`` files of property fields (arrays of ``grid.shape``); ``.npy`` files of fields are
+written by :func:`porevae.media.io.write_npy`, the one volume writer (see
+:func:`porevae.export.formats.write_fields`).
 
 Unlike GRDECL these keep the array axes (x, y[, z]) as they are. The HDF5 file holds one dataset
 per keyword and the grid as attributes (``shape``, ``spacing``, ``origin``) plus any header
@@ -18,16 +20,6 @@ import numpy as np
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
 from porevae.export._check import check_fields
-
-
-def write_npy(path, field, grid, *, name: str = "FIELD") -> Path:
-    """Write one array of ``grid.shape`` as ``.npy``, atomically (validated like GRDECL
-    ``name``)."""
-    flat = check_fields({name: field}, grid)[name]
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, grid.unflatten(flat).copy(order="C"))
-    return path
 
 
 def write_h5(path, fields: Mapping, grid, *, header: Mapping | None = None) -> Path:

@@ -16,8 +16,11 @@ Realization ``i`` draws its KLE coefficients from ``SeedSequence(seed, spawn_key
 Crash safety: every file is written to a temporary name and renamed; a realization counts as
 done only when its ``.done`` marker exists and the checksums in it match the files on disk.
 A resumed run (the same call again) skips done realizations and rewrites the others, removing
-temporary files that a killed process left behind. The manifest is written by the coordinating
-process only (at the start without, at the end with the per-realization checksums).
+temporary files that a killed process left behind: no work is lost by a re-run. A folder that
+holds another ensemble (or other files and no manifest) is refused unless ``overwrite=True``
+(``--overwrite``), which removes its manifest and ``real-*`` folders first. The manifest is
+written by the coordinating process only (at the start without, at the end with the
+per-realization checksums).
 
 Sharding: the indices to write are cut into tasks of ``chunk`` (default 16) consecutive realizations
 (the progress bar moves per task), run by the one task runner of the package,
@@ -51,6 +54,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -197,7 +202,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
                    jobs: int = 1, dask=None, chunk: int = DEFAULT_CHUNK,
                    grid_section: str | None = None, geometry: dict | None = None,
                    wells=None, noise: float | None = None, data_space: str = "field",
-                   one_based: bool = False, progress: bool = False) -> dict:
+                   one_based: bool = False, progress: bool = False,
+                   overwrite: bool = False) -> dict:
     """Write (or resume, or extend) an ensemble of ``n`` realizations into folder ``out``.
 
     Parameters
@@ -205,8 +211,10 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     kle_path : str or Path
         A file of :meth:`porevae.KLE.save`; its SHA-256 is recorded and checked by workers.
     out : str or Path
-        Ensemble folder (created if missing). If it holds a manifest, the KLE checksum, seed,
-        format, transform and grid section must be the same (``n`` may grow).
+        Ensemble folder (created if missing). A folder holding the same ensemble (KLE checksum,
+        seed, format, transform, grid section, geometry, wells) is resumed: finished
+        realizations are kept, ``n`` may grow. Another ensemble, or a non-empty folder without
+        a manifest, is refused (FileExistsError) unless ``overwrite``.
     n : int
         Number of realizations ``0 .. n-1``.
     seed : int
@@ -242,6 +250,9 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         of ``transform`` (:func:`porevae.export.wells.condition_on_wells`).
     one_based : bool
         The table's ``i, j, k`` count from 1.
+    overwrite : bool
+        Replace what ``out`` holds when it cannot be resumed: its manifest and ``real-*``
+        folders are removed first (other files are kept).
     progress : bool
         Progress bar over realizations (:func:`porevae._progress.progress`; moves per task of
         ``chunk`` realizations).
@@ -292,14 +303,8 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
                 "folder": "real-%04d",
                 "sampling": "realization i: numpy.random.SeedSequence(seed, spawn_key=(i,))",
                 "realizations": {}}
-    if (out / MANIFEST).exists():
-        old = read_manifest(out)
-        _check_same_wells(out, old.get("wells"), wells_record)
-        for key in _FIXED:
-            if old.get(key) != manifest[key]:
-                raise ValueError(f"{out} holds an ensemble with a different {key} "
-                                 f"({old.get(key)!r}, asked {manifest[key]!r}); use another "
-                                 f"folder")
+    old = _resumable(out, manifest, overwrite)
+    if old is not None:
         manifest["n"] = max(n, old.get("n", n))
         manifest["realizations"] = old.get("realizations", {})
     out.mkdir(parents=True, exist_ok=True)
@@ -336,29 +341,61 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
     return manifest | {"written": todo, "skipped": skipped, "changed": changed}
 
 
-def _check_same_wells(out, old: dict | None, new: dict | None) -> None:
-    """Refuse to resume an ensemble in ``out`` with other well conditioning than its manifest's
-    (another table, by SHA-256, or other options)."""
+def _resumable(out: Path, manifest: dict, overwrite: bool) -> dict | None:
+    """The manifest of the ensemble in ``out`` if this call resumes it, else None.
+
+    The rule (before anything is written): a missing or empty folder is a new ensemble; a folder
+    whose manifest has the same KLE checksum, seed, format, transform, grid section, geometry
+    and well conditioning is resumed (``n`` may grow); anything else in ``out`` (another
+    ensemble, or files without a manifest) is refused with :class:`FileExistsError` unless
+    ``overwrite``, which removes the manifest and the ``real-*`` folders there (other files
+    are left alone) so that the ensemble is written anew.
+    """
+    if not out.is_dir():
+        return None
+    if (out / MANIFEST).exists():
+        old = read_manifest(out)
+        why = _wells_difference(out, old.get("wells"), manifest["wells"])
+        key = next((k for k in _FIXED if old.get(k) != manifest[k]), None)
+        if why is None and key is not None:
+            why = (f"{out} holds an ensemble with a different {key} ({old.get(key)!r}, asked "
+                   f"{manifest[key]!r})")
+        if why is None:
+            return old
+    elif any(out.iterdir()):
+        why = f"{out} is not empty and holds no ensemble ({MANIFEST})"
+    else:
+        return None
+    if not overwrite:
+        raise FileExistsError(f"{why}; pass --overwrite (overwrite=True) to replace it, or use "
+                              f"another folder")
+    (out / MANIFEST).unlink(missing_ok=True)
+    for folder in out.iterdir():
+        if folder.is_dir() and re.fullmatch(r"real-\d{4,}", folder.name):
+            shutil.rmtree(folder)
+    return None
+
+
+def _wells_difference(out, old: dict | None, new: dict | None) -> str | None:
+    """Why the ensemble in ``out`` cannot be resumed with this well conditioning (another
+    table, by SHA-256, or other options), or None."""
     keys = ("sha256", "data_space", "noise", "one_based")
 
     def options(w):
         return None if w is None else {k: w.get(k) for k in keys}
 
     if options(old) == options(new):
-        return
+        return None
     if old is None or new is None:
         have = "without wells" if old is None else f"conditioned on wells ({old['file']})"
         ask = "without" if new is None else f"on {new['file']}"
-        raise ValueError(f"{out} holds an ensemble {have}, asked {ask}; give the same or use "
-                         f"another folder")
+        return f"{out} holds an ensemble {have}, asked {ask}"
     if old["sha256"] != new["sha256"]:
-        raise ValueError(f"{out} holds an ensemble conditioned on a well table of SHA-256 "
-                         f"{old['sha256'][:12]}... ({old['file']}), but {new['file']} has "
-                         f"{new['sha256'][:12]}...: the well data changed; restore the table or "
-                         f"use another folder")
+        return (f"{out} holds an ensemble conditioned on a well table of SHA-256 "
+                f"{old['sha256'][:12]}... ({old['file']}), but {new['file']} has "
+                f"{new['sha256'][:12]}...: the well data changed (restore the table to resume)")
     key = next(k for k in keys if old.get(k) != new.get(k))
-    raise ValueError(f"{out} holds an ensemble conditioned with {key}={old.get(key)!r}, asked "
-                     f"{new[key]!r}; use another folder")
+    return f"{out} holds an ensemble conditioned with {key}={old.get(key)!r}, asked {new[key]!r}"
 
 
 def regenerate(out, i: int, dest, kle_path=None) -> dict:

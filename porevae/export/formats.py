@@ -7,7 +7,7 @@ grdecl     ``PERMX.GRDECL``, ... one per keyword      :func:`porevae.export.writ
 bgrdecl    ``PERMX.BGRDECL``, ... one per keyword     :func:`porevae.export.write_bgrdecl`
 roff       ``PERMX.roff``, ... one per keyword        :func:`porevae.export.write_roff`
 vti        ``fields.vti`` (all keywords as cell data) :func:`porevae.export.write_vti`
-npy        ``PERMX.npy``, ... one per keyword         :func:`porevae.export.write_npy`
+npy        ``PERMX.npy``, ... one per keyword         :func:`porevae.media.io.write_npy`
 h5         ``fields.h5`` (one dataset per keyword)    :func:`porevae.export.write_h5`
 ========== ======================================== =========================================
 
@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from porevae.export._check import check_fields
-from porevae.export.arrays import write_h5, write_npy
+from porevae.export.arrays import write_h5
 from porevae.export.binary import write_bgrdecl
 from porevae.export.grdecl import write_grdecl
 from porevae.export.roff import write_roff
 from porevae.export.vtk import write_vti
+from porevae.media.io import write_npy
 
 FORMATS = ("grdecl", "bgrdecl", "roff", "vti", "npy", "h5")
 #: the formats of fields on a corner-point grid (what ERT's FIELD and the simulators read)
@@ -108,6 +109,19 @@ def check_target(grid, fmt: str, grid_section: str | None = None,
                          f"own grid file (INCLUDE it in the deck)")
 
 
+SUFFIXES = {"grdecl": ".GRDECL", "bgrdecl": ".BGRDECL", "roff": ".roff", "npy": ".npy"}
+ONE_FILE = {"vti": "fields.vti", "h5": "fields.h5"}
+
+
+def file_names(keywords, fmt: str) -> list[str]:
+    """The files :func:`write_fields` writes for ``keywords`` in format ``fmt`` (relative to
+    its folder): one per keyword (``PERMX.GRDECL``), or one for all (``fields.vti``)."""
+    check_format(fmt)
+    if fmt in ONE_FILE:
+        return [ONE_FILE[fmt]]
+    return [f"{name}{SUFFIXES[fmt]}" for name in keywords]
+
+
 def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None = None,
                  grid_section: str | None = None, geometry: Mapping | None = None) -> list[str]:
     """Write ``{keyword: array of grid.shape}`` into ``folder`` in format ``fmt``.
@@ -124,29 +138,26 @@ def write_fields(folder, fields: Mapping, grid, fmt: str, header: Mapping | None
     grid, thickness = physical_grid(grid, geometry.get("cell_size"))
     top = geometry.get("top")
     layer = {"top": top} | ({"thickness": thickness} if thickness else {})
-    check_fields(fields, grid)
+    checked = check_fields(fields, grid)
     if grid_section is not None and fmt != "grdecl":
         raise ValueError("grid_section is for the grdecl format only")
     folder = Path(folder)
+    names = file_names(fields, fmt)
     if fmt == "grdecl":
         for k, (name, value) in enumerate(fields.items()):
-            write_grdecl(folder / f"{name}.GRDECL", {name: value}, grid, header=header,
+            write_grdecl(folder / names[k], {name: value}, grid, header=header,
                          grid_section=grid_section if k == 0 else None, **layer)
-        return [f"{name}.GRDECL" for name in fields]
-    if fmt == "bgrdecl":
-        for name, value in fields.items():
-            write_bgrdecl(folder / f"{name}.BGRDECL", {name: value}, grid)
-        return [f"{name}.BGRDECL" for name in fields]
-    if fmt == "roff":
-        for name, value in fields.items():
-            write_roff(folder / f"{name}.roff", {name: value}, grid)
-        return [f"{name}.roff" for name in fields]
-    if fmt == "npy":
-        for name, value in fields.items():
-            write_npy(folder / f"{name}.npy", value, grid, name=name)
-        return [f"{name}.npy" for name in fields]
-    if fmt == "vti":
-        write_vti(folder / "fields.vti", fields, grid)
-        return ["fields.vti"]
-    write_h5(folder / "fields.h5", fields, grid, header=header)
-    return ["fields.h5"]
+    elif fmt == "bgrdecl":
+        for file, (name, value) in zip(names, fields.items()):
+            write_bgrdecl(folder / file, {name: value}, grid)
+    elif fmt == "roff":
+        for file, (name, value) in zip(names, fields.items()):
+            write_roff(folder / file, {name: value}, grid)
+    elif fmt == "npy":             # the arrays validated as for GRDECL, axes (x, y[, z])
+        for file, value in zip(names, checked.values()):
+            write_npy(folder / file, np.ascontiguousarray(grid.unflatten(value)))
+    elif fmt == "vti":
+        write_vti(folder / names[0], fields, grid)
+    else:
+        write_h5(folder / names[0], fields, grid, header=header)
+    return names

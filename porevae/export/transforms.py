@@ -196,6 +196,14 @@ class Transform:
     def from_dict(cls, d: dict) -> Transform:
         return cls(**d)
 
+    @property
+    def keywords(self) -> list[str]:
+        """The keywords :meth:`apply` returns, in its order."""
+        if self.perm == "gaussian":
+            return [self.keyword]
+        return [self.keyword] + ["PERMY"] * (self.ky_kx is not None) + \
+            ["PERMZ"] * (self.kv_kh is not None) + ["PORO"] * (self.poro is not None)
+
     def apply(self, y, mean: float = 0.0, variance: float = 1.0) -> dict[str, np.ndarray]:
         """``{keyword: array}`` from a Gaussian field ``y`` of mean ``mean``, variance ``variance``.
 
