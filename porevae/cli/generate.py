@@ -50,6 +50,38 @@ def register(subparsers) -> None:
     g.add_argument("--device", default="cpu", help="torch device (default cpu)")
     g.set_defaults(func=run_generate)
 
+    j = subparsers.add_parser(
+        "judge", help="judge a generative model on its medium by porevae's bars",
+        description="Generate -n samples of --size^3 (cut as `porevae generate` cuts them with "
+                    "no flag: at the training data's porosity) and compare them with --crops "
+                    "random crops of the reference medium on porevae's statistics: porosity "
+                    "+-0.01, specific surface and mean chords +-5 %%, Euler density +-20 %%, "
+                    "connected fraction +-0.05, radial S2 (r <= 32) <= 0.005 "
+                    "(porevae.media.bars). Each row says yes / no when the difference is more "
+                    "than 2 standard errors inside / outside its bar, noise otherwise. The "
+                    "figures of the shipped models' cards come from this command; the table is "
+                    "Markdown (redirect it to a file to keep it).")
+    src = j.add_mutually_exclusive_group(required=True)
+    src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
+    src.add_argument("--model", help="a model shipped with porevae: berea or spheres")
+    j.add_argument("--reference", metavar="MEDIUM",
+                   help="berea (the shipped image), spheres (an independent realization of the "
+                        "shipped sphere model's medium) or a 3-D volume file (0/1, 1 = pore); "
+                        "default: the shipped model's own medium")
+    j.add_argument("-n", "--n", type=int, default=8, help="samples (default 8)")
+    j.add_argument("--size", type=int, default=128,
+                   help="edge of the samples and of the crops (default 128)")
+    add_seed(j, what="latent noise of the samples")
+    j.add_argument("--crops", type=int, default=8, help="random crops of the reference (default "
+                                                        "8)")
+    j.add_argument("--crop-seed", type=int, default=0, help="seed of the crops' corners "
+                                                            "(default 0)")
+    j.add_argument("--porosity", type=float,
+                   help="cut each sample at exactly this porosity instead of the training "
+                        "data's")
+    add_progress(j)
+    j.set_defaults(func=run_judge)
+
 
 def run_generate(args) -> int:
     from porevae.data import pretrained_path
@@ -97,4 +129,17 @@ def run_generate(args) -> int:
                   progress=args.progress)
     print(f"wrote {n} sample(s) of shape {shape} to {args.out}"
           + (f" (a stack {(n, *shape)})" if n > 1 else ""))
+    return 0
+
+
+def run_judge(args) -> int:
+    from porevae.vae.demo import judge_model
+
+    reference = args.reference or args.model
+    if reference is None:
+        raise ValueError("--reference is needed for a checkpoint (berea, spheres or a file)")
+    res = judge_model(args.model or args.checkpoint, reference, n=args.n, size=args.size,
+                      seed=args.seed, n_real=args.crops, crop_seed=args.crop_seed,
+                      porosity=args.porosity, progress=args.progress)
+    print(f"{res['header']}\n\n{res['markdown']}")
     return 0

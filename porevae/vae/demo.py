@@ -159,3 +159,64 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
         files.append(str(out / name))
     return {"markdown": text, "seconds": seconds, "files": files, "table": res["table"],
             "s2": res["s2"]}
+
+
+SPHERES_REFERENCE = "an independent realization of the sphere medium"
+
+
+def reference_medium(reference: str) -> tuple:
+    """``(volume, description)`` of a reference medium: ``"berea"`` (the shipped image),
+    ``"spheres"`` (a realization, seed 1, of the overlapping-sphere medium the shipped
+    ``spheres`` model was trained on, seed 0: its parameters are in that checkpoint's ``meta``),
+    or a volume file (read through :mod:`porevae.media.io`, 0/1 with 1 = pore)."""
+    from porevae.data import berea, pretrained_path
+    from porevae.media import overlapping_spheres
+    from porevae.media.io import read_volume
+    from porevae.vae.trainer import load_checkpoint
+
+    if reference == "berea":
+        return berea(), BEREA
+    if reference == "spheres":
+        m = load_checkpoint(pretrained_path("spheres"))["meta"]["medium"]
+        return overlapping_spheres(tuple(m["shape"]), m["porosity"], m["radius"],
+                                   periodic=m["periodic"], seed=1), SPHERES_REFERENCE
+    volume = read_volume(reference, binary=True)
+    if volume.ndim != 3:
+        raise ValueError(f"reference {reference!r} must be one 3-D volume, got shape "
+                         f"{volume.shape}")
+    return volume, f"{Path(reference).name}"
+
+
+def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int = 0,
+                n_real: int = 8, crop_seed: int = 0, porosity: float | None = None,
+                progress: bool = False) -> dict:
+    """Judge a generative model on its medium by the bars of :mod:`porevae.media.bars`: ``n``
+    samples of size^3 from ``source`` (a checkpoint, its folder, or a shipped model's name;
+    latent seed ``seed``), cut as ``porevae generate`` cuts them with no flag (at the training
+    data's porosity) unless ``porosity`` is given, against ``n_real`` random size^3 crops
+    (corners seeded by ``crop_seed``) of ``reference`` (:func:`reference_medium`), porevae's
+    estimators on both sides (:func:`berea_comparison`). Every parameter is checked before the
+    model is loaded. Returns that comparison plus ``"header"`` (one line: what was compared)."""
+    from porevae._validation import check_int
+    from porevae.data import PRETRAINED, pretrained_path
+    from porevae.vae.generation import check_porosity, generate, resolve_cut
+    from porevae.vae.trainer import load_model
+
+    for value, name in ((n, "n"), (size, "size"), (n_real, "n_real")):
+        check_int(value, name, low=2 if name == "size" else 1)
+    check_porosity(porosity)
+    volume, name = reference_medium(reference)
+    if size > min(volume.shape):
+        raise ValueError(f"size must be at most the reference's smallest edge "
+                         f"{min(volume.shape)}, got {size}")
+    path = pretrained_path(source) if source in PRETRAINED else source
+    model = load_model(path)
+    rule, cut = resolve_cut(model, "data", porosity)
+    samples = generate(model, n, (size,) * 3, seed=seed, porosity=porosity, progress=progress)
+    res = berea_comparison([s.astype(bool) for s in samples], real=volume, n_real=n_real,
+                           seed=crop_seed, reference=name)
+    how = "each sample's mean pore probability" if rule == "mean" else \
+        f"porosity {cut:.5f}" + (" (the training data's)" if porosity is None else "")
+    res["header"] = (f"{source} on {name}: cut at {how}, sample seed {seed}, crop seed "
+                     f"{crop_seed}")
+    return res
