@@ -5,6 +5,8 @@ against GSTools' simple kriging; refusals before allocation."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -162,6 +164,10 @@ def test_conditioning_equals_gstools_simple_kriging_and_honours_the_data(rng):
         np.testing.assert_allclose(y - y0, kr(pts.T, return_var=False), rtol=0, atol=1e-10)
         np.testing.assert_allclose(y[flat], values, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(post.sample(2, seed=5, start=1), ys[1:])
+    again = ExactSampler.from_params(json.loads(json.dumps(post.params())))
+    np.testing.assert_array_equal(again.sample(3, seed=5), ys)
+    np.testing.assert_array_equal(ExactSampler.from_params(sampler.params()).sample(2, seed=5),
+                                  prior[:2])
 
 
 def test_conditional_spread_matches_kriging_variance(rng):

@@ -55,7 +55,7 @@ import scipy.linalg
 
 from porevae._progress import progress as _progress
 from porevae._validation import check_choice, check_int, check_memory
-from porevae.covariance import CovarianceModel
+from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
 from porevae.kle.conditioning import cell_indices, data_cells
 
@@ -318,6 +318,17 @@ class ExactSampler:
                 "mean": self.mean, "dtype": self.dtype, "embedding": list(self.embedding),
                 "tol": self.tol, "clip_error": self.clip_error, "energy": 1.0,
                 "porevae_version": __version__}
+
+    @classmethod
+    def from_params(cls, params: dict):
+        """The sampler again from :meth:`params` (as kept in a stack file or a manifest), or
+        the conditional one from :meth:`ConditionalExact.params` (its ``"conditioning"``):
+        how ensemble workers rebuild it (the same realizations for the same seed)."""
+        s = cls(Grid(**params["grid"]), model_from_dict(params["cov"]), mean=params["mean"],
+                dtype=params["dtype"], tol=params["tol"])
+        data = params.get("conditioning")
+        return s if data is None else s.condition(None, data["values"], np.asarray(data["noise"]),
+                                                  cells=np.asarray(data["cells"]))
 
     def __repr__(self):
         return (f"ExactSampler(grid={self.grid.shape}, cov={self.cov!r}, mean={self.mean!r}, "
