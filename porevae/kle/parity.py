@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from porevae._progress import progress as progress_bar
+from porevae._progress import write
 from porevae._threads import start_numba_threads
 from porevae._validation import check_choice
 from porevae.kle import _device, base
@@ -203,25 +204,26 @@ def _lower_images(shape3, s):
 def expand_host(blocks, shape3, k):
     """Grid eigenvectors (n, k), C-ordered float64, from class vectors: ``blocks`` is a list of
     ``(s, u (m_s, c) NumPy, cols (c,))``, the vectors of class ``s`` for the output columns
-    ``cols``. Signs fixed as :func:`~porevae.kle._linalg.fix_signs` would; the only n-sized
-    allocation is the output (``8 n k`` bytes), written once."""
+    ``cols``; it is emptied as the vectors are copied (sign-fixed) into one buffer, so that they
+    are held once. Signs as :func:`~porevae.kle._linalg.fix_signs` would fix them; the only
+    n-sized allocation is the output (``8 n k`` bytes), written once."""
     n = math.prod(shape3)
     out = np.empty((n, k))
     if k == 0 or not blocks:
         return out
-    parts, uoff, ucols, colptr, outc = [], [], [], [0], []
+    sizes = [u.size for _, u, _ in blocks]
+    ucat = np.empty(sum(sizes))
+    uoff = np.cumsum([0] + sizes[:-1]).astype(np.int64)
+    ucols, colptr, outc, hx, hy = [], [0], [], [], []
     axes = [[], [], [], [], [], []]
-    hx, hy = [], []
-    off = 0
-    for s, u, cols in blocks:
+    for b in range(len(sizes)):
+        s, u, cols = blocks.pop(0)
         mag, pos = _lower_images(shape3, s)
-        ut = np.ascontiguousarray(u.T)
-        signs = np.empty(ut.shape[0])
-        _column_signs(ut, mag, pos, signs)
-        parts.append((u * signs).ravel())
-        uoff.append(off)
-        off += parts[-1].size
+        signs = np.empty(u.shape[1])
+        _column_signs(np.ascontiguousarray(u.T), mag, pos, signs)
+        np.multiply(u, signs, out=ucat[uoff[b]:uoff[b] + u.size].reshape(u.shape))
         ucols.append(u.shape[1])
+        del u
         outc.extend(int(c) for c in cols)
         colptr.append(len(outc))
         for a, (nn, si) in enumerate(zip(shape3, s)):
@@ -230,11 +232,9 @@ def expand_host(blocks, shape3, k):
             axes[2 * a + 1].append(fac)
         hx.append(_half_sizes(shape3[0], s[0]))
         hy.append(_half_sizes(shape3[1], s[1]))
-    ucat = np.concatenate(parts)
-    del parts
     i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
-    _expand_columns(ucat, i64(uoff), i64(ucols), i64(hx), i64(hy),
-                    *(np.stack(m) for m in axes), i64(colptr), i64(outc), out)
+    _expand_columns(ucat, uoff, i64(ucols), i64(hx), i64(hy), *(np.stack(m) for m in axes),
+                    i64(colptr), i64(outc), out)
     return out
 
 
@@ -446,6 +446,9 @@ def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress
             if m is None:  # short of the energy: more pairs, estimated from what came
                 k = min(n, more(merged))
                 check(k)
+                if progress:
+                    write(f"{desc}: {merged.size} pairs reach {merged.sum() / trace:.1%} of the "
+                          f"energy, short of {level:.1%}: growing to about {k}")
                 want = [max(a, b) for a, b in zip(want, shares(k))]
                 continue
             k = m
@@ -470,6 +473,7 @@ def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress
             sec = sectors[i]
             u = sec.block_vectors(results[i][1][:, _device.asarray(loc[cols], device)])
             blocks.append((*sec.class_vectors(u, copy), cols))
+            u = None  # held by ``blocks`` only: expand_host frees each block once copied
         if copy == sectors[i].multiplicity - 1:
             results[i] = None  # its vectors are in ``blocks`` now
     if device is None:

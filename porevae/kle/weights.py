@@ -19,8 +19,9 @@ is the best rank-M approximation in the volume-weighted norm (the continuum L2 n
 volume ``|D|``, as ``lambda_k h^d`` does on a uniform grid. The coefficients of a field are
 ``xi_k = phi_k^T W (y - mu) / sqrt(lambda_k)`` (the W inner product).
 
-Only the point-set solvers take weights: ``dense`` scales the rows and columns of the assembled
-C by ``sqrt(w)``, ``matfree`` wraps its product, ``A X = s * (C (s * X))`` with ``s = sqrt(w)``.
+Only the point-set solvers take weights (``takes_weights``, :mod:`porevae.kle.base`): ``dense``
+scales the rows and columns of the assembled C by ``sqrt(w)``, ``matfree`` wraps its product,
+``A X = s * (C (s * X))`` with ``s = sqrt(w)``.
 ``parity``, ``kron`` and ``fft`` rely on the equal cells of a regular grid and refuse them.
 """
 
@@ -30,9 +31,6 @@ import numpy as np
 import torch
 
 from porevae.grid import Grid
-
-#: solvers that take weights (the point-set solvers); ``auto`` picks among them when weighted
-WEIGHTED_SOLVERS = ("dense", "matfree")
 
 
 def resolve(weights, grid, normalised: bool = False) -> np.ndarray | None:
@@ -90,4 +88,4 @@ def unweight(v, weights: np.ndarray):
     return v
 
 
-__all__ = ["WEIGHTED_SOLVERS", "resolve", "scale_symmetric", "sqrt_like", "unweight"]
+__all__ = ["resolve", "scale_symmetric", "sqrt_like", "unweight"]
