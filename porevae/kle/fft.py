@@ -43,6 +43,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from porevae.grid import Grid
 from porevae.kle import _device, base
 from porevae.kle._linalg import lanczos_eigsh, lanczos_memory, n_terms_for_energy
 from porevae.kle.parity import (
@@ -56,6 +57,8 @@ from porevae.kle.parity import (
 )
 
 _WORKERS = os.cpu_count()
+#: grids of more cells estimate their energy counts on a coarser grid (:meth:`estimated_count`)
+ESTIMATE_MAX_CELLS = 2**21
 
 
 def _axis_transform(n, s):
@@ -195,23 +198,26 @@ class FFTSolver(base.Solver):
         self._spec = None
         self._estimate = None
         self._matrices = {}
+    def _lags(self, extra: int):
+        """``K[j] = C(j h)`` for ``j_a = 0..n_a - 1 + extra`` per axis, in the (z, y, x) layout."""
+        d = self.grid.ndim
+        # offsets j h per axis, broadcast in the (z, y, x) layout without a full mesh
+        axes = [(np.arange(n + extra) * h).reshape([-1 if b == d - 1 - a else 1
+                                                    for b in range(d)])
+                for a, (n, h) in enumerate(zip(self.grid.shape, self.grid.spacing))]
+        shape = tuple(n + extra for n in reversed(self.grid.shape))
+        offs = np.empty(shape + (d,))
+        for a in range(d):
+            offs[..., a] = axes[a]
+        return self.model(offs)
+
     @property
     def spectrum(self):
         """``H = DCT-I(K)`` (n_z + 1, n_y + 1, n_x + 1): the spectrum of the period-``2n``
         circulant embedding at frequencies ``pi j / n`` (host NumPy, ``prod(n_a + 1)`` values)."""
         if self._spec is None:
-            d = self.grid.ndim
-            # offsets j h per axis, broadcast in the (z, y, x) layout without a full mesh
-            axes = [(np.arange(n + 1) * h).reshape([-1 if b == d - 1 - a else 1
-                                                   for b in range(d)])
-                    for a, (n, h) in enumerate(zip(self.grid.shape, self.grid.spacing))]
-            shape = tuple(n + 1 for n in reversed(self.grid.shape))
-            offs = np.empty(shape + (d,))
-            for a in range(d):
-                offs[..., a] = axes[a]
-            k = self.model(offs)
-            del offs
-            self._spec = scipy.fft.dctn(k, type=1, overwrite_x=True, workers=_WORKERS)
+            self._spec = scipy.fft.dctn(self._lags(1), type=1, overwrite_x=True,
+                                        workers=_WORKERS)
         return self._spec
 
     def transform_matrices(self, sec):
@@ -281,15 +287,33 @@ class FFTSolver(base.Solver):
         return spec + self._kept_bytes(k) + max(lanczos, last)
 
     def estimated_count(self, level: float) -> int:
-        """The pairs that ``level`` of the energy needs by the estimated spectrum
-        (:meth:`estimated_spectrum`)."""
-        return n_terms_for_energy(self.estimated_spectrum(), level, self.n * self.model.variance,
-                                  self.n) or self.n
+        """The pairs that ``level`` of the energy needs, estimated without a solve from the
+        symbol at the half-integer frequencies ``pi (j + 1/2) / n`` per axis (``DCT-III`` of
+        ``K[0..n-1]``), scaled to the trace: the leading eigenvectors of C on a bounded domain
+        oscillate about half a period more than the cosines of :meth:`estimated_spectrum`,
+        whose count is about 30 % low (exponential, l = 0.1, 100 x 100 at 90 %: 556 there, 761
+        here, exact 782; 60 x 60: 516, 681, 696). Beyond :data:`ESTIMATE_MAX_CELLS` cells the
+        same count on the domain gridded coarser by a whole factor per axis (the count of the
+        leading modes hardly depends on the cell size once the cells resolve the length
+        scale), so that a request is planned, or refused, in well under a second."""
+        g = self.grid
+        if self.n > ESTIMATE_MAX_CELLS:
+            f = math.ceil((self.n / ESTIMATE_MAX_CELLS) ** (1.0 / g.ndim))
+            shape = tuple(max(1, math.ceil(n / f)) for n in g.shape)
+            coarse = Grid(shape, spacing=tuple(n * h / m for n, h, m in
+                                               zip(g.shape, g.spacing, shape)), origin=g.origin)
+            return min(self.n, FFTSolver(coarse, self.model).estimated_count(level))
+        h = scipy.fft.dctn(self._lags(0), type=3, overwrite_x=True, workers=_WORKERS).ravel()
+        h = np.clip(-np.sort(-h), 0.0, None)
+        trace = self.n * self.model.variance
+        if h.sum() > 0:
+            h *= trace / h.sum()
+        return n_terms_for_energy(h, level, trace, self.n) or self.n
 
     def first_guess(self, level: float) -> int:
         """Pairs to compute first for ``level`` of the energy: :meth:`estimated_count` plus
-        20 % and 16."""
-        return min(self.n, int(1.2 * self.estimated_count(level)) + 16)
+        10 % and 16 (a short first guess is grown: :meth:`next_guess`)."""
+        return min(self.n, int(1.1 * self.estimated_count(level)) + 16)
 
     def next_guess(self, w, level: float) -> int:
         """More pairs when the leading ``w`` fall short of ``level``: the estimated spectrum
