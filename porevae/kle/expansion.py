@@ -20,6 +20,7 @@ import torch
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
 from porevae._progress import write
+from porevae._version import __version__
 from porevae._validation import check_choice, check_int, check_levels
 from porevae.cornerpoint import CornerPointGrid
 from porevae.covariance import CovarianceModel, model_from_dict
@@ -368,7 +369,7 @@ class KLE:
         return {"grid": self.grid.to_dict(), "cov": self.cov.to_dict(), "n_terms": self.n_terms,
                 "energy_requested": self.energy_requested, "solver": self.solver,
                 "dtype": self.dtype, "mean": self.mean, "energy": self.energy,
-                "porevae_version": _version()} | \
+                "porevae_version": __version__} | \
             ({} if self.weighting is None else {"weights": self.weighting})
 
     def _payload(self) -> dict:
@@ -471,10 +472,6 @@ def _check_finite(x, name):
                          f"be finite")
 
 
-def _version():
-    from porevae._version import __version__
-
-    return __version__
 
 
 #: CHUNK: realizations per sampling GEMM (porevae.kle.sampling), aligned to their indices
