@@ -20,8 +20,8 @@ import torch
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
 from porevae._progress import write
-from porevae._version import __version__
 from porevae._validation import check_choice, check_int, check_levels
+from porevae._version import __version__
 from porevae.cornerpoint import CornerPointGrid
 from porevae.covariance import CovarianceModel, model_from_dict
 from porevae.grid import Grid
