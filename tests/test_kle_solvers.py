@@ -260,3 +260,30 @@ def test_lanczos_on_parity_blocks_is_the_auto_route(rng):
     np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
     with pytest.raises(ValueError, match="method must be"):
         eigh_leading(b, 3, method="filtered")
+
+
+@pytest.mark.parametrize("shape", [(7,), (6, 5), (5, 5), (4, 3, 3), (1, 6, 2)])
+def test_expand_host_equals_expand_then_fix_signs(shape, rng):
+    """The host expansion of many classes' vectors into one C-ordered (n, k) array, signs fixed
+    on the class coefficients, equals expanding each class and fixing the signs on the grid
+    vectors (bit for bit), also with ties of the largest magnitude (small integers)."""
+    from porevae.kle._linalg import fix_signs
+    from porevae.kle.parity import _half_sizes, expand, expand_host, parity_classes
+
+    grid = pv.Grid(shape)
+    shape3 = grid.shape3
+    classes = parity_classes(shape3, grid.ndim)
+    k = 3 * len(classes) + 2
+    order = rng.permutation(k)
+    blocks, ref = [], np.zeros((grid.n_cells, k))
+    for b, s in enumerate(classes):
+        cols = np.sort(order[b::len(classes)])
+        m = int(np.prod([_half_sizes(n, si) for n, si in zip(shape3, s)]))
+        u = rng.integers(-3, 4, size=(m, cols.size)).astype(float) if b % 2 else \
+            rng.standard_normal((m, cols.size))
+        ref[:, cols] = expand(u, shape3, s)
+        blocks.append((s, u, cols))
+    fix_signs(ref)
+    out = expand_host(blocks, shape3, k)
+    assert out.flags.c_contiguous and not blocks  # the blocks were consumed
+    np.testing.assert_array_equal(out, ref)
