@@ -9,7 +9,7 @@ import pytest
 import porevae as pv
 from porevae.cli import main
 from porevae.export import ensemble as E
-from porevae.export import read_grdecl
+from porevae.export import read_bgrdecl, read_grdecl
 from porevae.export.transforms import Transform
 
 TR = Transform(perm="geometric", perm_mean=100.0, perm_std=1.0, kv_kh=0.1, poro="power-law",
@@ -389,3 +389,69 @@ def test_cli_field_refuses_existing_files_without_overwrite(kle_file, tmp_path, 
     priors = tmp_path / "p.txt"
     base = ["field", "--kle", str(kle_file), "--write-priors", str(priors)]
     assert main(base) == 0 and main(base) == 2 and main([*base, "--overwrite"]) == 0
+
+
+# ---- ensembles of exact fields (circulant embedding) ------------------------------------------
+
+@pytest.fixture(scope="module")
+def exact():
+    from porevae.kle.exact import ExactSampler
+
+    return ExactSampler(pv.Grid((12, 10), spacing=(10.0, 10.0)), pv.Exponential(30.0), mean=4.0)
+
+
+def test_exact_ensemble_is_the_samplers_fields_bit_for_bit_anywhere(exact, kle_file, tmp_path):
+    out = tmp_path / "ens"
+    m = E.write_ensemble(exact, out, 5, seed=9, transform=TR, fmt="bgrdecl", chunk=2)
+    disk = E.read_manifest(out)
+    assert disk["method"] == "exact" and disk["kle_file"] is None
+    assert disk["sampler"] == {"grid": exact.grid.to_dict(), "cov": exact.cov.to_dict(),
+                               "mean": 4.0, "dtype": "float64", "tol": exact.tol}
+    for i in (0, 4):                               # realization i = the sampler's draw i
+        y = exact.sample(1, seed=9, start=i)[0]
+        got = read_bgrdecl(out / E.folder_name(i) / "PORO.BGRDECL")["PORO"]
+        np.testing.assert_array_equal(got, exact.grid.flatten(
+            TR.apply_kle(y, exact)["PORO"]).astype(np.float32))
+        assert E.regenerate(out, i, tmp_path / f"again{i}") == m["realizations"][str(i)]
+    pool = E.write_ensemble(exact, tmp_path / "pool", 5, seed=9, transform=TR, fmt="bgrdecl",
+                            jobs=2, chunk=2)
+    assert pool["realizations"] == m["realizations"]
+    with pytest.raises(FileExistsError, match="different method"):
+        E.write_ensemble(kle_file, out, 5, seed=9, transform=TR, fmt="bgrdecl")
+
+
+def test_exact_ensemble_honours_the_wells_and_regenerates(exact, wells_csv, tmp_path):
+    out = tmp_path / "ens"
+    m = E.write_ensemble(exact, out, 3, seed=2, transform=TR, wells=wells_csv,
+                         data_space="perm")
+    for i in range(3):
+        k = read_grdecl(out / E.folder_name(i) / "PERMX.GRDECL")["PERMX"]
+        np.testing.assert_allclose(k[WELL_FLAT], list(WELLS_MD.values()), rtol=1e-8)
+    assert E.regenerate(out, 1, tmp_path / "again") == m["realizations"]["1"]
+
+
+def test_a_manifest_from_before_the_method_key_resumes(kle_file, tmp_path):
+    out = tmp_path / "ens"
+    E.write_ensemble(kle_file, out, 2, seed=1)
+    m = E.read_manifest(out)
+    for key in ("method", "sampler"):
+        del m[key]
+    E._write_manifest(out, m)
+    assert E.write_ensemble(kle_file, out, 3, seed=1)["written"] == [2]
+
+
+def test_cli_ensemble_method_exact(tmp_path, capsys):
+    out = tmp_path / "ens"
+    args = ["ensemble", "--method", "exact", "--shape", "12", "10", "--spacing", "10", "10",
+            "--length-scale", "30", "--mean", "4", "-n", "3", "--seed", "9", "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 0
+    assert "exact fields (embedding" in capsys.readouterr().out
+    m = E.read_manifest(out)
+    assert m["sampler"]["cov"]["length_scale"] == 30.0 and m["sampler"]["mean"] == 4.0
+    assert E.regenerate(out, 2, tmp_path / "again") == m["realizations"]["2"]
+    assert main([*args, "--kle", "k.h5"]) == 2
+    assert "--kle is for --method kle" in capsys.readouterr().err
+    assert main(["ensemble", "-n", "1", "--seed", "1", "--out", str(tmp_path / "x"),
+                 "--shape", "4", "4"]) == 2
+    assert "--method kle needs --kle" in capsys.readouterr().err

@@ -97,6 +97,7 @@ def describe(tr) -> str:
 def run_ensemble(args) -> int:
     from porevae._files import check_output
     from porevae.cli import check_count, describe_wells, well_options
+    from porevae.cli.sample import _check_method_flags, _exact_sampler
     from porevae.export.ensemble import write_ensemble
 
     # writable, and no input; whether an existing folder is resumed, refused or replaced
@@ -106,16 +107,25 @@ def run_ensemble(args) -> int:
     check_count(args.seed, "--seed", 0)
     check_count(args.jobs, "--jobs")
     check_count(args.chunk, "--chunk")
+    _check_method_flags(args)
     tr = transform_from_args(args)
     wells = well_options(args)
+    if args.method == "exact":
+        args.mean = 0.0 if args.mean is None else args.mean
+        args.dtype = args.dtype or "float64"
+        source = _exact_sampler(args)
+    else:
+        source = args.kle
     t0 = time.perf_counter()
-    m = write_ensemble(args.kle, args.out, args.n, args.seed, args.format, tr, only=args.only,
+    m = write_ensemble(source, args.out, args.n, args.seed, args.format, tr, only=args.only,
                        jobs=args.jobs, dask=args.dask, chunk=args.chunk,
                        grid_section=args.grid_section, geometry=geometry_from_args(args),
                        wells=args.wells, **wells, progress=args.progress,
                        overwrite=args.overwrite)
     dt = time.perf_counter() - t0
     note = f"; {describe_wells(m['wells'])}" if m["wells"] else ""
+    if args.method == "exact":
+        note += f"; exact fields (embedding {tuple(m['kle']['embedding'])})"
     print(f"{args.out}: wrote {len(m['written'])} realization(s), skipped {len(m['skipped'])} "
           f"finished, {len(m['realizations'])} of {m['n']} done ({dt:.1f} s); {describe(tr)}"
           f"{note}")
@@ -181,6 +191,8 @@ def run_field(args) -> int:
 
 def register(subparsers) -> None:
     from porevae.cli import add_count, add_output, add_progress, add_seed, add_wells
+    from porevae.cli.kle import add_model_arguments
+    from porevae.cli.sample import METHODS
     from porevae.export.ensemble import DEFAULT_CHUNK
     from porevae.export.formats import FORMATS
 
@@ -189,8 +201,24 @@ def register(subparsers) -> None:
         description="Realization i uses SeedSequence(seed, spawn_key=(i,)): any one is "
                     "regenerated bit for bit with --only i. A second run of the same ensemble "
                     "in the same folder skips finished realizations (resume); another ensemble "
-                    "there is refused unless --overwrite.")
-    p.add_argument("--kle", required=True, help="KLE file written by `porevae kle --out`")
+                    "there is refused unless --overwrite. --method kle (default) draws from a "
+                    "saved KLE (--kle); --method exact draws fields with exactly the model's "
+                    "covariance on a regular grid (circulant embedding: the grid and covariance "
+                    "flags, --mean, --dtype, --tol), recorded in the manifest so that any "
+                    "realization is regenerated bit for bit.")
+    p.add_argument("--method", choices=METHODS, default="kle",
+                   help="kle (default): a saved KLE's truncated expansion; exact: circulant "
+                        "embedding, the model's covariance exactly (regular grids)")
+    p.add_argument("--kle", help="--method kle: KLE file written by `porevae kle --out`")
+    add_model_arguments(p)
+    p.add_argument("--mean", type=float,
+                   help="--method exact: mean of the Gaussian field (default 0)")
+    p.add_argument("--dtype", choices=("float64", "float32"),
+                   help="--method exact: precision of the fields (default float64)")
+    p.add_argument("--tol", type=float,
+                   help="--method exact: largest change of a covariance entry, relative to the "
+                        "variance, allowed from the clipped negative eigenvalues of the "
+                        "embedding (default 1e-10)")
     add_count(p, required=True)
     add_seed(p, default=None, what="ensemble (realization i: spawn key i)")
     add_output(p, "ensemble folder, created if missing. A re-run with the same KLE, seed, "

@@ -66,6 +66,7 @@ from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae._parallel import Runner
 from porevae._progress import progress as progress_bar
 from porevae._validation import check_int
+from porevae.covariance import model_from_dict
 from porevae.export._check import check_fields
 from porevae.export.formats import (
     check_format,
@@ -77,12 +78,18 @@ from porevae.export.formats import (
 from porevae.export.samples import load_kle
 from porevae.export.transforms import Transform
 from porevae.export.wells import condition_on_wells, conditional_from_data
+from porevae.grid import Grid
+from porevae.kle.exact import ExactSampler
 
 MANIFEST = "manifest.json"
 DONE = ".done"
 MANIFEST_VERSION = 1
 DEFAULT_CHUNK = 16
-_FIXED = ("kle_sha256", "seed", "format", "transform", "grid_section", "geometry")
+_FIXED = ("method", "sampler", "kle_sha256", "seed", "format", "transform", "grid_section",
+          "geometry")
+#: what a manifest written before "method" existed means by its absence
+_BEFORE = {"method": "kle", "sampler": None}
+METHODS = ("kle", "exact")
 
 
 def folder_name(i: int) -> str:
@@ -102,6 +109,37 @@ def _load_kle_checked(path: str, digest: str, mtime_ns: int, size: int):
         raise ValueError(f"KLE file {path} does not have the SHA-256 {digest} of the ensemble's "
                          f"KLE file")
     return load_kle(path)
+
+
+def source_spec(source) -> dict:
+    """How every worker gets the same sampler, JSON: ``{"method": "kle", "kle_file", "kle_sha256"}``
+    for a KLE file (path or str), ``{"method": "exact", "grid", "cov", "mean", "dtype", "tol"}``
+    for an :class:`~porevae.kle.exact.ExactSampler` (rebuilt from these on each worker: its
+    set-up is deterministic)."""
+    if isinstance(source, ExactSampler):
+        p = source.params()
+        return {"method": "exact", **{k: p[k] for k in ("grid", "cov", "mean", "dtype", "tol")}}
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"the ensemble's source must be a KLE file or an ExactSampler, got "
+                        f"{type(source).__name__}")
+    path = str(Path(source).resolve())
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"KLE file {str(source)!r} does not exist")
+    return {"method": "kle", "kle_file": path, "kle_sha256": sha256(path)}
+
+
+def load_source(spec: dict):
+    """The KLE (checked against its SHA-256) or exact sampler of :func:`source_spec`."""
+    if spec["method"] == "exact":
+        return _exact_sampler(json.dumps(spec, sort_keys=True))
+    return _load_kle(spec["kle_file"], spec["kle_sha256"])
+
+
+@lru_cache(maxsize=2)
+def _exact_sampler(key: str) -> ExactSampler:
+    spec = json.loads(key)
+    return ExactSampler(Grid(**spec["grid"]), model_from_dict(spec["cov"]), mean=spec["mean"],
+                        dtype=spec["dtype"], tol=spec["tol"])
 
 
 def read_manifest(out) -> dict:
@@ -134,26 +172,31 @@ def is_done(folder: Path) -> dict | None:
     return None
 
 
-def write_realizations(kle_path: str, kle_sha256: str, out: str, indices: list[int], seed: int,
-                       fmt: str, transform: dict, grid_section: str | None = None,
+def write_realizations(source: dict, out: str, indices: list[int], seed: int, fmt: str,
+                       transform: dict, grid_section: str | None = None,
                        geometry: dict | None = None, wells: dict | None = None) -> dict:
     """Write the given realizations into ``out`` (one task); returns ``{i: {file: sha256}}``.
 
-    Runs in worker processes: everything it needs comes in as plain arguments (``wells``: the
-    manifest's ``wells["data"]``, the data to condition on, or None). Consecutive indices are
-    sampled together in blocks aligned to ``porevae.kle.expansion.CHUNK`` (the fields do not
-    depend on the blocking). Each realization folder is cleared of temporary files, written file
+    Runs in worker processes: everything it needs comes in as plain arguments (``source``: a
+    :func:`source_spec`; ``wells``: the manifest's ``wells["data"]``, the data to condition on,
+    or None). With a KLE, consecutive indices are sampled together in blocks aligned to
+    ``porevae.kle.expansion.CHUNK`` (the fields do not depend on the blocking); exact fields are
+    drawn one at a time. Each realization folder is cleared of temporary files, written file
     by file atomically, and finished by its ``.done`` marker.
     """
     from porevae.kle.expansion import CHUNK
 
-    kle = _load_kle(kle_path, kle_sha256)
-    source = kle if wells is None else conditional_from_data(kle, wells)
+    kle = load_source(source)
+    sampler = kle if wells is None else conditional_from_data(kle, wells)
+    tag = source["kle_sha256"][:16] if source["method"] == "kle" else "exact"
     tr = Transform.from_dict(transform)
     out = Path(out)
     result = {}
-    for start, stop in _runs(sorted(indices), CHUNK):
-        ys = source.sample(stop - start, seed=seed, start=start)
+    # KLE: aligned GEMM blocks (bit for bit whatever the batch); exact: one realization per
+    # call, as regenerate() draws it (the kriging update of a batch is a GEMM whose rounding
+    # depends on its size)
+    for start, stop in _runs(sorted(indices), CHUNK if source["method"] == "kle" else 1):
+        ys = sampler.sample(stop - start, seed=seed, start=start)
         for i, y in zip(range(start, stop), ys):
             folder = out / folder_name(i)
             folder.mkdir(exist_ok=True)
@@ -161,7 +204,8 @@ def write_realizations(kle_path: str, kle_sha256: str, out: str, indices: list[i
             for stale in folder.glob(f".*{TMP_MARK}*"):
                 stale.unlink()
             header = {"seed": seed, "realization": i,
-                      "kle_sha256": kle_sha256[:16], "transform": tr.perm}
+                      **({"kle_sha256": tag} if source["method"] == "kle" else
+                         {"method": tag}), "transform": tr.perm}
             names = write_fields(folder, tr.apply_kle(y, kle), kle.grid, fmt,
                                  header=header, grid_section=grid_section, geometry=geometry)
             sums = {name: sha256(folder / name) for name in names}
@@ -197,7 +241,7 @@ def _runs(indices: list[int], block: int) -> Iterable[tuple[int, int]]:
         yield start, stop
 
 
-def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
+def write_ensemble(source, out, n: int, seed: int, fmt: str = "grdecl",
                    transform: Transform | None = None, *, only: int | None = None,
                    jobs: int = 1, dask=None, chunk: int = DEFAULT_CHUNK,
                    grid_section: str | None = None, geometry: dict | None = None,
@@ -208,8 +252,10 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
 
     Parameters
     ----------
-    kle_path : str or Path
-        A file of :meth:`porevae.KLE.save`; its SHA-256 is recorded and checked by workers.
+    source : str, Path or porevae.kle.exact.ExactSampler
+        A file of :meth:`porevae.KLE.save` (its SHA-256 is recorded and checked by workers), or
+        an exact sampler (circulant embedding; its grid, model, mean, dtype and tolerance are
+        recorded, ``"method": "exact"``, and each worker builds the same one).
     out : str or Path
         Ensemble folder (created if missing). A folder holding the same ensemble (KLE checksum,
         seed, format, transform, grid section, geometry, wells) is resumed: finished
@@ -277,27 +323,30 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
         raise ValueError("grid_section is for the grdecl format only")
     transform = transform or Transform()
     geometry = _check_geometry(geometry)
-    kle_path = str(Path(kle_path).resolve())
-    digest = sha256(kle_path)
-    kle = _load_kle(kle_path, digest)
+    spec = source_spec(source)
+    kle = load_source(spec)
     check_target(kle.grid, fmt, grid_section, geometry)
-    source, wells_record = kle, None
+    sampler, wells_record = kle, None
     if wells is not None:
-        source, wells_record = condition_on_wells(kle, wells, noise=noise, data_space=data_space,
-                                                  transform=transform, one_based=one_based)
-        wells_record["data"] = source.params()["conditioning"]
+        sampler, wells_record = condition_on_wells(kle, wells, noise=noise, data_space=data_space,
+                                                   transform=transform, one_based=one_based)
+        wells_record["data"] = sampler.params()["conditioning"]
     elif noise is not None or data_space != "field" or one_based:
         raise ValueError("noise, data_space and one_based are for conditioning on wells: give "
                          "wells (a CSV table)")
     out = Path(out)
     # validate the transform on one realization before creating anything
-    check_fields(transform.apply_kle(source.sample(1, seed=seed, start=only or 0)[0], kle),
+    check_fields(transform.apply_kle(sampler.sample(1, seed=seed, start=only or 0)[0], kle),
                  kle.grid)
     if geometry.get("cell_size") == "auto":   # the manifest records the sizes used
         geometry["cell_size"] = default_cell_size(kle.grid)
     physical_grid(kle.grid, geometry.get("cell_size"))
     manifest = {"manifest_version": MANIFEST_VERSION, "porevae_version": __version__,
-                "kle_file": kle_path, "kle_sha256": digest, "kle": kle.params(), "seed": seed,
+                "method": spec["method"],
+                "sampler": None if spec["method"] == "kle" else
+                {k: v for k, v in spec.items() if k != "method"},
+                "kle_file": spec.get("kle_file"), "kle_sha256": spec.get("kle_sha256"),
+                "kle": kle.params(), "seed": seed,
                 "n": n, "format": fmt, "transform": transform.to_dict(),
                 "grid_section": grid_section, "geometry": geometry, "wells": wells_record,
                 "folder": "real-%04d",
@@ -321,7 +370,7 @@ def write_ensemble(kle_path, out, n: int, seed: int, fmt: str = "grdecl",
             manifest["realizations"][str(i)] = sums
     before = {i: manifest["realizations"].get(str(i)) for i in todo}
     tasks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
-    args = (kle_path, digest, str(out))
+    args = (spec, str(out))
     rest = (seed, fmt, transform.to_dict(), grid_section, geometry,
             None if wells_record is None else wells_record["data"])
     bar = progress_bar(total=len(todo), desc="realizations", enable=progress, unit="real")
@@ -356,10 +405,10 @@ def _resumable(out: Path, manifest: dict, overwrite: bool) -> dict | None:
     if (out / MANIFEST).exists():
         old = read_manifest(out)
         why = _wells_difference(out, old.get("wells"), manifest["wells"])
-        key = next((k for k in _FIXED if old.get(k) != manifest[k]), None)
+        key = next((k for k in _FIXED if old.get(k, _BEFORE.get(k)) != manifest[k]), None)
         if why is None and key is not None:
-            why = (f"{out} holds an ensemble with a different {key} ({old.get(key)!r}, asked "
-                   f"{manifest[key]!r})")
+            why = (f"{out} holds an ensemble with a different {key} "
+                   f"({old.get(key, _BEFORE.get(key))!r}, asked {manifest[key]!r})")
         if why is None:
             return old
     elif any(out.iterdir()):
@@ -398,20 +447,29 @@ def _wells_difference(out, old: dict | None, new: dict | None) -> str | None:
     return f"{out} holds an ensemble conditioned with {key}={old.get(key)!r}, asked {new[key]!r}"
 
 
+def manifest_source(m: dict, kle_path=None) -> dict:
+    """The :func:`source_spec` of manifest ``m`` (``kle_path``: a copy of its KLE file
+    elsewhere, checked against the recorded SHA-256)."""
+    method = m.get("method", "kle")
+    if method == "exact":
+        return {"method": "exact", **m["sampler"]}
+    path = str(Path(kle_path).resolve()) if kle_path is not None else m["kle_file"]
+    return {"method": "kle", "kle_file": path, "kle_sha256": m["kle_sha256"]}
+
+
 def regenerate(out, i: int, dest, kle_path=None) -> dict:
     """Regenerate realization ``i`` of the ensemble in ``out`` into folder ``dest``.
 
-    Uses only the manifest (KLE file, checked by checksum; seed; transform; format; the well
-    data conditioned on, if any); ``kle_path`` points to a copy of the KLE file elsewhere (same
-    checksum). Returns
-    ``{file: sha256}`` of the new files; compare with ``read_manifest(out)["realizations"]``.
+    Uses only the manifest (the KLE file, checked by checksum, or the exact sampler's
+    parameters; seed; transform; format; the well data conditioned on, if any); ``kle_path``
+    points to a copy of the KLE file elsewhere (same checksum). Returns ``{file: sha256}`` of
+    the new files; compare with ``read_manifest(out)["realizations"]``.
     """
     m = read_manifest(out)
-    kle_path = str(Path(kle_path).resolve()) if kle_path is not None else m["kle_file"]
     check_int(i, "i", 0, m["n"] - 1)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    return write_realizations(kle_path, m["kle_sha256"], str(dest), [i], m["seed"],
+    return write_realizations(manifest_source(m, kle_path), str(dest), [i], m["seed"],
                               m["format"], m["transform"], m.get("grid_section"),
                               m.get("geometry"), (m.get("wells") or {}).get("data"))[i]
 
@@ -430,8 +488,11 @@ def verify(out) -> list[int]:
 __all__ = [
     "folder_name",
     "is_done",
+    "load_source",
+    "manifest_source",
     "read_manifest",
     "regenerate",
+    "source_spec",
     "verify",
     "write_ensemble",
     "write_realizations",

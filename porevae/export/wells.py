@@ -1,6 +1,7 @@
 """Well data in the space of the written field: a table (:mod:`porevae.kle.welldata`) -> a
-conditioned KLE (:class:`porevae.kle.conditioning.ConditionalKLE`) and the record that ensemble
-manifests and stack files keep.
+conditioned KLE (:class:`porevae.kle.conditioning.ConditionalKLE`) or exact sampler
+(:class:`porevae.kle.exact.ConditionalExact`, kriging of the residuals) and the record that
+ensemble manifests and stack files keep.
 
 ``data_space="field"``: the table's values are the Gaussian field ``Y`` of the KLE.
 ``data_space="perm"``: they are permeability [mD], mapped to ``Y`` by the inverse of the run's
@@ -17,18 +18,19 @@ import numpy as np
 
 from porevae._validation import check_choice
 from porevae.kle.conditioning import ConditionalKLE, condition
+from porevae.kle.exact import ConditionalExact, ExactSampler
 from porevae.kle.welldata import read_wells
 
 DATA_SPACES = ("field", "perm")
 
 
 def condition_on_wells(kle, path, *, noise=None, data_space: str = "field", transform=None,
-                       one_based: bool = False) -> tuple[ConditionalKLE, dict]:
+                       one_based: bool = False) -> tuple[ConditionalKLE | ConditionalExact, dict]:
     """``(posterior, record)``: ``kle`` conditioned on the well table ``path``.
 
     Parameters
     ----------
-    kle : porevae.KLE
+    kle : porevae.KLE or porevae.kle.exact.ExactSampler
     path : str or Path
         CSV well table (:mod:`porevae.kle.welldata`: header ``x, y[, z]`` or ``i, j[, k]``,
         ``value``, optionally ``noise`` and ``well``).
@@ -45,7 +47,7 @@ def condition_on_wells(kle, path, *, noise=None, data_space: str = "field", tran
 
     Returns
     -------
-    posterior : ConditionalKLE
+    posterior : ConditionalKLE or ConditionalExact
     record : dict
         ``{"file", "sha256", "data_space", "noise", "one_based", "n_data"}`` (JSON): where the
         data came from and how they were read (``"noise"``: the one standard deviation used, or
@@ -57,7 +59,14 @@ def condition_on_wells(kle, path, *, noise=None, data_space: str = "field", tran
     values = table.values
     if data_space == "perm":
         values = _perm_to_field(table, transform, kle)
-    post = table.condition(kle, values, noise)
+    if isinstance(kle, ExactSampler):
+        if noise is not None and table.noise is not None:
+            raise ValueError(f"{table.path} has a noise column: give no other noise (or remove "
+                             f"the column)")
+        r = table.noise if table.noise is not None else (0.0 if noise is None else noise)
+        post = kle.condition(table.locations, values, r, cells=table.cells, labels=table.labels)
+    else:
+        post = table.condition(kle, values, noise)
     record = {"file": str(Path(path).resolve()), "sha256": table.sha256,
               "data_space": data_space,
               "noise": "table" if table.noise is not None else float(noise or 0.0),
@@ -65,9 +74,13 @@ def condition_on_wells(kle, path, *, noise=None, data_space: str = "field", tran
     return post, record
 
 
-def conditional_from_data(kle, data: dict) -> ConditionalKLE:
-    """The posterior again from ``ConditionalKLE.params()["conditioning"]`` (``{"cells",
-    "values", "noise"}``, as kept in a manifest): how ensemble workers condition."""
+def conditional_from_data(kle, data: dict) -> ConditionalKLE | ConditionalExact:
+    """The posterior again from its ``params()["conditioning"]`` (``{"cells", "values",
+    "noise"}``, as kept in a manifest): how ensemble workers condition ``kle`` (a KLE or an
+    exact sampler)."""
+    if isinstance(kle, ExactSampler):
+        return kle.condition(None, data["values"], np.asarray(data["noise"]),
+                             cells=data["cells"])
     return condition(kle, None, data["values"], np.asarray(data["noise"]), cells=data["cells"])
 
 
