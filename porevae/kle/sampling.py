@@ -58,13 +58,12 @@ def draw(n: int, seed, start: int, *, grid, n_terms: int, coefficients, field, d
     check_int(start, "start", 0)
     if seed is None:
         seed = np.random.SeedSequence().entropy
-    if isinstance(dtype, torch.dtype):
-        out = torch.empty((n, *grid.field_shape), dtype=dtype, device=device)
-        if out.device.type == "cpu":
-            check_memory(out.element_size() * out.numel(), f"{n} realizations")
-    else:
-        check_memory(n * grid.n_cells * np.dtype(dtype).itemsize, f"{n} realizations")
-        out = np.empty((n, *grid.field_shape), dtype=dtype)
+    tensor = isinstance(dtype, torch.dtype)
+    itemsize = torch.empty((), dtype=dtype).element_size() if tensor else np.dtype(dtype).itemsize
+    if not tensor or torch.device(device).type == "cpu":
+        check_memory(n * grid.n_cells * itemsize, f"{n} realizations")
+    out = torch.empty((n, *grid.field_shape), dtype=dtype, device=device) if tensor else \
+        np.empty((n, *grid.field_shape), dtype=dtype)
     return fill(out, start, n_terms, lambda m, lo: coefficients(m, seed, lo), field,
                 convert=convert, progress=progress, chunk=chunk, aligned=aligned)
 

@@ -58,9 +58,7 @@ def choose(grid, model, device=None, budget=None, n_terms=None, weighted=False) 
         need = s.memory_bytes(k, vectors)
         if smallest is None or need < smallest[1]:
             smallest = (name, need)
-    if smallest is None:  # every applicable solver declined: the last one always applies
-        return _applicable(grid, model, weighted)[-1][0]
-    return smallest[0]
+    return smallest[0]  # (``matfree`` applies to everything and declines nothing)
 
 
 def make_solver(name, grid, model, device=None, n_terms=None, weights=None):
