@@ -115,115 +115,129 @@ def build_table(fluid: np.ndarray, lateral: tuple[str, str]) -> tuple[np.ndarray
     return coords, src
 
 
-def _step_impl(f, g, src, n_lo, n_hi, force, om_p, om_m):
-    """One pull-stream-collide step ``f -> g`` of the populations (19, n) (deviations from rest).
+def _node(f, g, src, node, n, half_fx, kf, om_p, om_m, three_om_m, half, w0, w1, w2):
+    """Stream into fluid node ``node`` and collide: reads the post-collision populations ``f``
+    (flat, direction-major: f[d * n + m]) through the pull table, writes the node's 19
+    post-collision populations into ``g`` (same layout); returns its axial momentum j_0.
 
     Collision: two relaxation times on the linear (Stokes) equilibrium
-    e_i = w_i (rho + 3 c_i . j), j = sum_i c_i f_i + F / 2, even part relaxed with ``om_p``, odd
-    part with ``om_m`` and forced by (1 - om_m / 2) 3 w_i c_i . F; the body force
-    F = (force, 0, 0) acts on the nodes [n_lo, n_hi). Returns the sum of j_0 over those nodes.
+    e_i = w_i (rho + 3 c_i . j), j = sum_i c_i f_i + F / 2 (``half_fx`` = F_0 / 2), even part
+    relaxed with ``om_p``, odd part with ``om_m`` and forced by (1 - om_m / 2) 3 w_i c_i . F
+    (``kf`` = (1 - om_m / 2) 3 F_0). All floats in the populations' dtype. One source for the
+    CPU step and the CUDA kernel.
     """
-    n = f.shape[1]
-    flat = f.reshape(-1)
+    p0 = f[node]
+    p1 = f[src[0, node]]
+    p2 = f[src[1, node]]
+    p3 = f[src[2, node]]
+    p4 = f[src[3, node]]
+    p5 = f[src[4, node]]
+    p6 = f[src[5, node]]
+    p7 = f[src[6, node]]
+    p8 = f[src[7, node]]
+    p9 = f[src[8, node]]
+    p10 = f[src[9, node]]
+    p11 = f[src[10, node]]
+    p12 = f[src[11, node]]
+    p13 = f[src[12, node]]
+    p14 = f[src[13, node]]
+    p15 = f[src[14, node]]
+    p16 = f[src[15, node]]
+    p17 = f[src[16, node]]
+    p18 = f[src[17, node]]
+    rho = (p0 + p1 + p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9 + p10 + p11 + p12 + p13 + p14
+           + p15 + p16 + p17 + p18)
+    jx = p1 - p2 + p7 - p8 + p9 - p10 + p11 - p12 + p13 - p14 + half_fx
+    jy = p3 - p4 + p7 - p8 - p9 + p10 + p15 - p16 + p17 - p18
+    jz = p5 - p6 + p11 - p12 - p13 + p14 + p15 - p16 - p17 + p18
+    rp = om_p * rho
+    bx = three_om_m * jx + kf
+    by = three_om_m * jy
+    bz = three_om_m * jz
+    g[node] = p0 - om_p * p0 + w0 * rp
+    fp = half * (p1 + p2)
+    fm = half * (p1 - p2)
+    dp = om_p * fp - w1 * rp
+    dm = om_m * fm - w1 * (bx)
+    g[1 * n + node] = p1 - dp - dm
+    g[2 * n + node] = p2 - dp + dm
+    fp = half * (p3 + p4)
+    fm = half * (p3 - p4)
+    dp = om_p * fp - w1 * rp
+    dm = om_m * fm - w1 * (by)
+    g[3 * n + node] = p3 - dp - dm
+    g[4 * n + node] = p4 - dp + dm
+    fp = half * (p5 + p6)
+    fm = half * (p5 - p6)
+    dp = om_p * fp - w1 * rp
+    dm = om_m * fm - w1 * (bz)
+    g[5 * n + node] = p5 - dp - dm
+    g[6 * n + node] = p6 - dp + dm
+    fp = half * (p7 + p8)
+    fm = half * (p7 - p8)
+    dp = om_p * fp - w2 * rp
+    dm = om_m * fm - w2 * (bx + by)
+    g[7 * n + node] = p7 - dp - dm
+    g[8 * n + node] = p8 - dp + dm
+    fp = half * (p9 + p10)
+    fm = half * (p9 - p10)
+    dp = om_p * fp - w2 * rp
+    dm = om_m * fm - w2 * (bx - by)
+    g[9 * n + node] = p9 - dp - dm
+    g[10 * n + node] = p10 - dp + dm
+    fp = half * (p11 + p12)
+    fm = half * (p11 - p12)
+    dp = om_p * fp - w2 * rp
+    dm = om_m * fm - w2 * (bx + bz)
+    g[11 * n + node] = p11 - dp - dm
+    g[12 * n + node] = p12 - dp + dm
+    fp = half * (p13 + p14)
+    fm = half * (p13 - p14)
+    dp = om_p * fp - w2 * rp
+    dm = om_m * fm - w2 * (bx - bz)
+    g[13 * n + node] = p13 - dp - dm
+    g[14 * n + node] = p14 - dp + dm
+    fp = half * (p15 + p16)
+    fm = half * (p15 - p16)
+    dp = om_p * fp - w2 * rp
+    dm = om_m * fm - w2 * (by + bz)
+    g[15 * n + node] = p15 - dp - dm
+    g[16 * n + node] = p16 - dp + dm
+    fp = half * (p17 + p18)
+    fm = half * (p17 - p18)
+    dp = om_p * fp - w2 * rp
+    dm = om_m * fm - w2 * (by - bz)
+    g[17 * n + node] = p17 - dp - dm
+    g[18 * n + node] = p18 - dp + dm
+    return jx
+
+
+_node_cpu = nb.njit(inline="always", fastmath=True, cache=True)(_node)
+
+
+def _step_impl(f, g, src, n_lo, n_hi, force, om_p, om_m):
+    """One pull-stream-collide step ``f -> g`` of the populations (flat, 19 n, deviations from
+    rest; see :func:`_node`); the body force F = (force, 0, 0) acts on the nodes [n_lo, n_hi).
+    Returns the sum of j_0 over those nodes (float64)."""
+    n = src.shape[1]
     dt = f.dtype.type
-    zero = dt(0.0)
     half = dt(0.5)
+    om_p = dt(om_p)
+    om_m = dt(om_m)
+    three_om_m = dt(3.0) * om_m
+    kf = (dt(1.0) - half * om_m) * dt(3.0) * dt(force)
+    half_f = half * dt(force)
+    zero = dt(0.0)
     w0 = dt(1.0 / 3.0)
     w1 = dt(1.0 / 18.0)
     w2 = dt(1.0 / 36.0)
-    om_p = dt(om_p)
-    om_m = dt(om_m)
-    force = dt(force)
-    three_om_m = dt(3.0) * om_m
-    kf = (dt(1.0) - half * om_m) * dt(3.0)
     total = 0.0
     for node in nb.prange(n):
-        p0 = f[0, node]
-        p1 = flat[src[0, node]]
-        p2 = flat[src[1, node]]
-        p3 = flat[src[2, node]]
-        p4 = flat[src[3, node]]
-        p5 = flat[src[4, node]]
-        p6 = flat[src[5, node]]
-        p7 = flat[src[6, node]]
-        p8 = flat[src[7, node]]
-        p9 = flat[src[8, node]]
-        p10 = flat[src[9, node]]
-        p11 = flat[src[10, node]]
-        p12 = flat[src[11, node]]
-        p13 = flat[src[12, node]]
-        p14 = flat[src[13, node]]
-        p15 = flat[src[14, node]]
-        p16 = flat[src[15, node]]
-        p17 = flat[src[16, node]]
-        p18 = flat[src[17, node]]
-        rho = (p0 + p1 + p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9 + p10 + p11 + p12 + p13 + p14
-               + p15 + p16 + p17 + p18)
-        fx = force if n_lo <= node < n_hi else zero
-        jx = p1 - p2 + p7 - p8 + p9 - p10 + p11 - p12 + p13 - p14 + half * fx
-        jy = p3 - p4 + p7 - p8 - p9 + p10 + p15 - p16 + p17 - p18
-        jz = p5 - p6 + p11 - p12 - p13 + p14 + p15 - p16 - p17 + p18
         if n_lo <= node < n_hi:
-            total += jx
-        rp = om_p * rho
-        bx = three_om_m * jx + kf * fx
-        by = three_om_m * jy
-        bz = three_om_m * jz
-        g[0, node] = p0 - om_p * p0 + w0 * rp
-        fp = half * (p1 + p2)
-        fm = half * (p1 - p2)
-        dp = om_p * fp - w1 * rp
-        dm = om_m * fm - w1 * (bx)
-        g[1, node] = p1 - dp - dm
-        g[2, node] = p2 - dp + dm
-        fp = half * (p3 + p4)
-        fm = half * (p3 - p4)
-        dp = om_p * fp - w1 * rp
-        dm = om_m * fm - w1 * (by)
-        g[3, node] = p3 - dp - dm
-        g[4, node] = p4 - dp + dm
-        fp = half * (p5 + p6)
-        fm = half * (p5 - p6)
-        dp = om_p * fp - w1 * rp
-        dm = om_m * fm - w1 * (bz)
-        g[5, node] = p5 - dp - dm
-        g[6, node] = p6 - dp + dm
-        fp = half * (p7 + p8)
-        fm = half * (p7 - p8)
-        dp = om_p * fp - w2 * rp
-        dm = om_m * fm - w2 * (bx + by)
-        g[7, node] = p7 - dp - dm
-        g[8, node] = p8 - dp + dm
-        fp = half * (p9 + p10)
-        fm = half * (p9 - p10)
-        dp = om_p * fp - w2 * rp
-        dm = om_m * fm - w2 * (bx - by)
-        g[9, node] = p9 - dp - dm
-        g[10, node] = p10 - dp + dm
-        fp = half * (p11 + p12)
-        fm = half * (p11 - p12)
-        dp = om_p * fp - w2 * rp
-        dm = om_m * fm - w2 * (bx + bz)
-        g[11, node] = p11 - dp - dm
-        g[12, node] = p12 - dp + dm
-        fp = half * (p13 + p14)
-        fm = half * (p13 - p14)
-        dp = om_p * fp - w2 * rp
-        dm = om_m * fm - w2 * (bx - bz)
-        g[13, node] = p13 - dp - dm
-        g[14, node] = p14 - dp + dm
-        fp = half * (p15 + p16)
-        fm = half * (p15 - p16)
-        dp = om_p * fp - w2 * rp
-        dm = om_m * fm - w2 * (by + bz)
-        g[15, node] = p15 - dp - dm
-        g[16, node] = p16 - dp + dm
-        fp = half * (p17 + p18)
-        fm = half * (p17 - p18)
-        dp = om_p * fp - w2 * rp
-        dm = om_m * fm - w2 * (by - bz)
-        g[17, node] = p17 - dp - dm
-        g[18, node] = p18 - dp + dm
+            total += _node_cpu(f, g, src, node, n, half_f, kf, om_p, om_m, three_om_m, half,
+                               w0, w1, w2)
+        else:
+            _node_cpu(f, g, src, node, n, zero, zero, om_p, om_m, three_om_m, half, w0, w1, w2)
     return total
 
 
@@ -266,7 +280,7 @@ def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps
     nu = (tau - 0.5) / 3.0
     force = 1e-3  # any value: the Stokes lattice is linear in the populations
     scale = nu / force / ((n_hi - n_lo) * fluid.shape[1] * fluid.shape[2])
-    f = np.zeros((Q, n), dtype=dtype)
+    f = np.zeros(Q * n, dtype=dtype)
     g = np.zeros_like(f)
     del coords
     step_fn = _step_serial if n < SERIAL_NODES else _step
