@@ -303,3 +303,17 @@ def test_four_d_arrays_are_stacks(tmp_path, rng, suffix):
         with h5py.File(path, "r+") as fh:
             fh["volume"].attrs["stack"] = False
         assert io.read_stack(path).shape == (2, 4, 3, 5)
+
+
+def test_public_names_resolve_to_the_functions():
+    """Every public name of porevae.media is the function or class, also after its module of
+    the same name is loaded (porevae.media.permeability)."""
+    import importlib
+    import types
+
+    for module in ("permeability", "report", "io", "synthetic"):
+        importlib.import_module(f"porevae.media.{module}")
+    assert sorted(pm.__all__) == sorted(pm._NAMES)
+    for name in pm.__all__:
+        assert not isinstance(getattr(pm, name), types.ModuleType), name
+    assert pm.permeability.__module__ == "porevae.media.permeability"

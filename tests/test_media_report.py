@@ -126,3 +126,34 @@ def test_compare_voxel_size_names_and_progress(tmp_path, media, capsys):
     assert "voxel 2.5 um" in summary and "- rock.tif: binary" in summary
     with pytest.raises(ValueError, match="voxel_size must be finite and > 0"):
         pm.compare(ref, samples, voxel_size=0.0)
+
+
+@pytest.mark.slow
+def test_permeability_in_compare_and_stats(tmp_path, capsys):
+    """`--permeability`: k per axis (mean ± std over the samples), equal to
+    media.permeability's, in voxel^2 or in mD with --voxel-size; a plot; axis 2 of a 2-D
+    image refused in one line."""
+    rng = np.random.default_rng(5)
+    ref = pm.overlapping_spheres((16, 16, 16), 0.45, 2.5, seed=1)
+    samples = np.stack([rng.random((16, 16, 16)) < 0.75 for _ in range(2)])
+    result = pm.compare(ref, samples, out_dir=tmp_path / "r", transport=False,
+                        permeability_axes=(0, 2))
+    rows = {r["statistic"]: r for r in result.table}
+    assert "permeability_y" not in rows and rows["permeability_x"]["unit"] == "voxel^2"
+    for a, c in ((0, "x"), (2, "z")):
+        ks = [pm.permeability(s, axis=a).k_voxel2 for s in samples]
+        assert rows[f"permeability_{c}"]["reference"] == pytest.approx(
+            pm.permeability(ref, axis=a).k_voxel2)
+        assert rows[f"permeability_{c}"]["mean"] == pytest.approx(np.mean(ks))
+        assert rows[f"permeability_{c}"]["std"] == pytest.approx(np.std(ks, ddof=1))
+    assert (tmp_path / "r" / "permeability.png").is_file()
+    pm.write_volume(tmp_path / "s.h5", samples)
+    assert main(["stats", str(tmp_path / "s.h5"), "--permeability", "1", "--voxel-size", "2",
+                 "--json", "--no-progress"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["units"]["permeability_y"] == "mD"
+    assert [s["permeability_y"] for s in stats["samples"]] == pytest.approx(
+        [pm.permeability(s, axis=1, voxel_size=2.0).k_mD for s in samples])
+    pm.write_volume(tmp_path / "flat.h5", samples[0, :, :, 0])
+    assert main(["stats", str(tmp_path / "flat.h5"), "--permeability", "2"]) == 2
+    assert "--permeability axis must be in [0, 1] for 2-D images" in capsys.readouterr().err

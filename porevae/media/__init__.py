@@ -12,16 +12,20 @@ voxels. Public functions:
 * statistics: :func:`porosity`, :func:`two_point_correlation`, :func:`lineal_path`,
   :func:`chord_lengths`, :func:`pore_size_distribution` (:func:`local_thickness`,
   :func:`distance_transform`), :func:`specific_surface`, :func:`euler_characteristic`,
-  :func:`connected_fraction`;
+  :func:`connected_fraction`, :func:`permeability` (Stokes flow through the voxels);
 * :func:`compare`: a reference against samples (table, plots, Markdown summary).
 
 Every name is imported on first use (PEP 562), so that ``import porevae.media.io`` (the
-volume files of every command) does not import the statistics' SciPy and Numba code.
+volume files of every command) does not import the statistics' SciPy and Numba code. A public
+function keeps its name when its module has the same one (``porevae.media.permeability`` is the
+function, also after ``porevae.media.permeability``, the module, is loaded).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
         write_volume,
     )
     from porevae.media.morphology import euler_characteristic, specific_surface
+    from porevae.media.permeability import permeability
     from porevae.media.poresize import distance_transform, local_thickness, pore_size_distribution
     from porevae.media.report import compare, scalar_statistics
     from porevae.media.synthetic import (
@@ -72,6 +77,7 @@ _MODULES = {
            "read_raw", "read_tiff", "read_volume", "segment", "subsample", "write_hdf5",
            "write_npy", "write_raw", "write_tiff", "write_volume"),
     "morphology": ("euler_characteristic", "specific_surface"),
+    "permeability": ("permeability",),
     "poresize": ("distance_transform", "local_thickness", "pore_size_distribution"),
     "report": ("compare", "scalar_statistics"),
     "synthetic": ("boolean_intensity", "boolean_s2", "field_correlation", "gaussian_field",
@@ -82,7 +88,8 @@ _NAMES = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = ["VolumeFormatError", "binarize", "boolean_intensity", "boolean_s2", "chord_lengths",
            "compare", "connected_fraction", "crop", "distance_transform", "euler_characteristic",
            "field_correlation", "gaussian_field", "layered", "lineal_path", "local_thickness",
-           "otsu_threshold", "overlapping_spheres", "pore_size_distribution", "porosity",
+           "otsu_threshold", "overlapping_spheres", "permeability", "pore_size_distribution",
+           "porosity",
            "read_hdf5", "read_npy", "read_raw", "read_tiff", "read_volume", "scalar_statistics",
            "segment", "specific_surface", "subsample", "thresholded_gaussian", "thresholded_kle",
            "two_point_correlation", "write_hdf5", "write_npy", "write_raw", "write_tiff",
@@ -99,3 +106,13 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        # the import system binds each loaded submodule on its package: not over a public name
+        if not (name in _NAMES and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
