@@ -15,7 +15,8 @@ def reference(values, repeat=True, width=80):
 
 
 def compiled(values, repeat=True, width=80):
-    return _text.format_block(values, repeat=repeat, width=width).tobytes().decode("ascii")
+    parts = _text.format_block(values, repeat=repeat, width=width)
+    return b"".join(p.tobytes() for p in parts).decode("ascii")
 
 
 def assert_same(values, **kw):

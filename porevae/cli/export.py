@@ -232,8 +232,11 @@ def register(subparsers) -> None:
                    help="grdecl: include the grid geometry (DX/DY/DZ/TOPS or COORD/ZCORN)")
     p.add_argument("--only", type=int, help="(re)write this realization only")
     p.add_argument("--jobs", type=int, default=1,
-                   help="local worker processes (default 1: this process)")
-    p.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler address (dask extra)")
+                   help="local worker processes (default 1: this process); the same files "
+                        "whatever the number")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a Dask cluster: a scheduler address, or 'local' for a local "
+                        "cluster of --jobs workers (dask extra); the same files as without")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
                    help=f"realizations per task (default {DEFAULT_CHUNK})")
     add_progress(p)

@@ -233,6 +233,8 @@ def shortest(mantissa, exponent, mbits, bias):
 _PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.uint8).copy()
 _POW10 = np.array([10 ** k for k in range(20)], np.uint64)
 _U100 = np.uint64(100)
+_E4 = np.uint64(10**4)
+_E8 = np.uint64(10**8)
 
 
 @nb.njit(cache=True, inline="always")
@@ -245,10 +247,31 @@ def _n_digits(value):
 
 
 @nb.njit(cache=True, inline="always")
-def _put_digits(out, end, value):
-    """Write ``value`` (uint64) in decimal so that its last digit is at ``out[end - 1]``, two
-    digits per step; return the position of its first digit."""
+def _put_pairs(out, end, value, count):
+    """Write ``2 * count`` digits of ``value`` (< 100**count, leading zeros kept) ending at
+    ``out[end - 1]``."""
     k = end
+    for _ in range(count):
+        r = np.int64(value % _U100) * 2
+        value //= _U100
+        k -= 2
+        out[k] = _PAIRS[r]
+        out[k + 1] = _PAIRS[r + 1]
+
+
+@nb.njit(cache=True, inline="always")
+def _put_digits(out, end, value):
+    """Write ``value`` (uint64) in decimal so that its last digit is at ``out[end - 1]``; return
+    the position of its first digit. Eight digits at a time, as two independent chains of four
+    (a long number is not one chain of dependent divisions)."""
+    k = end
+    while value >= _E8:
+        high = value // _E8
+        low = value - high * _E8
+        _put_pairs(out, k, low % _E4, 2)
+        _put_pairs(out, k - 4, low // _E4, 2)
+        k -= 8
+        value = high
     while value >= _U100:
         r = np.int64(value % _U100) * 2
         value //= _U100
@@ -389,18 +412,19 @@ def _block_starts(bits, n_blocks, repeat):
 
 
 @nb.njit(cache=True, parallel=True)
-def _format_parallel(bits, kind, repeat, width, cuts, scratch, lens, out):
-    """Three passes: (1) blocks in parallel write their tokens, unseparated, at
-    ``scratch[cut * MAX_TOKEN:]`` and each token's length at ``lens[index of its run's first
-    value]`` (0 elsewhere); (2) one serial pass over ``lens`` finds the line state (output
-    position, characters on the line) at each cut; (3) blocks in parallel replay the greedy
-    wrap from their state and copy the tokens with their separators into ``out``. Returns the
-    length of the text."""
+def _format_parallel(bits, kind, repeat, width, cuts, scratch, lens, ends):
+    """Two passes. (1) Blocks in parallel write their tokens, each followed by one separator
+    byte (a space for now), from ``scratch[cut * (MAX_TOKEN + 1)]`` on; the token's length goes
+    to ``lens[index of its run's first value]`` (0 elsewhere) and the end of the block's text to
+    ``ends[block]``. (2) One serial pass over ``lens`` replays the greedy wrap and turns into a
+    newline each separator whose next token would pass ``width``, and the last one. The text
+    is then the blocks' regions ``scratch[cut * (MAX_TOKEN + 1):ends[block]]`` one after the
+    other: no copy."""
     n_blocks = cuts.size - 1
     for b in nb.prange(n_blocks):
         k = cuts[b]
         stop_block = cuts[b + 1]
-        pos = k * MAX_TOKEN
+        pos = k * (MAX_TOKEN + 1)
         while k < stop_block:
             v = bits[k]
             stop = k + 1
@@ -411,51 +435,29 @@ def _format_parallel(bits, kind, repeat, width, cuts, scratch, lens, out):
             lens[k] = end - pos
             for i in range(k + 1, stop):
                 lens[i] = 0
-            pos = end
+            scratch[end] = 32
+            pos = end + 1
             k = stop
-    at = np.empty(n_blocks + 1, np.int64)      # output position at each cut
-    line_at = np.empty(n_blocks + 1, np.int64)  # characters on the line at each cut
-    pos = 0
+        ends[b] = pos
     line = 0
+    last = -1                                   # position of the previous token's separator
     for b in range(n_blocks):
-        at[b] = pos
-        line_at[b] = line
+        pos = cuts[b] * (MAX_TOKEN + 1)
         for k in range(cuts[b], cuts[b + 1]):
             t = np.int64(lens[k])
             if t == 0:
                 continue
             if line == 0:
                 line = t
-                pos += t
             elif line + 1 + t > width:
+                scratch[last] = 10
                 line = t
-                pos += 1 + t
             else:
                 line += 1 + t
-                pos += 1 + t
-    at[n_blocks] = pos
-    line_at[n_blocks] = line
-    for b in nb.prange(n_blocks):
-        pos = at[b]
-        line = line_at[b]
-        src = cuts[b] * MAX_TOKEN
-        for k in range(cuts[b], cuts[b + 1]):
-            t = np.int64(lens[k])
-            if t == 0:
-                continue
-            if line == 0:
-                line = t
-            else:
-                out[pos] = 10 if line + 1 + t > width else 32
-                line = t if line + 1 + t > width else line + 1 + t
-                pos += 1
-            out[pos:pos + t] = scratch[src:src + t]
-            src += t
-            pos += t
-    if at[n_blocks] > 0:
-        out[at[n_blocks]] = 10
-        return at[n_blocks] + 1
-    return 0
+            last = pos + t
+            pos = last + 1
+    if last >= 0:
+        scratch[last] = 10
 
 
 def _buffer(name: str, size: int) -> np.ndarray:
@@ -468,17 +470,17 @@ def _buffer(name: str, size: int) -> np.ndarray:
     return buf
 
 
-def format_block(values: np.ndarray, *, repeat: bool = True, width: int = 80) -> np.ndarray:
-    """The lines of a GRDECL keyword's values, as bytes (uint8 array, each line ending in
-    ``\\n``; empty for an empty array).
+def format_block(values: np.ndarray, *, repeat: bool = True, width: int = 80) -> list:
+    """The lines of a GRDECL keyword's values, as bytes: a list of uint8 arrays to be written
+    one after the other (each line ends in ``\\n``; no array for an empty input).
 
     ``values`` (n,): float64, float32 or an integer type (written as int64). Tokens are separated
     by one space and wrapped at ``width`` characters; with ``repeat``, runs of the same bit
     pattern are written ``count*value``. Blocks of :data:`BLOCK` values are formatted on
     Numba's threads.
 
-    The result is a view of a buffer this thread reuses: valid until its next call (write it
-    or copy it first).
+    The arrays are views of a buffer this thread reuses: valid until its next call (write
+    them or copy them first).
     """
     values = np.ascontiguousarray(values)
     if values.dtype == np.float64:
@@ -492,8 +494,9 @@ def format_block(values: np.ndarray, *, repeat: bool = True, width: int = 80) ->
     bits = bits.reshape(-1)
     n = bits.size
     cuts = _block_starts(bits, max(1, -(-n // BLOCK)), bool(repeat))
-    scratch = _buffer("scratch", n * MAX_TOKEN)
+    scratch = _buffer("scratch", n * (MAX_TOKEN + 1))
     lens = _buffer("lens", n)
-    out = _buffer("out", n * (MAX_TOKEN + 1) + 1)
-    size = _format_parallel(bits, kind, bool(repeat), int(width), cuts, scratch, lens, out)
-    return out[:size]
+    ends = np.empty(cuts.size - 1, np.int64)
+    _format_parallel(bits, kind, bool(repeat), int(width), cuts, scratch, lens, ends)
+    return [scratch[c * (MAX_TOKEN + 1):e] for c, e in zip(cuts[:-1].tolist(), ends.tolist())
+            if e > c * (MAX_TOKEN + 1)]

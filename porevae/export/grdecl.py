@@ -144,7 +144,7 @@ def _keyword_parts(name: str, values: np.ndarray, *, repeat: bool,
     (:func:`porevae.export._text.format_block`), or the Python one for a ``float_format``."""
     yield f"\n{name}\n".encode("ascii")
     if float_format is None:
-        yield format_block(values, repeat=repeat)
+        yield from format_block(values, repeat=repeat)
     else:
         lines = wrap(format_values(values, repeat=repeat, float_format=float_format))
         yield "".join(line + "\n" for line in lines).encode("ascii")
