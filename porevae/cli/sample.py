@@ -3,8 +3,6 @@ exact ones by circulant embedding (``--method exact``, :mod:`porevae.kle.exact`)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from porevae.cli import (
     add_count,
     add_output,
@@ -29,29 +27,6 @@ def _exact_sampler(args):
 
     return ExactSampler(grid_from_args(args), model_from_args(args), mean=args.mean,
                         dtype=args.dtype, tol=TOL if args.tol is None else args.tol)
-
-
-def _condition_exact(sampler, args, wells: dict):
-    """``(posterior, record)``: ``sampler`` conditioned on the table ``--wells`` by kriging the
-    residuals; the record as :func:`porevae.export.wells.condition_on_wells` writes it."""
-    from porevae.export.transforms import Transform
-    from porevae.export.wells import _perm_to_field
-    from porevae.kle.welldata import read_wells
-
-    table = read_wells(args.wells, sampler.grid, one_based=wells["one_based"])
-    if wells["noise"] is not None and table.noise is not None:
-        raise ValueError(f"{args.wells} has a noise column: give no other noise (or remove the "
-                         f"column)")
-    noise = table.noise if table.noise is not None else (wells["noise"] or 0.0)
-    values = _perm_to_field(table, Transform(), sampler) if wells["data_space"] == "perm" \
-        else table.values
-    post = sampler.condition(table.locations, values, noise, cells=table.cells,
-                             labels=table.labels)
-    record = {"file": str(Path(args.wells).resolve()), "sha256": table.sha256,
-              "data_space": wells["data_space"],
-              "noise": "table" if table.noise is not None else float(wells["noise"] or 0.0),
-              "one_based": bool(wells["one_based"]), "n_data": len(table)}
-    return post, record
 
 
 def _check_method_flags(args) -> None:
@@ -99,15 +74,12 @@ def run_sample(args) -> int:
         prior = _exact_sampler(args)
         attrs, what = {"method": "exact"}, f" exact (embedding {prior.embedding})"
     source, note = prior, ""
-    if args.wells:
-        if args.method == "kle":
-            from porevae.export.transforms import Transform
-            from porevae.export.wells import condition_on_wells
+    if args.wells:  # a KLE posterior, or the exact sampler's kriging of the residuals
+        from porevae.export.transforms import Transform
+        from porevae.export.wells import condition_on_wells
 
-            source, attrs["wells"] = condition_on_wells(prior, args.wells, transform=Transform(),
-                                                        **wells)
-        else:
-            source, attrs["wells"] = _condition_exact(prior, args, wells)
+        source, attrs["wells"] = condition_on_wells(prior, args.wells, transform=Transform(),
+                                                    **wells)
         note = f"; {describe_wells(attrs['wells'])}"
     write_samples(source, args.out, args.n, seed=args.seed, start=args.start,
                   lognormal=args.lognormal, batch_size=args.batch_size, progress=args.progress,
