@@ -260,8 +260,27 @@ TAU = 0.57
 MAGIC = 3.0 / 16.0
 
 
+class CpuStepper:
+    """Populations on the host and the Numba step (parallel over the nodes; serial below
+    :data:`SERIAL_NODES`). ``stepper(n_lo, n_hi, force, om_p, om_m, want)`` runs one step and
+    returns the sum of j_0 over the forced nodes (``want`` is for device steppers, which only
+    reduce when asked)."""
+
+    def __init__(self, src: np.ndarray, dtype):
+        n = src.shape[1]
+        self.src = src
+        self.f = np.zeros(Q * n, dtype=dtype)
+        self.g = np.zeros_like(self.f)
+        self.fn = _step_serial if n < SERIAL_NODES else _step
+
+    def __call__(self, n_lo, n_hi, force, om_p, om_m, want=True) -> float:
+        total = self.fn(self.f, self.g, self.src, n_lo, n_hi, force, om_p, om_m)
+        self.f, self.g = self.g, self.f
+        return total
+
+
 def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps=100_000,
-        dtype=np.float32, tau=TAU, magic=MAGIC):
+        dtype=np.float32, tau=TAU, magic=MAGIC, stepper=CpuStepper):
     """Steady Stokes flow through ``fluid`` (bool (n0, n1, n2), flow along axis 0, periodic)
     driven by a body force on the slabs ``n_lo <= x < n_hi``; returns
     ``(k, steps, converged, change)`` with k = nu <j_0> / F in voxel^2, <j_0> the axial momentum
@@ -270,29 +289,24 @@ def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps
     Stops when the relative change of k over each of the last two windows of ``window`` steps
     is at most ``tol`` (checked every ``check`` steps), or after ``max_steps`` steps
     (``converged`` False). ``change``: the larger of those two relative changes at the stop.
+    ``stepper``: :class:`CpuStepper` or ``porevae.media._stokes_cuda.CudaStepper``.
     """
     coords, src = build_table(fluid, lateral)
-    n = coords.shape[0]
     lo = int(np.searchsorted(coords[:, 0], n_lo))
     hi = int(np.searchsorted(coords[:, 0], n_hi))
+    del coords
     om_p = 1.0 / tau
     om_m = 1.0 / (0.5 + magic / (tau - 0.5))
     nu = (tau - 0.5) / 3.0
     force = 1e-3  # any value: the Stokes lattice is linear in the populations
     scale = nu / force / ((n_hi - n_lo) * fluid.shape[1] * fluid.shape[2])
-    f = np.zeros(Q * n, dtype=dtype)
-    g = np.zeros_like(f)
-    del coords
-    step_fn = _step_serial if n < SERIAL_NODES else _step
+    advance = stepper(src, dtype)
     back = max(1, window // check)
     history = []
     change = np.inf
-    step = 0
-    total = 0.0
-    while step < max_steps:
-        total = step_fn(f, g, src, lo, hi, force, om_p, om_m)
-        f, g = g, f
-        step += 1
+    for step in range(1, max_steps + 1):
+        want = step % check == 0 or step == max_steps
+        total = advance(lo, hi, force, om_p, om_m, want)
         if step % check == 0:
             history.append(scale * total)
             if len(history) > 2 * back:
@@ -302,4 +316,4 @@ def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps
                 change = change / abs(k) if k != 0 else np.inf
                 if change <= tol:
                     return k, step, True, float(change)
-    return scale * total, step, False, float(change)
+    return scale * total, max_steps, False, float(change)

@@ -155,7 +155,7 @@ def _percolating(img: np.ndarray, periodic_lateral: bool) -> np.ndarray:
 
 def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
                  lateral: str = "wall", reservoir: int = 2, tol: float = 1e-4,
-                 max_steps: int = 100_000, dtype=np.float32) -> Permeability:
+                 max_steps: int = 100_000, dtype=np.float32, device: str = "cpu") -> Permeability:
     """Absolute permeability of a binary image (1/True = pore) along ``axis``.
 
     Parameters
@@ -172,6 +172,8 @@ def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
         128^3 Berea crop decays by e in ~1000 steps).
     max_steps : at most this many steps (>= 200); ``converged`` says whether ``tol`` was met.
     dtype : ``np.float32`` (default) or ``np.float64`` populations.
+    device : ``"cpu"`` (Numba, parallel over the fluid nodes) or ``"cuda"`` (a ``numba.cuda``
+        kernel on the current device; the same update, so the same k to rounding).
 
     Returns
     -------
@@ -200,6 +202,10 @@ def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        stepper = _cuda_stepper()
     n_pore = int(np.count_nonzero(img))
     need = permeability_memory(img.shape, n_pore, reservoir)
     if dtype == np.float64:
@@ -229,9 +235,23 @@ def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
     fluid[reservoir:reservoir + img.shape[0]] = keep
     del keep
     k, steps, converged, change = _stokes.run(fluid, reservoir, reservoir + img.shape[0], lat,
-                                              tol=tol, max_steps=max_steps, dtype=dtype)
+                                              tol=tol, max_steps=max_steps, dtype=dtype,
+                                              stepper=_stokes.CpuStepper if device == "cpu"
+                                              else stepper)
     return _result(float(k), percolating=True, converged=converged, steps=steps,
                    change=change, **common)
+
+
+def _cuda_stepper():
+    """The CUDA stepper class, imported on demand (numba.cuda costs a second at import)."""
+    from numba import cuda
+
+    if not cuda.is_available():
+        raise RuntimeError("device='cuda' needs a CUDA device visible to numba "
+                           "(numba.cuda.is_available() is False); use device='cpu'")
+    from porevae.media._stokes_cuda import CudaStepper
+
+    return CudaStepper
 
 
 def _result(k: float, *, voxel_size, **fields) -> Permeability:
