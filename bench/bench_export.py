@@ -11,7 +11,8 @@ file, fsync, rename. In the same run:
   of the two is the floor;
 * porevae: :func:`porevae.export.write_grdecl`, :func:`~porevae.export.write_bgrdecl`,
   :func:`~porevae.export.write_roff`;
-* the kept writers: the plain Python GRDECL formatting (``repr`` + wrap, what porevae wrote
+* the kept writers, each from the same (x, y, z) arrays, ordering the cells itself: the plain
+  Python GRDECL formatting (``repr`` + wrap, what porevae wrote
   before; on ``--plain-n`` realizations), ``resfo.write`` (binary GRDECL, float32 big-endian as
   porevae writes) and ``roffio.write`` (the same tags) in this process; and xtgeo's
   ``GridProperty.to_file`` (grdecl, bgrdecl, roff; on ``--peer-n`` realizations, fsync added) in
@@ -146,8 +147,7 @@ def writers(shape, n: int, plain_n: int, peer_n: int, peers: str | None, root: P
     from porevae.export import grdecl, roff, write_bgrdecl, write_grdecl, write_roff
 
     grid = pv.Grid(shape)
-    arrays = fields(shape, DISTINCT)
-    flat = [grid.flatten(a) for a in arrays]
+    arrays = fields(shape, DISTINCT)     # axes (x, y, z); every writer orders the cells itself
     arrays_path = root / "arrays.npy"
     np.save(arrays_path, arrays)
     nx, ny, nz = grid.shape3
@@ -159,7 +159,7 @@ def writers(shape, n: int, plain_n: int, peer_n: int, peers: str | None, root: P
 
     def plain_grdecl(i, p):           # the Python formatting porevae used before (reference)
         text = grdecl._header_lines(grid, None) + "\n" + grdecl.keyword_block(
-            "PERMX", flat[i % DISTINCT])
+            "PERMX", grid.flatten(arrays[i % DISTINCT]))
         tmp, path = Path(f"{p}.tmp"), Path(f"{p}.GRDECL")
         with open(tmp, "w", encoding="ascii", newline="\n") as fh:
             fh.write(text)
@@ -168,14 +168,14 @@ def writers(shape, n: int, plain_n: int, peer_n: int, peers: str | None, root: P
 
     def resfo_writer(i, p):
         tmp, path = Path(f"{p}.tmp"), Path(f"{p}.BGRDECL")
-        resfo.write(tmp, [("PERMX   ", flat[i % DISTINCT].astype(np.float32))],
+        resfo.write(tmp, [("PERMX   ", grid.flatten(arrays[i % DISTINCT]).astype(np.float32))],
                     fileformat=resfo.Format.UNFORMATTED)
         _fsync_replace(tmp, path)
         return path
 
     def roffio_writer(i, p):
         tmp, path = Path(f"{p}.tmp"), Path(f"{p}.roff")
-        data = roff.roff_order(flat[i % DISTINCT].astype(np.float32), (nx, ny, nz))
+        data = np.flip(arrays[i % DISTINCT].reshape(nx, ny, nz), -1).ravel().astype(np.float32)
         roffio.write(str(tmp), [
             ("filedata", {"filetype": "parameter", "creationDate": roff.CREATION_DATE}),
             ("dimensions", {"nX": np.int32(nx), "nY": np.int32(ny), "nZ": np.int32(nz)}),

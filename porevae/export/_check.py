@@ -58,12 +58,15 @@ def as_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def check_fields(fields: Mapping, grid, fill: float = 0.0) -> dict[str, np.ndarray]:
+def check_fields(fields: Mapping, grid, fill: float = 0.0,
+                 flat: bool = True) -> dict[str, np.ndarray]:
     """Validate ``{keyword: array of grid.shape}`` and flatten to the Eclipse cell order.
 
     ``grid``: a :class:`~porevae.grid.Grid`, or a :class:`~porevae.cornerpoint.CornerPointGrid`
     with arrays of its ``n_active`` active cells (inactive cells get ``fill``) or of its whole
-    shape ``(nx, ny, nz)`` (see the module docstring).
+    shape ``(nx, ny, nz)`` (see the module docstring). ``flat=False`` (regular grids only):
+    the validated arrays keep ``grid.shape`` (no reordering copy, for writers whose own order
+    is not I-fastest).
 
     Returns
     -------
@@ -75,6 +78,8 @@ def check_fields(fields: Mapping, grid, fill: float = 0.0) -> dict[str, np.ndarr
     if not isinstance(fields, Mapping) or not fields:
         raise ValueError("fields must be a non-empty mapping {keyword: array}")
     corner = isinstance(grid, CornerPointGrid)
+    if corner and not flat:
+        raise ValueError("flat=False is for regular grids")
     out = {}
     for name, value in fields.items():
         check_keyword(name)
@@ -96,7 +101,7 @@ def check_fields(fields: Mapping, grid, fill: float = 0.0) -> dict[str, np.ndarr
             raise ValueError(f"{name} is an integer keyword: give the whole grid's array "
                              f"{grid.shape}, not the active cells only")
         if not corner:
-            out[name] = _check_values(name, grid.flatten(arr))
+            out[name] = _check_values(name, grid.flatten(arr) if flat else arr)
             continue
         flat = _check_values(name, arr if active else arr.ravel(order="F"))
         if flat.dtype.kind == "f":
@@ -116,7 +121,7 @@ def _check_values(name: str, flat: np.ndarray) -> np.ndarray:
                              f"got range [{as_int.min()}, {as_int.max()}]")
         return as_int
     if flat.dtype != np.float32:
-        flat = flat.astype(np.float64)
+        flat = flat.astype(np.float64, copy=False)
     if name.startswith("PERM") and flat.min() < 0:
         raise ValueError(f"{name}: permeability must be >= 0, found {int((flat < 0).sum())} "
                          f"negative value(s) (min {flat.min()})")

@@ -31,6 +31,7 @@ import numpy as np
 
 from porevae._files import atomic_path
 from porevae._version import __version__
+from porevae.cornerpoint import CornerPointGrid
 from porevae.export._check import check_fields
 from porevae.export._io import write_parts
 
@@ -50,18 +51,26 @@ def write_roff(path, fields: Mapping, grid, *, binary: bool = True) -> Path:
     32-bit ``float``, integer ones as ``int``. ``binary=False`` writes ASCII ROFF (through
     roffio).
     """
-    flat = check_fields(fields, grid, fill=UNDEFINED)
-    nx, ny, nz = grid.shape3
+    nx, ny, nz = shape3 = grid.shape3
     if not binary:
-        return _write_ascii(path, flat, (nx, ny, nz))
-    for name, values in flat.items():
+        return _write_ascii(path, check_fields(fields, grid, fill=UNDEFINED), shape3)
+    # a regular grid's arrays stay in their (x, y, z) layout: ROFF's order is that layout with
+    # K reversed, no transposition
+    corner = isinstance(grid, CornerPointGrid)
+    checked = check_fields(fields, grid, fill=UNDEFINED, flat=corner)
+    for name, values in checked.items():
         if values.size >= 2**31:
             raise ValueError(f"{name} has {values.size} values; ROFF arrays hold fewer than 2**31")
 
     def parts():
-        yield _head((nx, ny, nz))
-        for name, values in flat.items():
-            data = roff_order(values, (nx, ny, nz), "<i4" if values.dtype.kind == "i" else "<f4")
+        yield _head(shape3)
+        for name, values in checked.items():
+            dtype = "<i4" if values.dtype.kind == "i" else "<f4"
+            if corner:
+                data = roff_order(values, shape3, dtype)
+            else:
+                data = np.empty(values.size, dtype)
+                data.reshape(shape3)[...] = np.flip(values.reshape(shape3), -1)
             kind = b"int" if data.dtype.kind == "i" else b"float"
             yield (b"tag\0parameter\0" + _char(b"name", name.encode("ascii"))
                    + b"array\0" + kind + b"\0data\0" + struct.pack("<i", data.size))
