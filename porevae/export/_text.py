@@ -220,6 +220,12 @@ def shortest(mantissa, exponent, mbits, bias):
         up = (vr == vm and (not accept or not vm_tz)) or last >= _U5
     else:
         up = False
+        if vp // _U100 > vm // _U100:          # two digits at once first (Ryu: ~86 % of cases)
+            up = vr % _U100 >= np.uint64(50)
+            vr //= _U100
+            vp //= _U100
+            vm //= _U100
+            removed += 2
         while vp // _U10 > vm // _U10:
             up = vr % _U10 >= _U5
             vr //= _U10
@@ -345,9 +351,11 @@ def _put_float(out, pos, bits, is64):
             for _ in range(-decpt):
                 out[pos] = 48
                 pos += 1
-            return _put_uint(out, pos, digits, n)
+            _put_digits(out, pos + n, digits)
+            return pos + n
         if decpt >= n:
-            pos = _put_uint(out, pos, digits, n)
+            _put_digits(out, pos + n, digits)
+            pos += n
             for _ in range(decpt - n):
                 out[pos] = 48
                 pos += 1
@@ -355,13 +363,15 @@ def _put_float(out, pos, bits, is64):
             out[pos + 1] = 48
             return pos + 2
         # digits[:decpt] "." digits[decpt:]
-        end = _put_uint(out, pos + 1, digits, n)
+        end = pos + 1 + n
+        _put_digits(out, end, digits)
         for k in range(pos, pos + decpt):
             out[k] = out[k + 1]
         out[pos + decpt] = 46
         return end
     # d[.ddd]e(+|-)XX
-    end = _put_uint(out, pos + 1, digits, n)
+    end = pos + 1 + n
+    _put_digits(out, end, digits)
     out[pos] = out[pos + 1]
     if n > 1:
         out[pos + 1] = 46
