@@ -50,6 +50,7 @@ from typing import Any
 
 from porevae._validation import check_int
 
+DEFAULT_CHUNK = 16     # items per task of a command that cuts its work (ensemble realizations)
 WATCHDOG_PERIOD = 0.5  # s between a local worker's checks that its parent still runs
 LOCAL = "local"        # dask="local": start a LocalCluster here
 
@@ -204,4 +205,4 @@ class Runner:
                 client.cancel(list(futures))
 
 
-__all__ = ["LOCAL", "Runner"]
+__all__ = ["DEFAULT_CHUNK", "LOCAL", "Runner"]

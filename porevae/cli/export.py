@@ -190,11 +190,11 @@ def run_field(args) -> int:
 
 
 def register(subparsers) -> None:
+    from porevae._parallel import DEFAULT_CHUNK
     from porevae.cli import add_count, add_output, add_progress, add_seed, add_wells
     from porevae.cli.kle import add_model_arguments
     from porevae.cli.sample import METHODS
-    from porevae.export.ensemble import DEFAULT_CHUNK
-    from porevae.export.formats import FORMATS
+    from porevae.export._check import FORMATS
 
     p = subparsers.add_parser(
         "ensemble", help="write an ensemble of realizations (one folder each) and a manifest",

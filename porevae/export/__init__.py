@@ -20,32 +20,45 @@ transforms (log-normal permeability, porosity, bounds, anisotropy) live in
 :mod:`porevae.export.transforms`.
 """
 
-from porevae.export.arrays import read_h5, write_h5
-from porevae.export.binary import read_bgrdecl, write_bgrdecl
-from porevae.export.ensemble import read_manifest, regenerate, write_ensemble
-from porevae.export.formats import FORMATS, write_fields
-from porevae.export.grdecl import grdecl_text, read_grdecl, write_grdecl
-from porevae.export.roff import write_roff
-from porevae.export.samples import load_kle, write_samples
-from porevae.export.transforms import Transform
-from porevae.export.vtk import write_vti
+from __future__ import annotations
 
-__all__ = [
-           "FORMATS",
-           "Transform",
-           "grdecl_text",
-           "load_kle",
-           "read_bgrdecl",
-           "read_grdecl",
-           "read_h5",
-           "read_manifest",
-           "regenerate",
-           "write_bgrdecl",
-           "write_ensemble",
-           "write_fields",
-           "write_grdecl",
-           "write_h5",
-           "write_roff",
-           "write_samples",
-           "write_vti",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from porevae.export._check import FORMATS
+    from porevae.export.arrays import read_h5, write_h5
+    from porevae.export.binary import read_bgrdecl, write_bgrdecl
+    from porevae.export.ensemble import read_manifest, regenerate, write_ensemble
+    from porevae.export.formats import write_fields
+    from porevae.export.grdecl import grdecl_text, read_grdecl, write_grdecl
+    from porevae.export.roff import write_roff
+    from porevae.export.samples import load_kle, write_samples
+    from porevae.export.transforms import Transform
+    from porevae.export.vtk import write_vti
+
+# public name -> the module that defines it; imported on first use (PEP 562), so that
+# `porevae --help` does not compile the writers or import the samplers
+_NAMES = {"read_h5": "arrays", "write_h5": "arrays", "read_bgrdecl": "binary",
+          "write_bgrdecl": "binary", "read_manifest": "ensemble", "regenerate": "ensemble",
+          "write_ensemble": "ensemble", "FORMATS": "_check", "write_fields": "formats",
+          "grdecl_text": "grdecl", "read_grdecl": "grdecl", "write_grdecl": "grdecl",
+          "write_roff": "roff", "load_kle": "samples", "write_samples": "samples",
+          "Transform": "transforms", "write_vti": "vtk"}
+
+__all__ = ["FORMATS", "Transform", "grdecl_text", "load_kle", "read_bgrdecl", "read_grdecl",
+           "read_h5", "read_manifest", "regenerate", "write_bgrdecl", "write_ensemble",
+           "write_fields", "write_grdecl", "write_h5", "write_roff", "write_samples",
+           "write_vti"]
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"porevae.export.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'porevae.export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -28,9 +28,20 @@ import numpy as np
 
 from porevae.cornerpoint import CornerPointGrid
 
+#: the output formats of porevae.export.formats.write_fields (ensembles, `porevae field`)
+FORMATS = ("grdecl", "bgrdecl", "roff", "vti", "npy", "h5")
+#: the formats of fields on a corner-point grid (what ERT's FIELD and the simulators read)
+CORNER_POINT_FORMATS = ("grdecl", "bgrdecl", "roff")
 KEYWORD_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
 FRACTION_KEYWORDS = frozenset({"PORO", "NTG", "SWL", "SWCR", "SWU", "SGL", "SGCR", "SGU", "SOWCR",
                                "SOGCR"})
+
+
+def check_format(fmt: str) -> str:
+    """Return ``fmt`` if it is one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+    return fmt
 
 
 def check_keyword(name) -> str:

@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from porevae._files import TMP_MARK, atomic_path, sha256
-from porevae._parallel import Runner
+from porevae._parallel import DEFAULT_CHUNK, Runner
 from porevae._progress import progress as progress_bar
 from porevae._validation import check_int
 from porevae.covariance import model_from_dict
@@ -84,7 +84,6 @@ from porevae.kle.exact import ExactSampler
 MANIFEST = "manifest.json"
 DONE = ".done"
 MANIFEST_VERSION = 1
-DEFAULT_CHUNK = 16
 _FIXED = ("method", "sampler", "kle_sha256", "seed", "format", "transform", "grid_section",
           "geometry")
 #: what a manifest written before "method" existed means by its absence

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from porevae.export._check import check_fields
+from porevae.export._check import CORNER_POINT_FORMATS, check_fields, check_format
 from porevae.export.arrays import write_h5
 from porevae.export.binary import write_bgrdecl
 from porevae.export.grdecl import write_grdecl
@@ -32,9 +32,6 @@ from porevae.export.roff import write_roff
 from porevae.export.vtk import write_vti
 from porevae.media.io import write_npy
 
-FORMATS = ("grdecl", "bgrdecl", "roff", "vti", "npy", "h5")
-#: the formats of fields on a corner-point grid (what ERT's FIELD and the simulators read)
-CORNER_POINT_FORMATS = ("grdecl", "bgrdecl", "roff")
 RESERVOIR_CELL = (50.0, 50.0, 5.0)  # m: DX DY DZ of a reservoir model's cells
 
 
@@ -79,13 +76,6 @@ def physical_grid(grid, cell_size=None):
         raise ValueError(f"cell_size must be finite and > 0 [m], got {sizes}")
     thickness = sizes[2] if grid.ndim == 2 and len(sizes) == 3 else None
     return Grid(grid.shape, spacing=tuple(sizes[:grid.ndim])), thickness
-
-
-def check_format(fmt: str) -> str:
-    """Return ``fmt`` if it is one of :data:`FORMATS`."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
-    return fmt
 
 
 def check_target(grid, fmt: str, grid_section: str | None = None,
