@@ -165,6 +165,19 @@ def test_non_percolating_and_empty():
     assert none.porosity == 0.0 and none.connected_fraction == 0.0
 
 
+def test_periodic_faces_join_clusters():
+    """A channel that leaves through the face y = 5 and comes back at y = 0: it percolates only
+    when the lateral faces are periodic."""
+    img = np.zeros((8, 6, 3), dtype=bool)
+    img[:4, 5, 1] = True
+    img[3:, 0, 1] = True
+    periodic = permeability(img, lateral="periodic")
+    wall = permeability(img, lateral="wall")
+    assert periodic.percolating and periodic.k_voxel2 > 0
+    assert periodic.connected_fraction == 1.0
+    assert not wall.percolating and wall.k_voxel2 == 0.0 and wall.connected_fraction == 0.0
+
+
 def test_isolated_pores_carry_no_flow():
     side = 4
     duct = np.zeros((12, 12, 12), dtype=bool)
