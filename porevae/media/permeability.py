@@ -113,15 +113,15 @@ class Permeability:
         return float(self.value)
 
 
-def permeability_memory(shape, n_pore: int, reservoir: int = 4) -> int:
+def permeability_memory(shape, n_pore: int, reservoir: int = 4, axis: int = 0) -> int:
     """Bytes :func:`permeability` needs at most for an image of ``shape`` with ``n_pore`` pore
-    voxels: 224 + 12 bytes per fluid node (populations, pull table, coordinates), fluid nodes
-    <= n_pore + the reservoir voxels, plus 13 bytes per voxel of set-up (labels, node numbers,
-    masks)."""
-    shape = tuple(int(s) for s in shape) + (1,) * (3 - len(shape))
-    area = shape[1] * shape[2]
+    voxels, flow along ``axis``: 224 + 12 bytes per fluid node (float32 populations, pull table,
+    coordinates), fluid nodes <= n_pore + the reservoir voxels, plus 13 bytes per voxel of
+    set-up (labels, node numbers, masks). A 128^3 crop of porosity 0.2, 4 layers: 152 MiB."""
+    shape = tuple(int(s) for s in shape)
+    area = int(np.prod(shape)) // shape[axis]
     nodes = int(n_pore) + 2 * int(reservoir) * area
-    voxels = (shape[0] + 2 * int(reservoir)) * area
+    voxels = (shape[axis] + 2 * int(reservoir)) * area
     return nodes * (_stokes.BYTES_PER_NODE + 12) + 13 * voxels
 
 
@@ -209,7 +209,12 @@ def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
     if device == "cuda":
         stepper = _cuda_stepper()
     n_pore = int(np.count_nonzero(img))
-    need = permeability_memory(img.shape, n_pore, reservoir)
+    area = img.size // img.shape[axis]  # the cross-section of one reservoir layer
+    if (n_pore + 2 * reservoir * area) * _stokes.Q >= 2**31:
+        raise ValueError(f"image has too many pore voxels for the int32 pull table: "
+                         f"{n_pore} + {2 * reservoir * area} reservoir nodes, at most "
+                         f"{2**31 // _stokes.Q - 1}; solve sub-volumes")
+    need = permeability_memory(img.shape, n_pore, reservoir, axis)
     if dtype == np.float64:
         need += n_pore * 2 * _stokes.Q * 4
     check_memory(need, f"permeability of a {img.shape} image")
