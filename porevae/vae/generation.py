@@ -31,13 +31,17 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from porevae._files import digest_arrays
+from porevae._parallel import Runner
 from porevae._progress import progress as progress_bar
 from porevae._validation import available_memory, check_choice, check_int, format_bytes
+from porevae.media.io import StackWriter
 from porevae.vae.binarize import CUT_RULES, cut_probabilities
 from porevae.vae.config import ModelConfig
 from porevae.vae.models import VAE, evaluating
@@ -341,8 +345,6 @@ def generate_file(model: VAE, path, n: int = 1, shape=None, dataset: str = "volu
     time: the memory need is one sample plus one decoder chunk (TIFF assembles the file in
     memory). ``attrs`` (JSON) are kept with the data (the seed, the cut, ... by the CLI);
     ``kwargs``: those of :func:`generate`."""
-    from porevae.media.io import StackWriter
-
     n, porosity = check_request(n, kwargs.get("cut", "data"), kwargs.get("porosity"),
                                 kwargs.get("chunk"))
     shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
@@ -359,13 +361,22 @@ def generate_file(model: VAE, path, n: int = 1, shape=None, dataset: str = "volu
 HIST_BINS = 1 << 16
 
 
+def _payload(model: VAE) -> tuple:
+    """What a chunk task needs to rebuild ``model``: ``(key, config dict, state dict)``; the
+    key (the weights' SHA-256 and the configuration) lets a worker build it once."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    config = model.config.to_dict()
+    key = digest_arrays({k: v.numpy() for k, v in state.items()}) + repr(sorted(config.items()))
+    return key, config, state
+
+
 def _job_model(payload):
-    """Rebuild a model from ``(config dict, state dict)`` (once per worker process)."""
+    """Rebuild a model from :func:`_payload` (once per worker process)."""
     held = _job_model.cache
-    if held is None or held[0] is not payload:
-        model = VAE.from_config(ModelConfig(**payload[0]))
-        model.load_state_dict(payload[1])
-        _job_model.cache = held = (payload, model.eval())
+    if held is None or held[0] != payload[0]:
+        model = VAE.from_config(ModelConfig(**payload[1]))
+        model.load_state_dict(payload[2])
+        _job_model.cache = held = (payload[0], model.eval())
     return held[1]
 
 
@@ -373,9 +384,9 @@ _job_model.cache = None
 
 
 def _chunk_task(payload, seed, shape, region, what, threshold=None, take=0):
-    """One chunk of sample 0 of ``seed``: ``what="hist"`` -> (histogram of the pore
-    probabilities, HIST_BINS bins on [0, 1]); ``"cut"`` -> (region, uint8 block) with pore where
-    p is above the threshold bin, plus the first ``take`` voxels (C order) inside it."""
+    """One chunk of sample 0 of ``seed``: ``what="hist"`` -> histogram of the pore
+    probabilities (HIST_BINS bins on [0, 1]); ``"cut"`` -> uint8 block with pore where p is
+    above the threshold bin, plus the first ``take`` voxels (C order) inside it."""
     torch.set_num_threads(1)
     model = _job_model(payload)
     latent = _noise_of(model, seed, 0)
@@ -388,16 +399,18 @@ def _chunk_task(payload, seed, shape, region, what, threshold=None, take=0):
     if take:
         flat = out.reshape(-1)
         flat[np.flatnonzero(b.reshape(-1) == threshold)[:take]] = True
-    return region, out.view(np.uint8)
+    return out.view(np.uint8)
 
 
 def generate_volume(model: VAE, path, shape, seed: int = 0, porosity: float | None = None,
-                    chunk: int | None = None, dataset: str = "volume", dask=None,
-                    progress: bool = False) -> dict:
+                    chunk: int | None = None, dataset: str = "volume", jobs: int = 1,
+                    dask=None, progress: bool = False) -> dict:
     """One binary volume of any ``shape`` (larger than memory) written to ``path`` (``.h5``,
     ``.npy`` or ``.raw``, through :class:`porevae.media.io.StackWriter`: checksum, atomic),
-    decoded chunk by chunk, each chunk an independent task (here, or on a Dask cluster:
-    ``dask`` = a ``distributed.Client`` or a scheduler address).
+    decoded chunk by chunk, each chunk an independent task run by
+    :class:`porevae._parallel.Runner` (here, on ``jobs`` local processes, or on a Dask cluster:
+    ``dask`` = "local", a scheduler address or a ``distributed.Client``); the volume does not
+    depend on where the tasks run.
 
     The volume is sample 0 of ``seed``: its pore probabilities are those of
     :func:`generate` (same latent noise, same chunk-exact decode). Binarisation hits
@@ -410,10 +423,6 @@ def generate_volume(model: VAE, path, shape, seed: int = 0, porosity: float | No
     axes, 1 byte per voxel) on the client. Returns ``{"shape", "chunk", "tasks", "porosity",
     "seconds"}``.
     """
-    import time as _time
-
-    from porevae.media.io import StackWriter
-
     shape = check_shape(shape, model.config.ndim)
     porosity = check_porosity(porosity)
     if chunk is not None:
@@ -426,74 +435,42 @@ def generate_volume(model: VAE, path, shape, seed: int = 0, porosity: float | No
     chunk = auto_chunk(model, shape) if chunk is None else chunk
     cells = model.latent_cells(shape)
     regions = chunk_grid(cells, chunk)
-    payload = (model.config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()})
-    run = _dask_runner(dask) if dask is not None else _local_runner
-    t0 = _time.perf_counter()
+    t0 = time.perf_counter()
     f = model.config.factor
     total = math.prod(shape)
     want = round(porosity * total)
-    with progress_bar(total=2 * len(regions), enable=progress, desc="generate") as bar, \
+    with Runner(jobs=jobs, dask=dask) as run, \
+            progress_bar(total=2 * len(regions), enable=progress, desc="generate") as bar, \
             StackWriter(path, shape, np.uint8, dataset=dataset, stack=False,
                         attrs={"seed": seed, "porosity": porosity}) as w:
+        payload = run.share(_payload(model))
         hist = np.zeros(HIST_BINS, np.int64)
-        counts = []
-        for region, h in run(payload, seed, shape, regions, "hist"):
+        counts = [None] * len(regions)
+        for k, h in run.map(_chunk_task, [(payload, seed, shape, r, "hist") for r in regions]):
             hist += h
-            counts.append((region, h))
+            counts[k] = h
             bar.update()
         above = np.cumsum(hist[::-1])[::-1]  # voxels in bins >= k
         threshold = int(np.flatnonzero(above >= want)[-1]) if want else HIST_BINS - 1
         missing = want - int(above[threshold + 1]) if threshold + 1 < HIST_BINS else want
-        order = {r: i for i, r in enumerate(regions)}
-        takes = {}
-        for region, h in sorted(counts, key=lambda c: order[c[0]]):
-            takes[region] = min(int(h[threshold]), missing)
-            missing -= takes[region]
+        takes = []
+        for h in counts:  # in chunk order
+            takes.append(min(int(h[threshold]), missing))
+            missing -= takes[-1]
         pore = 0
-        for rows, slab_regions in itertools.groupby(regions, key=lambda r: r[0]):
+        for rows, group in itertools.groupby(range(len(regions)), key=lambda i: regions[i][0]):
+            slab_ids = list(group)
             lo = rows[0] * f
             slab = np.empty((min(rows[1] * f, shape[0]) - lo, *shape[1:]), np.uint8)
-            for region, block in run(payload, seed, shape, list(slab_regions), "cut",
-                                     threshold, takes):
-                slab[tuple(slice(a * f - (lo if k == 0 else 0), min(b * f, s) - (
-                    lo if k == 0 else 0)) for k, ((a, b), s) in enumerate(zip(region, shape)))] \
+            calls = [(payload, seed, shape, regions[i], "cut", threshold, takes[i])
+                     for i in slab_ids]
+            for k, block in run.map(_chunk_task, calls):
+                region = regions[slab_ids[k]]
+                slab[tuple(slice(a * f - (lo if ax == 0 else 0), min(b * f, s) - (
+                    lo if ax == 0 else 0)) for ax, ((a, b), s) in enumerate(zip(region, shape)))] \
                     = block
                 pore += int(block.sum())
                 bar.update()
             w.write(slab)
     return {"shape": shape, "chunk": chunk, "tasks": 2 * len(regions),
-            "porosity": pore / total, "seconds": _time.perf_counter() - t0}
-
-
-def _local_runner(payload, seed, shape, regions, what, threshold=None, takes=None):
-    for region in regions:
-        if what == "hist":
-            yield region, _chunk_task(payload, seed, shape, region, "hist")
-        else:
-            yield _chunk_task(payload, seed, shape, region, "cut", threshold, takes[region])
-
-
-def _dask_runner(dask):
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - dask is an optional extra
-        raise ImportError("the Dask path needs the optional 'dask' extra: "
-                          "pip install 'porevae[dask]'") from exc
-    client = dask if isinstance(dask, Client) else Client(dask)
-    held = {}  # the model, scattered once to every worker for both passes
-
-    def run(payload, seed, shape, regions, what, threshold=None, takes=None):
-        if "model" not in held:
-            held["model"] = client.scatter(payload, broadcast=True, hash=False)
-        shared = held["model"]
-        futures = {}
-        for region in regions:
-            args = (shared, seed, shape, region, what) + (
-                () if what == "hist" else (threshold, takes[region]))
-            futures[client.submit(_chunk_task, *args, pure=False)] = region
-        for fut in as_completed(futures):
-            result = fut.result()
-            yield (futures[fut], result) if what == "hist" else result
-            fut.release()
-
-    return run
+            "porosity": pore / total, "seconds": time.perf_counter() - t0}
