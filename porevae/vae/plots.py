@@ -29,9 +29,13 @@ def plot_loss(history, path) -> str:
 
 def plot_slices(volumes: dict, path, index: int | None = None) -> str:
     """The middle slice of each axis of each binary volume (rows: volumes; columns: the three
-    axes), pore white: the view a person looks at first. ``volumes``: {title: (nx, ny, nz)}."""
+    axes), pore white: the view a person looks at first. ``volumes``: {title: (nx, ny, nz)}.
+    The figure says what it shows (white = pore, black = solid; which volumes; lengths in
+    voxels)."""
     names = list(volumes)
-    fig = Figure(figsize=(3.0 * 3, 3.0 * len(names)))
+    fig = Figure(figsize=(3.0 * 3, 3.0 * len(names) + 0.5), layout="constrained")
+    fig.suptitle(f"middle slices of {' / '.join(names)}: white = pore, black = solid "
+                 f"(voxels)", fontsize=9)
     axes = fig.subplots(len(names), 3, squeeze=False)
     for row, name in zip(axes, names):
         v = np.asarray(volumes[name])
