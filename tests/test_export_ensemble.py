@@ -131,6 +131,7 @@ def test_bad_field_refused_before_anything_is_written(kle_file, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_process_pool_gives_the_same_files(kle_file, tmp_path):
     one = E.write_ensemble(kle_file, tmp_path / "one", 6, seed=5, transform=TR)
     two = E.write_ensemble(kle_file, tmp_path / "two", 6, seed=5, transform=TR, jobs=2, chunk=3)
@@ -299,6 +300,7 @@ def test_conditioned_ensemble_honours_the_wells_in_md_and_records_the_table(kle_
     assert same["realizations"] == m["realizations"]
 
 
+@pytest.mark.slow
 def test_conditioned_ensemble_resumes_regenerates_and_shards_bit_for_bit(kle_file, wells_csv,
                                                                          tmp_path):
     kw = dict(transform=TR, wells=wells_csv, noise=0.2, data_space="perm", fmt="h5")
@@ -400,6 +402,7 @@ def exact():
     return ExactSampler(pv.Grid((12, 10), spacing=(10.0, 10.0)), pv.Exponential(30.0), mean=4.0)
 
 
+@pytest.mark.slow
 def test_exact_ensemble_is_the_samplers_fields_bit_for_bit_anywhere(exact, kle_file, tmp_path):
     out = tmp_path / "ens"
     m = E.write_ensemble(exact, out, 5, seed=9, transform=TR, fmt="bgrdecl", chunk=2)
