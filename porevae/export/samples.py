@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from porevae._files import FileIntegrityError
+from porevae._progress import progress as progress_bar
 from porevae._validation import check_int
 from porevae.media.io import StackWriter, check_volume_path
 
@@ -59,7 +59,7 @@ def write_samples(kle, path, n: int, *, seed: int, start: int = 0, lognormal: bo
     batch_size : int
         Realizations sampled and written per block (memory: ``batch_size * n_cells * 8`` bytes).
     progress : bool
-        tqdm bar over realizations.
+        Progress bar over realizations (:func:`porevae._progress.progress`).
     attrs : dict, optional
         Extra JSON-serialisable attributes; the KLE parameters, seed, start, n and lognormal
         are always recorded.
@@ -73,8 +73,8 @@ def write_samples(kle, path, n: int, *, seed: int, start: int = 0, lognormal: bo
             "lognormal": bool(lognormal), **(attrs or {})}
     dtype = np.float64 if kle.dtype == "float64" else np.float32
     writer = StackWriter(path, (n, *kle.grid.shape), dtype, stack=True, attrs=meta)
-    with writer as w, tqdm(total=n, desc="realizations", unit="real", disable=not progress,
-                           leave=False) as bar:
+    with writer as w, progress_bar(total=n, desc="realizations", unit="real", enable=progress,
+                                   leave=False) as bar:
         for i in range(0, n, batch_size):
             block = kle.sample(min(batch_size, n - i), seed=seed, start=start + i)
             w.write(np.exp(block, out=block) if lognormal else block)
