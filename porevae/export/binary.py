@@ -22,6 +22,7 @@ import numpy as np
 import resfo
 
 from porevae._files import FileIntegrityError
+from porevae._validation import check_choice
 from porevae.export._check import check_fields
 from porevae.export._io import write_parts
 
@@ -38,9 +39,8 @@ def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Pat
     :class:`~porevae.cornerpoint.CornerPointGrid` with active-cell values, written over all
     ``nx ny nz`` cells with 0.0 in the inactive ones (ERT's ``FIELD`` ignores them).
     """
-    float_dtype = np.dtype(float_dtype)
-    if float_dtype not in (np.float32, np.float64):
-        raise ValueError(f"float_dtype must be float32 or float64, got {float_dtype}")
+    float_dtype = np.dtype(check_choice(np.dtype(float_dtype).name, "float_dtype",
+                                        ("float32", "float64")))
     flat = check_fields(fields, grid)
     for name, values in flat.items():
         if values.size >= 2**31:

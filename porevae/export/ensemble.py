@@ -65,7 +65,7 @@ import numpy as np
 from porevae._files import TMP_MARK, atomic_path, sha256
 from porevae._parallel import DEFAULT_CHUNK, Runner
 from porevae._progress import progress as progress_bar
-from porevae._validation import check_int
+from porevae._validation import check_int, check_real
 from porevae.covariance import model_from_dict
 from porevae.export._check import check_fields
 from porevae.export.formats import (
@@ -222,10 +222,7 @@ def _check_geometry(geometry) -> dict:
     if geometry.get("cell_size") not in (None, "auto"):
         geometry["cell_size"] = [float(c) for c in np.atleast_1d(geometry["cell_size"])]
     if geometry.get("top") is not None:
-        top = float(geometry["top"])
-        if not np.isfinite(top):
-            raise ValueError(f"top must be a finite depth [m], got {top}")
-        geometry["top"] = top
+        geometry["top"] = check_real(geometry["top"], "top")     # depth [m]
     return {k: v for k, v in geometry.items() if v is not None}
 
 

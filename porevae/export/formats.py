@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from porevae._validation import check_positive_finite
 from porevae.export._check import CORNER_POINT_FORMATS, check_fields, check_format
 from porevae.export.arrays import write_h5
 from porevae.export.binary import write_bgrdecl
@@ -72,8 +73,7 @@ def physical_grid(grid, cell_size=None):
         raise ValueError(f"cell_size needs 1 or {grid.ndim} values"
                          f"{' (or 3: DX DY and the layer thickness)' if grid.ndim == 2 else ''}"
                          f" for a {grid.ndim}-D grid, got {sizes}")
-    if not all(np.isfinite(c) and c > 0 for c in sizes):
-        raise ValueError(f"cell_size must be finite and > 0 [m], got {sizes}")
+    check_positive_finite(sizes, "cell_size")
     thickness = sizes[2] if grid.ndim == 2 and len(sizes) == 3 else None
     return Grid(grid.shape, spacing=tuple(sizes[:grid.ndim])), thickness
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from porevae._validation import check_choice, check_real
 from porevae.cornerpoint import CornerPointGrid
 from porevae.export._check import check_fields, is_integer_keyword
 from porevae.export._io import write_parts
@@ -115,8 +116,7 @@ def _parts(fields: Mapping, grid, *, repeat, header, grid_section, float_format,
     keyword, separated by blank lines. Everything is validated here; the returned iterator
     formats one part at a time (a formatted block is valid until the next one is made)."""
     flat = check_fields(fields, grid)
-    if grid_section not in GRID_SECTIONS:
-        raise ValueError(f"grid_section must be one of {GRID_SECTIONS}, got {grid_section!r}")
+    check_choice(grid_section, "grid_section", GRID_SECTIONS)
     if grid_section is not None and isinstance(grid, CornerPointGrid):
         raise ValueError("grid_section is for regular grids: a corner-point grid's geometry "
                          "is its grid file (INCLUDE it in the deck's GRID section)")
@@ -236,14 +236,12 @@ def geometry(grid, grid_section: str, top: float | None = None,
         raise ValueError("a grid section needs a 2D or 3D grid (a 1D grid has no DY, DZ)")
     if grid.ndim == 3 and thickness != 1.0:
         raise ValueError("thickness is for 2D grids; a 3D grid uses grid.spacing[2]")
-    if not (np.isfinite(thickness) and thickness > 0):
-        raise ValueError(f"thickness must be > 0 and finite, got {thickness}")
+    check_real(thickness, "thickness", 0.0, low_open=True)
     nx, ny, nz = dims(grid)
     hx, hy = grid.spacing[:2]
     hz = grid.spacing[2] if grid.ndim == 3 else float(thickness)
     z0 = float(top) if top is not None else (grid.origin[2] if grid.ndim == 3 else 0.0)
-    if not np.isfinite(z0):
-        raise ValueError(f"top must be finite, got {top}")
+    check_real(z0, "top")
     layer_tops = z0 + hz * np.arange(nz)
     n = nx * ny * nz
     if grid_section == "dxdytops":

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from porevae._validation import check_choice, check_real
+
 MD_M2 = 9.869233e-16  # one millidarcy in m^2
 PERM_MODES = ("exp", "geometric", "arithmetic", "gaussian")
 PORO_MODES = (None, "kozeny-carman", "power-law")
@@ -40,11 +42,9 @@ DEFAULT_PERM_MEAN = 100.0  # mD: geometric / arithmetic mean when none is given
 DEFAULT_PERM_STD = 1.0
 
 
-def _positive(value, name):
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
-            and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+def _positive(value, name) -> float:
+    """A finite number > 0 (:func:`porevae._validation.check_real`)."""
+    return check_real(value, name, 0.0, low_open=True)
 
 
 def standardize(y, mean: float, variance: float) -> np.ndarray:
@@ -55,8 +55,7 @@ def standardize(y, mean: float, variance: float) -> np.ndarray:
 def lognormal_geometric(z, geometric_mean: float, log_std: float) -> np.ndarray:
     """``K = K_g exp(s Z)``: median/geometric mean ``K_g`` [mD], log-std ``s`` [-]."""
     kg = _positive(geometric_mean, "geometric_mean")
-    if not (math.isfinite(log_std) and log_std >= 0):
-        raise ValueError(f"log_std must be finite and >= 0, got {log_std!r}")
+    check_real(log_std, "log_std", 0.0)
     return kg * np.exp(log_std * np.asarray(z, dtype=np.float64))
 
 
@@ -66,8 +65,7 @@ def lognormal_arithmetic(z, mean: float, std: float) -> np.ndarray:
     ``s^2 = ln(1 + sd^2/m^2)``, ``K = exp(ln m - s^2/2 + s Z)``, so ``E[K] = m``, ``sd(K) = sd``.
     """
     m = _positive(mean, "mean")
-    if not (math.isfinite(std) and std >= 0):
-        raise ValueError(f"std must be finite and >= 0, got {std!r}")
+    check_real(std, "std", 0.0)
     s2 = math.log1p((std / m) ** 2)
     return np.exp(math.log(m) - 0.5 * s2 + math.sqrt(s2) * np.asarray(z, dtype=np.float64))
 
@@ -154,10 +152,8 @@ class Transform:
     poro_bounds: tuple = (None, None)
 
     def __post_init__(self):
-        if self.perm not in PERM_MODES:
-            raise ValueError(f"perm must be one of {PERM_MODES}, got {self.perm!r}")
-        if self.poro not in PORO_MODES:
-            raise ValueError(f"poro must be one of {PORO_MODES}, got {self.poro!r}")
+        check_choice(self.perm, "perm", PERM_MODES)
+        check_choice(self.poro, "poro", PORO_MODES)
         if self.perm in ("exp", "gaussian"):
             given = [n for n in ("perm_mean", "perm_std") if getattr(self, n) is not None]
             if given:
@@ -170,8 +166,7 @@ class Transform:
             if self.perm_std is None:
                 object.__setattr__(self, "perm_std", DEFAULT_PERM_STD)
             _positive(self.perm_mean, "perm_mean")
-            if not (math.isfinite(self.perm_std) and self.perm_std >= 0):
-                raise ValueError(f"perm_std must be finite and >= 0, got {self.perm_std!r}")
+            check_real(self.perm_std, "perm_std", 0.0)
         object.__setattr__(self, "perm_bounds", tuple(self.perm_bounds))
         object.__setattr__(self, "poro_bounds", tuple(self.poro_bounds))
         object.__setattr__(self, "poro_params", dict(self.poro_params))
