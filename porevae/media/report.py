@@ -378,15 +378,17 @@ def _write_report(out, ref, imgs, result) -> list:
               "psd": "pore-size distribution (local thickness)"}
     ylabels = {"s2": "S2(r): P(both ends of a segment of length r in pore)",
                "lineal_path": "L(r): P(a segment of length r lies in pore)",
-               "psd": f"fraction of pore volume per {result.voxel_size or 1:g} {length} bin"}
+               "psd": f"fraction of pore volume per {result.voxel_size or 1:g}-"
+                      f"{'um' if result.voxel_size else 'voxel'} bin of radius"}
     for ax, (name, c) in zip(axes, result.curves.items()):
         s = c["samples"]
-        ax.fill_between(c["r"], s.min(0), s.max(0), color="C1", alpha=0.15,
-                        label="samples: min to max")
         if n > 1:
+            ax.fill_between(c["r"], s.min(0), s.max(0), color="C1", alpha=0.15,
+                            label="samples: min to max")
             ax.fill_between(c["r"], s.mean(0) - s.std(0), s.mean(0) + s.std(0), color="C1",
                             alpha=0.35, label="samples: mean ± std")
-        ax.plot(c["r"], s.mean(0), color="C1", lw=1.2, label="samples: mean")
+        ax.plot(c["r"], s.mean(0), color="C1", lw=1.2,
+                label="samples: mean" if n > 1 else f"sample ({samples_name})")
         ax.plot(c["r"], c["reference"], color="k", lw=1.5, label=f"reference ({ref_name})")
         ax.set_xlabel(f"{'pore radius' if name == 'psd' else 'r'} ({length})")
         ax.set_ylabel(ylabels[name], fontsize=8)
