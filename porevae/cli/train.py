@@ -48,6 +48,16 @@ def _kind_help() -> str:
             + "; ".join(parts) + " (default vae)")
 
 
+def _kind_defaults() -> dict:
+    """``{field: {kind: default}}`` for the fields whose default depends on the kind."""
+    from porevae.vae.config import CONFIGS
+
+    defaults = {k: {f.name: f.default for f in dataclasses.fields(c)} for k, c in CONFIGS.items()}
+    names = next(iter(defaults.values()))
+    return {n: {k: d[n] for k, d in defaults.items()} for n in names if n != "kind" and
+            len({d[n] for d in defaults.values()}) > 1}
+
+
 def _flag_type(f):
     name = f.type if isinstance(f.type, str) else f.type.__name__
     return {"int": int, "float": float, "str": str}.get(name.split("|")[0].strip(), str)
@@ -57,8 +67,13 @@ def _add_config_flags(group, cls, choices) -> list:
     from porevae.cli import dataclass_help
 
     names = []
-    docs = dataclass_help(cls, defaults=False)
-    docs["kind"] = _kind_help()
+    docs = dataclass_help(cls, defaults=True)
+    bare = dataclass_help(cls, defaults=False)
+    for name, per_kind in _kind_defaults().items() if "kind" in docs else ():
+        docs[name] = bare[name] + " (default per kind: " + ", ".join(
+            f"{k} {v:g}" for k, v in per_kind.items()) + ")"
+    if "kind" in docs:
+        docs["kind"] = _kind_help()
     for f in dataclasses.fields(cls):
         if f.name in _NOT_FLAGS:
             continue

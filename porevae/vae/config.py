@@ -81,21 +81,21 @@ class ModelConfig:
     size : int or tuple
         Training crop size per axis (voxels), each in [8, 256] and divisible by f = 2**depth;
         an int means the same size on every axis. It fixes nothing in the networks: any
-        multiple of f is accepted by ``encode``, any shape by ``sample``. Default 32.
+        multiple of f is accepted by ``encode``, any shape by ``sample``.
     depth : int in [1, 5]
-        Stride-2 stages: latent cell = f = 2**depth voxels per axis. Default 2 (f = 4).
+        Stride-2 stages: latent cell = f = 2**depth voxels per axis (2: f = 4).
     channels : int in [1, 512]
         Width of the full-resolution stage; doubled each stage, capped at ``max_channels``.
     max_channels : int in [1, 1024]
-        Default 64.
+        Width of the widest stages.
     latent_channels : int in [1, 512]
         C, latent channels per latent cell. The latent size of a crop is
-        ``C * prod(size / f)`` (:attr:`latent_size`). Default 8.
+        ``C * prod(size / f)`` (:attr:`latent_size`).
     blocks : int in [0, 8]
-        3x3(x3) convolutions after each upsampling stage of the decoder. Default 1.
+        3x3(x3) convolutions after each upsampling stage of the decoder.
     latent_blocks : int in [0, 8]
         3x3(x3) convolutions at the latent resolution (after the input convolution); they set
-        most of the decoder's receptive field (:attr:`halo`). Default 2.
+        most of the decoder's receptive field (:attr:`halo`).
     likelihood : "bernoulli" | "gaussian"
         p(x|z): Bernoulli with logits (binary media, values in {0, 1}) or Gaussian
         (continuous fields). A Gaussian model works on the data standardised by the training
@@ -110,17 +110,17 @@ class ModelConfig:
         keeps its weight against the KL as the fit improves, so the posterior does not collapse
         (a fixed sigma = 1 on unit-variance fields lets KL -> 0 and every sample be the mean).
     beta : float >= 0
-        KL weight (VAE: 1; BetaVAE default 4).
+        KL weight (must be 1 for kind vae).
     gamma : float >= 0
-        Fisher-term weight (FisherVAE default 0.1; 0 for the others).
+        Fisher-term weight (must be 0 unless kind is fisher).
     fisher_target : float > 0
-        F* of the Fisher term, default 5.0.
+        F* of the Fisher term.
     fisher : "location" | "location+scale" | "mc"
         Form of the per-sample Fisher information F_n (mean over latent elements).
     warmup : int >= 0
         KL warm-up in training steps: beta_t = beta * min(1, step / warmup); 0 = none.
     logvar_min, logvar_max : float
-        logvar is squashed smoothly into (logvar_min, logvar_max) (default (-6, 2)) and the
+        logvar is squashed smoothly into (logvar_min, logvar_max) and the
         same range is passed to :func:`porevae.ops.vae_latent_loss` as ``logvar_range``, so every
         value the encoder can produce keeps its gradient. Each within [-30, 30].
     latent_backend : "auto" | "numba" | "torch" | "cuda" | "numba_cuda"
@@ -132,7 +132,6 @@ class ModelConfig:
         voxels of one crop. It makes z ~ N(0, I) decode to sharp media with the data's S2.
     s2_rmax : int >= 1
         Largest lag of the descriptor loss, voxels (at most size - 1 when s2_weight > 0).
-        Default 16.
     s2_cut : "soft" | "porosity"
         Image whose S2 the descriptor loss takes: "soft" the decoded pore probability;
         "porosity" the exact-porosity cut at the data's porosity, the image
@@ -313,24 +312,24 @@ class TrainConfig:
     Attributes
     ----------
     steps : int >= 1
-        Total optimiser steps (a resumed run continues up to this number). Default 1000.
+        Total optimiser steps (a resumed run continues up to this number).
     batch_size : int >= 1
-        Global batch (split evenly over data-parallel processes). Default 8.
+        Global batch (split evenly over data-parallel processes).
     prior_batch : int >= 0
         Prior samples z ~ N(0, I) decoded per step for the descriptor loss (only used when the
         model's ``s2_weight`` > 0); 0 = ``batch_size``.
     lr : float > 0
-        AdamW learning rate, default 1e-3.
+        AdamW learning rate.
     weight_decay : float >= 0
-        AdamW decoupled weight decay, default 0.0.
+        AdamW decoupled weight decay.
     betas : (float, float)
-        AdamW moment coefficients, each in [0, 1); default (0.9, 0.999).
+        AdamW moment coefficients, each in [0, 1) (default (0.9, 0.999)).
     scheduler : "none" | "cosine"
         Learning-rate schedule: constant, or cosine decay to ``lr * min_lr_ratio`` over ``steps``.
     min_lr_ratio : float in [0, 1]
-        Default 0.01.
+        Final learning rate of the cosine schedule, as a fraction of ``lr``.
     grad_clip : float >= 0
-        Clip the global gradient norm to this value; 0 = no clipping (default).
+        Clip the global gradient norm to this value; 0 = no clipping.
     augment : bool
         Apply a random one of the 48 cube (3D) / 8 square (2D) symmetries to every crop.
     seed : int >= 0
@@ -338,7 +337,7 @@ class TrainConfig:
     checkpoint_every : int >= 0
         Write ``checkpoint.pt`` every this many steps (and always at the end); 0 = only at the end.
     log_every : int >= 1
-        Steps between CSV rows (``log.csv``) and progress-bar updates. Default 1.
+        Steps between CSV rows (``log.csv``) and progress-bar updates.
     amp : "auto" | "off" | "fp16" | "bf16"
         Mixed precision (CUDA only): "auto" = bf16 when supported, else fp16 with a GradScaler.
         On the CPU it is always off.
