@@ -545,7 +545,7 @@ class StackWriter:
             if block.shape[1:] != self.shape[1:] or self.done + k > self.shape[0]:
                 raise ValueError(f"block of shape {block.shape} does not fit rows "
                                  f"{self.done}.. of {self.shape}")
-        self._hash.update(block.tobytes())
+        self._hash.update(block.reshape(-1).view(np.uint8))  # C-order bytes, no copy
         if self.suffix in RAW_SUFFIXES:
             self._fh.write(block.astype(_raw_dtype(self.dtype, self.byte_order),
                                         copy=False).tobytes())
