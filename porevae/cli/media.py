@@ -115,13 +115,12 @@ def _shape(images) -> str:
 
 
 def run_stats(args) -> int:
-    import numpy as np
-
     from porevae._progress import progress
     from porevae.media.report import (
         INFINITE,
         describe,
         json_safe,
+        mean_std,
         permeability_statistics,
         scalar_statistics,
         to_physical,
@@ -142,25 +141,18 @@ def run_stats(args) -> int:
         rows.append(to_physical(st, ndim, args.voxel_size))
     names = list(rows[0])
     units = {k: unit_of(k, ndim, args.voxel_size) for k in names}
-    values = np.array([[r[k] for k in names] for r in rows], dtype=float)
-    finite = np.isfinite(values)
-    n_inf = dict(zip(names, (~finite).sum(axis=0).tolist()))
+    summary = {k: mean_std([r[k] for r in rows]) for k in names}
     notes = [f"{k} is infinite in {m} of {len(rows)} images ({INFINITE.get(k, 'no value')}): "
              f"null in JSON, mean and std over the other images" if len(rows) > 1 else
              f"{k} is infinite ({INFINITE.get(k, 'no value')}): null in JSON"
-             for k, m in n_inf.items() if m] + flow_notes
+             for k, (_, _, m) in summary.items() if m] + flow_notes
     head = {"file": str(args.volume), "shape": list(images.shape[1:]), "n": len(rows),
             "voxel_size_um": args.voxel_size, "units": units, "segmentation": segmentation}
     if len(rows) == 1:
         result = head | rows[0]
     else:  # mean and std over the images whose value is finite
-        masked = np.where(finite, values, np.nan)
-        counts = finite.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(masked, axis=0) / counts
-            std = np.sqrt(np.nansum((masked - mean) ** 2, axis=0) / (counts - 1))
-        result = head | {"mean": dict(zip(names, mean.tolist())),
-                         "std": dict(zip(names, std.tolist())), "samples": rows}
+        result = head | {"mean": {k: v[0] for k, v in summary.items()},
+                         "std": {k: v[1] for k, v in summary.items()}, "samples": rows}
     if notes:
         result["notes"] = notes
     result = json_safe(result)

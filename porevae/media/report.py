@@ -213,17 +213,23 @@ def _as_samples(samples, ndim):
     return out
 
 
-def _row(name, refv, vals, ndim, voxel_size) -> dict:
-    """One table row: mean and std over the finite ``vals``, the count of infinite ones."""
-    vals = np.asarray(vals, dtype=float)
+def mean_std(values) -> tuple[float, float, int]:
+    """``(mean, std, n_infinite)`` of ``values`` over its finite entries (std with ddof 1, NaN
+    for fewer than two); with no finite entry the mean is the first value (e.g. inf)."""
+    vals = np.asarray(values, dtype=float)
     finite = vals[np.isfinite(vals)]
     mean = float(finite.mean()) if finite.size else float(vals[0])
     std = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    return mean, std, int(vals.size - finite.size)
+
+
+def _row(name, refv, vals, ndim, voxel_size) -> dict:
+    """One table row: mean and std over the finite ``vals``, the count of infinite ones."""
+    mean, std, n_inf = mean_std(vals)
     rel = (mean - refv) / abs(refv) if refv and math.isfinite(refv) and math.isfinite(mean) \
         else math.nan
     return {"statistic": name, "unit": unit(name, ndim, voxel_size), "reference": refv,
-            "mean": mean, "std": std, "rel_diff": rel,
-            "n_infinite": int(vals.size - finite.size)}
+            "mean": mean, "std": std, "rel_diff": rel, "n_infinite": n_inf}
 
 
 def compare(reference, samples, out_dir=None, periodic=False, transport="auto", *,
