@@ -272,9 +272,13 @@ class FFTSolver(base.Solver):
                        for sec in self.sectors)
 
     def memory_bytes(self, k: int, vectors: bool = True) -> int:
-        """Peak bytes for ``k`` pairs: the spectrum and the sectors' pairs kept, plus the larger
-        of one sector's Lanczos basis and transform blocks (sectors are solved one at a time)
-        and (``vectors``) the ``k`` grid eigenvectors (:func:`expansion_memory`)."""
+        """Peak bytes for ``k`` pairs: the spectrum, plus the largest of three stages: the
+        sectors' pairs kept and one sector's Lanczos basis and transform blocks (sectors are
+        solved one at a time); (``vectors``) those pairs and their selected vectors being
+        gathered; the ``k`` grid eigenvectors and the buffer they are formed from
+        (:func:`expansion_memory`; the sectors' pairs are freed as they are copied there).
+        Measured on 1000 x 1000, 882 pairs computed and 813 kept: 8.2 GiB stated, 8.2 GiB peak
+        resident memory of the whole process (``porevae kle``, interpreter included)."""
         k = min(int(k), self.n)
         lanczos = 0
         for sec in self.sectors:
@@ -283,8 +287,11 @@ class FFTSolver(base.Solver):
             work = 8 * p * (3 * self.classes[sec.s].work_size + 2 * math.prod(sec.half))
             lanczos = max(lanczos, lanczos_memory(sec.size, share, self.block) + work)
         spec = 8 * math.prod(n + 1 for n in self.grid.shape)
-        last = expansion_memory(self, k) if vectors else 0
-        return spec + self._kept_bytes(k) + max(lanczos, last)
+        kept = self._kept_bytes(k)
+        if not vectors:
+            return spec + kept + lanczos
+        gather = 8 * k * max(math.prod(sec.half) for sec in self.sectors)
+        return spec + max(kept + lanczos, kept + gather, expansion_memory(self, k))
 
     def estimated_count(self, level: float) -> int:
         """The pairs that ``level`` of the energy needs, estimated without a solve from the

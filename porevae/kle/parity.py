@@ -487,11 +487,12 @@ def solve_sectors(sectors, n, k, shares, leading, device, vectors=True, progress
 
 def expansion_memory(solver, k: int) -> int:
     """Bytes of :func:`solve_sectors`' last step for ``k`` pairs: the grid vectors (``8 n k``,
-    on a device twice: the tensor and its copy to the host) and the class vectors they come from
-    (at most ``k`` vectors of the largest class, twice: kept and sign-fixed)."""
+    on a device twice: the tensor and its copy to the host) and the buffer of the class vectors
+    they come from (at most ``k`` vectors of the largest class: :func:`expand_host` copies them
+    there as it frees them)."""
     k = min(int(k), solver.n)
     largest = max(math.prod(sec.half) for sec in solver.sectors)
-    return 8 * solver.n * k * (1 if solver.device is None else 2) + 2 * 8 * k * largest
+    return 8 * solver.n * k * (1 if solver.device is None else 2) + 8 * k * largest
 
 
 #: largest parity block (rows) that ``auto`` assembles: beyond it the ``fft`` solver's sector
@@ -567,12 +568,13 @@ class ParitySolver(base.Solver):
 
     def memory_bytes(self, k: int, vectors: bool = True) -> int:
         """The largest block three times (the Numba block, its sector, LAPACK's workspace), its
-        sector once more on a device, and the ``k`` grid vectors
-        (:func:`expansion_memory`)."""
+        sector once more on a device, and (``vectors``) the blocks' pairs kept and the ``k``
+        grid vectors (:func:`expansion_memory`)."""
         biggest = max(sec.size for sec in self.sectors)
         block = 8 * max(math.prod(sec.half) for sec in self.sectors) ** 2
         on_device = 8 * biggest * biggest * (1 if self.device is None else 2)
-        return 3 * block + on_device + (expansion_memory(self, k) if vectors else 0)
+        kept = 8 * k * max(math.prod(sec.half) for sec in self.sectors)  # the blocks' pairs
+        return 3 * block + on_device + (kept + expansion_memory(self, k) if vectors else 0)
 
     def eigenvalues(self, k=None, progress=False):
         """Descending eigenvalues: the whole spectrum (``k=None``) or the leading ``k``."""
