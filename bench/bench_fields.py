@@ -310,7 +310,8 @@ def table(rows, n) -> str:
         if r.get("padding"):
             notes.append(f"padded to {tuple(r['padding'])}")
         if r.get("wells"):
-            notes.append(f"{r['wells']} wells")
+            notes.append(f"{r['wells']} wells (the error is against the prior model: "
+                         f"conditioned fields differ from it by design)")
         notes.append(f"field variance {r['var']:.3f}")
         label = "" if r["k"] == n else " (extrapolated)" if r["k"] > 1 else \
             " (extrapolated from the first)"
