@@ -276,6 +276,9 @@ def run_child(python, tool, name, case, args) -> dict:
            json.dumps(case), "--n", str(args.n), "--budget", str(args.budget), "--n-acc",
            str(args.n_acc if tool == args.acc_tool else 0)]
     env = dict(os.environ, PYTHONPATH=os.getcwd())
+    if not os.path.exists(python):
+        return {"tool": tool, "case": name, "error": f"no interpreter {python} (--peers: the "
+                                                     f"peers' virtual environment)"}
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, env=env,
                              timeout=args.budget * 4 + 600)
