@@ -46,7 +46,7 @@ def digest_arrays(arrays: dict) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        digest.update(memoryview(a.reshape(-1).view(np.uint8)))  # C-order bytes, no copy
+        digest.update(a.reshape(-1).view(np.uint8).data)  # the C-order bytes, without a copy
     return digest.hexdigest()
 
 
