@@ -49,7 +49,8 @@ Accuracy (measured; the tests hold these)
   sphere radii of 5 to 14 voxels (solid fractions 0.12 to 0.34);
 * float32 against float64 populations: 4e-7 relative on a random medium.
 
-Cost: ~1500 steps on a 128^3 Berea crop; memory ~ 224 bytes per pore voxel (two float32
+Cost: 1800 to 2450 steps on four 128^3 Berea crops (32 to 88 s each on the shared 2-core
+machine, 17 to 36 ms per step depending on its load); memory ~ 224 bytes per pore voxel (two float32
 population sets of 19 and the int32 table of 18) plus ~ 13 bytes per voxel during set-up; see
 :func:`permeability_memory`.
 """
@@ -170,8 +171,8 @@ def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
     reservoir : free-fluid layers (voxels) before the inlet and after the outlet, >= 0; 0 treats
         the image as periodic along ``axis``.
     tol : stop when the relative change of k over each of the last two windows of 100 steps is
-        at most ``tol`` (in (0, 0.1]); the error left is then ~10 tol (the slowest mode of a
-        128^3 Berea crop decays by e in ~1000 steps).
+        at most ``tol`` (in (0, 0.1]); on a 64^3 Berea crop k moves by 1e-5 (relative) from
+        tol 1e-4 to 1e-5.
     max_steps : at most this many steps (>= 200); ``converged`` says whether ``tol`` was met.
     dtype : ``np.float32`` (default) or ``np.float64`` populations.
     device : ``"cpu"`` (Numba, parallel over the fluid nodes) or ``"cuda"`` (a ``numba.cuda``
