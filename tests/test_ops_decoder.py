@@ -12,6 +12,7 @@ import torch
 from porevae import ops
 from porevae.ops import decoder
 from porevae.vae import FisherVAE, decode_chunked
+from porevae.vae.generation import latent_map_cells, margin
 from porevae.vae.nets import activation_bytes, fuses_head
 
 
@@ -123,11 +124,13 @@ def test_decoder_runs_the_fused_stage_and_equals_its_layers(rng, monkeypatch):
     assert len(called) == 2
     # chunked decoding through the fused stage equals the whole decode
     shape = (37, 22, 29)
-    zz = torch.randn(4, *model.latent_cells(shape))
+    zz = torch.randn(4, *latent_map_cells(model, shape))  # with the margin
     whole = torch.sigmoid(model.decoder.body(zz[None]))[0, 0].detach().numpy()
+    lo = margin(model) * model.config.factor
     for chunk in (2, 5):
         got = decode_chunked(model, zz, shape, chunk=chunk)
-        np.testing.assert_allclose(got, whole[:37, :22, :29], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got, whole[lo:lo + 37, lo:lo + 22, lo:lo + 29], rtol=0,
+                                   atol=1e-5)
     # the memory plan drops the two full-resolution 8-channel maps
     cells = 16**3
     assert activation_bytes(model.config, cells, fused_head=True) < \
