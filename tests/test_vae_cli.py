@@ -54,9 +54,15 @@ def test_train_resume_generate(media, capsys):
                  "--out", str(tmp / "p.npy"), "--no-progress"]) == 0
     p = np.load(tmp / "p.npy")
     assert p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1 and p.shape == (2, 16, 16)
-    assert main(["generate", str(out), "-n", "2", "--out", str(tmp / "m.npy"),
+    assert main(["generate", str(out), "-n", "2", "--out", str(tmp / "d.npy"),
                  "--no-progress"]) == 0
-    m = np.load(tmp / "m.npy")  # the default cut keeps each sample's mean probability
+    d = np.load(tmp / "d.npy")  # the default cut: the training data's porosity, recorded
+    porosity = load_checkpoint(out)["data"]["porosity"]
+    assert porosity == np.load(tmp / "media.npy").mean()
+    assert (d.reshape(2, -1).sum(1) == round(porosity * d[0].size)).all()
+    assert main(["generate", str(out), "-n", "2", "--cut", "mean", "--out", str(tmp / "m.npy"),
+                 "--no-progress"]) == 0
+    m = np.load(tmp / "m.npy")  # --cut mean keeps each sample's mean probability
     np.testing.assert_allclose(m.reshape(2, -1).mean(1), p.reshape(2, -1).mean(1),
                                atol=1 / p[0].size)
     assert main(["generate", str(out), "-n", "2", "--cut", "half", "--out",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tomllib
 
-from porevae._validation import check_choice, check_int
+from porevae._validation import check_choice, check_int, check_real
 from porevae.ops import BACKENDS as LATENT_BACKENDS
 from porevae.ops.latent_loss import FISHER_FORMS, LOGVAR_RANGE
 
@@ -36,17 +36,6 @@ LOGVAR_LIMIT = 30.0
 #: weights transfer (``--init``) between configurations that agree on these.
 ARCHITECTURE = ("ndim", "depth", "channels", "max_channels", "latent_channels", "blocks",
                 "latent_blocks", "likelihood")
-
-
-def check_real(value, name, low=-math.inf, high=math.inf, low_open=False) -> float:
-    """A finite number in [low, high] (``(low, high]`` when ``low_open``); one-line errors in
-    the style of :mod:`porevae._validation` (TypeError for a non-number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-        raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}], "
-                         f"got {value!r}")
-    return float(value)
 
 
 #: The kinds of VAE: kind -> its config class (filled by each subclass of
