@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/porevae demo --out demo_out
+	$(BIN)/porevae demo --out demo_out --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check porevae tests bench examples

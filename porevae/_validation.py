@@ -11,6 +11,7 @@ own; :mod:`porevae.media._checks` holds only what is specific to binary images.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -132,6 +133,19 @@ def check_memory(nbytes: int, what: str):
         raise MemoryError(f"{what} needs {format_bytes(nbytes)} ({nbytes} bytes) but only "
                           f"{format_bytes(avail)} is available; use a smaller grid, fewer terms "
                           f"or a matrix-free solver ('fft', 'kron', 'matfree')")
+
+
+def check_disk(nbytes: int, path, what: str):
+    """Refuse up front writing ``nbytes`` to ``path`` (a file to be created) when its folder's
+    file system has less free space (``what`` names the output in the message)."""
+    import shutil
+
+    folder = Path(path).resolve().parent
+    free = shutil.disk_usage(folder).free
+    if nbytes > free:
+        raise OSError(f"{what} needs {format_bytes(nbytes)} ({nbytes} bytes) on disk but only "
+                      f"{format_bytes(free)} is free in {str(folder)!r}; ask for fewer or "
+                      f"smaller samples, or write elsewhere")
 
 
 def format_bytes(n: int) -> str:

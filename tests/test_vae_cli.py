@@ -115,7 +115,7 @@ def test_corrupt_foreign_and_truncated_checkpoints_refused(media, capsys):
 def test_generate_refuses_oversize_before_allocating(media, capsys):
     tmp = media
     assert _train(tmp, "--steps", "1") == 0
-    assert main(["generate", str(tmp / "run"), "-n", "100000000", "--out",
+    assert main(["generate", str(tmp / "run"), "-n", "1000000000000", "--out",
                  str(tmp / "x.npy")]) == 2
     assert "bytes" in capsys.readouterr().err and not (tmp / "x.npy").exists()
 

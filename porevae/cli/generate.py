@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from porevae.cli import add_output, add_progress, add_seed, check_out
@@ -84,8 +85,9 @@ def register(subparsers) -> None:
 
 
 def run_generate(args) -> int:
+    from porevae._validation import check_disk
     from porevae.data import pretrained_path
-    from porevae.media.io import check_volume_path
+    from porevae.media.io import HDF5_SUFFIXES, check_volume_path
     from porevae.vae import load_model
     from porevae.vae.generation import (
         check_generation_memory,
@@ -108,6 +110,8 @@ def run_generate(args) -> int:
     rule, porosity = resolve_cut(model, args.cut, porosity)
     need = check_generation_memory(model, n, shape, args.chunk, rule is not None,
                                    keep=Path(args.out).suffix.lower() in (".tif", ".tiff"))
+    if Path(args.out).suffix.lower() not in HDF5_SUFFIXES:  # HDF5 is compressed: no bound
+        check_disk(n * math.prod(shape) * (1 if rule is not None else 4), args.out, "--out")
     if rule is None:
         what = "float32 means"
     elif rule == "data":
