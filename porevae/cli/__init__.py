@@ -213,6 +213,12 @@ class _Interrupt:
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status (2 for
     bad input, with one line on stderr; 0 after ``--help``; 130 after Ctrl-C, with one line)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["--version"]:  # answered before any sub-command module is imported
+        from porevae._version import __version__
+
+        print(f"porevae {__version__}")
+        return 0
     with _Interrupt() as interrupt:
         try:
             try:
