@@ -91,7 +91,9 @@ def _record_stack(argv, written) -> None:
     if argv[0] == "kle":
         written[out] = (None, tuple(int(v) for v in _option(argv, "--shape", many=True)))
     elif argv[0] == "sample":
-        shape = written[_option(argv, "--kle")][1]
+        kle = _option(argv, "--kle")
+        shape = written[kle][1] if kle else tuple(int(v) for v in
+                                                  _option(argv, "--shape", many=True))
         written[out] = (int(_option(argv, "-n", "1")), shape)
     elif argv[0] == "generate":
         written[out] = (int(_option(argv, "-n", "1")),
