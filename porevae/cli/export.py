@@ -97,7 +97,7 @@ def describe(tr) -> str:
 def run_ensemble(args) -> int:
     from porevae._files import check_output
     from porevae.cli import check_count, describe_wells, well_options
-    from porevae.cli.sample import _check_method_flags, _exact_sampler
+    from porevae.cli.sample import check_method_flags, exact_sampler
     from porevae.export.ensemble import write_ensemble
 
     # writable, and no input; whether an existing folder is resumed, refused or replaced
@@ -107,13 +107,13 @@ def run_ensemble(args) -> int:
     check_count(args.seed, "--seed", 0)
     check_count(args.jobs, "--jobs")
     check_count(args.chunk, "--chunk")
-    _check_method_flags(args)
+    check_method_flags(args)
     tr = transform_from_args(args)
     wells = well_options(args)
     if args.method == "exact":
         args.mean = 0.0 if args.mean is None else args.mean
         args.dtype = args.dtype or "float64"
-        source = _exact_sampler(args)
+        source = exact_sampler(args)
     else:
         source = args.kle
     t0 = time.perf_counter()
@@ -192,8 +192,7 @@ def run_field(args) -> int:
 def register(subparsers) -> None:
     from porevae._parallel import DEFAULT_CHUNK
     from porevae.cli import add_count, add_output, add_progress, add_seed, add_wells
-    from porevae.cli.kle import add_model_arguments
-    from porevae.cli.sample import METHODS
+    from porevae.cli.sample import add_method_arguments
     from porevae.export._check import FORMATS
 
     p = subparsers.add_parser(
@@ -206,19 +205,7 @@ def register(subparsers) -> None:
                     "covariance on a regular grid (circulant embedding: the grid and covariance "
                     "flags, --mean, --dtype, --tol), recorded in the manifest so that any "
                     "realization is regenerated bit for bit.")
-    p.add_argument("--method", choices=METHODS, default="kle",
-                   help="kle (default): a saved KLE's truncated expansion; exact: circulant "
-                        "embedding, the model's covariance exactly (regular grids)")
-    p.add_argument("--kle", help="--method kle: KLE file written by `porevae kle --out`")
-    add_model_arguments(p)
-    p.add_argument("--mean", type=float,
-                   help="--method exact: mean of the Gaussian field (default 0)")
-    p.add_argument("--dtype", choices=("float64", "float32"),
-                   help="--method exact: precision of the fields (default float64)")
-    p.add_argument("--tol", type=float,
-                   help="--method exact: largest change of a covariance entry, relative to the "
-                        "variance, allowed from the clipped negative eigenvalues of the "
-                        "embedding (default 1e-10)")
+    add_method_arguments(p)
     add_count(p, required=True)
     add_seed(p, default=None, what="ensemble (realization i: spawn key i)")
     add_output(p, "ensemble folder, created if missing. A re-run with the same KLE, seed, "

@@ -21,7 +21,7 @@ METHODS = ("kle", "exact")
 _MODEL_FLAGS = ("shape", "spacing", "origin", "length_scale", "nu", "azimuth")
 
 
-def _exact_sampler(args):
+def exact_sampler(args):
     """The :class:`porevae.kle.exact.ExactSampler` of the grid and covariance flags."""
     from porevae.kle.exact import TOL, ExactSampler
 
@@ -29,7 +29,7 @@ def _exact_sampler(args):
                         dtype=args.dtype, tol=TOL if args.tol is None else args.tol)
 
 
-def _check_method_flags(args) -> None:
+def check_method_flags(args) -> None:
     """Refuse the flags of the other method, naming them."""
     if args.method == "kle":
         given = [f"--{n.replace('_', '-')}" for n in _MODEL_FLAGS
@@ -49,6 +49,25 @@ def _check_method_flags(args) -> None:
                          "covariance flags (--shape, --cov, --length-scale, ...)")
 
 
+def add_method_arguments(p) -> None:
+    """``--method kle|exact`` with the flags of each: ``--kle`` (kle), the grid and covariance
+    flags, ``--mean``, ``--dtype`` and ``--tol`` (exact); shared by ``sample`` and ``ensemble``
+    (checked by :func:`check_method_flags`)."""
+    p.add_argument("--method", choices=METHODS, default="kle",
+                   help="kle (default): a saved KLE's truncated expansion; exact: circulant "
+                        "embedding, the model's covariance exactly (regular grids)")
+    p.add_argument("--kle", help="--method kle: KLE file written by `porevae kle --out`")
+    add_model_arguments(p)
+    p.add_argument("--mean", type=float,
+                   help="--method exact: mean of the Gaussian field (default 0)")
+    p.add_argument("--dtype", choices=("float64", "float32"),
+                   help="--method exact: precision of the fields (default float64)")
+    p.add_argument("--tol", type=float,
+                   help="--method exact: largest change of a covariance entry, relative to the "
+                        "variance, allowed from the clipped negative eigenvalues of the "
+                        "embedding; its padding grows until it holds (default 1e-10)")
+
+
 def run_sample(args) -> int:
     from porevae.export.samples import load_kle, write_samples
     from porevae.media.io import check_volume_path
@@ -59,7 +78,7 @@ def run_sample(args) -> int:
     check_count(args.batch_size, "--batch-size")
     check_count(args.start, "--start", 0)
     check_count(args.seed, "--seed", 0)
-    _check_method_flags(args)
+    check_method_flags(args)
     wells = well_options(args)
     if wells["data_space"] == "perm" and not args.lognormal:
         raise ValueError("--data-space perm needs --lognormal (the values are then K = exp(Y))")
@@ -71,7 +90,7 @@ def run_sample(args) -> int:
             args.mean = 0.0
         if args.dtype is None:
             args.dtype = "float64"
-        prior = _exact_sampler(args)
+        prior = exact_sampler(args)
         attrs, what = {"method": "exact"}, f" exact (embedding {prior.embedding})"
     source, note = prior, ""
     if args.wells:  # a KLE posterior, or the exact sampler's kriging of the residuals
@@ -102,19 +121,7 @@ def register(sub) -> None:
                        "circulant embedding (the grid and covariance flags; conditioning by "
                        "kriging the residuals). HDF5 output: dataset 'volume', readable by "
                        "`porevae stats`.")
-    p.add_argument("--method", choices=METHODS, default="kle",
-                   help="kle (default): a saved KLE's truncated expansion; exact: circulant "
-                        "embedding, the model's covariance exactly (regular grids)")
-    p.add_argument("--kle", help="--method kle: KLE file written by `porevae kle --out`")
-    add_model_arguments(p)
-    p.add_argument("--mean", type=float,
-                   help="--method exact: mean of the Gaussian field (default 0)")
-    p.add_argument("--dtype", choices=("float64", "float32"),
-                   help="--method exact: precision of the fields (default float64)")
-    p.add_argument("--tol", type=float,
-                   help="--method exact: largest change of a covariance entry, relative to the "
-                        "variance, allowed from the clipped negative eigenvalues of the "
-                        "embedding; its padding grows until it holds (default 1e-10)")
+    add_method_arguments(p)
     add_count(p, default=1)
     add_seed(p)
     p.add_argument("--start", type=int, default=0,
