@@ -8,6 +8,13 @@ from pathlib import Path
 from porevae.cli import add_output, add_progress, add_seed, check_out
 
 
+def _add_model_source(p) -> None:
+    """The model to use: a checkpoint (or training folder) or ``--model NAME`` (shipped)."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
+    src.add_argument("--model", help="a model shipped with porevae: berea or spheres")
+
+
 def register(subparsers) -> None:
     from porevae.vae.binarize import CUT_RULES
 
@@ -23,9 +30,7 @@ def register(subparsers) -> None:
                     "volume (*shape) for -n 1, a stack (n, *shape) with its stack flag "
                     "otherwise, with a checksum (what `porevae stats` reads back). Every "
                     "parameter and the memory need are checked before anything is decoded.")
-    src = g.add_mutually_exclusive_group(required=True)
-    src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
-    src.add_argument("--model", help="a model shipped with porevae: berea or spheres")
+    _add_model_source(g)
     g.add_argument("-n", "--n", type=int, default=1, help="number of samples (default 1)")
     g.add_argument("--shape", type=int, nargs="+", metavar="N",
                    help="voxels per axis, any positive ints; one value: a cube (default: the "
@@ -62,9 +67,7 @@ def register(subparsers) -> None:
                     "than 2 standard errors inside / outside its bar, noise otherwise. The "
                     "figures of the shipped models' cards come from this command; the table is "
                     "Markdown (redirect it to a file to keep it).")
-    src = j.add_mutually_exclusive_group(required=True)
-    src.add_argument("checkpoint", nargs="?", help="checkpoint.pt or the training folder")
-    src.add_argument("--model", help="a model shipped with porevae: berea or spheres")
+    _add_model_source(j)
     j.add_argument("--reference", metavar="MEDIUM",
                    help="berea (the shipped image), spheres (an independent realization of the "
                         "shipped sphere model's medium) or a 3-D volume file (0/1, 1 = pore); "
