@@ -20,7 +20,7 @@ from tqdm import tqdm
 import porevae.media as pm
 from porevae import _progress
 from porevae._validation import check_int, check_real
-from porevae.cli import check_count, main
+from porevae.cli import build_parser, check_count, main
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -44,10 +44,19 @@ print(json.dumps({"rc": rc, "heavy": first}))
 """
 
 
-@pytest.mark.parametrize("argv", [["--version"], pytest.param(["--help"], marks=pytest.mark.xfail(
-    reason="open: vae.config takes constants from porevae.ops (torch) at register()",
-    strict=True)), pytest.param(["stats", "--help"], marks=pytest.mark.xfail(
-        reason="open: as --help", strict=True))])
+def _sub_commands() -> list:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    names = []
+    for name, p in sub.choices.items():
+        inner = [a for a in p._actions if getattr(a, "choices", None) and a.dest != "help"
+                 and isinstance(a.choices, dict)]
+        names += [[name, child, "--help"] for child in inner[0].choices] if inner else [[name]]
+    return [n if n[-1] == "--help" else n + ["--help"] for n in names]
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]] + _sub_commands(),
+                         ids=lambda argv: " ".join(argv))
 def test_version_and_help_do_not_import_heavy_modules(argv):
     """Each CLI module's register() imports no torch / Numba / Matplotlib / Dask (the failure
     names the line that did)."""

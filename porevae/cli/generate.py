@@ -16,7 +16,7 @@ def _add_model_source(p) -> None:
 
 
 def register(subparsers) -> None:
-    from porevae.vae.binarize import CUT_RULES
+    from porevae.vae.config import CUT_RULES
 
     g = subparsers.add_parser(
         "generate", help="draw samples of any shape from a trained or shipped VAE",

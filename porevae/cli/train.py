@@ -90,7 +90,7 @@ def _add_config_flags(group, cls, choices) -> list:
 
 
 def register(subparsers) -> None:
-    from porevae.vae import ModelConfig, TrainConfig
+    from porevae.vae.config import ModelConfig, TrainConfig
     from porevae.vae.presets import preset_names
 
     p = subparsers.add_parser(

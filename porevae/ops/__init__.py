@@ -17,16 +17,46 @@ Layout (the shape of torchvision's ``ops``)::
 ``backend="auto"`` picks the fastest available backend for the inputs' device (see
 :mod:`porevae.ops._dispatch`); :func:`backends` says which are usable and why not. NumPy arrays
 in give NumPy arrays out; torch tensors in give torch tensors out on their device.
+
+Every name is imported on first use (PEP 562): the choices the operations accept
+(:mod:`porevae.ops._choices`) are importable without torch, for the configs and the CLI's help.
 """
 
 from __future__ import annotations
 
-from porevae.ops import reference
-from porevae.ops._dispatch import BACKENDS, backends
-from porevae.ops._host_memory import release_host_memory
-from porevae.ops.covariance import covariance_matrix, covariance_matvec, grid_offset_table
-from porevae.ops.decoder import decoder_head
-from porevae.ops.latent_loss import vae_latent_loss
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from porevae.ops import reference
+    from porevae.ops._choices import BACKENDS
+    from porevae.ops._dispatch import backends
+    from porevae.ops._host_memory import release_host_memory
+    from porevae.ops.covariance import covariance_matrix, covariance_matvec, grid_offset_table
+    from porevae.ops.decoder import decoder_head
+    from porevae.ops.latent_loss import vae_latent_loss
+
+# public name -> the module that defines it
+_NAMES = {"BACKENDS": "porevae.ops._choices", "backends": "porevae.ops._dispatch",
+          "release_host_memory": "porevae.ops._host_memory",
+          "covariance_matrix": "porevae.ops.covariance",
+          "covariance_matvec": "porevae.ops.covariance",
+          "grid_offset_table": "porevae.ops.covariance", "decoder_head": "porevae.ops.decoder",
+          "vae_latent_loss": "porevae.ops.latent_loss"}
 
 __all__ = ["BACKENDS", "backends", "covariance_matrix", "covariance_matvec", "decoder_head",
            "grid_offset_table", "reference", "release_host_memory", "vae_latent_loss"]
+
+
+def __getattr__(name):
+    if name == "reference":
+        return importlib.import_module("porevae.ops.reference")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'porevae.ops' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from porevae._validation import check_choice
+from porevae.ops._choices import BACKENDS
 
-BACKENDS = ("auto", "torch", "numba", "numba_cuda", "cuda")
 DEVICE_BACKENDS = ("cuda", "numba_cuda")
 MODULES = {"torch": "reference", "numba": "numba_cpu", "numba_cuda": "numba_cuda",
            "cuda": "cuda"}

@@ -13,28 +13,48 @@ convolutional with a spatial latent map, generating any shape.
 - :mod:`~porevae.vae.generation`: any shape, chunked decoding, memory plans, exact-porosity cuts.
 - :mod:`~porevae.vae.binarize`: binary media from decoded pore probabilities.
 
+Every name is imported on first use (PEP 562), so that the configs and the presets' names are
+importable without torch (``porevae train --help``).
+
 Loss convention: reconstruction and KL are per-sample sums (over voxels / latent elements)
 averaged over the batch; the Fisher term is a mean over latent elements.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from porevae.vae.binarize import CUT_RULES, cut_probabilities
-from porevae.vae.config import (
-    BetaVAEConfig,
-    Config,
-    FisherVAEConfig,
-    ModelConfig,
-    TrainConfig,
-    VAEConfig,
-    load_config,
-)
-from porevae.vae.data import CropSampler, apply_symmetry, symmetry_transforms
-from porevae.vae.generation import decode_chunked, generate, generation_memory
-from porevae.vae.models import REGISTRY, VAE, BetaVAE, FisherVAE, build_model
-from porevae.vae.trainer import Trainer, export_model, load_checkpoint, load_model
+if TYPE_CHECKING:  # pragma: no cover
+    from porevae.vae.binarize import cut_probabilities
+    from porevae.vae.config import (
+        CUT_RULES,
+        BetaVAEConfig,
+        Config,
+        FisherVAEConfig,
+        ModelConfig,
+        TrainConfig,
+        VAEConfig,
+        load_config,
+    )
+    from porevae.vae.data import CropSampler, apply_symmetry, symmetry_transforms
+    from porevae.vae.generation import decode_chunked, generate, generation_memory
+    from porevae.vae.models import REGISTRY, VAE, BetaVAE, FisherVAE, build_model
+    from porevae.vae.trainer import Trainer, export_model, load_checkpoint, load_model
+
+# public name -> the module that defines it
+_MODULES = {
+    "porevae.vae.binarize": ("cut_probabilities",),
+    "porevae.vae.config": ("CUT_RULES", "BetaVAEConfig", "Config", "FisherVAEConfig",
+                           "ModelConfig", "TrainConfig", "VAEConfig", "load_config"),
+    "porevae.vae.data": ("CropSampler", "apply_symmetry", "symmetry_transforms"),
+    "porevae.vae.generation": ("decode_chunked", "generate", "generation_memory"),
+    "porevae.vae.models": ("REGISTRY", "VAE", "BetaVAE", "FisherVAE", "build_model"),
+    "porevae.vae.trainer": ("Trainer", "export_model", "load_checkpoint", "load_model"),
+}
+_NAMES = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "CUT_RULES",
@@ -77,6 +97,10 @@ def train_demo(volume, out_dir=None, steps: int = 200, seed: int = 0, *, kind: s
     logged rows (LOG_FIELDS of the trainer).
     With ``out_dir`` the checkpoint and ``log.csv`` are written there.
     """
+    from porevae.vae.config import ModelConfig, TrainConfig
+    from porevae.vae.models import build_model
+    from porevae.vae.trainer import Trainer
+
     volume = np.asarray(volume)
     if volume.ndim not in (2, 3):
         raise ValueError(f"volume must have 2 or 3 axes, got shape {volume.shape}")
@@ -87,3 +111,15 @@ def train_demo(volume, out_dir=None, steps: int = 200, seed: int = 0, *, kind: s
         device=device, checkpoint_every=0), out_dir=out_dir)
     history = trainer.fit()
     return model.eval(), history
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'porevae.vae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -6,10 +6,7 @@ import numpy as np
 import torch
 
 from porevae._validation import check_choice
-
-#: Cut rules: "data" (the exact cut at a given porosity: the training data's, by default of
-#: generation), "mean", "half", "sample", and "none" (no cut: the probabilities).
-CUT_RULES = ("data", "mean", "half", "sample", "none")
+from porevae.vae.config import CUT_RULES
 
 
 def exact_cut(prob: np.ndarray, n_pore: int) -> np.ndarray:

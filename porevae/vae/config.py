@@ -23,14 +23,19 @@ from pathlib import Path
 import tomllib
 
 from porevae._validation import check_choice, check_int, check_real
-from porevae.ops import BACKENDS as LATENT_BACKENDS
-from porevae.ops.latent_loss import FISHER_FORMS, LOGVAR_RANGE
+from porevae.ops._choices import BACKENDS as LATENT_BACKENDS
+from porevae.ops._choices import FISHER_FORMS, LOGVAR_RANGE
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 S2_CUTS = ("soft", "porosity")
 SCHEDULERS = ("none", "cosine")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 TRISTATE = ("auto", "on", "off")
+#: Cut rules of generation (:mod:`porevae.vae.binarize`): "data" (the exact cut at a given
+#: porosity: the training data's, by default), "mean", "half", "sample", and "none" (no cut: the
+#: probabilities).
+CUT_RULES = ("data", "mean", "half", "sample", "none")
+
 LOGVAR_LIMIT = 30.0
 #: Fields of :class:`ModelConfig` that fix the networks' parameters (their names and shapes):
 #: weights transfer (``--init``) between configurations that agree on these.

@@ -42,8 +42,8 @@ from porevae._parallel import Runner
 from porevae._progress import progress as progress_bar
 from porevae._validation import available_memory, check_choice, check_int, format_bytes
 from porevae.media.io import StackWriter
-from porevae.vae.binarize import CUT_RULES, cut_probabilities
-from porevae.vae.config import ModelConfig
+from porevae.vae.binarize import cut_probabilities
+from porevae.vae.config import CUT_RULES, ModelConfig
 from porevae.vae.models import VAE, evaluating
 from porevae.vae.nets import activation_bytes, fuses_head
 
@@ -78,7 +78,7 @@ def check_porosity(porosity, name: str = "porosity") -> float | None:
 
 def check_request(n, cut: str, porosity, chunk) -> tuple:
     """What :func:`generate` checks before it needs the model: ``n`` >= 1, ``cut`` one of
-    :data:`~porevae.vae.binarize.CUT_RULES`, ``porosity`` in (0, 1) and only with the exact cuts
+    :data:`~porevae.vae.config.CUT_RULES`, ``porosity`` in (0, 1) and only with the exact cuts
     ("data", "mean"), ``chunk`` None or >= 1. Returns ``(n, porosity)``."""
     n = check_int(n, "n", low=1)
     check_choice(cut, "cut", CUT_RULES)
@@ -179,16 +179,18 @@ def decode_region(model: VAE, latent, region, shape, halo: int | None = None) ->
 
     latent : callable ``map region -> (C, *sizes)`` tensor (e.g. a slice of the latent map, or
     :func:`latent_noise`), in map coordinates (output cell c is map cell c + :func:`margin`);
-    called once, with the region grown by ``halo`` (default the decoder's: exact).
+    called once, with the region grown by ``halo`` (default the decoder's: exact), and decoded
+    trimmed by ``halo`` (:meth:`~porevae.vae.models.VAE.decode_logits`: the grown cells are
+    decoded at the latent resolution only), the way training decodes its prior samples.
     """
     f, m = model.config.factor, margin(model)
     halo = model.config.halo if halo is None else halo
     grown = [(a + m - halo, b + m + halo) for a, b in region]
     z = latent(grown)[None].to(model.device)
-    out = model.decode_logits(z).float().cpu()
+    out = model.decode_logits(z, trim=halo).float().cpu()
     keep = [slice(None), slice(None)]
     for (a, b), s in zip(region, shape):
-        keep.append(slice(halo * f, halo * f + min(b * f, s) - a * f))
+        keep.append(slice(0, min(b * f, s) - a * f))
     return out[tuple(keep)]
 
 

@@ -19,6 +19,9 @@ sampler and latent noise, and descriptor targets recomputed from the data; stage
 model's seeded initialisation or the ``init`` weights. A stage is therefore a function of the
 previous stage's checkpoint, and a run resumed at any step of any stage ends with the same
 weights, bit for bit, as an uninterrupted one.
+
+Listing and reading presets needs no torch (``porevae train --help`` lists them); the training
+modules are imported by the functions that run stages.
 """
 
 from __future__ import annotations
@@ -31,16 +34,6 @@ from pathlib import Path
 from porevae._files import atomic_path
 from porevae._progress import write
 from porevae.vae.config import Config, config_from_dict, read_toml
-from porevae.vae.data import CropSampler
-from porevae.vae.models import VAE, build_model
-from porevae.vae.trainer import (
-    CHECKPOINT,
-    Trainer,
-    apply_weights,
-    export_model,
-    init_checkpoint,
-    load_checkpoint,
-)
 
 #: The record of a preset run in its folder.
 PRESET_FILE = "preset.json"
@@ -116,6 +109,8 @@ def _record(out: Path, preset: str, stages: list[Stage]) -> None:
 
 def stage_steps(out, stages: list[Stage]) -> list[int]:
     """Steps done in each stage of the run in ``out`` (0 where the stage has no checkpoint)."""
+    from porevae.vae.trainer import CHECKPOINT, load_checkpoint
+
     done = []
     for s in stages:
         path = Path(out) / s.name / CHECKPOINT
@@ -125,6 +120,8 @@ def stage_steps(out, stages: list[Stage]) -> list[int]:
 
 def describe(stage: Stage, index: int, count: int) -> str:
     """The log line of a stage: what it optimises, the loss with its weights, the schedule."""
+    from porevae.vae.models import VAE
+
     t = stage.config.train
     lr = f"lr {t.lr:g}" + (f" cosine to {t.lr * t.min_lr_ratio:g}" if t.scheduler == "cosine"
                            else "")
@@ -151,6 +148,16 @@ def train_stages(stages: list[Stage], data, out, *, preset: str = "custom", resu
     callbacks : passed to each stage's :class:`~porevae.vae.trainer.Trainer`.
     log : called with one line per stage (:func:`describe`) and one when a stage is skipped.
     """
+    from porevae.vae.data import CropSampler
+    from porevae.vae.models import build_model
+    from porevae.vae.trainer import (
+        CHECKPOINT,
+        Trainer,
+        apply_weights,
+        export_model,
+        init_checkpoint,
+    )
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if not resume or read_record(out) is None:

@@ -24,8 +24,9 @@ from torch.autograd.function import once_differentiable
 
 from porevae._validation import check_choice
 from porevae.ops import _dispatch
+from porevae.ops._choices import FISHER_FORMS, LOGVAR_RANGE
 from porevae.ops.latent_loss import reference
-from porevae.ops.latent_loss.reference import FISHER_FORMS, FISHER_SCALE, LOGVAR_LIMIT, LOGVAR_RANGE
+from porevae.ops.latent_loss.reference import FISHER_SCALE, LOGVAR_LIMIT
 
 OP = "latent_loss"
 _HALF = (torch.float16, torch.bfloat16)

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import torch
 
-FISHER_FORMS = ("location", "location+scale", "mc")
-"""Fisher forms: (1/d) sum 1/sigma^2; (1/d) sum 3/sigma^2; (1/d) sum eps^2/sigma^2."""
-
-LOGVAR_RANGE = (-6.0, 2.0)
-"""Default clamp of logvar inside the loss: 1/sigma^2 <= e^6, sigma^2 <= e^2."""
+from porevae.ops._choices import LOGVAR_RANGE
 
 LOGVAR_LIMIT = 80.0
 """|logvar| bound of any clamp range: sigma^2 and 1/sigma^2 stay finite in float32 (e^80)."""
