@@ -127,6 +127,23 @@ def test_realization_is_the_same_alone_or_in_a_batch(monkeypatch):
     assert batch.dtype == np.float32 and batch.shape == (9, 20, 16)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conditional_realization_is_the_same_alone_or_in_a_batch(dtype, rng):
+    # a product over the batch (BLAS gemm) rounds otherwise than one realization alone (gemv):
+    # the kriging update is formed per realization
+    grid = pv.Grid((40, 30))
+    sampler = ExactSampler(grid, pv.Exponential((0.2, 0.1)), dtype=dtype)
+    flat = rng.choice(grid.n_cells, size=12, replace=False)
+    cells = np.stack(np.unravel_index(flat, grid.shape, order="F"), axis=-1)
+    for noise in (0.0, 0.2):
+        post = sampler.condition(None, rng.normal(0.0, 1.0, 12), noise, cells=cells)
+        batch = post.sample(7, seed=3, start=2)
+        for k in range(7):
+            np.testing.assert_array_equal(post.sample(1, seed=3, start=2 + k)[0], batch[k])
+        np.testing.assert_array_equal(post.sample(3, seed=3, start=6), batch[4:])
+        assert batch.dtype == np.dtype(dtype)
+
+
 def test_mean_lognormal_and_the_stack_writer(tmp_path):
     grid = pv.Grid((12, 10))
     sampler = ExactSampler(grid, pv.Matern(0.2, nu=1.5), mean=-1.0)

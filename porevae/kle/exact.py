@@ -399,8 +399,10 @@ class ConditionalExact:
 
     def sample(self, n: int, seed=None, start: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` conditional realizations (n, *grid.shape): the prior's realizations (same seed
-        and indices) plus the kriging of their residuals at the data; reproducible per
-        realization like the prior's."""
+        and indices) plus the kriging of their residuals at the data, ``resid @ weights``
+        formed for each realization on its own (a product over the batch would round
+        differently from one realization alone): realization ``i`` is the same bits whatever
+        ``start`` and ``n``, like the prior's."""
         if seed is None:
             seed = np.random.SeedSequence().entropy
         y = self.sampler.sample(n, seed, start, progress)
@@ -410,8 +412,9 @@ class ConditionalExact:
                 rng = np.random.Generator(np.random.PCG64(
                     np.random.SeedSequence(seed, spawn_key=(start + r, 1))))
                 resid[r] -= self.noise * rng.standard_normal(len(self.values))
-        flat = y.reshape(n, -1)
-        flat += (resid.astype(y.dtype) @ self.weights.reshape(len(self.values), -1))
+        flat, w = y.reshape(n, -1), self.weights.reshape(len(self.values), -1)
+        for r in range(n):  # one product per realization: the same bits alone or in a batch
+            flat[r] += resid[r].astype(y.dtype) @ w
         return y
 
     def lognormal(self, n: int, seed=None, start: int = 0, **kwargs) -> np.ndarray:
