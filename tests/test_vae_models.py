@@ -86,12 +86,13 @@ def test_fisher_vae_loss_matches_hand_computation(rng):
     model.euler_target.fill_(-0.01)
     x = torch.from_numpy(rng.random((4, 1, 16, 16), dtype=np.float32)).round()
     eps = torch.from_numpy(rng.standard_normal((4, 3, 4, 4), dtype=np.float32))
-    prior = torch.from_numpy(rng.standard_normal((2, 3, 4, 4), dtype=np.float32))
+    m = model.config.halo  # prior samples carry generation's latent margin
+    prior = torch.from_numpy(rng.standard_normal((2, 3, 4 + 2 * m, 4 + 2 * m), dtype=np.float32))
     step = 4
     got = model.loss(x, step=step, eps=eps, eps_prior=prior)
     with torch.no_grad():
         recon, kl, fisher = _hand_terms(model, x, eps)
-        p = torch.sigmoid(model.decoder(prior))[:, 0]
+        p = torch.sigmoid(model.decoder(prior))[:, 0, 4 * m:4 * m + 16, 4 * m:4 * m + 16]
         s2 = torch.zeros(6)
         for r in range(6):  # S2 along both axes, averaged, by direct sums over pairs
             a = (p[:, r:, :] * p[:, :16 - r, :]).mean((1, 2))
@@ -292,3 +293,39 @@ def test_gaussian_standardisation_and_optimal_noise(rng):
     assert math.isclose(float(recon.mean()), 256 * (0.5 + math.log(sigma)), rel_tol=1e-5)
     with pytest.raises(ValueError, match="constant"):
         model.set_data_scaling([np.ones((16, 16))])
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("blocks", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_trimmed_decode_equals_the_whole_decode_cropped(ndim, blocks, channels_last, rng):
+    """decode_logits(z, trim=t), with gradients and without (fused last stage in 3-D), equals
+    the float64 decode of the whole map cropped by t f voxels per face when t >= halo, while
+    each layer only decodes what the next ones reach; t < halo is not exact."""
+    _seed(rng)
+    model = VAE(ndim=ndim, **{**TINY, "blocks": blocks, "channels": 8, "max_channels": 16})
+    with torch.no_grad():  # larger weights than at init: far cells matter, as after training
+        for p in model.decoder.parameters():
+            p.mul_(2.5)
+    model.set_channels_last(channels_last)
+    f, m = model.config.factor, model.config.halo
+    z = torch.from_numpy(rng.standard_normal((2, 3) + (2 * m + 5, 2 * m + 3, 2 * m + 4)[:ndim],
+                                             dtype=np.float32))
+    ref = VAE(ndim=ndim, **{**TINY, "blocks": blocks, "channels": 8, "max_channels": 16})
+    ref.load_state_dict(model.state_dict())
+    whole = ref.double().decoder.body(z.double()).detach()
+    for trim in (m, m + 1):
+        want = whole[(slice(None), slice(None)) + tuple(
+            slice(trim * f, (c - trim) * f) for c in z.shape[2:])]
+        got = model.decode_logits(z, trim=trim)
+        assert got.requires_grad
+        torch.testing.assert_close(got.detach().double(), want, rtol=0, atol=2e-5)
+        with torch.no_grad():
+            torch.testing.assert_close(model.decode_logits(z, trim=trim).double(), want,
+                                       rtol=0, atol=2e-5)
+    exact = model.decode_logits(z, trim=m).detach().double()
+    inner = z[(slice(None), slice(None)) + (slice(1, -1),) * ndim]  # the same voxels, t = m - 1
+    inexact = model.decode_logits(inner, trim=m - 1).detach().double()
+    assert inexact.shape == exact.shape and (inexact - exact).abs().max() > 1e-4
+    with pytest.raises(ValueError, match=r"trim must leave cells to decode: 2 x trim < every"):
+        model.decode_logits(z, trim=m + 2)

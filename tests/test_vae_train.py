@@ -198,7 +198,8 @@ def test_descriptor_loss_target_and_prior_batch(rng):
     real = model.prior_descriptors
     model.prior_descriptors = lambda eps: seen.append(eps.shape) or real(eps)
     row = trainer.fit()[-1]
-    assert seen == [(4, 2, 8, 8)] * 2 and row["s2"] > 0
+    m = 2 * model.config.halo  # the latent margin of generation, both sides
+    assert seen == [(4, 2, 8 + m, 8 + m)] * 2 and row["s2"] > 0
 
 
 def test_porosity_cut_is_the_exact_cut_with_a_tempered_gradient(rng):
@@ -250,10 +251,11 @@ def test_s2_cut_chooses_the_image_of_the_descriptor_loss(rng, cut):
     img = _image(int(rng.integers(100)))
     model = FisherVAE(s2_weight=1.0, s2_rmax=8, s2_cut=cut, **TINY)
     Trainer(model, img, steps=1, progress=False, checkpoint_every=0)  # fills s2_target
-    eps = torch.randn(3, 2, 8, 8)
+    m = model.config.halo  # prior samples: the decode of a map with the margin, trimmed
+    eps = torch.randn(3, 2, 8 + 2 * m, 8 + 2 * m)
     with torch.no_grad():
         got = model.prior_descriptors(eps)["s2"]
-        logits = model.decode_logits(eps)
+        logits = model.decode_logits(eps)[:, :, 4 * m:4 * m + 32, 4 * m:4 * m + 32]
     phi = float(model.s2_target[0])
     image = porosity_cut(logits, phi) if cut == "porosity" else torch.sigmoid(logits)
     torch.testing.assert_close(got, s2_axes(image, 8), rtol=1e-5, atol=1e-6)
@@ -365,7 +367,8 @@ def test_s2_size_sets_the_prior_samples_and_the_target_tiles(rng):
     real = model.prior_descriptors
     model.prior_descriptors = lambda eps: seen.append(eps.shape) or real(eps)
     trainer.fit()
-    assert seen == [(2, 2, 16, 16)]
+    m = 2 * model.config.halo
+    assert seen == [(2, 2, 16 + m, 16 + m)]
     too_big = FisherVAE(s2_weight=1.0, s2_rmax=8, s2_cut="porosity", s2_size=96, **TINY)
     with pytest.raises(ValueError, match=r"s2_size \(96, 96\) must fit in a training volume"):
         too_big.set_descriptor_targets(img)

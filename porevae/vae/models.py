@@ -228,10 +228,12 @@ class VAE(nn.Module):
         logvar = hi - F.softplus(hi - lo - F.softplus(raw.float() - lo))
         return mu.float(), logvar
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_logits(self, z: torch.Tensor, trim: int = 0) -> torch.Tensor:
         """z (N, C, *cells) -> decoder output (N, 1, *(cells f)): logits (Bernoulli) or mean
-        (Gaussian)."""
-        return self.decoder(self._check_latent(z))
+        (Gaussian). ``trim`` = t > 0 keeps the voxels [t f, (cells - t) f) per axis, decoded
+        as in the interior of the map when t >= ``config.halo`` (the latent margin of
+        :mod:`porevae.vae.generation`; see :meth:`porevae.vae.nets.Decoder.forward`)."""
+        return self.decoder(self._check_latent(z), trim=trim)
 
     def mean_of(self, out: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder output -> mean of p(x|z): sigmoid of the logits (Bernoulli) or
@@ -281,16 +283,21 @@ class VAE(nn.Module):
         return z.reshape(mu.shape), kl, fisher
 
     def prior_descriptors(self, eps_prior: torch.Tensor) -> dict:
-        """Descriptors of decoded prior samples z = eps_prior (M, C, *cells), differentiable in
-        the decoder's parameters: ``s2`` (M, s2_rmax + 1), the S2 along the axes, and with
-        ``euler_weight`` ``euler`` (M,), the Euler density (:func:`~porevae.vae.losses.
-        euler_density`). The image is the pore probability, or with ``s2_cut="porosity"`` its
-        exact cut at the data's porosity ``s2_target[0]`` (:func:`~porevae.vae.losses.
-        porosity_cut`)."""
+        """Descriptors of decoded prior samples, differentiable in the decoder's parameters:
+        ``s2`` (M, s2_rmax + 1), the S2 along the axes, and with ``euler_weight`` ``euler``
+        (M,), the Euler density (:func:`~porevae.vae.losses.euler_density`).
+
+        eps_prior : (M, C, *(cells + 2 halo)) latent maps with generation's margin
+            (:func:`porevae.vae.generation.latent_map_cells`; cells = ``s2_shape`` / f): each
+            sample is the decode of its map trimmed by ``config.halo`` cells per face, exactly
+            the voxels that generation writes, so that no face sees the decoder's zero padding.
+        The image is the pore probability, or with ``s2_cut="porosity"`` its exact cut at the
+        data's porosity ``s2_target[0]`` (:func:`~porevae.vae.losses.porosity_cut`)."""
+        out = self.decode_logits(eps_prior, trim=self.config.halo)
         if self.config.s2_cut == "porosity":
-            image = porosity_cut(self.decode_logits(eps_prior), float(self.s2_target[0]))
+            image = porosity_cut(out, float(self.s2_target[0]))
         else:
-            image = self.decode(eps_prior)
+            image = self.mean_of(out)
         out = {"s2": s2_axes(image, self.config.s2_rmax)}
         if self.config.euler_weight:
             out["euler"] = euler_density(image)

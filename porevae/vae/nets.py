@@ -83,25 +83,74 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.memory_format = torch.contiguous_format
         self.fused_head = nd == 3 and config.blocks == 1  # the body ends in decoder_head's layers
+        # extras[k]: units (of layer k's input resolution) beyond the kept voxels that layer k's
+        # input must cover for the kept output to be exact; scales[k]: that resolution's units
+        # per latent cell. Backwards from the output: a convolution of padding p adds p, a
+        # stride-2 transposed convolution halves (rounded up).
+        self.extras, self.scales = [0] * len(layers), [1] * len(layers)
+        extra = 0
+        for k in reversed(range(len(layers))):
+            layer = layers[k]
+            if isinstance(layer, (nn.ConvTranspose2d, nn.ConvTranspose3d)):
+                extra = -(-extra // 2)
+            elif isinstance(layer, (nn.Conv2d, nn.Conv3d)):
+                extra += layer.padding[0]
+            self.extras[k] = extra
+        for k in range(1, len(layers)):
+            up = isinstance(layers[k - 1], (nn.ConvTranspose2d, nn.ConvTranspose3d))
+            self.scales[k] = self.scales[k - 1] * (2 if up else 1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, trim: int = 0) -> torch.Tensor:
+        """Decode z (N, C, *cells); with ``trim`` = t > 0 only the voxels [t f, (cells - t) f)
+        per axis, (N, 1, *((cells - 2 t) f)).
+
+        Trimmed, each layer's input is first cropped to the kept voxels plus what the layers
+        after it reach (:attr:`extras`), so the margin is decoded at the latent resolution only
+        and the full-resolution layers work on the kept voxels plus a few: with t >= ``halo``
+        the result equals the untrimmed decode cropped (float rounding aside) at a fraction of
+        its cost; with t < ``halo`` the kept faces see the zero padding (inexact).
+        """
         x = z.contiguous(memory_format=self.memory_format)
-        if torch.is_grad_enabled():
-            return self.body(x)
+        cells = x.shape[2:]
+        if trim and any(2 * trim >= c for c in cells):
+            raise ValueError(f"trim must leave cells to decode: 2 x trim < every latent axis "
+                             f"{tuple(cells)}, got trim={trim}")
+        grad = torch.is_grad_enabled()
         *layers, last = self.body
-        if self.fused_head:
+        fused = self.fused_head and not grad
+        if fused:
             *layers, tconv, _, conv, _ = layers
-        for layer in layers:
-            x = nn.functional.silu(x, inplace=True) if isinstance(layer, nn.SiLU) else \
-                _inference_layer(layer, x)
-        if self.fused_head:
-            return ops.decoder_head(x, tconv.weight, tconv.bias, conv.weight, conv.bias,
-                                    last.weight, last.bias)
-        if x.dim() > 2 and x.stride(1) == 1 and x.shape[1] > 1:  # channels-last: a GEMM
-            w = last.weight.flatten(1)  # (1, C): the 1x1 convolution
+        for k, layer in enumerate(layers):
+            x = self._crop(x, k, trim, cells)
+            if grad:
+                x = layer(x)
+            else:
+                x = nn.functional.silu(x, inplace=True) if isinstance(layer, nn.SiLU) else \
+                    _inference_layer(layer, x)
+        if fused:
+            x = self._crop(x, len(layers), trim, cells)
+            x = ops.decoder_head(x, tconv.weight, tconv.bias, conv.weight, conv.bias,
+                                 last.weight, last.bias)
+            return self._crop(x, len(self.body), trim, cells)
+        x = self._crop(x, len(self.body) - 1, trim, cells)
+        if not grad and x.dim() > 2 and x.stride(1) == 1 and x.shape[1] > 1:  # channels-last
+            w = last.weight.flatten(1)  # (1, C): the 1x1 convolution as a GEMM
             return torch.addmm(last.bias, x.movedim(1, -1).reshape(-1, w.shape[1]), w.t()) \
                 .view(*x.shape[:1], *x.shape[2:], 1).movedim(-1, 1)
         return last(x)
+
+    def _crop(self, x: torch.Tensor, k: int, trim: int, cells) -> torch.Tensor:
+        """x (the input of layer k, or the output when k = len(body)) cropped symmetrically to
+        the kept voxels plus ``extras[k]`` units per side (nothing to crop: x itself)."""
+        if not trim:
+            return x
+        extra = self.extras[k] if k < len(self.body) else 0
+        scale = self.scales[k] if k < len(self.body) else self.scales[-1]
+        cut = [(n - (c - 2 * trim) * scale) // 2 - extra for n, c in zip(x.shape[2:], cells)]
+        if all(c <= 0 for c in cut):
+            return x
+        keep = tuple(slice(max(c, 0), n - max(c, 0)) for c, n in zip(cut, x.shape[2:]))
+        return x[(slice(None), slice(None)) + keep].contiguous(memory_format=self.memory_format)
 
 
 def _inference_layer(layer, x: torch.Tensor) -> torch.Tensor:

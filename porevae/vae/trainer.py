@@ -40,6 +40,7 @@ from porevae._progress import progress
 from porevae.data import PRETRAINED, pretrained_path
 from porevae.vae.config import ARCHITECTURE, ModelConfig, TrainConfig
 from porevae.vae.data import CropSampler
+from porevae.vae.generation import latent_map_cells
 from porevae.vae.models import VAE
 
 CHECKPOINT = "checkpoint.pt"
@@ -405,11 +406,13 @@ class Trainer:
         dist.all_reduce(t)
         return t / self.world_size
 
-    def _noise(self, batch: int, shape=None) -> torch.Tensor:
+    def _noise(self, batch: int, shape=None, margin: bool = False) -> torch.Tensor:
         """This process's slice of a global batch of latent noise (batch, C, *cells) for
-        outputs of ``shape`` voxels (default the training crop)."""
+        outputs of ``shape`` voxels (default the training crop); with ``margin`` the latent
+        map of generation, ``config.halo`` cells wider on every side (prior samples)."""
         mc = self.model.config
-        cells = self.model.latent_cells(mc.shape if shape is None else shape)
+        shape = mc.shape if shape is None else shape
+        cells = latent_map_cells(self.model, shape) if margin else self.model.latent_cells(shape)
         eps = torch.randn(batch, mc.latent_channels, *cells, generator=self.noise,
                           device=self.device)
         per = batch // self.world_size
@@ -425,7 +428,7 @@ class Trainer:
         x = self.sampler.sample(cfg.batch_size, self.rank, self.world_size)
         x = x.to(self.device, non_blocking=True)
         eps = self._noise(cfg.batch_size)
-        eps_prior = self._noise(self.prior_batch, self.model.config.s2_shape) \
+        eps_prior = self._noise(self.prior_batch, self.model.config.s2_shape, margin=True) \
             if self.model.config.s2_weight else None
         self.net.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype,
