@@ -27,19 +27,23 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 HEAVY = ("torch", "numba", "matplotlib", "dask")
 
 
-# run in a fresh interpreter: records, for each heavy module, the porevae line that imported it
+# run in a fresh interpreter: records, for each heavy module that is loaded (its submodules are
+# imported: a module bound by porevae._lazy but never used imports none), the porevae lines that
+# loaded it
 _PROBE = """
 import json, sys, traceback
 HEAVY, first = %r, {}
-class Probe:
-    def find_spec(self, name, path=None, target=None):
-        if name in HEAVY and name not in first:
-            where = [f"{f.filename.split('porevae/')[-1]}:{f.lineno}"
-                     for f in traceback.extract_stack() if "/porevae/" in f.filename]
-            first[name] = " <- ".join(reversed(where[-3:]))
-sys.meta_path.insert(0, Probe())
+def hook(event, args):
+    if event != "import":
+        return
+    name = args[0].split(".")[0]
+    if name in HEAVY and "." in args[0] and name not in first:
+        where = [f"{f.filename.split('porevae/')[-1]}:{f.lineno}"
+                 for f in traceback.extract_stack() if "/porevae/" in f.filename]
+        first[name] = " <- ".join(reversed(where[-3:]))
+sys.addaudithook(hook)
 from porevae.cli import main
-rc = main(%r)
+rc=main(%r)
 print(json.dumps({"rc": rc, "heavy": first}))
 """
 
@@ -66,6 +70,19 @@ def test_version_and_help_do_not_import_heavy_modules(argv):
     assert result == {"rc": 0, "heavy": {}}, run.stderr
     if argv == ["--version"]:
         assert run.stdout.startswith("porevae ")
+
+
+def test_kle_refuses_a_request_that_does_not_fit_before_loading_torch_or_numba():
+    """A KLE whose plan does not fit in memory (3000 x 3000 cells, 90 % of the energy: about
+    880 pairs of 9e6 cells, tens of GiB) is refused by the plan alone: exit status 2 and no
+    torch, Numba or h5py loaded (that load is most of a second of the 1 s the refusal may take)."""
+    argv = ["kle", "--shape", "3000", "3000", "--length-scale", "0.1", "--energy", "0.9",
+            "--out", ""]
+    run = subprocess.run([sys.executable, "-c", _PROBE % (HEAVY + ("h5py",), argv)],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"rc": 2, "heavy": {}}, run.stderr
+    assert "no solver fits" in run.stderr and "GiB" in run.stderr
 
 
 def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path):

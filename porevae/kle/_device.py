@@ -9,14 +9,25 @@ the two apart: conversions, the memory budget, and the refusal of a request that
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from porevae._lazy import lazy_module
 from porevae._validation import available_memory, format_bytes
+
+torch = lazy_module("torch")
 
 
 def resolve(device) -> torch.device | None:
     """``None`` for the host, else the ``torch.device``."""
     return None if device is None else torch.device(device)
+
+
+def solve_device(device) -> torch.device | None:
+    """Where a solve on ``device`` runs: ``None`` (the host) for ``None`` or a CPU device, else
+    the ``torch.device``. ``"cpu"`` is answered without loading torch."""
+    if device is None or device == "cpu":
+        return None
+    device = torch.device(device)
+    return None if device.type == "cpu" else device
 
 
 def name(device) -> str:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg
-import torch
 
+from porevae._lazy import lazy_module
 from porevae._validation import check_choice
+
+scipy_linalg = lazy_module("scipy.linalg")
+torch = lazy_module("torch")
 
 
 def eigvalsh_desc(a):
@@ -51,7 +53,7 @@ def eigh_leading(a, k: int, method: str = "auto"):
         fix_signs(v)
         return w.cpu().numpy(), v
     if host and 2 * k < n:
-        w, v = scipy.linalg.eigh(a, subset_by_index=[n - k, n - 1], driver="evr",
+        w, v = scipy_linalg.eigh(a, subset_by_index=[n - k, n - 1], driver="evr",
                                  overwrite_a=True, check_finite=False)
         w, v = w[::-1].copy(), np.ascontiguousarray(v[:, ::-1])
     else:
@@ -108,7 +110,7 @@ def lanczos_memory(n: int, k: int, block: int | None = None, itemsize: int = 8) 
     return itemsize * (n * (m + 4 * p) + 2 * m * m)
 
 
-def lanczos_eigsh(matmat, n: int, k: int, *, dtype=torch.float64, device="cpu",
+def lanczos_eigsh(matmat, n: int, k: int, *, dtype=None, device="cpu",
                   tol: float = 1e-12, block: int | None = None, max_dim: int | None = None,
                   seed: int = 0):
     """Leading ``k`` eigenpairs of a symmetric operator on R^n, by products with it only.
@@ -124,8 +126,9 @@ def lanczos_eigsh(matmat, n: int, k: int, *, dtype=torch.float64, device="cpu",
     (default :func:`lanczos_max_dim`), the basis restarts from the leading ``k + p`` Ritz vectors
     (the block products then go on from the last block). If the basis would fill R^n, ``A`` is
     formed from ``matmat(I)`` and diagonalised instead. Memory: :func:`lanczos_memory`. Returns
-    ``(w (k,), v (n, k))``, descending, as tensors on ``device``.
+    ``(w (k,), v (n, k))``, descending, as tensors on ``device``; ``dtype`` default float64.
     """
+    dtype = torch.float64 if dtype is None else dtype
     k = int(k)
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, n={n}], got {k}")

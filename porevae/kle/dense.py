@@ -4,13 +4,15 @@ cuSOLVER ``syevd`` on a CUDA device) or block Lanczos on C for a few leading pai
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from porevae import ops
+from porevae._lazy import lazy_module
 from porevae.grid import Grid
 from porevae.kle import _device, base
 from porevae.kle._linalg import eigh_leading, eigvalsh_desc, lanczos_memory
 from porevae.kle.weights import scale_symmetric, unweight
+
+torch = lazy_module("torch")
 
 
 class DenseSolver(base.Solver):

@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import math
 
-import h5py
 import numpy as np
-import torch
 
 from porevae._files import FileIntegrityError, atomic_path, digest_arrays
+from porevae._lazy import lazy_module
 from porevae._progress import write
 from porevae._validation import check_choice, check_int, check_levels
 from porevae._version import __version__
@@ -31,6 +30,9 @@ from porevae.kle._linalg import n_terms_for_energy
 from porevae.kle.conditioning import ConditionalKLE, condition
 from porevae.kle.sampling import CHUNK, DTYPES, DeviceSampler, draw
 from porevae.kle.solvers import make_solver, plan
+
+h5py = lazy_module("h5py")
+torch = lazy_module("torch")
 
 
 def _leading_for_energy(solver, level, trace, n_cells, known=0, vectors=False, progress=False):
@@ -154,11 +156,12 @@ class KLE:
         if not math.isfinite(float(mean)):
             raise ValueError(f"mean must be finite, got {mean}")
         wts = _weights.resolve(weights, grid)
-        device = torch.device(device)
-        solve_on = None if device.type == "cpu" else device
-        # the plan, checked against the memory of the device before any work
+        solve_on = _device.solve_device(device)
+        # the plan, checked against the memory of the device before any work (and before
+        # torch loads when the solve runs on the host)
         p = plan(_domain(grid), cov, n_terms=n_terms, energy=energy, solver=solver,
                  device=solve_on, weights=wts)
+        device = torch.device(device)
         if progress:
             write(str(p))
         s = p.solver

@@ -41,8 +41,8 @@ import os
 
 import numpy as np
 import scipy.fft
-import torch
 
+from porevae._lazy import lazy_module
 from porevae.grid import Grid
 from porevae.kle import _device, base
 from porevae.kle._linalg import lanczos_eigsh, lanczos_memory, n_terms_for_energy
@@ -55,6 +55,8 @@ from porevae.kle.parity import (
     restrict,
     solve_sectors,
 )
+
+torch = lazy_module("torch")
 
 _WORKERS = os.cpu_count()
 #: grids of more cells estimate their energy counts on a coarser grid (:meth:`estimated_count`)

@@ -8,13 +8,15 @@ Block Lanczos (:func:`porevae.kle._linalg.lanczos_eigsh`, GEMM-bound, thick rest
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from porevae import ops
+from porevae._lazy import lazy_module
 from porevae.grid import Grid
 from porevae.kle import _device, base
 from porevae.kle._linalg import fix_signs, lanczos_eigsh, lanczos_memory
 from porevae.kle.weights import sqrt_like, unweight
+
+torch = lazy_module("torch")
 
 
 class MatfreeSolver(base.Solver):

@@ -23,13 +23,12 @@ from __future__ import annotations
 import itertools
 import math
 
-import numba as nb
 import numpy as np
-import torch
 
+from porevae import ops
+from porevae._lazy import lazy_module
 from porevae._progress import progress as progress_bar
 from porevae._progress import write
-from porevae._threads import start_numba_threads
 from porevae._validation import check_choice
 from porevae.kle import _device, base
 from porevae.kle._linalg import (
@@ -39,69 +38,12 @@ from porevae.kle._linalg import (
     merge_desc,
     n_terms_for_energy,
 )
-from porevae.ops import grid_offset_table
 
-start_numba_threads()
+torch = lazy_module("torch")
+#: the Numba kernels (compiled on first use; loaded with Numba when a solve needs them)
+_kernels = lazy_module("porevae.kle._parity_kernels")
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
-
-
-@nb.njit(parallel=True, cache=True)
-def _parity_block(table, n3, h3, sgn3, out):
-    """Assemble the block of one parity class.
-
-    table: (nz, ny, 2 nx - 1) offset table (see ``ops.grid_offset_table``); n3: full sizes;
-    h3: half sizes of this class; sgn3: +1 even / -1 odd per axis; out: (m, m), m = prod(h3),
-    half-grid multi-index in I-fastest order.
-    """
-    nx, ny, nz = n3[0], n3[1], n3[2]
-    hx, hy, hz = h3[0], h3[1], h3[2]
-    m = hx * hy * hz
-    for p in nb.prange(m):
-        px = p % hx
-        py = (p // hx) % hy
-        pz = p // (hx * hy)
-        cpx = 1.0 if 2 * px == nx - 1 else _INV_SQRT2
-        cpy = 1.0 if 2 * py == ny - 1 else _INV_SQRT2
-        cpz = 1.0 if 2 * pz == nz - 1 else _INV_SQRT2
-        for q in range(m):
-            qx = q % hx
-            qy = (q // hx) % hy
-            qz = q // (hx * hy)
-            mx = 2 * qx != nx - 1
-            my = 2 * qy != ny - 1
-            mz = 2 * qz != nz - 1
-            acc = 0.0
-            for tz in range(2 if mz else 1):
-                dz = abs(pz - (qz if tz == 0 else nz - 1 - qz))
-                sz = 1.0 if tz == 0 else sgn3[2]
-                for ty in range(2 if my else 1):
-                    dy = abs(py - (qy if ty == 0 else ny - 1 - qy))
-                    sy = sz if ty == 0 else sz * sgn3[1]
-                    row = table[dz, dy]
-                    for tx in range(2 if mx else 1):
-                        qq = qx if tx == 0 else nx - 1 - qx
-                        s = sy if tx == 0 else sy * sgn3[0]
-                        acc += s * row[qq - px + nx - 1]
-            cq = (_INV_SQRT2 if mx else 1.0) * (_INV_SQRT2 if my else 1.0) * \
-                (_INV_SQRT2 if mz else 1.0)
-            out[p, q] = acc * cq / (cpx * cpy * cpz)
-
-
-@nb.njit(parallel=True, cache=True)
-def _swap_block(b, rep, mirror, sign, c, out):
-    """The x<->y swap sector of a parity-class block, in one pass.
-
-    ``out[i, j] = (b[rep_i, rep_j] + sign_j b[rep_i, mirror_j]) c_j / c_i``: ``rep`` (m,) the
-    representatives (x <= y) in ``b``, ``mirror`` their swapped partners, ``sign`` (m,) the
-    sector's sign (0 on the diagonal x = y), ``c`` (m,) the basis factors (1 or 1/sqrt(2)).
-    """
-    m = rep.size
-    for i in nb.prange(m):
-        row = b[rep[i]]
-        ci = c[i]
-        for j in range(m):
-            out[i, j] = (row[rep[j]] + sign[j] * row[mirror[j]]) * c[j] / ci
 
 
 def _half_sizes(n, s):
@@ -148,45 +90,6 @@ def _class_map(shape3, s):
     return src.ravel(), fac.ravel()
 
 
-@nb.njit(parallel=True, cache=True)
-def _column_signs(ut, mag, pos, out):
-    """``out[c]`` = the sign that makes grid vector ``E_s u_c`` have its largest-magnitude entry
-    positive (the first in grid order on ties), as :func:`~porevae.kle._linalg.fix_signs`,
-    found on the class's own coefficients: coefficient ``p`` reaches its cells with factors of
-    magnitude ``mag[p]``, the first of them (grid index ``pos[p]``) with a positive one.
-    ``ut`` (k, m) holds the vectors as rows."""
-    for c in nb.prange(ut.shape[0]):
-        u = ut[c]
-        big, first, sign = -1.0, -1, 1.0
-        for p in range(u.size):
-            x = mag[p] * u[p]
-            a = abs(x)
-            if a > big or (a == big and pos[p] < first):
-                big, first, sign = a, pos[p], (1.0 if x >= 0 else -1.0)
-        out[c] = sign
-
-
-@nb.njit(parallel=True, cache=True)
-def _expand_columns(ucat, uoff, ucols, hx, hy, sx, fx, sy, fy, sz, fz, colptr, outc, out):
-    """Grid eigenvectors (n, K) C-ordered, one pass over the rows: block ``b`` holds its vectors
-    (signs fixed) as ``ucat[uoff[b]:]`` (m_b, ucols[b]) C-ordered, for output columns
-    ``outc[colptr[b]:colptr[b + 1]]``; its class map per axis is ``(sx[b], fx[b])`` ... (the
-    factors of :func:`_axis_map`): ``out[i, c] = fac_b(i) u_b[src_b(i), j]`` with
-    ``src_b = sx + hx (sy + hy sz)`` and ``fac_b = fx fy fz`` as :func:`_class_map` has them."""
-    nx, ny, nz = sx.shape[1], sy.shape[1], sz.shape[1]
-    for zy in nb.prange(nz * ny):
-        z = zy // ny
-        y = zy - z * ny
-        for x in range(nx):
-            row = out[x + nx * zy]
-            for b in range(uoff.size):
-                src = sx[b, x] + hx[b] * (sy[b, y] + hy[b] * sz[b, z])
-                f = fx[b, x] * fy[b, y] * fz[b, z]
-                at = uoff[b] + src * ucols[b] - colptr[b]
-                for j in range(colptr[b], colptr[b + 1]):
-                    row[outc[j]] = f * ucat[at + j]
-
-
 def _lower_images(shape3, s):
     """``(mag (m,), pos (m,))`` of class ``s``: for each coefficient (half-grid I-fastest) the
     magnitude of its factors and the grid index of its first cell (the lower image, positive
@@ -220,7 +123,7 @@ def expand_host(blocks, shape3, k):
         s, u, cols = blocks.pop(0)
         mag, pos = _lower_images(shape3, s)
         signs = np.empty(u.shape[1])
-        _column_signs(np.ascontiguousarray(u.T), mag, pos, signs)
+        _kernels.column_signs(np.ascontiguousarray(u.T), mag, pos, signs)
         np.multiply(u, signs, out=ucat[uoff[b]:uoff[b] + u.size].reshape(u.shape))
         ucols.append(u.shape[1])
         del u
@@ -233,8 +136,8 @@ def expand_host(blocks, shape3, k):
         hx.append(_half_sizes(shape3[0], s[0]))
         hy.append(_half_sizes(shape3[1], s[1]))
     i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
-    _expand_columns(ucat, uoff, i64(ucols), i64(hx), i64(hy), *(np.stack(m) for m in axes),
-                    i64(colptr), i64(outc), out)
+    _kernels.expand_columns(ucat, uoff, i64(ucols), i64(hx), i64(hy),
+                            *(np.stack(m) for m in axes), i64(colptr), i64(outc), out)
     return out
 
 
@@ -264,30 +167,6 @@ def restrict(v, shape3, s):
     src_t, fac_t = _device.asarray(src, v.device), _device.asarray(fac[:, None], v.device)
     return torch.zeros(m, v.shape[1], dtype=v.dtype, device=v.device).index_add_(0, src_t,
                                                                               fac_t * v)
-
-
-@nb.njit(cache=True)
-def _swap_expand(u, rep, mirror, c, w, out):
-    """``out = S u`` for a swap sector's basis ``S`` (:meth:`_Sector._factors`): u (size, k) ->
-    out (prod(half), k); entries no basis vector reaches (the diagonal of an antisymmetric
-    sector) are 0."""
-    out[:] = 0.0
-    for i in range(rep.size):
-        a, b = rep[i], mirror[i]
-        for j in range(u.shape[1]):
-            out[a, j] = c[i] * u[i, j]
-        if w[i] != 0.0:
-            for j in range(u.shape[1]):
-                out[b, j] += w[i] * u[i, j]
-
-
-@nb.njit(cache=True)
-def _swap_reduce(y, rep, mirror, c, w, out):
-    """``out = S^T y``: y (prod(half), k) -> out (size, k)."""
-    for i in range(rep.size):
-        a, b = rep[i], mirror[i]
-        for j in range(y.shape[1]):
-            out[i, j] = c[i] * y[a, j] + w[i] * y[b, j]
 
 
 class _Sector:
@@ -328,8 +207,8 @@ class _Sector:
         sign = 1.0 if self.swap == "sym" else -1.0
         rep, mirror, diag = self.maps
         out = np.empty((self.size, self.size))
-        _swap_block(b, rep, mirror, np.where(diag, 0.0, sign), np.where(diag, 1.0, _INV_SQRT2),
-                    out)
+        _kernels.swap_block(b, rep, mirror, np.where(diag, 0.0, sign),
+                            np.where(diag, 1.0, _INV_SQRT2), out)
         return _device.asarray(out, self.solver.device)
 
     def _factors(self):
@@ -348,7 +227,7 @@ class _Sector:
         rep, mirror, c, w = self._factors()
         if isinstance(u, np.ndarray):
             out = np.empty((math.prod(self.half), u.shape[1]))
-            _swap_expand(np.ascontiguousarray(u), rep, mirror, c, w, out)
+            _kernels.swap_expand(np.ascontiguousarray(u), rep, mirror, c, w, out)
             return out
         dev = self.solver.device
         off = np.flatnonzero(w != 0.0)
@@ -366,7 +245,7 @@ class _Sector:
         rep, mirror, c, w = self._factors()
         if isinstance(y, np.ndarray):
             out = np.empty((rep.size, y.shape[1]))
-            _swap_reduce(np.ascontiguousarray(y), rep, mirror, c, w, out)
+            _kernels.swap_reduce(np.ascontiguousarray(y), rep, mirror, c, w, out)
             return out
         dev = self.solver.device
         return _device.asarray(c[:, None], dev) * y[_device.asarray(rep, dev)] + \
@@ -542,14 +421,14 @@ class ParitySolver(base.Solver):
             m = math.prod(half)
             b = np.empty((m, m))
             sgn = np.array([1.0 if si == 0 else -1.0 for si in s])
-            _parity_block(self.table, np.array(self.shape3), np.array(half), sgn, b)
+            _kernels.parity_block(self.table, np.array(self.shape3), np.array(half), sgn, b)
             self._block = (s, b)
         return self._block[1]
 
     @property
     def table(self):
         if self._table is None:
-            self._table = grid_offset_table(self.grid, self.model)
+            self._table = ops.grid_offset_table(self.grid, self.model)
         return self._table
 
     def declines(self, n_terms):

@@ -13,10 +13,12 @@ many are drawn at once; on a GPU the chunks are not padded (the same field up to
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from porevae._lazy import lazy_module
 from porevae._progress import progress as progress_bar
 from porevae._validation import check_int, check_memory
+
+torch = lazy_module("torch")
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 CHUNK = 64  # realizations per host GEMM, aligned to absolute realization indices
@@ -74,7 +76,8 @@ class DeviceSampler:
     GEMM per ``chunk`` realizations, with the coefficient stream of the host
     (:meth:`porevae.kle.expansion.KLE.coefficients`)."""
 
-    def __init__(self, kle, device="cuda", dtype=torch.float32):
+    def __init__(self, kle, device="cuda", dtype=None):
+        dtype = torch.float32 if dtype is None else dtype
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.kle, self.device, self.dtype = kle, torch.device(device), dtype
@@ -110,6 +113,8 @@ class DeviceSampler:
                     aligned=False)
 
 
-def sample(kle, n: int, seed=None, start: int = 0, device="cuda", dtype=torch.float32):
-    """``n`` realizations (n, *grid.shape) of ``kle`` on ``device`` (see :class:`DeviceSampler`)."""
-    return DeviceSampler(kle, device, dtype).sample(n, seed, start)
+def sample(kle, n: int, seed=None, start: int = 0, device="cuda", dtype=None):
+    """``n`` realizations (n, *grid.shape) of ``kle`` on ``device`` (see :class:`DeviceSampler`;
+    ``dtype`` default torch.float32)."""
+    return DeviceSampler(kle, device, torch.float32 if dtype is None else dtype).sample(
+        n, seed, start)

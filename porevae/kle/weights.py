@@ -28,9 +28,11 @@ scales the rows and columns of the assembled C by ``sqrt(w)``, ``matfree`` wraps
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from porevae._lazy import lazy_module
 from porevae.grid import Grid
+
+torch = lazy_module("torch")
 
 
 def resolve(weights, grid, normalised: bool = False) -> np.ndarray | None:

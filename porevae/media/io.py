@@ -45,11 +45,10 @@ import struct
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
-import tifffile
 
 from porevae._files import FileIntegrityError, atomic_path, check_writable, digest_arrays
+from porevae._lazy import lazy_module
 from porevae._validation import (
     available_memory,
     check_choice,
@@ -58,6 +57,9 @@ from porevae._validation import (
     format_bytes,
 )
 from porevae.media._checks import as_binary
+
+h5py = lazy_module("h5py")
+tifffile = lazy_module("tifffile")
 
 DATASET = "volume"
 NPY_SUFFIXES = (".npy",)
