@@ -15,7 +15,7 @@ def reference(values, repeat=True, width=80):
 
 
 def compiled(values, repeat=True, width=80):
-    parts = _text.format_block(values, repeat=repeat, width=width)
+    parts = _text.format_chunks(values, repeat=repeat, width=width)
     return b"".join(p.tobytes() for p in parts).decode("ascii")
 
 
@@ -80,4 +80,49 @@ def test_integers_and_repeats_across_parallel_blocks(rng):
 def test_empty_and_refusals():
     assert compiled(np.zeros(0)) == "" and keyword_block("PERMX", np.zeros(0)) == "PERMX\n/\n"
     with pytest.raises(TypeError, match="float64, float32 or integers"):
-        _text.format_block(np.zeros(3, complex))
+        _text.format_chunks(np.zeros(3, complex))
+
+
+def test_chunks_give_the_same_text_whatever_the_chunking(rng, monkeypatch):
+    # small chunks and blocks: the wrap carries over chunk boundaries, runs never span them,
+    # a chunk may hold one run only (empty blocks), a token may be longer than the line
+    values = np.repeat(rng.standard_normal(400) * 10.0 ** rng.integers(-5, 20, 400),
+                       rng.integers(1, 9, 400))
+    values[100:260] = 3.0
+    for chunk, block in ((7, 3), (64, 5), (1000, 1000)):
+        monkeypatch.setattr(_text, "CHUNK", chunk)
+        monkeypatch.setattr(_text, "BLOCK", block)
+        for repeat in (True, False):
+            for width in (80, 20, 3):
+                assert_same(values, repeat=repeat, width=width)
+        assert_same(np.full(50, 4), width=80)
+
+
+def test_write_parts_overlaps_making_and_writing_and_keeps_reused_buffers(tmp_path):
+    # a maker that reuses three buffers in turn (as format_chunks does) gets its bytes written
+    # intact; an error in the maker leaves no file and no temporary behind
+    from porevae.export._io import write_parts
+
+    bufs = [np.empty(1 << 16, np.uint8) for _ in range(3)]
+
+    def parts():
+        for j in range(40):
+            b = bufs[j % 3]
+            b[:] = j
+            yield b
+
+    path = write_parts(tmp_path / "f.bin", parts())
+    data = np.fromfile(path, np.uint8).reshape(40, -1)
+    np.testing.assert_array_equal(data, np.repeat(np.arange(40, dtype=np.uint8)[:, None],
+                                                  1 << 16, axis=1))
+
+    def failing():
+        yield b"abc"
+        raise RuntimeError("maker failed")
+
+    with pytest.raises(RuntimeError, match="maker failed"):
+        write_parts(tmp_path / "g.bin", failing())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+    with pytest.raises(TypeError):
+        write_parts(tmp_path / "h.bin", [b"ok", 12345])      # the writer thread's error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

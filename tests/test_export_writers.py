@@ -142,16 +142,21 @@ def test_bgrdecl_through_resfo(tmp_path):
 
 @pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001, 2500])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
-def test_bgrdecl_records_are_resfos_bytes(rng, n, dtype):
+def test_bgrdecl_records_are_resfos_bytes(rng, n, dtype, monkeypatch):
     values = (rng.standard_normal(n) * 100).astype(dtype)
     want = io.BytesIO()
     resfo.write(want, [("PERMX   ", values)], fileformat=resfo.Format.UNFORMATTED)
-    assert binary.keyword_records("PERMX", values).tobytes() == want.getvalue()
+    for per_part in (binary.PART_RECORDS, 1, 2):    # records made in parts of any size
+        monkeypatch.setattr(binary, "PART_RECORDS", per_part)
+        got = b"".join(p.tobytes() for p in binary.keyword_parts("PERMX", values))
+        assert got == want.getvalue()
 
 
-@pytest.mark.parametrize("shape", [(4, 3, 2), (7, 1, 5), (30, 20, 10)])
-def test_roff_is_roffios_bytes(tmp_path, rng, shape):
+@pytest.mark.parametrize("shape, part_bytes", [((4, 3, 2), 1 << 20), ((7, 1, 5), 20),
+                                               ((30, 20, 10), 1 << 20), ((30, 20, 10), 7000)])
+def test_roff_is_roffios_bytes(tmp_path, rng, shape, part_bytes, monkeypatch):
     roffio = pytest.importorskip("roffio")
+    monkeypatch.setattr(roff, "PART_BYTES", part_bytes)     # data in slabs of I of any size
     grid = pv.Grid(shape)
     k = np.exp(rng.standard_normal(shape))
     act = (rng.random(shape) > 0.2).astype(int)
@@ -231,7 +236,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = write_grdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
     before = path.read_bytes()
     calls = []
-    real = binary.keyword_records
+    real = binary.keyword_parts
 
     def boom(name, values):      # the disk fills after the first keyword was written
         calls.append(name)
@@ -239,7 +244,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
             raise OSError("disk full")
         return real(name, values)
 
-    monkeypatch.setattr(binary, "keyword_records", boom)
+    monkeypatch.setattr(binary, "keyword_parts", boom)
     with pytest.raises(OSError, match="disk full"):
         write_bgrdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field(), "PORO": ijk_field() / 1e4},
                       GRID3)

@@ -1,14 +1,20 @@
-"""The one way the export writers put bytes on disk: large writes into an atomic file.
+"""The one way the export writers put bytes on disk: large writes into an atomic file, made and
+written at the same time.
 
 A writer hands :func:`write_parts` the file as a sequence of parts (``bytes`` or contiguous
 NumPy arrays, viewed as bytes without a copy); each is written with ``write`` calls on an
-unbuffered file, so a 17 MB keyword is one system call, not thousands of 8 KiB ones. The file is
-written to a temporary name, fsynced and renamed (:func:`porevae._files.atomic_path`), so that a
-reader sees the old file or the complete new one.
+unbuffered file, so a 17 MB keyword is one system call, not thousands of 8 KiB ones. The parts
+are made in the calling thread (formatting, conversion: compiled or NumPy code that releases
+the GIL) while a second thread writes the ones before, so that a file takes about the longer of
+making and writing it, not their sum. The file is written to a temporary name, fsynced and
+renamed (:func:`porevae._files.atomic_path`), so that a reader sees the old file or the
+complete new one.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,13 +25,41 @@ from porevae._files import atomic_path
 
 def write_parts(path, parts: Iterable) -> Path:
     """Write the concatenation of ``parts`` (bytes or contiguous arrays) to ``path``
-    atomically; ``parts`` may be a generator (each part is written before the next is made).
-    Returns ``Path(path)``."""
+    atomically; returns ``Path(path)``.
+
+    ``parts`` may be a generator: it runs in the calling thread while a writer thread writes
+    the parts already made, one handed over at a time. Part ``j`` has been written when part
+    ``j + 2`` is handed over, so a generator may reuse the memory of part ``j`` from then on
+    (:func:`porevae.export._text.format_chunks` rotates three buffers). An error in either
+    thread stops both; it is raised here and the temporary file is removed.
+    """
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb", buffering=0) as fh:
-        for part in parts:
-            view = memoryview(np.ascontiguousarray(part) if isinstance(part, np.ndarray)
-                              else part).cast("B")
-            while view:
-                view = view[fh.write(view):]
+        handed: queue.Queue = queue.Queue(maxsize=1)
+        failed: list = []
+
+        def writer():
+            try:
+                while (part := handed.get()) is not None:
+                    view = memoryview(np.ascontiguousarray(part) if isinstance(part, np.ndarray)
+                                      else part).cast("B")
+                    while view:
+                        view = view[fh.write(view):]
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                failed.append(exc)
+                while handed.get() is not None:   # let the maker finish its hand-overs
+                    pass
+
+        thread = threading.Thread(target=writer, name="porevae-write", daemon=True)
+        thread.start()
+        try:
+            for part in parts:
+                if failed:
+                    break
+                handed.put(part)
+        finally:
+            handed.put(None)
+            thread.join()
+        if failed:
+            raise failed[0]
     return path

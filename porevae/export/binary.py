@@ -7,15 +7,16 @@ and after. Floats are written as ``REAL`` (float32, what Eclipse's ``IMPORT`` ex
 ``float_dtype=np.float64`` asks for ``DOUB``; integer keywords (``ACTNUM``, ``*NUM``) as ``INTE``
 (int32).
 
-The writer assembles each keyword's records in one buffer (one pass converting to big-endian)
-and writes it in one call; its bytes are those of the kept library resfo (``resfo.write``, the
+The writer assembles a keyword's records :data:`PART_RECORDS` at a time (one pass converting to
+big-endian per part), each part written by :func:`porevae.export._io.write_parts`'s thread while
+the next is converted; its bytes are those of the kept library resfo (``resfo.write``, the
 tests' reference), which reads them back here (:func:`read_bgrdecl`).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from porevae.export._check import check_fields
 from porevae.export._io import write_parts
 
 GROUP = 1000  # values per data record of a numeric keyword (Eclipse's blocking)
+PART_RECORDS = 256  # data records per part handed to the writer (1 MB of REAL)
 TYPES = {np.dtype(np.int32): b"INTE", np.dtype(np.float32): b"REAL",
          np.dtype(np.float64): b"DOUB"}
 
@@ -46,13 +48,15 @@ def write_bgrdecl(path, fields: Mapping, grid, *, float_dtype=np.float32) -> Pat
         if values.size >= 2**31:
             raise ValueError(f"{name} has {values.size} values; binary GRDECL keywords hold "
                              f"fewer than 2**31")
-    return write_parts(path, (keyword_records(name, values.astype(
-        np.int32 if values.dtype.kind == "i" else float_dtype, copy=False))
-        for name, values in flat.items()))
+    return write_parts(path, (part for name, values in flat.items()
+                              for part in keyword_parts(name, values.astype(
+                                  np.int32 if values.dtype.kind == "i" else float_dtype,
+                                  copy=False))))
 
 
-def keyword_records(name: str, values: np.ndarray) -> np.ndarray:
-    """The bytes (uint8 array) of one keyword: its header record and its data records.
+def keyword_parts(name: str, values: np.ndarray) -> Iterator[np.ndarray]:
+    """The bytes of one keyword, as uint8 arrays made one after the other: its header record,
+    then its data records :data:`PART_RECORDS` at a time, the last one short.
 
     ``values`` (n,) int32, float32 or float64 (``INTE``, ``REAL``, ``DOUB``), n < 2**31.
     """
@@ -60,20 +64,21 @@ def keyword_records(name: str, values: np.ndarray) -> np.ndarray:
     item = values.dtype.itemsize
     n = values.size
     full, rest = divmod(n, GROUP)
-    head = struct.pack(">i8si4si", 16, name.ljust(8).encode("ascii"), n, kind, 16)
+    yield np.frombuffer(struct.pack(">i8si4si", 16, name.ljust(8).encode("ascii"), n, kind, 16),
+                        np.uint8)
     big = values.dtype.newbyteorder(">")
     record = np.dtype([("start", ">i4"), ("values", big, (GROUP,)), ("end", ">i4")])
-    size = len(head) + full * record.itemsize + (8 + rest * item if rest else 0)
-    out = np.empty(size, np.uint8)
-    out[:len(head)] = np.frombuffer(head, np.uint8)
-    body = out[len(head):len(head) + full * record.itemsize].view(record)
-    body["start"] = body["end"] = GROUP * item
-    body["values"] = values[:full * GROUP].reshape(full, GROUP)
+    for r0 in range(0, full, PART_RECORDS):
+        r1 = min(r0 + PART_RECORDS, full)
+        body = np.empty(r1 - r0, record)
+        body["start"] = body["end"] = GROUP * item
+        body["values"] = values[r0 * GROUP:r1 * GROUP].reshape(r1 - r0, GROUP)
+        yield body.view(np.uint8)
     if rest:
-        tail = out[len(head) + full * record.itemsize:]
+        tail = np.empty(8 + rest * item, np.uint8)
         tail[:4].view(">i4")[0] = tail[-4:].view(">i4")[0] = rest * item
         tail[4:-4].view(big)[:] = values[full * GROUP:]
-    return out
+        yield tail
 
 
 def read_bgrdecl(path) -> dict[str, np.ndarray]:

@@ -37,7 +37,7 @@ from porevae._validation import check_choice, check_real
 from porevae.cornerpoint import CornerPointGrid
 from porevae.export._check import check_fields, is_integer_keyword
 from porevae.export._io import write_parts
-from porevae.export._text import format_block
+from porevae.export._text import format_chunks
 
 LINE_WIDTH = 80
 MAX_LINE = 132
@@ -141,10 +141,10 @@ def _parts(fields: Mapping, grid, *, repeat, header, grid_section, float_format,
 def _keyword_parts(name: str, values: np.ndarray, *, repeat: bool,
                    float_format: str | None) -> Iterator:
     """A blank line, ``NAME``, the value lines and ``/``: the compiled formatter
-    (:func:`porevae.export._text.format_block`), or the Python one for a ``float_format``."""
+    (:func:`porevae.export._text.format_chunks`), or the Python one for a ``float_format``."""
     yield f"\n{name}\n".encode("ascii")
     if float_format is None:
-        yield from format_block(values, repeat=repeat)
+        yield from format_chunks(values, repeat=repeat)
     else:
         lines = wrap(format_values(values, repeat=repeat, float_format=float_format))
         yield "".join(line + "\n" for line in lines).encode("ascii")

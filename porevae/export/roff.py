@@ -14,11 +14,12 @@ the fixed :data:`CREATION_DATE` (roffio would write the current time), so that t
 give the same bytes and an ensemble realization regenerates bit for bit.
 
 Binary files are assembled here (little-endian, the tags roffio writes: ``filedata`` with
-``byteswaptest``, ``version`` 2.0, ``dimensions``, the parameters, ``eof``) and written in a few
-large writes; they are byte for byte what the kept library ``roffio`` writes for the same tags
-except the ``#Creator`` line (porevae's), and roffio reads them (the tests' reference). ASCII
-ROFF (``binary=False``) is written through roffio (optional: ``pip install
-'porevae[reservoir]'``).
+``byteswaptest``, ``version`` 2.0, ``dimensions``, the parameters, ``eof``) and written in large
+writes, each parameter's data in slabs of about :data:`PART_BYTES` (one slab is reordered
+while :func:`porevae.export._io.write_parts`'s thread writes the one before); they are byte
+for byte what the kept library ``roffio`` writes for the same tags except the ``#Creator`` line
+(porevae's), and roffio reads them (the tests' reference). ASCII ROFF (``binary=False``) is
+written through roffio (optional: ``pip install 'porevae[reservoir]'``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from porevae.export._io import write_parts
 
 UNDEFINED = -999.0  # RMS_UNDEFINED_FLOAT: ERT masks it when it reads a ROFF field
 CREATION_DATE = "01/01/1970 00:00:00"  # dd/mm/yyyy hh:mm:ss, the format RMS and roffio write
+PART_BYTES = 1 << 20  # bytes of data per part handed to the writer
 
 
 def write_roff(path, fields: Mapping, grid, *, binary: bool = True) -> Path:
@@ -65,16 +67,17 @@ def write_roff(path, fields: Mapping, grid, *, binary: bool = True) -> Path:
     def parts():
         yield _head(shape3)
         for name, values in checked.items():
-            dtype = "<i4" if values.dtype.kind == "i" else "<f4"
-            if corner:
-                data = roff_order(values, shape3, dtype)
-            else:
-                data = np.empty(values.size, dtype)
-                data.reshape(shape3)[...] = np.flip(values.reshape(shape3), -1)
-            kind = b"int" if data.dtype.kind == "i" else b"float"
+            dtype = np.dtype("<i4" if values.dtype.kind == "i" else "<f4")
+            # (nX, nY, nZ) in Eclipse's K order: a corner-point grid's flat values are I fastest
+            src = values.reshape(shape3, order="F" if corner else "C")
+            kind = b"int" if dtype.kind == "i" else b"float"
             yield (b"tag\0parameter\0" + _char(b"name", name.encode("ascii"))
-                   + b"array\0" + kind + b"\0data\0" + struct.pack("<i", data.size))
-            yield data
+                   + b"array\0" + kind + b"\0data\0" + struct.pack("<i", values.size))
+            step = max(1, PART_BYTES // (ny * nz * dtype.itemsize))
+            for i0 in range(0, nx, step):          # I slowest: slabs of I, K reversed
+                slab = np.empty((min(step, nx - i0), ny, nz), dtype)
+                slab[...] = src[i0:i0 + step, :, ::-1]
+                yield slab
             yield b"endtag\0"
         yield b"tag\0eof\0endtag\0"
 
