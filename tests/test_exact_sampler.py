@@ -100,6 +100,14 @@ def test_refuses_a_correlation_too_long_for_the_grid():
         ExactSampler(pv.Grid((16, 16)), pv.SquaredExponential(5.0))
 
 
+def test_refuses_a_model_that_is_not_positive_definite():
+    # a smooth Matern with the L1 metric is no covariance in 2-D: no padding makes its
+    # embedding positive definite; refused with the padding tried and the error left
+    with pytest.raises(ValueError, match=r"not positive definite up to \(800, 800\) \(16x the "
+                                         r"minimal padding.*or the model is not positive"):
+        ExactSampler(pv.Grid((20, 20)), pv.Matern(0.3, nu=2.5, metric="l1"))
+
+
 def test_empirical_covariance_of_thousands_of_realizations(rng):
     grid = pv.Grid((14, 11))
     model = pv.Exponential((0.3, 0.15), variance=1.7)
