@@ -30,6 +30,9 @@ from collections.abc import Iterator
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from porevae._threads import start_numba_threads
 
@@ -270,18 +273,54 @@ def _put_pairs(out, end, value, count):
         out[k + 1] = _PAIRS[r + 1]
 
 
+@intrinsic
+def _store8(typingctx, out, pos, word):
+    """Store the uint64 ``word`` at ``out[pos:pos + 8]`` (a uint8 array; any alignment), its
+    low byte first (x86's byte order)."""
+    sig = types.void(out, types.int64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], ptr).align = 1
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+_LITTLE = np.little_endian
+_LANES_100 = np.uint64(0x0000007F0000007F)
+_LANES_10 = np.uint64(0x000F000F000F000F)
+_ZEROS8 = np.uint64(0x3030303030303030)
+
+
+@nb.njit(cache=True, inline="always")
+def _ascii8(v):
+    """The eight ASCII digits of ``v`` < 10**8 (leading zeros kept) in one uint64, the first
+    digit in the low byte: the two halves of four digits, then their hundreds and tens, side by
+    side in the lanes of one word (multiplications by reciprocals: 10486 / 2**20 and
+    103 / 2**10 divide by 100 and 10 exactly in these ranges)."""
+    merged = (v // _E4) | ((v % _E4) << _U32)
+    top = ((merged * np.uint64(10486)) >> np.uint64(20)) & _LANES_100
+    hundreds = ((merged - _U100 * top) << np.uint64(16)) + top
+    tens = ((hundreds * np.uint64(103)) >> np.uint64(10)) & _LANES_10
+    return tens + ((hundreds - _U10 * tens) << np.uint64(8)) + _ZEROS8
+
+
 @nb.njit(cache=True, inline="always")
 def _put_digits(out, end, value):
     """Write ``value`` (uint64) in decimal so that its last digit is at ``out[end - 1]``; return
-    the position of its first digit. Eight digits at a time, as two independent chains of four
-    (a long number is not one chain of dependent divisions)."""
+    the position of its first digit. Eight digits at a time in one store
+    (:func:`_ascii8`; on a little-endian machine, else as two chains of four pairs)."""
     k = end
     while value >= _E8:
         high = value // _E8
         low = value - high * _E8
-        _put_pairs(out, k, low % _E4, 2)
-        _put_pairs(out, k - 4, low // _E4, 2)
         k -= 8
+        if _LITTLE:
+            _store8(out, k, _ascii8(low))
+        else:
+            _put_pairs(out, k + 8, low % _E4, 2)
+            _put_pairs(out, k + 4, low // _E4, 2)
         value = high
     while value >= _U100:
         r = np.int64(value % _U100) * 2
