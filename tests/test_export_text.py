@@ -111,7 +111,7 @@ def test_write_parts_overlaps_making_and_writing_and_keeps_reused_buffers(tmp_pa
             b[:] = j
             yield b
 
-    path = write_parts(tmp_path / "f.bin", parts())
+    path = write_parts(tmp_path / "f.bin", parts(), overlap=True)
     data = np.fromfile(path, np.uint8).reshape(40, -1)
     np.testing.assert_array_equal(data, np.repeat(np.arange(40, dtype=np.uint8)[:, None],
                                                   1 << 16, axis=1))
@@ -121,8 +121,8 @@ def test_write_parts_overlaps_making_and_writing_and_keeps_reused_buffers(tmp_pa
         raise RuntimeError("maker failed")
 
     with pytest.raises(RuntimeError, match="maker failed"):
-        write_parts(tmp_path / "g.bin", failing())
+        write_parts(tmp_path / "g.bin", failing(), overlap=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
     with pytest.raises(TypeError):
-        write_parts(tmp_path / "h.bin", [b"ok", 12345])      # the writer thread's error
+        write_parts(tmp_path / "h.bin", [b"ok", 12345], overlap=True)  # writer's error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

@@ -8,9 +8,9 @@ and after. Floats are written as ``REAL`` (float32, what Eclipse's ``IMPORT`` ex
 (int32).
 
 The writer assembles a keyword's records :data:`PART_RECORDS` at a time (one pass converting to
-big-endian per part), each part written by :func:`porevae.export._io.write_parts`'s thread while
-the next is converted; its bytes are those of the kept library resfo (``resfo.write``, the
-tests' reference), which reads them back here (:func:`read_bgrdecl`).
+big-endian per part), each part written as it is made (its conversion stays in the cache); its
+bytes are those of the kept library resfo (``resfo.write``, the tests' reference), which reads
+them back here (:func:`read_bgrdecl`).
 """
 
 from __future__ import annotations

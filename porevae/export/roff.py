@@ -15,8 +15,8 @@ give the same bytes and an ensemble realization regenerates bit for bit.
 
 Binary files are assembled here (little-endian, the tags roffio writes: ``filedata`` with
 ``byteswaptest``, ``version`` 2.0, ``dimensions``, the parameters, ``eof``) and written in large
-writes, each parameter's data in slabs of about :data:`PART_BYTES` (one slab is reordered
-while :func:`porevae.export._io.write_parts`'s thread writes the one before); they are byte
+writes, each parameter's data in slabs of about :data:`PART_BYTES` (each reordered and
+written while it is in the cache); they are byte
 for byte what the kept library ``roffio`` writes for the same tags except the ``#Creator`` line
 (porevae's), and roffio reads them (the tests' reference). ASCII ROFF (``binary=False``) is
 written through roffio (optional: ``pip install 'porevae[reservoir]'``).
