@@ -396,3 +396,21 @@ def test_gaussian_model_is_standardised_by_its_data_and_samples_in_data_units(tm
     assert float(loaded.data_scale) == pytest.approx(data["std"], rel=1e-6)
     samples = loaded.sample(4, shape=(32, 32), seed=0).numpy()
     assert abs(samples.mean() - 5.0) < 1.5
+
+
+def test_gaussian_checkpoint_without_the_data_scaling_loads_in_its_own_units(tmp_path, rng):
+    """A Gaussian checkpoint written before ``data_shift`` / ``data_scale`` existed loads with
+    shift 0 and scale 1 (the units it was trained in): it decodes as its decoder does."""
+    from porevae.vae.trainer import FORMAT_VERSION, weights_digest
+
+    torch.manual_seed(int(rng.integers(2**31)))
+    model = VAE(likelihood="gaussian", **TINY)
+    state = {k: v for k, v in model.state_dict().items() if k not in ("data_shift", "data_scale")}
+    torch.save({"format_version": FORMAT_VERSION, "step": 1, "model": state,
+                "model_config": model.config.to_dict(), "digest": weights_digest(state)},
+               tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert (float(loaded.data_shift), float(loaded.data_scale)) == (0.0, 1.0)
+    z = torch.randn(2, 2, 5, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.decode(z), model.decoder.body(z), rtol=0, atol=1e-5)

@@ -180,8 +180,10 @@ class VAE(nn.Module):
                                  "not 0")
             self.euler_target.fill_(float(chi))
         if self.config.s2_cut == "soft":
-            acc = [s2_axes(torch.as_tensor(np.asarray(v), dtype=torch.float64)[None],
-                           r_max)[0] for v in volumes]
+            shift, scale = ((float(self.data_shift), float(self.data_scale))
+                            if self.config.likelihood == "gaussian" else (0.0, 1.0))
+            acc = [s2_axes((torch.as_tensor(np.asarray(v), dtype=torch.float64)[None] - shift)
+                           / scale, r_max)[0] for v in volumes]
             self.s2_target.copy_(torch.stack(acc).mean(0).to(self.s2_target.dtype))
             return self.s2_target
         cov = torch.zeros(r_max + 1, dtype=torch.float64)
@@ -296,6 +298,8 @@ class VAE(nn.Module):
         out = self.decode_logits(eps_prior, trim=self.config.halo)
         if self.config.s2_cut == "porosity":
             image = porosity_cut(out, float(self.s2_target[0]))
+        elif self.config.likelihood == "gaussian":
+            image = out  # the mean in standardised units: S2 is the covariance + mean^2
         else:
             image = self.mean_of(out)
         out = {"s2": s2_axes(image, self.config.s2_rmax)}

@@ -118,7 +118,13 @@ def load_model(path, device="cpu") -> VAE:
     ck = load_checkpoint(path)
     try:
         model = VAE.from_config(ModelConfig(**ck["model_config"]))
-        model.load_state_dict(ck["model"])
+        state = dict(ck["model"])
+        if model.config.likelihood == "gaussian":
+            # written before the data scaling existed: such a model works on the data's own
+            # units, which are those of shift 0 and scale 1
+            state.setdefault("data_shift", torch.zeros(()))
+            state.setdefault("data_scale", torch.ones(()))
+        model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise FileIntegrityError(f"{path}: the checkpoint does not match this porevae's models "
                                  f"({str(exc).splitlines()[0]})") from None
@@ -272,14 +278,14 @@ class Trainer:
         if self.prior_batch % self.world_size:
             raise ValueError(f"prior_batch must be divisible by the number of processes "
                              f"({self.world_size}), got {self.prior_batch}")
-        if mc.s2_weight:
-            self.model.set_descriptor_targets(self.sampler.items)
         items = self.sampler.items
         self.data_info = {"porosity": self.sampler.porosity, "mean": None, "std": None,
                           "sha256": digest_arrays({f"{i:06d}": np.asarray(a)
                                                    for i, a in enumerate(items)})}
         if mc.likelihood == "gaussian":
             self.data_info["mean"], self.data_info["std"] = self.model.set_data_scaling(items)
+        if mc.s2_weight:  # after the scaling: a Gaussian model's target is standardised
+            self.model.set_descriptor_targets(items)
         self.label = label
         self.callbacks = list(callbacks)
         self.step = 0
