@@ -99,8 +99,9 @@ def expand_columns(ucat, uoff, ucols, hx, hy, sx, fx, sy, fy, sz, fz, colptr, ou
     """Grid eigenvectors (n, K) C-ordered, one pass over the rows: block ``b`` holds its vectors
     (signs fixed) as ``ucat[uoff[b]:]`` (m_b, ucols[b]) C-ordered, for output columns
     ``outc[colptr[b]:colptr[b + 1]]``; its class map per axis is ``(sx[b], fx[b])`` ... (the
-    factors of :func:`_axis_map`): ``out[i, c] = fac_b(i) u_b[src_b(i), j]`` with
-    ``src_b = sx + hx (sy + hy sz)`` and ``fac_b = fx fy fz`` as :func:`_class_map` has them."""
+    factors of :func:`~porevae.kle.parity._axis_map`):
+    ``out[i, c] = fac_b(i) u_b[src_b(i), j]`` with ``src_b = sx + hx (sy + hy sz)`` and
+    ``fac_b = fx fy fz`` as :func:`~porevae.kle.parity._class_map` has them."""
     nx, ny, nz = sx.shape[1], sy.shape[1], sz.shape[1]
     for zy in nb.prange(nz * ny):
         z = zy // ny
@@ -117,9 +118,9 @@ def expand_columns(ucat, uoff, ucols, hx, hy, sx, fx, sy, fy, sz, fz, colptr, ou
 
 @nb.njit(cache=True)
 def swap_expand(u, rep, mirror, c, w, out):
-    """``out = S u`` for a swap sector's basis ``S`` (:meth:`_Sector._factors`): u (size, k) ->
-    out (prod(half), k); entries no basis vector reaches (the diagonal of an antisymmetric
-    sector) are 0."""
+    """``out = S u`` for a swap sector's basis ``S``
+    (:meth:`porevae.kle.parity._Sector._factors`): u (size, k) -> out (prod(half), k); entries
+    no basis vector reaches (the diagonal of an antisymmetric sector) are 0."""
     out[:] = 0.0
     for i in range(rep.size):
         a, b = rep[i], mirror[i]
