@@ -2,18 +2,23 @@
 
 Crops of the shipped 400^3 Berea image (``porevae.data.berea()``), flow along axis 0, default
 boundary conditions (4 free-fluid reservoir layers at each end, periodic along the axis, no-slip
-lateral walls), float32, tol 1e-4. Per crop: wall time of one solve (after a warm-up solve that
-compiles the kernels), the peak resident memory of the process during it against the stated
-estimate (``permeability_memory``), k / dx^2, the steps and the connected pore fraction; then,
-on the first crop, k under the other boundary conditions and with float64 populations (the
-float32 check). The pore-network estimate (porespy + openpnm) and NASA PuMA are not run here
-(see bench/RESULTS.md). Usage: ``python -m bench.bench_permeability [--quick] [--size 128]
-[--crops 4]``; run timed figures under ``flock /tmp/porevae-heavy.lock``.
+lateral walls), float32, default tol (1e-3). Per crop: wall time of one solve (after a warm-up
+solve that compiles the kernels), the peak resident memory of the process during it against the
+stated estimate (``permeability_memory``), k / dx^2, the steps and the connected pore fraction.
+Then, on the first crop: the time per lattice step of the AA pattern (the solver's) against the
+plain two-lattice pull step (``_stokes.PullStepper``) in the same run, medians of 5 blocks of 50
+steps after warm-up; and k under the other boundary conditions, with float64 populations (the
+float32 check) and at tol 1e-4 / 1e-5. With ``--puma FILE`` (the JSON written by
+``bench/puma_reference.py``, NASA PuMA's k on the same crops, domain periodic on all sides):
+porevae's k of the same problem (``reservoir=0, lateral="periodic"``) beside PuMA's.
+Usage: ``python -m bench.bench_permeability [--quick] [--size 128] [--crops 4] [--puma FILE]``;
+run timed figures under ``flock /tmp/porevae-heavy.lock``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -37,12 +42,60 @@ def solve(crop, **kw):
         crop.shape, int(np.count_nonzero(crop)), kw.get("reservoir", 4))
 
 
+def step_ratio(crop, blocks=5, steps=50):
+    """ms per lattice step of the AA stepper and of the two-lattice pull stepper on ``crop``
+    (default boundaries), interleaved blocks, medians after a warm-up block each."""
+    from porevae.media import _stokes
+    from porevae.media.permeability import _percolating
+
+    r = 4
+    fluid = np.ones((crop.shape[0] + 2 * r,) + crop.shape[1:], dtype=bool)
+    fluid[r:-r] = _percolating(crop, False)
+    om_p = 1.0 / _stokes.TAU
+    om_m = 1.0 / (0.5 + _stokes.MAGIC / (_stokes.TAU - 0.5))
+    steppers = {}
+    for cls in (_stokes.CpuStepper, _stokes.PullStepper):
+        coords, tab = _stokes.build_table(fluid, ("wall", "wall"), aa=cls.AA)
+        lo, hi = (int(np.searchsorted(coords[:, 0], v)) for v in (r, r + crop.shape[0]))
+        steppers[cls.__name__] = (cls(tab, np.float32), lo, hi)
+    times = {name: [] for name in steppers}
+    for block in range(blocks + 1):
+        for name, (advance, lo, hi) in steppers.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                advance(lo, hi, 1e-3, om_p, om_m)
+            if block:  # the first block warms up
+                times[name].append((time.perf_counter() - t0) / steps * 1e3)
+    aa, pull = (float(np.median(times[n])) for n in ("CpuStepper", "PullStepper"))
+    print(f"\nms per step on crop {CORNERS[0]}, {steppers['CpuStepper'][0].n} fluid nodes "
+          f"(median of {blocks} x {steps} steps): AA {aa:.1f}, two-lattice pull {pull:.1f}, "
+          f"ratio {pull / aa:.2f}")
+
+
+def compare_puma(vol, path):
+    """porevae (reservoir 0, lateral periodic: PuMA's periodic domain) beside PuMA's k."""
+    ref = json.loads(open(path).read())
+    print(f"\nAgainst NASA PuMA ({ref['puma']}); porevae reservoir=0, lateral='periodic', "
+          f"float32, tol 1e-3")
+    print("| crop corner | size | porosity | porevae k/dx^2 | steps | s | PuMA k/dx^2 | PuMA s | "
+          "PuMA peak GiB | porevae / PuMA - 1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in ref["rows"]:
+        (x, y, z), s = row["corner"], row["size"]
+        crop = np.ascontiguousarray(vol[x:x + s, y:y + s, z:z + s])
+        r, wall, _, _ = solve(crop, reservoir=0, lateral="periodic")
+        print(f"| {tuple(row['corner'])} | {s} | {r.porosity:.4f} | {r.k_voxel2:.5f} | {r.steps} "
+              f"| {wall:.1f} | {row['k_puma']:.5f} | {row['wall_s']:.0f} | "
+              f"{row['peak_rss_gib']:.1f} | {r.k_voxel2 / row['k_puma'] - 1:+.3f} |", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="64^3 crops, 2 of them, no variants")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--no-variants", action="store_true")
+    ap.add_argument("--puma", help="JSON of bench/puma_reference.py: compare on its crops")
     args = ap.parse_args(argv)
     import numba
 
@@ -53,7 +106,7 @@ def main(argv=None) -> int:
     print(f"machine: {machine()}, numba {numba.__version__}, {numba.get_num_threads()} threads")
     solve(vol[:32, :32, :32])  # compile (cached kernels load here)
     rows = []
-    print(f"\nBerea crops {size}^3, axis 0, reservoir 4, lateral wall, float32, tol 1e-4")
+    print(f"\nBerea crops {size}^3, axis 0, reservoir 4, lateral wall, float32, tol 1e-3")
     print("| crop corner | porosity | connected | k/dx^2 | steps | converged | s | "
           "peak RSS MiB (stated) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -69,10 +122,13 @@ def main(argv=None) -> int:
     walls = np.array([w for _, w in rows])
     print(f"\nk/dx^2 mean {ks.mean():.5f}, std {ks.std(ddof=1) if len(ks) > 1 else 0:.5f}; "
           f"wall median {np.median(walls):.1f} s, max {walls.max():.1f} s per crop")
+    if args.puma:
+        compare_puma(vol, args.puma)
     if args.quick or args.no_variants:
         return 0
     x, y, z = CORNERS[0]
     crop = np.ascontiguousarray(vol[x:x + size, y:y + size, z:z + size])
+    step_ratio(crop)
     base = rows[0][0].k_voxel2
     print(f"\nVariants on crop {CORNERS[0]} (k relative to the default {base:.5f})")
     print("| variant | k/dx^2 | ratio | steps | s |")
@@ -82,6 +138,7 @@ def main(argv=None) -> int:
                      ("lateral periodic", {"lateral": "periodic"}),
                      ("reservoir 2", {"reservoir": 2}),
                      ("reservoir 8", {"reservoir": 8}),
+                     ("tol 1e-4", {"tol": 1e-4}),
                      ("tol 1e-5", {"tol": 1e-5})):
         r, wall, _, _ = solve(crop, **kw)
         print(f"| {name} | {r.k_voxel2:.5f} | {r.k_voxel2 / base:.4f} | {r.steps} | "

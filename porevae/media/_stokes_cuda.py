@@ -1,6 +1,7 @@
 """CUDA path of the permeability solve: the lattice Boltzmann step of :mod:`._stokes` as a
-``numba.cuda`` kernel, one thread per fluid node, compiled from the same per-node update
-(:func:`porevae.media._stokes._node`). Populations and the pull table live on the device
+``numba.cuda`` kernel, one thread per fluid node, compiled from the same collision
+(:func:`porevae.media._stokes._collide`) in the two-lattice pull update of
+:func:`porevae.media._stokes.node_updates`. Populations and the pull table live on the device
 (224 bytes per fluid node); the axial momentum is reduced per block and summed on the host only
 at the convergence checks. Tested in Numba's CUDA simulator on small lattices against the CPU
 step; run on a device with ``permeability(..., device="cuda")``.
@@ -11,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float64
 
-from porevae.media._stokes import Q, _node
+from porevae.media._stokes import Q, _collide, node_updates
 
 #: Threads per block (a power of two: the block reduction halves it).
 THREADS = 128
 
-_node_gpu = cuda.jit(device=True, inline=True)(_node)
+_collide_gpu = cuda.jit(device=True, inline=True)(_collide)
+_node_gpu = cuda.jit(device=True, inline=True)(node_updates(_collide_gpu)[0])
 
 
 @cuda.jit(fastmath=True)
@@ -46,7 +48,10 @@ def _step_kernel(f, g, src, n_lo, n_hi, half_f, kf, zero, om_p, om_m, three_om_m
 
 
 class CudaStepper:
-    """The :class:`porevae.media._stokes.CpuStepper` interface on the current CUDA device."""
+    """The :class:`porevae.media._stokes.CpuStepper` interface on the current CUDA device (the
+    two-lattice pull table: ``AA`` False)."""
+
+    AA = False
 
     def __init__(self, src: np.ndarray, dtype):
         n = src.shape[1]
