@@ -50,7 +50,7 @@ def step_ratio(crop, blocks=5, steps=50):
 
     r = 4
     fluid = np.ones((crop.shape[0] + 2 * r,) + crop.shape[1:], dtype=bool)
-    fluid[r:-r] = _percolating(crop, False)
+    fluid[r:-r] = _percolating(crop, False, False)
     om_p = 1.0 / _stokes.TAU
     om_m = 1.0 / (0.5 + _stokes.MAGIC / (_stokes.TAU - 0.5))
     steppers = {}

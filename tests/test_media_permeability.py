@@ -237,6 +237,20 @@ def test_periodic_faces_join_clusters():
     assert not wall.percolating and wall.k_voxel2 == 0.0 and wall.connected_fraction == 0.0
 
 
+def test_pocket_through_periodic_seam():
+    """A pocket at the inlet face, reached only through the periodic seam from a branch at the
+    outlet face: part of the connected pore space without reservoirs, removed with them."""
+    img = np.zeros((10, 6, 6), dtype=bool)
+    img[:, 1:3, 1:3] = True  # a channel along the axis
+    img[-1, 1:3, 3:6] = True  # a side branch in the outlet slice
+    img[:3, 1:3, 4:6] = True  # the pocket: joins the branch only through the seam
+    periodic = permeability(img, reservoir=0)
+    with_reservoirs = permeability(img)
+    assert periodic.connected_fraction == 1.0
+    assert with_reservoirs.connected_fraction == pytest.approx(1 - 12 / img.sum())
+    assert periodic.k_voxel2 > 0 and with_reservoirs.k_voxel2 > 0
+
+
 def test_isolated_pores_carry_no_flow():
     side = 4
     duct = np.zeros((12, 12, 12), dtype=bool)

@@ -37,7 +37,8 @@ Connected pore space
 --------------------
 Only pore space connected (through voxel faces) from the inlet face to the outlet face carries
 flow; isolated pores and clusters touching one face only are removed before the solve and
-reported as ``1 - connected_fraction``. With no such path the result is k = 0 with
+reported as ``1 - connected_fraction`` (with ``reservoir=0`` a cluster reached through the
+periodic seam between the end faces counts as connected). With no such path the result is k = 0 with
 ``percolating=False`` (said in the result, not in a log).
 
 Accuracy (measured; the tests hold these)
@@ -133,28 +134,29 @@ def permeability_memory(shape, n_pore: int, reservoir: int = 4, axis: int = 0) -
     return nodes * (_stokes.BYTES_PER_NODE + 12) + 13 * voxels
 
 
-def _percolating(img: np.ndarray, periodic_lateral: bool) -> np.ndarray:
+def _percolating(img: np.ndarray, periodic_lateral: bool, periodic_axial: bool) -> np.ndarray:
     """Mask of the pore voxels whose face-connected cluster touches the first and the last slice
-    along axis 0 (clusters joined across the lateral faces when those are periodic)."""
+    along axis 0 (clusters joined across the lateral faces when those are periodic, and across
+    the two end faces when axis 0 is periodic: then a pocket reached through that seam counts as
+    part of the cluster it joins, as the solve sees it)."""
     labels, n = scipy.ndimage.label(img)
     if n == 0:
         return np.zeros_like(img)
-    if periodic_lateral:
-        pairs = []
-        for a in (1, 2):
-            if img.shape[a] > 1:
-                lo, hi = np.take(labels, 0, axis=a).ravel(), np.take(labels, -1, axis=a).ravel()
-                both = (lo > 0) & (hi > 0)
-                pairs.append(np.stack([lo[both], hi[both]]))
-        edges = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), dtype=labels.dtype)
+    pairs = []
+    for a in ((0,) if periodic_axial else ()) + ((1, 2) if periodic_lateral else ()):
+        if img.shape[a] > 1:
+            lo, hi = np.take(labels, 0, axis=a).ravel(), np.take(labels, -1, axis=a).ravel()
+            both = (lo > 0) & (hi > 0)
+            pairs.append(np.stack([lo[both], hi[both]]))
+    if pairs:
+        edges = np.concatenate(pairs, axis=1)
         graph = scipy.sparse.coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])),
                                         shape=(n + 1, n + 1))
         _, root = scipy.sparse.csgraph.connected_components(graph, directed=False)
         root = root.astype(np.int64)
-        root[0] = -1
     else:
         root = np.arange(n + 1, dtype=np.int64)
-        root[0] = -1
+    root[0] = -1
     first = np.unique(root[np.unique(labels[0])])
     last = np.unique(root[np.unique(labels[-1])])
     spanning = np.intersect1d(first[first >= 0], last[last >= 0])
@@ -240,7 +242,8 @@ def permeability(image, axis: int = 0, voxel_size: float | None = None, *,
                 f"each end; lateral faces: {lateral}" if reservoir else
                 f"periodic along axis {axis} (no reservoir); lateral faces: {lateral}")
     porosity = n_pore / img.size
-    keep = _percolating(img, lateral == "periodic") if n_pore else np.zeros_like(img)
+    keep = (_percolating(img, lateral == "periodic", reservoir == 0) if n_pore
+            else np.zeros_like(img))
     n_keep = int(np.count_nonzero(keep))
     connected = n_keep / n_pore if n_pore else 0.0
     common = dict(axis=axis, porosity=porosity, connected_fraction=connected,
