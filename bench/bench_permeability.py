@@ -96,6 +96,10 @@ def main(argv=None) -> int:
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--no-variants", action="store_true")
     ap.add_argument("--puma", help="JSON of bench/puma_reference.py: compare on its crops")
+    ap.add_argument("--write-masks", metavar="DIR", help="write the connected pore space of each "
+                    "crop (periodic domain, as porevae solves it with reservoir=0, "
+                    "lateral='periodic') as DIR/crop_X_Y_Z.npy for bench/puma_reference.py "
+                    "--masks, and stop")
     args = ap.parse_args(argv)
     import numba
 
@@ -103,6 +107,16 @@ def main(argv=None) -> int:
 
     size, n_crops = (64, 2) if args.quick else (args.size, args.crops)
     vol = berea()
+    if args.write_masks:
+        from pathlib import Path
+
+        from porevae.media.permeability import _percolating
+
+        for x, y, z in CORNERS[:n_crops]:
+            crop = np.ascontiguousarray(vol[x:x + size, y:y + size, z:z + size])
+            np.save(Path(args.write_masks) / f"crop_{x}_{y}_{z}.npy",
+                    _percolating(crop, True, True))
+        return 0
     print(f"machine: {machine()}, numba {numba.__version__}, {numba.get_num_threads()} threads")
     solve(vol[:32, :32, :32])  # compile (cached kernels load here)
     rows = []

@@ -115,6 +115,9 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--tol", type=float, default=1e-8)
+    ap.add_argument("--masks", help="folder of crop_X_Y_Z.npy pore masks to solve instead of "
+                    "the crops (porevae's connected pore space of each; bench_permeability "
+                    "--write-masks)")
     args = ap.parse_args(argv)
     if args.checks:
         checks()
@@ -134,7 +137,9 @@ def main(argv=None) -> int:
             continue
         x, y, z = corner
         crop = np.ascontiguousarray(vol[x:x + s, y:y + s, z:z + s])
-        row = dict(corner=corner, size=s, porosity=float(crop.mean()),
+        if args.masks:
+            crop = np.load(Path(args.masks) / f"crop_{x}_{y}_{z}.npy")
+        row = dict(corner=corner, size=s, porosity=float(crop.mean()), masks=args.masks,
                    started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
         row.update(puma_k(crop, args.tol))
         done["rows"].append(row)
