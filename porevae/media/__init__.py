@@ -12,7 +12,8 @@ voxels. Public functions:
 * statistics: :func:`porosity`, :func:`two_point_correlation`, :func:`lineal_path`,
   :func:`chord_lengths`, :func:`pore_size_distribution` (:func:`local_thickness`,
   :func:`distance_transform`), :func:`specific_surface`, :func:`euler_characteristic`,
-  :func:`connected_fraction`, :func:`permeability` (Stokes flow through the voxels);
+  :func:`connected_fraction`, :func:`isolated_fraction`, :func:`permeability` (Stokes flow
+  through the voxels);
 * :func:`compare`: a reference against samples (table, plots, Markdown summary).
 
 Every name is imported on first use (PEP 562), so that ``import porevae.media.io`` (the
@@ -29,7 +30,7 @@ import types
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from porevae.media.connectivity import connected_fraction
+    from porevae.media.connectivity import connected_fraction, isolated_fraction
     from porevae.media.correlation import (
         chord_lengths,
         lineal_path,
@@ -71,7 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # module -> the public names it defines
 _MODULES = {
-    "connectivity": ("connected_fraction",),
+    "connectivity": ("connected_fraction", "isolated_fraction"),
     "correlation": ("chord_lengths", "lineal_path", "porosity", "two_point_correlation"),
     "io": ("VolumeFormatError", "binarize", "crop", "otsu_threshold", "read_hdf5", "read_npy",
            "read_raw", "read_tiff", "read_volume", "segment", "subsample", "write_hdf5",
@@ -87,9 +88,9 @@ _NAMES = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = ["VolumeFormatError", "binarize", "boolean_intensity", "boolean_s2", "chord_lengths",
            "compare", "connected_fraction", "crop", "distance_transform", "euler_characteristic",
-           "field_correlation", "gaussian_field", "layered", "lineal_path", "local_thickness",
-           "otsu_threshold", "overlapping_spheres", "permeability", "pore_size_distribution",
-           "porosity",
+           "field_correlation", "gaussian_field", "isolated_fraction", "layered", "lineal_path",
+           "local_thickness", "otsu_threshold", "overlapping_spheres", "permeability",
+           "pore_size_distribution", "porosity",
            "read_hdf5", "read_npy", "read_raw", "read_tiff", "read_volume", "scalar_statistics",
            "segment", "specific_surface", "subsample", "thresholded_gaussian", "thresholded_kle",
            "two_point_correlation", "write_hdf5", "write_npy", "write_raw", "write_tiff",

@@ -9,7 +9,10 @@ reference (the whole medium, or crops of it), r:
 - ``"abs"`` bars on the difference m - r (porosity +-0.01, connected fraction +-0.05);
 - ``"rel"`` bars on (m - r) / |r| (specific surface and mean chords +-5 %, Euler density
   +-20 %);
-- radial S2 (:data:`S2_BAR`): the mean over lags 0..32 of |S2_m(r) - S2_ref(r)| <= 0.005.
+- radial S2 (:data:`S2_BAR`): the mean over lags 0..32 of |S2_m(r) - S2_ref(r)| <= 0.005;
+- flow (:data:`FLOW_BARS`, issue 26; judged when a comparison computes them, for they cost
+  Stokes and diffusion solves: :func:`porevae.media.report.flow_statistics`): permeability
+  along each axis and TauFactor's tortuosity factor +-15 %, isolated pore fraction +-0.01.
 
 A comparison of a few small volumes is noisy: :func:`verdict` says "yes" or "no" only when the
 difference is beyond twice its standard error from the bar, and "noise" otherwise (the sample is
@@ -26,6 +29,11 @@ import numpy as np
 BARS = {"porosity": ("abs", 0.01), "specific_surface": ("rel", 0.05),
         "mean_pore_chord": ("rel", 0.05), "mean_solid_chord": ("rel", 0.05),
         "euler_density": ("rel", 0.20), "connected_fraction": ("abs", 0.05)}
+#: flow statistic (a key of :func:`porevae.media.report.flow_statistics`) -> bar, as above.
+FLOW_BARS = {"permeability_x": ("rel", 0.15), "permeability_y": ("rel", 0.15),
+             "permeability_z": ("rel", 0.15), "tortuosity_factor": ("rel", 0.15),
+             "isolated_fraction": ("abs", 0.01)}
+_ALL = {**BARS, **FLOW_BARS}
 #: Radial S2 up to lag ``S2_BAR[0]`` (voxels): mean absolute difference <= ``S2_BAR[1]``.
 S2_BAR = (32, 0.005)
 #: Standard errors between a difference and its bar for :func:`verdict` to decide.
@@ -33,8 +41,9 @@ Z = 2.0
 
 
 def difference(statistic: str, mean: float, reference: float) -> float:
-    """m - r (an "abs" bar) or (m - r) / |r| (a "rel" bar) for ``statistic`` of :data:`BARS`."""
-    kind, _ = BARS[statistic]
+    """m - r (an "abs" bar) or (m - r) / |r| (a "rel" bar) for ``statistic`` of :data:`BARS`
+    or :data:`FLOW_BARS`."""
+    kind, _ = _ALL[statistic]
     return mean - reference if kind == "abs" else (mean - reference) / abs(reference)
 
 
@@ -52,7 +61,7 @@ def standard_error(statistic: str, model, reference) -> float:
     m, r = np.asarray(model, float), np.asarray(reference, float)
     s = max([float(v.std(ddof=1)) for v in (m, r) if v.size > 1], default=0.0)
     se = s * math.sqrt(1.0 / m.size + (1.0 / r.size if r.size > 1 else 0.0))
-    kind, _ = BARS[statistic]
+    kind, _ = _ALL[statistic]
     return se if kind == "abs" else se / abs(float(r.mean()))
 
 
@@ -68,7 +77,7 @@ def verdict(diff: float, tolerance: float, se: float = 0.0) -> str:
 
 def describe(statistic: str) -> str:
     """The bar as text: "±0.01" or "±5%"."""
-    kind, tol = BARS[statistic]
+    kind, tol = _ALL[statistic]
     return f"±{tol:g}" if kind == "abs" else f"±{tol:.0%}"
 
 
@@ -76,7 +85,7 @@ def judge(statistic: str, model, reference) -> dict:
     """One row: per-volume values ``model`` and ``reference`` (sequences; one value for a whole
     medium) -> ``{"statistic", "kind", "bar", "reference", "mean", "diff", "se", "met",
     "verdict"}``; ``met``: the mean difference meets the bar; ``verdict``: :func:`verdict`."""
-    kind, tol = BARS[statistic]
+    kind, tol = _ALL[statistic]
     m, r = np.asarray(model, float), np.asarray(reference, float)
     diff = difference(statistic, float(m.mean()), float(r.mean()))
     se = standard_error(statistic, m, r)

@@ -11,13 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from porevae._files import atomic_path
-from porevae.media.bars import BARS, S2_BAR, Z, describe, judge, judge_s2
+from porevae.media.bars import BARS, FLOW_BARS, S2_BAR, Z, describe, judge, judge_s2
 
 #: The PorousMediaGAN DCGAN's relative errors on Berea (its own estimators, each against its
 #: own reference: Mosser et al. 2017, the repository's covariance_data.json and Minkowski
-#: tables), as quoted in issue 10.
+#: tables, as quoted in issue 10; permeability: the mean poreFoam Stokes permeability along
+#: x, y, z of its 21 generated 128^3 samples, analysis/perms/berea/sampled/128, against that of
+#: its 27 real 128^3 crops, analysis/perms/berea/original/128, as its own notebook pairs them).
 PEER_DCGAN = {"specific_surface": 0.044, "mean_pore_chord": -0.028,
-              "mean_solid_chord": -0.037, "euler_density": -0.02}
+              "mean_solid_chord": -0.037, "euler_density": -0.02,
+              "permeability_x": -0.190, "permeability_y": -0.242, "permeability_z": -0.238}
 
 
 def real_crops(volume: np.ndarray, n: int, size: int, seed: int) -> list:
@@ -42,8 +45,22 @@ def _stats(volumes):
 BEREA = "the real Berea image"
 
 
+def _flow(volumes, progress: bool, label: str):
+    """Per-volume :func:`porevae.media.report.flow_statistics` rows and the distinct notes."""
+    from porevae._progress import progress as progress_bar
+    from porevae.media.report import flow_statistics
+
+    rows, notes = [], []
+    for v in progress_bar(volumes, enable=progress, desc=f"flow ({label})", unit="volume"):
+        values, lines = flow_statistics(v)
+        rows.append(values)
+        notes += [line for line in lines if line not in notes]
+    return rows, notes
+
+
 def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
-                     reference: str = BEREA) -> dict:
+                     reference: str = BEREA, flow: bool = False,
+                     progress: bool = False) -> dict:
     """Compare binary ``samples`` (list of size^3 volumes, 1 = pore) with size^3 crops of the
     real Berea image (or of ``real``, named ``reference`` in the text) on porevae's statistics.
     The DCGAN's published figures stand beside only when the reference is the Berea image.
@@ -54,6 +71,9 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     mean difference meets the bar), ``verdict`` ("yes" / "no" beyond twice the standard error,
     "noise" when the samples are too few or too small to tell:
     :func:`porevae.media.bars.verdict`), ``peer_dcgan`` (its relative error, where published).
+    ``flow``: add the rows of :data:`porevae.media.bars.FLOW_BARS` (permeability along each
+    axis, tortuosity factor, isolated pore fraction: a Stokes solve per volume and axis, about
+    half a minute each at 128^3), their notes in ``"flow_notes"``.
     ``s2``: radial S2 (lags 0..32, or 0..size - 1 for smaller volumes) of real crops and
     samples (means), their mean absolute difference and its verdict
     (:func:`porevae.media.bars.judge_s2`).
@@ -63,10 +83,23 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     size = samples[0].shape[0]
     real = real_crops(berea() if real is None else real, n_real, size, seed)
     (r_rows, r_s2), (m_rows, m_s2) = _stats(real), _stats(samples)
+    notes: list = []
+    if flow:
+        (r_flow, r_notes), (m_flow, m_notes) = (_flow(real, progress, "crops"),
+                                                _flow(samples, progress, "samples"))
+        r_rows = [{**a, **b} for a, b in zip(r_rows, r_flow)]
+        m_rows = [{**a, **b} for a, b in zip(m_rows, m_flow)]
+        notes = [f"crops: {n}" for n in r_notes] + [f"samples: {n}" for n in m_notes]
     table = []
-    for name in BARS:
+    for name in [*BARS, *(n for n in FLOW_BARS if flow and n in r_rows[0])]:
         r = np.array([row[name] for row in r_rows])
         m = np.array([row[name] for row in m_rows])
+        if not (np.isfinite(r).all() and np.isfinite(m).all()):  # tortuosity without a path
+            notes.append(f"{name}: left out for {np.count_nonzero(~np.isfinite(r))} crops and "
+                         f"{np.count_nonzero(~np.isfinite(m))} samples (no pore path)")
+            r, m = r[np.isfinite(r)], m[np.isfinite(m)]
+            if not (r.size and m.size):
+                continue
         row = judge(name, m, r)
         table.append({"statistic": name, "real_mean": float(r.mean()), "real_std": float(r.std()),
                       "model_mean": float(m.mean()), "model_std": float(m.std()),
@@ -75,8 +108,10 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
                       "peer_dcgan": PEER_DCGAN.get(name) if reference == BEREA else None})
     s2 = {"r": list(range(len(r_s2[0]))), "real": r_s2.mean(0).tolist(),
           "model": m_s2.mean(0).tolist(), **judge_s2(m_s2, r_s2)}
-    return {"table": table, "s2": s2, "markdown": comparison_markdown(
-        table, s2, size, len(samples), n_real, reference)}
+    markdown = comparison_markdown(table, s2, size, len(samples), n_real, reference)
+    if notes:
+        markdown += "\n\n" + "\n".join(f"- {n}" for n in notes)
+    return {"table": table, "s2": s2, "markdown": markdown, "flow_notes": notes}
 
 
 def comparison_markdown(table, s2, size, n_model, n_real, reference: str = BEREA) -> str:
@@ -189,14 +224,15 @@ def reference_medium(reference: str) -> tuple:
 
 def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int = 0,
                 n_real: int = 8, crop_seed: int = 0, porosity: float | None = None,
-                progress: bool = False) -> dict:
+                progress: bool = False, flow: bool = False) -> dict:
     """Judge a generative model on its medium by the bars of :mod:`porevae.media.bars`: ``n``
     samples of size^3 from ``source`` (a checkpoint, its folder, or a shipped model's name;
     latent seed ``seed``), cut as ``porevae generate`` cuts them with no flag (at the training
     data's porosity) unless ``porosity`` is given, against ``n_real`` random size^3 crops
     (corners seeded by ``crop_seed``) of ``reference`` (:func:`reference_medium`), porevae's
     estimators on both sides (:func:`berea_comparison`). Every parameter is checked before the
-    model is loaded. Returns that comparison plus ``"header"`` (one line: what was compared)."""
+    model is loaded. ``flow``: the flow bars too (:func:`berea_comparison`). Returns that
+    comparison plus ``"header"`` (one line: what was compared)."""
     from porevae._validation import check_int
     from porevae.data import PRETRAINED, pretrained_path
     from porevae.vae.generation import check_porosity, generate, resolve_cut
@@ -214,7 +250,7 @@ def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int =
     rule, cut = resolve_cut(model, "data", porosity)
     samples = generate(model, n, (size,) * 3, seed=seed, porosity=porosity, progress=progress)
     res = berea_comparison([s.astype(bool) for s in samples], real=volume, n_real=n_real,
-                           seed=crop_seed, reference=name)
+                           seed=crop_seed, reference=name, flow=flow, progress=progress)
     how = "each sample's mean pore probability" if rule == "mean" else \
         f"porosity {cut:.5f}" + (" (the training data's)" if porosity is None else "")
     res["header"] = (f"{source} on {name}: cut at {how}, sample seed {seed}, crop seed "
