@@ -37,6 +37,9 @@ TRISTATE = ("auto", "on", "off")
 CUT_RULES = ("data", "mean", "half", "sample", "none")
 
 LOGVAR_LIMIT = 30.0
+#: Default descriptor-loss weight of Gaussian models (``s2_weight`` None) and default largest lag.
+GAUSSIAN_S2_WEIGHT = 10.0
+S2_RMAX = 16
 #: Fields of :class:`ModelConfig` that fix the networks' parameters (their names and shapes):
 #: weights transfer (``--init``) between configurations that agree on these.
 ARCHITECTURE = ("ndim", "depth", "channels", "max_channels", "latent_channels", "blocks",
@@ -119,13 +122,19 @@ class ModelConfig:
         value the encoder can produce keeps its gradient. Each within [-30, 30].
     latent_backend : "auto" | "numba" | "torch" | "cuda" | "numba_cuda"
         Backend of :func:`porevae.ops.vae_latent_loss`; "torch" is the plain-autograd reference.
-    s2_weight : float >= 0
+    s2_weight : float >= 0 | None
         Weight lambda of the descriptor loss on decoded *prior* samples (0 = off): lambda V
         sum_{r=0..s2_rmax} (S2_model(r) - S2_data(r))^2, S2 the two-point correlation along the
-        axes (averaged over axes and over the prior batch) of the decoded pore probability, V the
-        voxels of one crop. It makes z ~ N(0, I) decode to sharp media with the data's S2.
-    s2_rmax : int >= 1
+        axes (averaged over axes and over the prior batch) of the decoded pore probability
+        (Gaussian: of the standardised field, i.e. its covariance plus squared mean in units of
+        the data's variance), V the voxels of one crop. It makes z ~ N(0, I) decode to media
+        with the data's S2, fields with the data's variance and covariance. None (default):
+        0 for Bernoulli models, 10 for Gaussian ones (:data:`GAUSSIAN_S2_WEIGHT`; without it the
+        prior samples of a Gaussian model are close to the mean field: 96 % too little
+        variance in the README's example).
+    s2_rmax : int >= 1 | None
         Largest lag of the descriptor loss, voxels (at most size - 1 when s2_weight > 0).
+        None (default): 16, or min(s2 shape) - 1 when that is smaller.
     s2_cut : "soft" | "porosity"
         Image whose S2 the descriptor loss takes: "soft" the decoded pore probability;
         "porosity" the exact-porosity cut at the data's porosity, the image
@@ -162,8 +171,8 @@ class ModelConfig:
     logvar_min: float = LOGVAR_RANGE[0]
     logvar_max: float = LOGVAR_RANGE[1]
     latent_backend: str = "auto"
-    s2_weight: float = 0.0
-    s2_rmax: int = 16
+    s2_weight: float | None = None
+    s2_rmax: int | None = None
     s2_cut: str = "soft"
     s2_size: int | tuple | None = None
     euler_weight: float = 0.0
@@ -205,9 +214,13 @@ class ModelConfig:
             raise ValueError(f"logvar_max - logvar_min must be >= 1, got "
                              f"{self.logvar_max - self.logvar_min}")
         check_choice(self.latent_backend, "latent_backend", LATENT_BACKENDS)
+        if self.s2_weight is None:
+            self.s2_weight = GAUSSIAN_S2_WEIGHT if self.likelihood == "gaussian" else 0.0
         check_real(self.s2_weight, "s2_weight", 0.0)
         if self.s2_size is not None:
             self.s2_size = self._check_shape("s2_size", self.s2_size)
+        if self.s2_rmax is None:
+            self.s2_rmax = min(S2_RMAX, min(self.s2_shape) - 1)
         check_int(self.s2_rmax, "s2_rmax", 1,
                   min(self.s2_shape) - 1 if self.s2_weight else None)
         check_choice(self.s2_cut, "s2_cut", S2_CUTS)

@@ -13,6 +13,10 @@ Loss (per batch of N samples; latent map of L = C x cells elements, V voxels per
     KL_n     = 0.5 sum_l (mu_nl^2 + sigma_nl^2 - 1 - logvar_nl)    (sum over all L elements)
     F_n      = (1/L) sum_l 1/sigma_nl^2          (fisher="location": mean over the L elements)
     D        = V sum_{r <= s2_rmax} (mean_m S2_m(r) - S2_data(r))^2   (prior samples m, if on)
+             = V sum_{r <= s2_rmax} (S2(r) / sqrt S2(0) - S2_data(r) / sqrt S2_data(0))^2
+                 (Gaussian, S2 = mean_m S2_m of the standardised fields: of degree 1 in
+                 the field's amplitude, so its gradient does not vanish at a collapsed,
+                 constant prior decode, where that of the quadratic S2 is zero)
                + euler_weight V (mean_m chi_m / chi_data - 1)^2  (Euler densities, if on)
     total    = mean_n recon_n + beta_t mean_n KL_n + gamma |mean_n F_n - F*| + s2_weight D
     beta_t   = beta min(1, step / warmup)   (beta if warmup == 0; step = optimiser steps done)
@@ -350,8 +354,12 @@ class VAE(nn.Module):
         desc = torch.zeros((), device=recon.device)
         if "s2" in terms:
             s2 = terms["s2"].mean(0) if s2_mean is None else s2_mean
+            target = self.s2_target.to(s2.dtype)
+            if cfg.likelihood == "gaussian":  # amplitude form, see the module docstring
+                s2 = s2 / s2[0].clamp_min(torch.finfo(s2.dtype).tiny).sqrt()
+                target = target / target[0].sqrt()
             voxels = float(np.prod(terms["z"].shape[2:])) * cfg.factor**cfg.ndim
-            desc = voxels * ((s2 - self.s2_target.to(s2.dtype)) ** 2).sum()
+            desc = voxels * ((s2 - target) ** 2).sum()
             if "euler" in terms:
                 chi = terms["euler"].mean() if euler_mean is None else euler_mean
                 desc = desc + cfg.euler_weight * voxels * (chi / self.euler_target - 1.0) ** 2
