@@ -11,6 +11,7 @@ steps after warm-up; and k under the other boundary conditions, with float64 pop
 float32 check) and at tol 1e-4 / 1e-5. With ``--puma FILE`` (the JSON written by
 ``bench/puma_reference.py``, NASA PuMA's k on the same crops, domain periodic on all sides):
 porevae's k of the same problem (``reservoir=0, lateral="periodic"``) beside PuMA's.
+``--refine``: the resolution check alone (64^3 sub-crops against the same refined 2x).
 Usage: ``python -m bench.bench_permeability [--quick] [--size 128] [--crops 4] [--puma FILE]``;
 run timed figures under ``flock /tmp/porevae-heavy.lock``.
 """
@@ -72,6 +73,26 @@ def step_ratio(crop, blocks=5, steps=50):
           f"ratio {pull / aa:.2f}")
 
 
+def refine_check(vol, size=64, corners=((0, 0, 0), (64, 64, 64))):
+    """k of ``size``^3 sub-crops at the image's resolution and refined 2x (the same union of
+    voxel cubes, each split into 8: the discretization error of the throats), periodic and
+    default boundaries; k of the refined image in coarse voxel^2 (k_fine / 4)."""
+    print(f"\nResolution check: {size}^3 sub-crops, k/dx^2 native and refined 2x, tol 1e-4")
+    print("| corner | boundaries | native k | steps | s | refined k | steps | s | refined / "
+          "native |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for x, y, z in corners:
+        crop = np.ascontiguousarray(vol[x:x + size, y:y + size, z:z + size])
+        fine = crop.repeat(2, 0).repeat(2, 1).repeat(2, 2)
+        for name, kw in (("periodic", dict(reservoir=0, lateral="periodic")),
+                         ("default", {})):
+            a, ta, _, _ = solve(crop, tol=1e-4, **kw)
+            b, tb, _, _ = solve(fine, tol=1e-4, **kw)
+            ratio = b.k_voxel2 / 4 / a.k_voxel2
+            print(f"| {(x, y, z)} | {name} | {a.k_voxel2:.5f} | {a.steps} | {ta:.0f} | "
+                  f"{b.k_voxel2 / 4:.5f} | {b.steps} | {tb:.0f} | {ratio:.3f} |", flush=True)
+
+
 def compare_puma(vol, path):
     """porevae (reservoir 0, lateral periodic: PuMA's periodic domain) beside PuMA's k."""
     ref = json.loads(open(path).read())
@@ -96,6 +117,9 @@ def main(argv=None) -> int:
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--no-variants", action="store_true")
     ap.add_argument("--puma", help="JSON of bench/puma_reference.py: compare on its crops")
+    ap.add_argument("--refine", action="store_true", help="only the resolution check: k of "
+                    "64^3 sub-crops against the same sub-crops refined 2x (each voxel split "
+                    "into 8), tol 1e-4")
     ap.add_argument("--write-masks", metavar="DIR", help="write the connected pore space of each "
                     "crop (periodic domain, as porevae solves it with reservoir=0, "
                     "lateral='periodic') as DIR/crop_X_Y_Z.npy for bench/puma_reference.py "
@@ -107,6 +131,9 @@ def main(argv=None) -> int:
 
     size, n_crops = (64, 2) if args.quick else (args.size, args.crops)
     vol = berea()
+    if args.refine:
+        refine_check(vol)
+        return 0
     if args.write_masks:
         from pathlib import Path
 
