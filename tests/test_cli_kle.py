@@ -88,6 +88,9 @@ def test_demo_prints_the_report_table_beside_porevae(tmp_path, capsys):
     out = capsys.readouterr().out
     # --rock-n / --rock-size: the shipped Berea model against the real rock, in rock/
     assert "The shipped Berea model" in out and "1 volumes of 32^3" in out
+    # its flow rows (issue 26): permeability along each axis and the isolated pore fraction
+    assert all(f"| {name} |" in out for name in ("permeability_x", "permeability_z",
+                                                 "isolated_fraction"))
     assert {"rock.tif", "rock_slices.png", "rock_comparison.md"} <= \
         {p.name for p in (tmp_path / "rock").iterdir()}
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()

@@ -45,21 +45,21 @@ def _stats(volumes):
 BEREA = "the real Berea image"
 
 
-def _flow(volumes, progress: bool, label: str):
+def _flow(volumes, progress: bool, label: str, tortuosity: bool):
     """Per-volume :func:`porevae.media.report.flow_statistics` rows and the distinct notes."""
     from porevae._progress import progress as progress_bar
     from porevae.media.report import flow_statistics
 
     rows, notes = [], []
     for v in progress_bar(volumes, enable=progress, desc=f"flow ({label})", unit="volume"):
-        values, lines = flow_statistics(v)
+        values, lines = flow_statistics(v, tortuosity=tortuosity)
         rows.append(values)
         notes += [line for line in lines if line not in notes]
     return rows, notes
 
 
 def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
-                     reference: str = BEREA, flow: bool = False,
+                     reference: str = BEREA, flow: bool = False, tortuosity: bool = True,
                      progress: bool = False) -> dict:
     """Compare binary ``samples`` (list of size^3 volumes, 1 = pore) with size^3 crops of the
     real Berea image (or of ``real``, named ``reference`` in the text) on porevae's statistics.
@@ -73,7 +73,8 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     :func:`porevae.media.bars.verdict`), ``peer_dcgan`` (its relative error, where published).
     ``flow``: add the rows of :data:`porevae.media.bars.FLOW_BARS` (permeability along each
     axis, tortuosity factor, isolated pore fraction: a Stokes solve per volume and axis, about
-    half a minute each at 128^3), their notes in ``"flow_notes"``.
+    half a minute each at 128^3; ``tortuosity=False`` leaves out TauFactor's solve), their
+    notes in ``"flow_notes"``.
     ``s2``: radial S2 (lags 0..32, or 0..size - 1 for smaller volumes) of real crops and
     samples (means), their mean absolute difference and its verdict
     (:func:`porevae.media.bars.judge_s2`).
@@ -85,8 +86,8 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     (r_rows, r_s2), (m_rows, m_s2) = _stats(real), _stats(samples)
     notes: list = []
     if flow:
-        (r_flow, r_notes), (m_flow, m_notes) = (_flow(real, progress, "crops"),
-                                                _flow(samples, progress, "samples"))
+        (r_flow, r_notes), (m_flow, m_notes) = (_flow(real, progress, "crops", tortuosity),
+                                                _flow(samples, progress, "samples", tortuosity))
         r_rows = [{**a, **b} for a, b in zip(r_rows, r_flow)]
         m_rows = [{**a, **b} for a, b in zip(m_rows, m_flow)]
         notes = [f"crops: {n}" for n in r_notes] + [f"samples: {n}" for n in m_notes]
@@ -138,7 +139,7 @@ def comparison_markdown(table, s2, size, n_model, n_real, reference: str = BEREA
 
 def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
                   model: str = "berea", porosity: float | None = None,
-                  n_real: int | None = None) -> dict:
+                  n_real: int | None = None, flow_crops: int = 4) -> dict:
     """Generate ``n`` Berea-like size^3 volumes with the shipped model ``model``, compare them
     with ``n_real`` crops of the real image (default: 8 of 128^3, and as many more of a smaller
     size as fill the same volume, at most 64: the rock's spread is then well measured, and
@@ -148,7 +149,11 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
     :mod:`porevae.media.bars`, beside the peer DCGAN), and the :func:`porevae.media.compare`
     report (S2 / lineal-path / pore-size plots, ``summary.md``) of the samples against a real
     crop. ``porosity``: each sample's exact porosity (default: the training data's, recorded in
-    the checkpoint: 0.19645 for Berea, as ``porevae generate`` with no flag). Few or small
+    the checkpoint: 0.19645 for Berea, as ``porevae generate`` with no flag). ``flow_crops``:
+    the flow rows (permeability along each axis and the isolated pore fraction of
+    :data:`porevae.media.bars.FLOW_BARS`; ``porevae judge --flow`` adds the tortuosity) judge
+    the samples against the first that many of the crops (a Stokes solve per volume and axis;
+    0 leaves them out). Few or small
     volumes give a noisy comparison: the table then says "noise" rather than a verdict.
     Returns ``{"markdown", "seconds", "files", "table", "s2"}``; no training and no download:
     the image and the model ship with porevae."""
@@ -170,14 +175,24 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
     volume = berea()
     if n_real is None:
         n_real = max(8, min(64, 8 * (128 // size) ** 3))
-    res = berea_comparison([s.astype(bool) for s in samples], real=volume, n_real=n_real,
-                           seed=seed)
+    bools = [s.astype(bool) for s in samples]
+    res = berea_comparison(bools, real=volume, n_real=n_real, seed=seed)
+    if flow_crops:
+        k = min(n_real, flow_crops)
+        fl = berea_comparison(bools, real=volume, n_real=k, seed=seed, flow=True,
+                              tortuosity=False)
+        res["table"] += [t for t in fl["table"] if t["statistic"] in FLOW_BARS]
+        res["markdown"] = "\n".join([comparison_markdown(res["table"], res["s2"], size, n,
+                                                         n_real), "",
+                                     f"Flow rows: the samples against the first {k} of those "
+                                     f"crops (a Stokes solve per volume and axis).",
+                                     *(f"- {line}" for line in fl["flow_notes"])])
     ref = real_crops(volume, 1, size, seed + 1)[0]
     files = [str(out / "rock.tif")]
     write_volume(out / "rock.tif", samples[0])
     files.append(plot_slices({"real Berea crop": ref, "porevae sample": samples[0]},
                              out / "rock_slices.png"))
-    rep = compare(ref, [s.astype(bool) for s in samples], out_dir=out)
+    rep = compare(ref, bools, out_dir=out)
     files += list(rep.files)
     cut = "each sample's mean pore probability" if rule == "mean" else \
         f"{porosity:.5f}" + (" (the training data's)" if given is None else "")
