@@ -9,8 +9,12 @@ decoder's receptive-field radius in latent cells), cropped at m f voxels from ea
 output voxel sees a full receptive field of latent noise, as in the interior of an infinite
 map, so no face differs from the interior (without the margin the decoder's zero padding made
 the outer 8 voxels of every face of a Berea sample more porous: 0.34 in the first plane against
-0.18 inside). Its cost is the decode of the margin: ((cells + 2 m) / cells)^d, e.g. 2.6x the
-latent cells of a 128^3 Berea sample (m = 6, cells = 32), 1.7x at 256^3.
+0.18 inside). The map is decoded trimmed (:meth:`porevae.vae.models.VAE.decode_logits` with
+``trim`` = m: each layer is cropped to what the layers after it reach), so the margin is decoded
+at the latent resolution and the full-resolution layers see the sample plus a few voxels: the
+2.6x latent cells of a 128^3 Berea sample's map (m = 6, cells = 32) cost 1.8x less than the
+whole-map decode, 1.2x less at 256^3 (one thread, interleaved medians, a busy machine). Training
+decodes the prior samples of its descriptor loss the same way.
 
 Latent noise. Sample i of seed s has the latent map z_i ~ N(0, 1) i.i.d. per element, drawn by
 latent *blocks* of :data:`BLOCK` cells per axis, in map coordinates (cell 0 is the first margin
