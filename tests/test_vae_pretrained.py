@@ -69,14 +69,15 @@ def test_shipped_spheres_model_generates_its_medium():
 
 @pytest.mark.slow
 def test_rock_demo_writes_the_comparison(tmp_path):
-    from porevae.media.bars import BARS
+    from porevae.media.bars import BARS, FLOW_BARS
     from porevae.vae.demo import run_rock_demo
 
     res = run_rock_demo(tmp_path, n=2, size=32, seed=1)
     names = {p.split("/")[-1] for p in res["files"]}
     assert {"rock.tif", "rock_slices.png", "rock_comparison.md", "rock_comparison.json",
             "summary.md", "curves.png"} <= names
-    assert [t["statistic"] for t in res["table"]] == list(BARS)
+    flow = [k for k in FLOW_BARS if k != "tortuosity_factor"]  # the demo leaves TauFactor out
+    assert [t["statistic"] for t in res["table"]] == list(BARS) + flow
     phi = next(t for t in res["table"] if t["statistic"] == "porosity")
     want = pdata.berea_info()["porosity"]  # the exact cut: round(phi * 32^3) pore voxels
     assert phi["model_std"] == 0.0 and phi["model_mean"] == pytest.approx(want, abs=1 / 32**3)
