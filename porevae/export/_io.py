@@ -24,8 +24,8 @@ from porevae._files import atomic_path
 
 
 def _write_all(fh, part) -> None:
-    view = memoryview(np.ascontiguousarray(part) if isinstance(part, np.ndarray)
-                      else part).cast("B")
+    view = (np.ascontiguousarray(part).data if isinstance(part, np.ndarray)
+            else memoryview(part)).cast("B")
     while view:
         view = view[fh.write(view):]
 
