@@ -59,13 +59,20 @@ Accuracy (measured; the tests hold these)
   Berea image, k of the same image refined 2x (each voxel split into 8) is 0.79 to 0.82 of k at
   the native resolution (periodic and default boundaries, tol 1e-4): this image's k is ~20-25 %
   high against the converged value (``python -m bench.bench_permeability --refine``);
+* against NASA PuMA (Q1-Q1 finite elements, minres tol 1e-8) on four 128^3 Berea crops, both
+  periodic on all sides (``reservoir=0, lateral="periodic"``): porevae -13 to -27 %. Both carry
+  the throat error, PuMA more: on a 64^3 sub-crop refined 2x, porevae's k falls to 0.82 of its
+  native value and PuMA's to 0.62, and refined the two differ by -11 % (native -32 %). PuMA
+  also gives a channel closed along the flow k = 0.0113 against 0.0569 open (exactly 0 here):
+  bench/puma_reference.py --checks;
 * float32 against float64 populations: 4e-7 relative on a random medium; the AA step against
   the two-lattice pull step in float64: 2e-6 (float32), 1e-12 (float64).
 
 Cost (default tol 1e-3): 1150 to 1650 steps on four 128^3 Berea crops, ~550,000 fluid nodes
-each; memory ~ 148 bytes per pore voxel (one float32 population set of 19 and the int32 AA
-table of 18) plus ~ 13 bytes per voxel during set-up; see :func:`permeability_memory`. Times:
-bench/bench_permeability.py and bench/RESULTS.md.
+each, 16 to 23 s per crop on the shared 2-core machine (13 ms per step; PuMA: 12 to 16 min and
+17.6 GiB per crop); memory ~ 148 bytes per pore voxel (one float32 population set of 19 and the
+int32 AA table of 18) plus ~ 13 bytes per voxel during set-up; see :func:`permeability_memory`.
+Times: bench/bench_permeability.py and bench/RESULTS.md.
 """
 
 from __future__ import annotations
