@@ -4,6 +4,7 @@ validation before anything is written; atomic writes."""
 
 import io
 import re
+import threading
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -152,6 +153,34 @@ def test_bgrdecl_records_are_resfos_bytes(rng, n, dtype, monkeypatch):
         assert got == want.getvalue()
 
 
+@pytest.mark.parametrize("shape", [(2500,), (37, 41), (4, 3, 2), (23, 29, 3), (10, 10, 10)])
+def test_bgrdecl_regular_grid_files_are_resfos_bytes(tmp_path, rng, shape, monkeypatch):
+    """The regular-grid path (validation on the (x, y, z) array, the compiled reordering and
+    cast, the byte swap into records, buffers kept per thread) against resfo on the arrays
+    flattened by Grid.flatten: float32 / float64 in and out, non-contiguous inputs, two
+    keywords in one file and files of other sizes in between (kept buffers reused and grown,
+    and a size over KEEP_BYTES not kept)."""
+    grid = pv.Grid(shape)
+    k = 100.0 * np.exp(rng.standard_normal(shape))
+    strided = np.asfortranarray(k)[..., ::-1][..., ::-1]          # same values, F-ordered
+    small = pv.Grid((3, 2, 1))
+    for i, (src, dtype) in enumerate([(k, np.float32), (k.astype(np.float32), np.float64),
+                                      (strided, np.float64), (strided, np.float32)]):
+        if i == 3:                              # fresh buffers, none kept
+            monkeypatch.setattr(binary, "KEEP_BYTES", 16)
+            monkeypatch.setattr(binary, "_BUFFERS", threading.local())
+        got = write_bgrdecl(tmp_path / f"{i}.BGRDECL", {"PERMX": src, "PERMZ": src / 10},
+                            grid, float_dtype=dtype)
+        write_bgrdecl(tmp_path / "small.BGRDECL", {"PERMX": np.ones(small.shape)}, small)
+        want = io.BytesIO()
+        resfo.write(want, [("PERMX   ", grid.flatten(src).astype(dtype)),
+                           ("PERMZ   ", grid.flatten(src / 10).astype(dtype))],
+                    fileformat=resfo.Format.UNFORMATTED)
+        assert got.read_bytes() == want.getvalue()
+    back = read_bgrdecl(tmp_path / "small.BGRDECL")["PERMX"]
+    np.testing.assert_array_equal(back, np.ones(6, np.float32))
+
+
 @pytest.mark.parametrize("shape, part_bytes", [((4, 3, 2), 1 << 20), ((7, 1, 5), 20),
                                                ((30, 20, 10), 1 << 20), ((30, 20, 10), 7000)])
 def test_roff_is_roffios_bytes(tmp_path, rng, shape, part_bytes, monkeypatch):
@@ -236,15 +265,15 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = write_grdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field()}, GRID3)
     before = path.read_bytes()
     calls = []
-    real = binary.keyword_parts
+    real = binary.keyword_buffer
 
-    def boom(name, values):      # the disk fills after the first keyword was written
+    def boom(name, values, float_dtype):      # the disk fills after the first keyword
         calls.append(name)
         if len(calls) == 2:
             raise OSError("disk full")
-        return real(name, values)
+        return real(name, values, float_dtype)
 
-    monkeypatch.setattr(binary, "keyword_parts", boom)
+    monkeypatch.setattr(binary, "keyword_buffer", boom)
     with pytest.raises(OSError, match="disk full"):
         write_bgrdecl(tmp_path / "P.GRDECL", {"PERMX": ijk_field(), "PORO": ijk_field() / 1e4},
                       GRID3)
