@@ -242,6 +242,30 @@ def test_npy_h5(tmp_path):
     np.testing.assert_array_equal(back["PORO"], k / 1000)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name", ["PERMX", "PORO", "SATNUM"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_non_finite_value_refused(tmp_path, rng, bad, name, dtype):
+    """One NaN or infinity among valid values (found through the field's range, on the array
+    as given) is refused, counted, before anything is written; so is one negative PERM or
+    out-of-range fraction value."""
+    grid = pv.Grid((23, 29, 3))
+    values = rng.uniform(0.1, 0.9, grid.shape) if name != "SATNUM" else \
+        rng.integers(1, 4, grid.shape).astype(float)
+    values = values.astype(dtype)[:, ::-1]                   # strided, as a view may be
+    at = tuple(int(rng.integers(0, n)) for n in grid.shape)
+    values[at] = bad
+    for write in (write_bgrdecl, write_grdecl, write_roff):
+        with pytest.raises(ValueError, match=rf"{name} holds 1 NaN or infinite value\(s\)"):
+            write(tmp_path / "out", {name: values}, grid)
+        if name != "SATNUM":
+            values[at] = -0.5 if name == "PERMX" else 1.5
+            with pytest.raises(ValueError, match="negative" if name == "PERMX" else r"\[0, 1\]"):
+                write(tmp_path / "out", {name: values}, grid)
+            values[at] = bad
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"PERMX": np.full(GRID3.shape, np.nan)}, "NaN"),
     ({"PERMX": -ijk_field()}, "negative"),

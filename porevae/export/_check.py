@@ -105,23 +105,28 @@ def check_fields(fields: Mapping, grid, fill: float = 0.0,
             arr = arr.astype(np.int64)
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        if not np.all(np.isfinite(arr)):
+        # the range, one pass each, on the array as given (no copy): a NaN or an infinity
+        # shows in it (min and max propagate NaN), and the value checks below use it
+        lo, hi = (arr.min(), arr.max()) if arr.size else (0, 0)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
             raise ValueError(f"{name} holds {bad} NaN or infinite value(s)")
         if active and is_integer_keyword(name):
             raise ValueError(f"{name} is an integer keyword: give the whole grid's array "
                              f"{grid.shape}, not the active cells only")
         if not corner:
-            out[name] = _check_values(name, grid.flatten(arr) if flat else arr)
+            out[name] = _check_values(name, grid.flatten(arr) if flat else arr, lo, hi)
             continue
-        flat = _check_values(name, arr if active else arr.ravel(order="F"))
+        flat = _check_values(name, arr if active else arr.ravel(order="F"), lo, hi)
         if flat.dtype.kind == "f":
             flat = flat.astype(np.float32)
         out[name] = grid.scatter(flat, fill=flat.dtype.type(fill)) if active else flat
     return out
 
 
-def _check_values(name: str, flat: np.ndarray) -> np.ndarray:
+def _check_values(name: str, flat: np.ndarray, lo, hi) -> np.ndarray:
+    """``flat``'s checked values (int64 for integer keywords, else float32 or float64);
+    ``lo``, ``hi``: its minimum and maximum."""
     if is_integer_keyword(name):
         as_int = flat.astype(np.int64)
         if not np.array_equal(as_int, flat):
@@ -133,9 +138,9 @@ def _check_values(name: str, flat: np.ndarray) -> np.ndarray:
         return as_int
     if flat.dtype != np.float32:
         flat = flat.astype(np.float64, copy=False)
-    if name.startswith("PERM") and flat.min() < 0:
+    if name.startswith("PERM") and lo < 0:
         raise ValueError(f"{name}: permeability must be >= 0, found {int((flat < 0).sum())} "
                          f"negative value(s) (min {flat.min()})")
-    if name in FRACTION_KEYWORDS and (flat.min() < 0 or flat.max() > 1):
+    if name in FRACTION_KEYWORDS and (lo < 0 or hi > 1):
         raise ValueError(f"{name} must lie in [0, 1], got range [{flat.min()}, {flat.max()}]")
     return flat
