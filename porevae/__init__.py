@@ -8,9 +8,9 @@ do not import torch or Numba.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from porevae._lazy import lazy_exports
 from porevae._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,15 +31,4 @@ __all__ = ["Grid", "CornerPointGrid", "CovarianceModel", "Exponential", "Squared
            "Matern", "KLE", "energy_table", "ops", "kle", "vae", "media", "export", "__version__"]
 
 
-def __getattr__(name):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"porevae.{name}")
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'porevae' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, __all__, modules=_SUBPACKAGES)

@@ -9,6 +9,7 @@ when it computes. A module already imported is returned as it is.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import types
@@ -33,3 +34,24 @@ def lazy_module(name: str) -> types.ModuleType:
     if parent:
         setattr(sys.modules[parent], name.rpartition(".")[2], module)
     return module
+
+
+def lazy_exports(package: str, names: dict, public, modules=()) -> tuple:
+    """``(__getattr__, __dir__)`` of a package whose public names are imported on first use
+    (PEP 562): ``names`` maps a public name to the module that defines it (imported, the value
+    then bound on the package), ``modules`` names submodules returned as they are, ``public``
+    is the package's ``__all__`` (what ``dir()`` lists)."""
+
+    def __getattr__(name):
+        if name in modules:
+            return importlib.import_module(f"{package}.{name}")
+        if name in names:
+            value = getattr(importlib.import_module(names[name]), name)
+            setattr(sys.modules[package], name, value)
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted(public)
+
+    return __getattr__, __dir__

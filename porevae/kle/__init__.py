@@ -9,8 +9,9 @@ CLI reads the registry's names without importing torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from porevae._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from porevae.kle.expansion import KLE, energy_table, n_terms_for_energy
@@ -23,13 +24,4 @@ _NAMES = {"KLE": "porevae.kle.expansion", "energy_table": "porevae.kle.expansion
 __all__ = ["KLE", "SOLVERS", "choose", "energy_table", "n_terms_for_energy"]
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'porevae.kle' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, __all__)

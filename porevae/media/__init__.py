@@ -24,10 +24,11 @@ function, also after ``porevae.media.permeability``, the module, is loaded).
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING
+
+from porevae._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from porevae.media.connectivity import connected_fraction, isolated_fraction
@@ -97,16 +98,8 @@ __all__ = ["VolumeFormatError", "binarize", "boolean_intensity", "boolean_s2", "
            "write_volume"]
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(importlib.import_module(f"porevae.media.{_NAMES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'porevae.media' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: f"porevae.media.{module}" for name, module in _NAMES.items()}, __all__)
 
 
 class _Package(types.ModuleType):

@@ -24,8 +24,9 @@ Every name is imported on first use (PEP 562): the choices the operations accept
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from porevae._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from porevae.ops import reference
@@ -48,15 +49,4 @@ __all__ = ["BACKENDS", "backends", "covariance_matrix", "covariance_matvec", "de
            "grid_offset_table", "reference", "release_host_memory", "vae_latent_loss"]
 
 
-def __getattr__(name):
-    if name == "reference":
-        return importlib.import_module("porevae.ops.reference")
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'porevae.ops' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, __all__, modules=("reference",))

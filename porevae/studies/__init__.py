@@ -10,8 +10,9 @@ importing the other study.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from porevae._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from porevae.studies.dimension import (
@@ -33,13 +34,4 @@ __all__ = ["DEFAULT_COVARIANCES", "TARGETS", "dimension_study", "latent_layout",
            "reconstruction_study", "study_markdown"]
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'porevae.studies' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, __all__)

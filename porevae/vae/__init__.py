@@ -22,10 +22,11 @@ averaged over the batch; the Fisher term is a mean over latent elements.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from porevae._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from porevae.vae.binarize import cut_probabilities
@@ -113,13 +114,4 @@ def train_demo(volume, out_dir=None, steps: int = 200, seed: int = 0, *, kind: s
     return model.eval(), history
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'porevae.vae' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, __all__)
