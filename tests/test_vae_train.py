@@ -448,3 +448,15 @@ def test_gaussian_prior_samples_carry_the_fields_variance(rng):
 
     ratio = cov(samples) / cov(fields)
     assert np.all((ratio > 0.4) & (ratio < 1.6)), ratio
+
+
+def test_progress_off_a_terminal_writes_few_lines(capsys):
+    """With stderr redirected, 40 logged steps draw the bar a few times, not once per step
+    (the postfix of each log row waits for the next rate-limited draw)."""
+    from porevae.vae import train_demo
+
+    vol = np.random.default_rng(0).random((24, 24)) < 0.4
+    train_demo(vol, steps=40, size=8, batch_size=2, progress=True)
+    err = capsys.readouterr().err
+    assert "40/40" in err
+    assert err.count("\r") + err.count("\n") <= 6, err

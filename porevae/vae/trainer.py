@@ -510,8 +510,9 @@ class Trainer:
                     row = {**terms, "seconds": time.perf_counter() - t0}
                     self.history.append(row)
                     self._write_log([row])
-                    bar.set_postfix({k: f"{terms[k]:.4g}" for k in
-                                     ("total", "recon", "kl", "fisher", "s2", "beta_t")})
+                    bar.set_postfix({k: f"{terms[k]:.4g}" for k in  # shown at the next draw:
+                                     ("total", "recon", "kl", "fisher", "s2", "beta_t")},
+                                    refresh=False)  # a redraw per log row defeats the rate limit
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
                 if stop:
