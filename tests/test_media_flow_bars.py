@@ -79,3 +79,17 @@ def test_comparison_with_flow_rows(rng):
     assert "| permeability_x |" in res["markdown"]
     plain = berea_comparison(samples, real=medium, n_real=2, seed=0, reference="spheres")
     assert not set(FLOW_BARS) & {t["statistic"] for t in plain["table"]}
+
+
+def test_judge_flow_flag_adds_the_flow_rows(capsys):
+    from porevae.cli import main
+
+    argv = ["judge", "--model", "berea", "--size", "24", "-n", "2", "--crops", "2"]
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main([*argv, "--flow"]) == 0
+    flow = capsys.readouterr().out
+    assert "Stokes solves" in flow
+    for name in ("permeability_x", "permeability_y", "permeability_z", "isolated_fraction"):
+        assert f"| {name} |" in flow and f"| {name} |" not in plain
+    assert "| porosity |" in plain and "| porosity |" in flow
