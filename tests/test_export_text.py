@@ -97,9 +97,9 @@ def test_chunks_give_the_same_text_whatever_the_chunking(rng, monkeypatch):
         assert_same(np.full(20, 4), width=80)
 
 
-def test_write_parts_overlaps_making_and_writing_and_keeps_reused_buffers(tmp_path):
-    # a maker that reuses three buffers in turn (as format_chunks does) gets its bytes written
-    # intact; an error in the maker leaves no file and no temporary behind
+def test_write_parts_keeps_reused_buffers_and_leaves_nothing_on_error(tmp_path):
+    # a maker that reuses its buffers gets its bytes written intact; an error in the maker or
+    # in a write leaves no file and no temporary behind
     from porevae.export._io import write_parts
 
     bufs = [np.empty(1 << 16, np.uint8) for _ in range(3)]
@@ -110,7 +110,7 @@ def test_write_parts_overlaps_making_and_writing_and_keeps_reused_buffers(tmp_pa
             b[:] = j
             yield b
 
-    path = write_parts(tmp_path / "f.bin", parts(), overlap=True)
+    path = write_parts(tmp_path / "f.bin", parts())
     data = np.fromfile(path, np.uint8).reshape(40, -1)
     np.testing.assert_array_equal(data, np.repeat(np.arange(40, dtype=np.uint8)[:, None],
                                                   1 << 16, axis=1))
@@ -120,8 +120,8 @@ def test_write_parts_overlaps_making_and_writing_and_keeps_reused_buffers(tmp_pa
         raise RuntimeError("maker failed")
 
     with pytest.raises(RuntimeError, match="maker failed"):
-        write_parts(tmp_path / "g.bin", failing(), overlap=True)
+        write_parts(tmp_path / "g.bin", failing())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
     with pytest.raises(TypeError):
-        write_parts(tmp_path / "h.bin", [b"ok", 12345], overlap=True)  # writer's error
+        write_parts(tmp_path / "h.bin", [b"ok", 12345])  # a part that cannot be written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

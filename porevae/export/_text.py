@@ -5,8 +5,8 @@ by single spaces, lines of at most ``width`` characters, runs of equal values as
 writes exactly what the plain Python formatting writes (``repr`` of a float64, NumPy's ``str``
 of a float32, ``str`` of an integer; tests compare the two on millions of values), about 20 to
 40 times faster, chunk by chunk (:data:`CHUNK` values, each on Numba's threads without the
-GIL), so that a writer thread writes one chunk while the next is formatted
-(:func:`porevae.export._io.write_parts`).
+GIL), each chunk written (:func:`porevae.export._io.write_parts`) while its text is in the
+cache.
 
 Shortest round-trip digits: the Ryu algorithm (Ulf Adams, "Ryu: fast float-to-string
 conversion", PLDI 2018), ``d2d`` of the reference implementation with its full 125-bit tables of
@@ -41,7 +41,6 @@ _BUFFERS = threading.local()
 
 BLOCK = 1 << 15   # values per parallel block of a chunk
 CHUNK = 1 << 17   # values per chunk of format_chunks (about 2.4 MB of float64 text)
-BUFFERS = 3       # chunk buffers in turn: write_parts writes chunk c - 2 while c is formatted
 POW5_BITS = 125  # bits of the tables of 5**i and 2**k / 5**i (Ryu's DOUBLE_POW5_(INV_)BITCOUNT)
 MAX_TOKEN = 48   # bytes: the longest token, "1234567890123456789*-1.2345678901234567e-308"
 
@@ -539,10 +538,9 @@ def format_chunks(values: np.ndarray, *, repeat: bool = True, width: int = 80) -
     pattern are written ``count*value`` (chunks and parallel blocks are cut at the start of a
     run). The text is the same whatever the chunking.
 
-    The arrays are views of :data:`BUFFERS` buffers that this thread reuses in turn: an array
-    stays valid while the next ``BUFFERS - 1`` chunks are made (what
-    :func:`porevae.export._io.write_parts` needs: it has written a part before it takes the
-    part two after it), and is overwritten after that. Bad input is refused at the call.
+    The arrays are views of a buffer that this thread reuses: valid until the next chunk is
+    made (:func:`porevae.export._io.write_parts` writes each before it asks for the next).
+    Bad input is refused at the call.
     """
     values = np.ascontiguousarray(values)
     if values.dtype == np.float64:
@@ -562,12 +560,12 @@ def _chunks(bits, kind, repeat, width) -> Iterator:
     n = bits.size
     bounds = _block_starts(bits, max(1, -(-n // CHUNK)), repeat).tolist()
     line = 0
-    for c, (c0, c1) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for c0, c1 in zip(bounds[:-1], bounds[1:]):
         if c1 == c0:
             continue
         part = bits[c0:c1]
         cuts = _block_starts(part, max(1, -(-part.size // BLOCK)), repeat)
-        scratch = _buffer(f"scratch{c % BUFFERS}", 1 + part.size * (MAX_TOKEN + 1))
+        scratch = _buffer("scratch", 1 + part.size * (MAX_TOKEN + 1))
         lens = _buffer("lens", part.size)
         ends = np.empty(cuts.size - 1, np.int64)
         final = c1 == n

@@ -98,7 +98,7 @@ def write_grdecl(path, fields: Mapping, grid, *, repeat: bool = True, header: Ma
     """
     parts = _parts(fields, grid, repeat=repeat, header=header, grid_section=grid_section,
                    float_format=float_format, top=top, thickness=thickness)
-    return write_parts(path, parts, overlap=True)
+    return write_parts(path, parts)
 
 
 def grdecl_text(fields: Mapping, grid, *, repeat: bool = True, header: Mapping | None = None,
