@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from porevae.media.io import read_stack, read_volume, stored_stack
-from porevae.vae import FisherVAE, Trainer, decode_chunked, generate, generation_memory
+from porevae.vae import (
+    FisherVAE,
+    Trainer,
+    cut_probabilities,
+    decode_chunked,
+    generate,
+    generation_memory,
+)
 from porevae.vae.generation import (
     BLOCK,
     check_generation_memory,
@@ -146,6 +153,11 @@ def test_default_cut_is_the_recorded_data_porosity(tmp_path, rng):
     assert (got.reshape(3, -1).sum(1) == round(phi * np.prod(shape))).all()
     mean = generate(model, 3, shape, seed=2, cut="mean")
     probs = generate(model, 3, shape, seed=2, cut="none")
+    # the default is the connected cut of the probabilities; "data" their global threshold
+    np.testing.assert_array_equal(got, cut_probabilities(probs, "connected", porosity=phi))
+    plain = generate(model, 3, shape, seed=2, cut="data")
+    np.testing.assert_array_equal(plain, cut_probabilities(probs, "data", porosity=phi))
+    assert not np.array_equal(got, plain)  # so that the two assertions above tell them apart
     want = [round(float(p.mean(dtype=np.float64)) * p.size) for p in probs]
     assert mean.reshape(3, -1).sum(1).tolist() == want
     del model.data_info
@@ -154,7 +166,7 @@ def test_default_cut_is_the_recorded_data_porosity(tmp_path, rng):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"porosity": 1.5}, r"porosity must be in \(0, 1\), got 1.5"),
-    ({"cut": "half", "porosity": 0.2}, "porosity is the exact cut of cut='data'"),
+    ({"cut": "half", "porosity": 0.2}, "porosity is the exact count of cut='connected'"),
     ({"cut": "otsu"}, "cut must be one of"),
     ({"n": 0}, r"n must be in \[1, inf\]"),
     ({"chunk": 0}, r"chunk \(latent cells per axis\) must be in \[1, inf\]"),
@@ -207,7 +219,7 @@ def test_volume_larger_than_memory_path_local_and_dask(tmp_path, rng):
     local = read_volume(tmp_path / "v.h5")  # checksum verified
     assert stored_stack(tmp_path / "v.h5") is False
     assert info["porosity"] == local.mean() and local.sum() == round(0.3 * local.size)
-    whole = generate(model, 1, shape, seed=2, porosity=0.3)[0]
+    whole = generate(model, 1, shape, seed=2, porosity=0.3, cut="data")[0]  # its cut
     assert np.mean(local != whole) < 1e-3  # only ties within one histogram bin may differ
     generate_volume(model, tmp_path / "v.npy", shape, seed=2, porosity=0.3, chunk=3, jobs=2)
     assert np.array_equal(read_volume(tmp_path / "v.npy"), local)  # local processes: the same
@@ -268,7 +280,7 @@ def test_generate_command_refusals_come_before_loading(tmp_path, checkpoint, cap
 
     monkeypatch.setattr(porevae.vae, "load_model", no_load)
     for extra, message in ((["--porosity", "1.5"], r"porosity must be in (0, 1), got 1.5"),
-                           (["--cut", "half", "--porosity", "0.2"], "porosity is the exact cut"),
+                           (["--cut", "half", "--porosity", "0.2"], "porosity is the exact count"),
                            (["-n", "0"], "n must be in [1, inf]"),
                            (["--chunk", "0"], "chunk (latent cells per axis) must be"),
                            (["--shape", "16", "0", "16"], "shape entry (voxels) must be")):

@@ -25,7 +25,8 @@ def register(subparsers) -> None:
                     "sample differs from its interior) with a trained model, in chunks whose "
                     "result equals the whole-volume decode. Binary (Bernoulli) models write "
                     "uint8 0/1 (1 = pore) after --cut, by default each sample cut at the "
-                    "training data's porosity recorded in the checkpoint; Gaussian models "
+                    "training data's porosity recorded in the checkpoint, its pore space grown "
+                    "from its most probable voxels through connected ones; Gaussian models "
                     "write float32. Written through porevae.media.io, one sample at a time: the "
                     "volume (*shape) for -n 1, a stack (n, *shape) with its stack flag "
                     "otherwise, with a checksum (what `porevae stats` reads back). Every "
@@ -38,16 +39,19 @@ def register(subparsers) -> None:
     add_output(g, "output file: .npy, .tif, .raw (+ .json sidecar) or .h5")
     g.add_argument("--dataset", default="volume", help="HDF5 dataset name (default 'volume')")
     add_seed(g, what="latent noise")
-    g.add_argument("--cut", choices=CUT_RULES, default="data",
-                   help="binary samples from pore probabilities: data = each sample has exactly "
-                        "the training data's porosity, recorded in the checkpoint, or --porosity "
-                        "(default; a checkpoint without that record falls back to mean); mean = "
+    g.add_argument("--cut", choices=CUT_RULES, default="connected",
+                   help="binary samples from pore probabilities: connected = each sample has "
+                        "exactly the training data's porosity, recorded in the checkpoint, or "
+                        "--porosity, grown from its most probable half through face-connected "
+                        "voxels, so that isolated specks of unsure pore stay solid (default; a "
+                        "checkpoint without that record falls back to mean); data = the same "
+                        "porosity by a global threshold (the most probable voxels); mean = "
                         "each sample keeps its mean pore probability as porosity; half = "
                         "p >= 1/2; sample = a Bernoulli draw per voxel; none = float "
                         "probabilities")
     g.add_argument("--porosity", type=float,
-                   help="with --cut data (or mean): each sample gets exactly this porosity, in "
-                        "(0, 1) (default: the training data's)")
+                   help="with --cut connected, data or mean: each sample gets exactly this "
+                        "porosity, in (0, 1) (default: the training data's)")
     g.add_argument("--chunk", type=int, default=None,
                    help="latent cells per axis decoded at a time (default: the largest chunk "
                         "whose decoder activations fit in 1 GiB); the result does not depend "
@@ -116,17 +120,19 @@ def run_generate(args) -> int:
     # what needs the model, before decoding
     shape = check_shape(args.shape or model.config.shape, model.config.ndim)
     rule, porosity = resolve_cut(model, args.cut, porosity)
-    need = check_generation_memory(model, n, shape, args.chunk, rule is not None,
+    need = check_generation_memory(model, n, shape, args.chunk, rule,
                                    keep=Path(args.out).suffix.lower() in (".tif", ".tiff"))
     if Path(args.out).suffix.lower() not in HDF5_SUFFIXES:  # HDF5 is compressed: no bound
         check_disk(n * math.prod(shape) * (1 if rule is not None else 4), args.out, "--out")
     if rule is None:
         what = "float32 means"
-    elif rule == "data":
+    elif rule in ("connected", "data"):
         origin = "--porosity" if args.porosity is not None else \
             "the training data's, recorded in the checkpoint"
-        what = f"binary (1 = pore), each sample cut at porosity {porosity:.5f} ({origin})"
-    elif rule == "mean" and args.cut == "data":
+        how = "connected cut" if rule == "connected" else "global threshold"
+        what = (f"binary (1 = pore), each sample cut at porosity {porosity:.5f} ({origin}; "
+                f"{how})")
+    elif rule == "mean" and args.cut in ("connected", "data"):
         what = ("binary (1 = pore), each sample at its mean pore probability: the checkpoint "
                 "records no training-data porosity")
     else:

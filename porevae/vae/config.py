@@ -31,10 +31,10 @@ S2_CUTS = ("soft", "porosity")
 SCHEDULERS = ("none", "cosine")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 TRISTATE = ("auto", "on", "off")
-#: Cut rules of generation (:mod:`porevae.vae.binarize`): "data" (the exact cut at a given
-#: porosity: the training data's, by default), "mean", "half", "sample", and "none" (no cut: the
-#: probabilities).
-CUT_RULES = ("data", "mean", "half", "sample", "none")
+#: Cut rules of generation (:mod:`porevae.vae.binarize`): "connected" (the default: the
+#: connected cut at a given porosity, the training data's by default), "data" (the global
+#: threshold at that porosity), "mean", "half", "sample", and "none" (no cut: the probabilities).
+CUT_RULES = ("connected", "data", "mean", "half", "sample", "none")
 
 LOGVAR_LIMIT = 30.0
 #: Default descriptor-loss weight of Gaussian models (``s2_weight`` None) and default largest lag.

@@ -169,7 +169,7 @@ def run_rock_demo(out_dir, n: int = 8, size: int = 128, seed: int = 0,
     net = load_model(pretrained_path(model))
     t0 = time.perf_counter()
     given = porosity
-    rule, porosity = resolve_cut(net, "data", porosity)
+    rule, porosity = resolve_cut(net, "connected", porosity)
     samples = generate(net, n, (size,) * 3, seed=seed, porosity=porosity)
     seconds = time.perf_counter() - t0
     volume = berea()
@@ -262,12 +262,13 @@ def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int =
                          f"{min(volume.shape)}, got {size}")
     path = pretrained_path(source) if source in PRETRAINED else source
     model = load_model(path)
-    rule, cut = resolve_cut(model, "data", porosity)
+    rule, cut = resolve_cut(model, "connected", porosity)
     samples = generate(model, n, (size,) * 3, seed=seed, porosity=porosity, progress=progress)
     res = berea_comparison([s.astype(bool) for s in samples], real=volume, n_real=n_real,
                            seed=crop_seed, reference=name, flow=flow, progress=progress)
     how = "each sample's mean pore probability" if rule == "mean" else \
-        f"porosity {cut:.5f}" + (" (the training data's)" if porosity is None else "")
+        f"porosity {cut:.5f}" + (" (the training data's)" if porosity is None else "") + \
+        " by the connected cut"
     res["header"] = (f"{source} on {name}: cut at {how}, sample seed {seed}, crop seed "
                      f"{crop_seed}")
     return res

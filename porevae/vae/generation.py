@@ -46,7 +46,7 @@ from porevae._parallel import Runner
 from porevae._progress import progress as progress_bar
 from porevae._validation import available_memory, check_choice, check_int, format_bytes
 from porevae.media.io import StackWriter
-from porevae.vae.binarize import cut_probabilities
+from porevae.vae.binarize import EXACT_CUTS, cut_bytes, cut_probabilities
 from porevae.vae.config import CUT_RULES, ModelConfig
 from porevae.vae.models import VAE, evaluating
 from porevae.vae.nets import activation_bytes, fuses_head
@@ -83,13 +83,13 @@ def check_porosity(porosity, name: str = "porosity") -> float | None:
 def check_request(n, cut: str, porosity, chunk) -> tuple:
     """What :func:`generate` checks before it needs the model: ``n`` >= 1, ``cut`` one of
     :data:`~porevae.vae.config.CUT_RULES`, ``porosity`` in (0, 1) and only with the exact cuts
-    ("data", "mean"), ``chunk`` None or >= 1. Returns ``(n, porosity)``."""
+    ("connected", "data", "mean"), ``chunk`` None or >= 1. Returns ``(n, porosity)``."""
     n = check_int(n, "n", low=1)
     check_choice(cut, "cut", CUT_RULES)
     porosity = check_porosity(porosity)
-    if porosity is not None and cut not in ("data", "mean"):
-        raise ValueError(f"porosity is the exact cut of cut='data' (or 'mean'); got "
-                         f"cut={cut!r} with porosity={porosity}")
+    if porosity is not None and cut not in EXACT_CUTS:
+        raise ValueError(f"porosity is the exact count of cut='connected', 'data' or 'mean'; "
+                         f"got cut={cut!r} with porosity={porosity}")
     if chunk is not None:
         check_int(chunk, "chunk (latent cells per axis)", low=1)
     return n, porosity
@@ -107,18 +107,19 @@ def resolve_cut(model: VAE, cut: str, porosity) -> tuple:
     """The cut :func:`generate` applies: ``(rule, porosity)`` for
     :func:`~porevae.vae.binarize.cut_probabilities`, ``rule`` None for the float means.
 
-    Gaussian models and ``cut="none"`` keep the means. ``cut="data"`` (the default) is the exact
-    cut at ``porosity``, else at the training data's porosity (:func:`data_porosity`); a model
-    that records none falls back to ``"mean"`` (each sample keeps its mean pore probability).
+    Gaussian models and ``cut="none"`` keep the means. ``cut="connected"`` (the default) and
+    ``cut="data"`` cut at ``porosity``, else at the training data's porosity
+    (:func:`data_porosity`); a model that records none falls back to ``"mean"`` (each sample
+    keeps its mean pore probability).
     """
     if model.config.likelihood != "bernoulli" or cut == "none":
         if porosity is not None:
             raise ValueError("porosity needs a Bernoulli (binary) model and a cut other than "
                              "'none'")
         return None, None
-    if cut == "data":
+    if cut in ("connected", "data"):
         porosity = data_porosity(model) if porosity is None else porosity
-        return ("mean", None) if porosity is None else ("data", porosity)
+        return ("mean", None) if porosity is None else (cut, porosity)
     return cut, porosity
 
 
@@ -236,21 +237,24 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
 
 
 def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHUNK,
-                      binary: bool = True, keep: bool = True) -> dict:
+                      rule: str | None = "connected", keep: bool = True) -> dict:
     """Bytes that generating ``n`` samples of ``shape`` needs, before anything is allocated.
 
+    ``rule``: the cut (:data:`~porevae.vae.config.CUT_RULES`; None: the float means are kept).
     ``result``: the returned stack (n voxels-per-sample x 1 byte binary / 4 bytes float; 0 when
-    ``keep`` is False, e.g. streaming to a file); ``sample``: one sample's float32 mean plus the
-    float32 copy the exact cut partitions (binary); ``chunk``: the decoder's activations and the
-    latent noise of one chunk with its halo. ``total`` is their sum.
+    ``keep`` is False, e.g. streaming to a file); ``sample``: one sample's float32 mean plus what
+    its cut needs (:func:`~porevae.vae.binarize.cut_bytes`, at the training data's porosity);
+    ``chunk``: the decoder's activations and the latent noise of one chunk with its halo.
+    ``total`` is their sum.
     """
     shape = check_shape(shape, model.config.ndim)
     voxels = math.prod(shape)
     cells = model.latent_cells(shape)
     n_cells = _grown_cells(model, cells, auto_chunk(model, shape) if chunk is None else chunk)
+    binary = rule is not None
     parts = {
         "result": (n * voxels * (1 if binary else 4)) if keep else 0,
-        "sample": voxels * (8 if binary else 4),
+        "sample": 4 * voxels + (cut_bytes(rule, voxels, data_porosity(model)) if binary else 0),
         "chunk": activation_bytes(model.config, n_cells,
                                   fused_head=fuses_head(model.config, model.device))
         + 4 * model.config.latent_channels * n_cells,
@@ -259,11 +263,11 @@ def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHU
     return parts
 
 
-def check_generation_memory(model: VAE, n: int, shape, chunk=DEFAULT_CHUNK, binary=True,
+def check_generation_memory(model: VAE, n: int, shape, chunk=DEFAULT_CHUNK, rule="connected",
                             keep=True, limit: int | None = None) -> dict:
     """:func:`generation_memory`, refusing (MemoryError naming the bytes) what does not fit in
     ``limit`` bytes (default: the memory available to this process)."""
-    need = generation_memory(model, n, shape, chunk, binary, keep)
+    need = generation_memory(model, n, shape, chunk, rule, keep)
     limit = available_memory() if limit is None else int(limit)
     if need["total"] > limit:
         detail = ", ".join(f"{k} {format_bytes(v)}" for k, v in need.items() if k != "total")
@@ -290,7 +294,7 @@ def sample_means(model: VAE, n: int, shape=None, seed: int | None = None, device
     :meth:`VAE.sample`). The memory need is checked before allocating."""
     n, _ = check_request(n, "none", None, chunk)
     shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
-    check_generation_memory(model, n, shape, chunk, binary=False)
+    check_generation_memory(model, n, shape, chunk, rule=None)
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
     if device is not None and torch.device(device) != model.device:
@@ -304,17 +308,19 @@ def sample_means(model: VAE, n: int, shape=None, seed: int | None = None, device
 
 
 @torch.no_grad()
-def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "data",
+def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "connected",
              porosity: float | None = None, chunk: int | None = DEFAULT_CHUNK,
              progress: bool = False, writer=None, limit: int | None = None) -> np.ndarray | None:
     """``n`` samples of ``shape`` voxels from the prior, binarised by ``cut``.
 
-    cut : "data" (default) | "mean" | "half" | "sample" | "none" (see :func:`resolve_cut` and
-        :func:`~porevae.vae.binarize.cut_probabilities`): "data" makes exactly
-        round(P * voxels) voxels of each sample pore, P = ``porosity`` or else the training
-        data's porosity recorded in the checkpoint (a model without that record: each sample's
-        own mean pore probability, as "mean"). Gaussian models give the float32 mean.
-    porosity : float in (0, 1), optional (with "data" or "mean")
+    cut : "connected" (default) | "data" | "mean" | "half" | "sample" | "none" (see
+        :func:`resolve_cut` and :func:`~porevae.vae.binarize.cut_probabilities`): "connected"
+        and "data" make exactly round(P * voxels) voxels of each sample pore, P = ``porosity``
+        or else the training data's porosity recorded in the checkpoint (a model without that
+        record: each sample's own mean pore probability, as "mean"); "connected" grows the pore
+        space from its most probable half through connected voxels, "data" takes the most
+        probable voxels wherever they are. Gaussian models give the float32 mean.
+    porosity : float in (0, 1), optional (with "connected", "data" or "mean")
     writer : callable ``(index, sample) -> None``, optional
         Receives each finished sample (e.g. a :class:`porevae.media.io.StackWriter`); then
         nothing is kept and the function returns None, so the memory need is one sample plus
@@ -326,7 +332,7 @@ def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "data
     shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
     rule, porosity = resolve_cut(model, cut, porosity)
     binary = rule is not None
-    check_generation_memory(model, n, shape, chunk, binary, keep=writer is None, limit=limit)
+    check_generation_memory(model, n, shape, chunk, rule, keep=writer is None, limit=limit)
     result = None if writer is not None else np.empty(
         (n, *shape), dtype=np.uint8 if binary else np.float32)
     gen = torch.Generator().manual_seed(seed)
@@ -351,10 +357,10 @@ def generate_file(model: VAE, path, n: int = 1, shape=None, dataset: str = "volu
     time: the memory need is one sample plus one decoder chunk (TIFF assembles the file in
     memory). ``attrs`` (JSON) are kept with the data (the seed, the cut, ... by the CLI);
     ``kwargs``: those of :func:`generate`."""
-    n, porosity = check_request(n, kwargs.get("cut", "data"), kwargs.get("porosity"),
+    n, porosity = check_request(n, kwargs.get("cut", "connected"), kwargs.get("porosity"),
                                 kwargs.get("chunk"))
     shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
-    rule, _ = resolve_cut(model, kwargs.get("cut", "data"), porosity)
+    rule, _ = resolve_cut(model, kwargs.get("cut", "connected"), porosity)
     dtype = np.uint8 if rule is not None else np.float32
     with StackWriter(path, (n, *shape) if n > 1 else shape, dtype, dataset=dataset,
                      stack=n > 1, attrs=attrs) as w:
@@ -419,7 +425,9 @@ def generate_volume(model: VAE, path, shape, seed: int = 0, porosity: float | No
     depend on where the tasks run.
 
     The volume is sample 0 of ``seed``: its pore probabilities are those of
-    :func:`generate` (same latent noise, same chunk-exact decode). Binarisation hits
+    :func:`generate` (same latent noise, same chunk-exact decode). Binarisation is the global
+    threshold of ``cut="data"`` (the connected cut of :func:`generate`'s default needs the whole
+    volume in memory: this is what a volume larger than memory gets). It hits
     ``porosity`` (default: the training data's, :func:`data_porosity`) exactly in two passes:
     pass 1 sums per-chunk histograms of p (65536 bins) and finds the threshold bin; pass 2
     decodes again, slab by slab along axis 0 (one row of chunks), and writes p above that bin as
