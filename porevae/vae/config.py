@@ -38,7 +38,7 @@ CUT_RULES = ("connected", "data", "mean", "half", "sample", "none")
 
 LOGVAR_LIMIT = 30.0
 #: Default descriptor-loss weight of Gaussian models (``s2_weight`` None) and default largest lag.
-GAUSSIAN_S2_WEIGHT = 10.0
+GAUSSIAN_S2_WEIGHT = 3.0
 S2_RMAX = 16
 #: Fields of :class:`ModelConfig` that fix the networks' parameters (their names and shapes):
 #: weights transfer (``--init``) between configurations that agree on these.
@@ -126,12 +126,13 @@ class ModelConfig:
         Weight lambda of the descriptor loss on decoded *prior* samples (0 = off): lambda V
         sum_{r=0..s2_rmax} (S2_model(r) - S2_data(r))^2, S2 the two-point correlation along the
         axes (averaged over axes and over the prior batch) of the decoded pore probability
-        (Gaussian: of the standardised field, i.e. its covariance plus squared mean in units of
-        the data's variance), V the voxels of one crop. It makes z ~ N(0, I) decode to media
-        with the data's S2, fields with the data's variance and covariance. None (default):
-        0 for Bernoulli models, 10 for Gaussian ones (:data:`GAUSSIAN_S2_WEIGHT`; without it the
-        prior samples of a Gaussian model are close to the mean field: 96 % too little
-        variance in the README's example).
+        (Gaussian: the covariance of the standardised field over the prior batch, in amplitude
+        form, plus the squared mean field that all the prior samples share; see
+        :mod:`porevae.vae.models`), V the voxels of one crop. It makes z ~ N(0, I) decode to
+        media with the data's S2, fields with the data's variance and covariance. None
+        (default): 0 for Bernoulli models, 3 for Gaussian ones (:data:`GAUSSIAN_S2_WEIGHT`;
+        without it the prior samples of a Gaussian model are close to the mean field: 96 % too
+        little variance in the README's example).
     s2_rmax : int >= 1 | None
         Largest lag of the descriptor loss, voxels (at most size - 1 when s2_weight > 0).
         None (default): 16, or min(s2 shape) - 1 when that is smaller.

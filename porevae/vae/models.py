@@ -13,10 +13,15 @@ Loss (per batch of N samples; latent map of L = C x cells elements, V voxels per
     KL_n     = 0.5 sum_l (mu_nl^2 + sigma_nl^2 - 1 - logvar_nl)    (sum over all L elements)
     F_n      = (1/L) sum_l 1/sigma_nl^2          (fisher="location": mean over the L elements)
     D        = V sum_{r <= s2_rmax} (mean_m S2_m(r) - S2_data(r))^2   (prior samples m, if on)
-             = V sum_{r <= s2_rmax} (S2(r) / sqrt S2(0) - S2_data(r) / sqrt S2_data(0))^2
-                 (Gaussian, S2 = mean_m S2_m of the standardised fields: of degree 1 in
-                 the field's amplitude, so its gradient does not vanish at a collapsed,
-                 constant prior decode, where that of the quadratic S2 is zero)
+             = V sum_{r <= s2_rmax} (C(r) / sqrt C(0) - S2_data(r) / sqrt S2_data(0))^2 + V P
+                 (Gaussian: C = mean_m S2_m of the standardised prior decodes less their
+                 batch mean at each voxel, times M / (M - 1): the ensemble covariance, what
+                 varies with z; P = the unbiased estimate of the squared batch-mean field,
+                 averaged over the voxels (the data: 0). The amplitude form is of degree 1 in
+                 the field's amplitude, so its gradient does not vanish at a collapsed prior
+                 decode; the centring keeps a pattern shared by all samples from passing for
+                 variance: with the plain S2 an untrained decoder met the data's S2 with a
+                 constant -0.4 or period-2 stripes and stayed there 100-200 steps)
                + euler_weight V (mean_m chi_m / chi_data - 1)^2  (Euler densities, if on)
     total    = mean_n recon_n + beta_t mean_n KL_n + gamma |mean_n F_n - F*| + s2_weight D
     beta_t   = beta min(1, step / warmup)   (beta if warmup == 0; step = optimiser steps done)
@@ -60,6 +65,25 @@ def evaluating(module: nn.Module):
         yield
     finally:
         module.train(was)
+
+
+def _ensemble_split(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of M prior decodes (M, 1, *shape) of a Gaussian model (standardised units) ->
+    ``(image, pattern)``: ``image`` = (out - mean over the batch at each voxel) sqrt(M / (M - 1)),
+    whose S2 is an unbiased estimate of the ensemble covariance (what varies with z), and
+    ``pattern`` (M,), whose batch mean ``sum_{m != k} mean_v out_m out_k / (M (M - 1))`` is an
+    unbiased estimate of the squared ensemble mean field averaged over the voxels (0 for the
+    standardised data: stationary, mean 0). A pattern that every sample shares (a constant,
+    the stripes of the stride-2 layers of an untrained decoder) is thus no variance to the S2
+    term (it was, and an untrained decoder met the data's S2(0) with it) but costs its squared
+    amplitude. M = 1: ``out`` itself (S2 = covariance + squared mean) and a zero pattern."""
+    m = out.shape[0]
+    if m == 1:
+        return out, out.new_zeros(1)
+    total = out.sum(0, keepdim=True)
+    image = (out - total / m) * (m / (m - 1)) ** 0.5
+    pattern = (out * (total - out)).flatten(1).mean(1) / (m - 1)
+    return image, pattern
 
 
 class VAE(nn.Module):
@@ -303,10 +327,12 @@ class VAE(nn.Module):
         if self.config.s2_cut == "porosity":
             image = porosity_cut(out, float(self.s2_target[0]))
         elif self.config.likelihood == "gaussian":
-            image = out  # the mean in standardised units: S2 is the covariance + mean^2
+            image, pattern = _ensemble_split(out)
         else:
             image = self.mean_of(out)
         out = {"s2": s2_axes(image, self.config.s2_rmax)}
+        if self.config.likelihood == "gaussian":
+            out["pattern"] = pattern
         if self.config.euler_weight:
             out["euler"] = euler_density(image)
         return out
@@ -338,12 +364,13 @@ class VAE(nn.Module):
 
     def combine(self, terms: dict, step: int = 0, fisher_mean: torch.Tensor | None = None,
                 s2_mean: torch.Tensor | None = None,
-                euler_mean: torch.Tensor | None = None) -> dict:
+                euler_mean: torch.Tensor | None = None,
+                pattern_mean: torch.Tensor | None = None) -> dict:
         """Batch loss from per-sample terms: 0-d tensors ``total``, ``recon``, ``kl``,
         ``fisher`` (batch means), ``s2`` (descriptor loss D, 0 when off) and the float
-        ``beta_t``. ``fisher_mean`` / ``s2_mean`` / ``euler_mean`` replace the batch means of F
-        and of the prior S2 and Euler density (data-parallel training passes the means over
-        all processes)."""
+        ``beta_t``. ``fisher_mean`` / ``s2_mean`` / ``euler_mean`` / ``pattern_mean`` replace
+        the batch means of F and of the prior samples' S2, Euler density and (Gaussian)
+        ``pattern`` (data-parallel training passes the means over all processes)."""
         cfg = self.config
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         fbar = terms["fisher"].mean() if fisher_mean is None else fisher_mean
@@ -355,11 +382,14 @@ class VAE(nn.Module):
         if "s2" in terms:
             s2 = terms["s2"].mean(0) if s2_mean is None else s2_mean
             target = self.s2_target.to(s2.dtype)
-            if cfg.likelihood == "gaussian":  # amplitude form, see the module docstring
-                s2 = s2 / s2[0].clamp_min(torch.finfo(s2.dtype).tiny).sqrt()
-                target = target / target[0].sqrt()
             voxels = float(np.prod(terms["z"].shape[2:])) * cfg.factor**cfg.ndim
-            desc = voxels * ((s2 - target) ** 2).sum()
+            if cfg.likelihood == "gaussian":  # centred amplitude form, see the module docstring
+                pbar = terms["pattern"].mean() if pattern_mean is None else pattern_mean
+                s2 = s2 / s2[0].clamp_min(torch.finfo(s2.dtype).tiny).sqrt()
+                target = target / target[0].sqrt()  # the data's mean is 0 when standardised
+                desc = voxels * (((s2 - target) ** 2).sum() + pbar.to(s2.dtype))
+            else:
+                desc = voxels * ((s2 - target) ** 2).sum()
             if "euler" in terms:
                 chi = terms["euler"].mean() if euler_mean is None else euler_mean
                 desc = desc + cfg.euler_weight * voxels * (chi / self.euler_target - 1.0) ** 2

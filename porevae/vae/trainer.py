@@ -443,8 +443,10 @@ class Trainer:
         fbar = self._global_mean(terms["fisher"].mean(), grad=True)
         s2bar = self._global_mean(terms["s2"].mean(0), grad=True) if "s2" in terms else None
         ebar = self._global_mean(terms["euler"].mean(), grad=True) if "euler" in terms else None
+        pbar = self._global_mean(terms["pattern"].mean(), grad=True) \
+            if "pattern" in terms else None
         loss = self.model.combine(terms, self.step, fisher_mean=fbar, s2_mean=s2bar,
-                                  euler_mean=ebar)
+                                  euler_mean=ebar, pattern_mean=pbar)
         if not torch.isfinite(loss["total"].detach()).item():
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step + 1} (recon {loss['recon'].item():.4g}, "
