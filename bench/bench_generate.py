@@ -3,7 +3,7 @@ memory of a 512^3 volume, and the seam test.
 
     python -m bench.bench_generate [--model berea | --checkpoint PATH] [--threads N]
                                    [--sizes 128 256] [--big 512] [--seam 256] [--faces 8]
-                                   [--repeat 3]
+                                   [--seam-flow 256] [--repeat 3]
 
 - **speed**: porevae decodes a latent map of (ceil(n / 4) + 2 margin)^3 x 8 cells (the
   decoder's halo on each side: stationary samples) in chunks (the decoder's mean, i.e. pore
@@ -21,6 +21,8 @@ memory of a 512^3 volume, and the seam test.
   porosity and S2(r = 1..8) (mean over axes) of 32^3 windows centred on chunk corners (where
   three chunk borders meet) vs windows centred inside chunks: the differences of the means
   against their standard errors.
+- **seam flow** (``--seam-flow 256``): permeability along axis 0 of 64^3 windows of one 256^3
+  sample decoded in 64-voxel chunks, centred on chunk corners vs inside chunks.
 - **faces**: porosity of the voxel planes at depth 0..11 from the six faces minus the
   interior's, per sample, mean and standard error over ``faces`` samples of 128^3 (the
   stationarity bar of issue 26: within 0.01 over 8 samples). Grains of Berea span tens of
@@ -31,6 +33,7 @@ memory of a 512^3 volume, and the seam test.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -132,6 +135,27 @@ def seams(model, n, window=32, chunk=16):
             for nm, x, y, e in zip(names, b.mean(0), i.mean(0), se)], len(b), len(i)
 
 
+def seam_flow(model, n, window=64, chunk=16):
+    """Permeability along axis 0 (porevae's Stokes solver, default boundaries) of ``window``^3
+    sub-volumes of one ``n``^3 sample decoded in chunks of ``chunk`` latent cells: those centred
+    on chunk corners (three chunk borders cross them) vs those centred inside chunks. Returns
+    ``(border k list, interior k list)`` in voxel^2."""
+    from porevae.media import permeability
+    from porevae.vae import generate
+
+    vol = generate(model, 1, (n,) * 3, seed=3, chunk=chunk)[0].astype(bool)
+    step, h = chunk * model.config.factor, window // 2
+
+    def k(c):
+        w = vol[c[0] - h:c[0] + h, c[1] - h:c[1] + h, c[2] - h:c[2] + h]
+        return permeability(w, axis=0).k_voxel2
+
+    centres = {"border": range(step, n - h + 1, step),
+               "inner": range(step // 2, n - h + 1, step)}
+    return tuple([k(c) for c in itertools.product(centres[kind], repeat=3)
+                  if min(c) >= h] for kind in ("border", "inner"))
+
+
 def faces(model, n, count, depth=12, seed=11):
     """Per sample: porosity of the voxel planes at each depth 0..depth - 1 from the faces (the
     six faces pooled) minus the porosity of the interior (voxels farther than ``depth`` from
@@ -185,6 +209,9 @@ def main(argv=None) -> int:
                     help="edges of the speed table (none: skip it)")
     ap.add_argument("--big", type=int, default=512, help="edge of the memory test (0: skip)")
     ap.add_argument("--seam", type=int, default=256, help="edge of the seam test (0: skip)")
+    ap.add_argument("--seam-flow", type=int, default=0,
+                    help="edge of the seam permeability test (0: skip; 256: 27 + 64 Stokes "
+                         "solves of 64^3, a few minutes)")
     ap.add_argument("--faces", type=int, default=8,
                     help="samples of 128^3 for the face-plane porosity (0: skip; more than 8: "
                          "the first 8 are reported too)")
@@ -234,6 +261,15 @@ def main(argv=None) -> int:
         for r in rows:
             print(f"| {r['statistic']} | {r['border']:.5f} | {r['interior']:.5f} | "
                   f"{r['z']:+.2f} |")
+    if args.seam_flow:
+        border, inner = (np.array(x) for x in seam_flow(model, args.seam_flow))
+        se = np.sqrt(border.var(ddof=1) / len(border) + inner.var(ddof=1) / len(inner))
+        diff = border.mean() - inner.mean()
+        print(f"\nseams, permeability: {args.seam_flow}^3 sample, chunks of 64 voxels, k / dx^2 "
+              f"along axis 0 of 64^3 windows: {len(border)} on chunk corners "
+              f"{border.mean():.5f} ± {border.std(ddof=1):.5f}, {len(inner)} inside chunks "
+              f"{inner.mean():.5f} ± {inner.std(ddof=1):.5f} (mean ± std); difference "
+              f"{diff:+.5f}, z = {diff / se:+.2f}")
     if args.faces:
         res = faces(model, 128, args.faces)
         print("\nstationarity, samples of 128^3 at the default cut: porosity of the voxel "
