@@ -65,8 +65,8 @@ Accuracy (measured; the tests hold these)
   to the voxels' (|dc| <= 0.007, <= 0.002 from side 32 on) moves it < 0.05 %: Zick & Homsy /
   series = 1.0006 at c = 0.125 and 1.008 at 0.216, nearly constant over such a step. The offset
   depends on the TRT parameter (at a = 10, Lambda 1/4 gives +1.4 %, 1/12 +3.9 %); Lambda stays
-  3/16, which makes the slit exact. The cells of side >= 64 were solved as the quarter between
-  the symmetry planes with free-slip faces, at tau 5 (the same k as tau 0.57 and 1.5 to 2e-5,
+  3/16, which makes the slit exact. This study solved each cell as the quarter between the
+  symmetry planes with free-slip faces, at tau 5 (the same k as tau 0.57 and 1.5 to 2e-5,
   float64 to 1e-5, tol 1e-7 to 2e-6: the tests hold the quarter and tau at side 16; ``python -m
   bench.bench_permeability --spheres``);
   (these solved to tol 1e-6; at the default tol 1e-3 the slow modes of wide channels stop
@@ -82,16 +82,18 @@ Accuracy (measured; the tests hold these)
   value, refined 2x +20 % and +30 %, 4x +8.5 % and +14 % (``python -m bench.bench_permeability
   --refine 1 2 3 4``, 26 min on one shared core). k_inf is uncertain by a few per cent (the
   fitted orders do not support 2): the order 2 assumed instead gives a k_inf 3.7 % and 7.5 %
-  higher, and tol 1e-4 leaves the refined solves short (at r = 3 on (0,0,0) tol 1e-5 gives +0.12
-  %);
+  higher, while tol 1e-4 is enough: solved to tol 1e-5, k at r = 2 / 3 / 4 on (0,0,0) rises by
+  0.07 / 0.12 / 0.09 % and k_inf moves by -0.3 % (order 1.23);
 * against NASA PuMA (Q1-Q1 finite elements, minres tol 1e-8) on four 128^3 Berea crops, both
   periodic on all sides (``reservoir=0, lateral="periodic"``): porevae -13 to -27 % at the scan
   resolution. Neither is converged there, PuMA less: on the sub-crop (0,0,0) PuMA's k is +118 %
   above k_inf at the scan resolution (0.0392) and +35 % refined 2x (0.0244), porevae's +47 % and
   +20 %. Both solve the same Stokes problem on the same voxels, so a 5 % agreement at the scan
   resolution would need both throat errors to agree, which they do not; the gap closes with
-  refinement (-32 % native, -11 % at 2x). PuMA also gives a channel closed along the flow k =
-  0.0113 against 0.0569 open (exactly 0 here): bench/puma_reference.py --checks;
+  refinement (-32 % native, -11 % at 2x). PuMA was refined once only (2x: 418 s against 61 s);
+  its errors +118 % and +35 % fit an order of 1.7 if it tends to the same k_inf. PuMA also gives
+  a channel closed along the flow k = 0.0113 against 0.0569 open (exactly 0 here):
+  bench/puma_reference.py --checks;
 * float32 against float64 populations: 4e-7 relative on a random medium; the AA step against
   the two-lattice pull step in float64: 2e-6 (float32), 1e-12 (float64).
 
