@@ -53,9 +53,11 @@ def test_sample_cut_draws_bernoulli(rng):
 
 
 def connected_cut_reference(p, n_pore, seed_fraction):
-    """The connected cut by its definition: bisection on the rank m, SciPy's face-adjacency
-    labels of the first m voxels, the clusters holding a seed."""
-    order = np.argsort(-p.reshape(-1), kind="stable")
+    """The connected cut by its definition: ranks by p to 2^-16 (ties by position), bisection
+    on the rank m, SciPy's face-adjacency labels of the first m voxels, the clusters holding a
+    seed."""
+    level = np.floor(p.reshape(-1).astype(np.float32) * np.float32(65535))  # float32, as stated
+    order = np.argsort(-level, kind="stable")
     seeds = np.zeros(p.size, bool)
     seeds[order[:max(1, round(seed_fraction * n_pore))]] = True
 

@@ -25,21 +25,25 @@ def sweep(order, nx, ny, nz, n_seed, n_pore, out):
     or the most probable ones only); the first ``n_seed`` are seeds; a cluster (face adjacency)
     holding a seed is kept. The sweep stops at the first rank m where the kept clusters hold
     >= ``n_pore`` voxels and marks the first ``n_pore`` kept voxels of ``order[:m]``. Returns
-    False, marking nothing, when ``order`` ends before that rank. Memory: 9 bytes per voxel
-    (parent, size, flag)."""
+    False, marking nothing, when ``order`` ends before that rank.
+
+    Every seed is kept whatever its cluster, so the seeds need no union: they all hang from one
+    extra root (index nx ny nz), and a later voxel joins them through any seed it touches; the
+    kept voxels are then that root's cluster. Memory: 8 bytes per voxel (parent, size)."""
     size = nx * ny * nz
-    parent = np.full(size, -1, np.int32)
-    count = np.zeros(size, np.int32)
-    seeded = np.zeros(size, np.bool_)
-    kept = 0
-    m = -1
-    for r in range(order.size):
+    keep = size  # the root of every seed
+    parent = np.full(size + 1, -1, np.int32)
+    count = np.zeros(size + 1, np.int32)
+    parent[keep] = keep
+    n_seed = min(n_seed, order.size)
+    for r in range(n_seed):
+        parent[order[r]] = keep
+    count[keep] = n_seed
+    m = n_seed if n_seed >= n_pore else -1
+    for r in range(n_seed, order.size if m < 0 else 0):
         v = order[r]
         parent[v] = v
         count[v] = 1
-        if r < n_seed:
-            seeded[v] = True
-            kept += 1
         x, rest = divmod(v, ny * nz)
         y, z = divmod(rest, nz)
         for k in range(6):
@@ -73,14 +77,11 @@ def sweep(order, nx, ny, nz, n_seed, n_pore, out):
             b = _find(parent, v)
             if a == b:
                 continue
-            if seeded[a] != seeded[b]:
-                kept += count[b] if seeded[a] else count[a]
-            if count[a] < count[b]:
-                a, b = b, a
+            if b == keep or (a != keep and count[a] < count[b]):
+                a, b = b, a  # a: the root that stays (the seeds' root whenever it is one)
             parent[b] = a
             count[a] += count[b]
-            seeded[a] = seeded[a] or seeded[b]
-        if kept >= n_pore:
+        if count[keep] >= n_pore:
             m = r + 1
             break
     if m < 0:
@@ -90,7 +91,7 @@ def sweep(order, nx, ny, nz, n_seed, n_pore, out):
         if marked == n_pore:
             break
         v = order[r]
-        if seeded[_find(parent, v)]:
+        if _find(parent, v) == keep:
             out[v] = True
             marked += 1
     return True

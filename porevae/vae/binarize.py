@@ -38,32 +38,35 @@ EXACT_CUTS = ("connected", "data", "mean")
 def cut_bytes(rule: str, voxels: int, porosity: float | None = None) -> int:
     """Bytes that cutting one sample of ``voxels`` by ``rule`` needs besides its float32
     probabilities and the output (a bound): the exact cuts' float32 partition copy (4 per
-    voxel); the connected cut adds a candidate mask (1), its union-find (9) and the sorted
-    candidates (28 per candidate, up to 2.5 x porosity of the voxels; ``porosity`` None: 0.5).
+    voxel); the connected cut instead its rank key and temporaries (9), its union-find (8) and
+    the sorted candidates (26 per candidate, up to 2.5 x porosity of the voxels; ``porosity``
+    None: 0.5).
     """
     if rule != "connected":
         return 4 * voxels
     share = min(1.0, 2.5 * (0.5 if porosity is None else porosity))
-    return int(voxels * (14 + 28 * share))
+    return int(voxels * (17 + 26 * share))
 
 
 def connected_cut(prob: np.ndarray, n_pore: int, seed_fraction: float = SEED_FRACTION
                   ) -> np.ndarray:
-    """Bool array like ``prob`` (1-, 2- or 3-D) with exactly ``n_pore`` pore voxels, grown from
-    the most probable ones through face-connected voxels (hysteresis thresholding at an exact
-    count).
+    """Bool array like ``prob`` (1-, 2- or 3-D, values in [0, 1]) with exactly ``n_pore`` pore
+    voxels, grown from the most probable ones through face-connected voxels (hysteresis
+    thresholding at an exact count).
 
-    Voxels are ranked by decreasing ``p`` (ties by position, C order, as :func:`exact_cut`);
-    the first ``s = max(1, round(seed_fraction * n_pore))`` are seeds. For a rank m, the
-    candidates are the first m voxels and the kept set K_m is the union of their
-    face-connected clusters that hold a seed. With m* the least m where |K_m| >= n_pore, the
-    result is the first ``n_pore`` voxels of K_m* in rank order. So a cluster of voxels above the
-    final threshold that no seed reaches (a speck of moderate ``p``: a pore the model is unsure
-    of) stays solid, and its volume goes to the voxels that extend the seeded pore space.
-    ``seed_fraction`` 1 is :func:`exact_cut`; smaller values remove more of the unsure clusters.
-    Cost: one stable argsort and one union-find sweep (Numba, :mod:`porevae.vae._connected_cut`),
-    ~ 9 bytes per voxel and 12 per candidate besides the output; about 0.15 s for 128^3 on
-    one core.
+    Voxels are ranked by decreasing ``p`` read to 2^-16 (the key ``floor(p * 65535)``; ties,
+    i.e. values closer than 1.5e-5, by position in C order: the bins of the streamed cut of
+    :func:`porevae.vae.generation.generate_volume`); the first ``s = max(1, round(seed_fraction
+    * n_pore))`` are seeds. For a rank m, the candidates are the first m voxels and the kept set
+    K_m is the union of their face-connected clusters that hold a seed. With m* the least m
+    where |K_m| >= n_pore, the result is the first ``n_pore`` voxels of K_m* in rank order. So a
+    cluster of voxels above the final threshold that no seed reaches (a speck of moderate
+    ``p``: a pore the model is unsure of) stays solid, and its volume goes to the voxels that
+    extend the seeded pore space. ``seed_fraction`` 1 is the global threshold (:func:`exact_cut`
+    up to the 2^-16 ranking); smaller values remove more of the unsure clusters.
+    Cost: a histogram and a radix sort of the 1.25 n_pore most probable voxels, one union-find
+    sweep over the ranks past the seeds (Numba, :mod:`porevae.vae._connected_cut`); memory ~ 17
+    bytes per voxel and 26 per candidate besides the output (:func:`cut_bytes`).
     """
     from porevae.vae import _connected_cut
 
@@ -75,20 +78,28 @@ def connected_cut(prob: np.ndarray, n_pore: int, seed_fraction: float = SEED_FRA
         raise ValueError(f"seed_fraction must be in (0, 1], got {seed_fraction!r}")
     if arr.ndim not in (1, 2, 3):
         raise ValueError(f"prob must be 1-, 2- or 3-D, got shape {arr.shape}")
-    flat = arr.reshape(-1)
     out = np.zeros(size, dtype=bool)
+    if not n_pore:
+        return out.reshape(arr.shape)
+    key = rank_key(arr).reshape(-1)  # ascending key = decreasing p
+    above = np.cumsum(np.bincount(key, minlength=1 << 16))  # voxels with key <= k
     n_seed = max(1, round(seed_fraction * n_pore))
     nx, ny, nz = (1,) * (3 - arr.ndim) + arr.shape
     take = min(size, n_pore + n_pore // 4)  # the rank m* is ~ 1.0-1.1 n_pore on decoded media
-    while n_pore:
-        # the voxels at or above the take-th largest p (ties included), in rank order
-        low = np.partition(flat, size - take)[size - take]
-        top = np.flatnonzero(flat >= low)
-        order = top[np.argsort(-flat[top], kind="stable")]
+    while True:
+        # every voxel of the bins that hold the `take` most probable ones, in rank order
+        top = np.flatnonzero(key <= np.searchsorted(above, take))
+        order = top[np.argsort(key[top], kind="stable")]
         if _connected_cut.sweep(order, nx, ny, nz, n_seed, n_pore, out) or take == size:
-            break
+            return out.reshape(arr.shape)
         take = min(size, 2 * take)
-    return out.reshape(arr.shape)
+
+
+def rank_key(prob: np.ndarray) -> np.ndarray:
+    """uint16 ``65535 - floor(p * 65535)`` (p clipped to [0, 1]): the connected cut's ranking
+    key, ascending from the most probable voxel."""
+    q = np.clip(np.asarray(prob, dtype=np.float32), 0.0, 1.0) * np.float32(65535)
+    return (np.uint16(65535) - q.astype(np.uint16)).astype(np.uint16)
 
 
 def cut_probabilities(prob, rule: str = "mean", porosity: float | None = None,
