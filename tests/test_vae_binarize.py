@@ -99,7 +99,7 @@ def test_connected_cut_drops_an_unseeded_speck_and_grows_the_seeded_pore():
     p[9:11, 9:11, 9:11] = 0.5  # an unsure speck of 8 voxels, apart
     plain = exact_cut(p, 72)
     assert plain[9:11, 9:11, 9:11].all() and not plain[1].any()
-    got = connected_cut(p, 72)  # seeds: the 36 most probable voxels, all in the big pore
+    got = connected_cut(p, 72)  # seeds: the 50 most probable voxels, all in the big pore
     assert not got[9:11, 9:11, 9:11].any() and got[2:6, 2:6, 2:6].all()
     assert got[1].sum() == 8 and got.sum() == 72
     assert cut_probabilities(p[None], "connected", porosity=72 / p.size)[0].sum() == 72

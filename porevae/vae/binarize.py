@@ -30,7 +30,7 @@ def exact_cut(prob: np.ndarray, n_pore: int) -> np.ndarray:
 
 
 #: Fraction of the pore voxels of the connected cut that seed it (its most probable voxels).
-SEED_FRACTION = 0.5
+SEED_FRACTION = 0.7
 #: The cuts that make an exact number of pore voxels (``porosity`` applies to them).
 EXACT_CUTS = ("connected", "data", "mean")
 
@@ -110,7 +110,7 @@ def cut_probabilities(prob, rule: str = "mean", porosity: float | None = None,
     ``rule="connected"``: the connected cut (:func:`connected_cut`) of each sample at
     ``porosity`` (required; generation passes the training data's porosity,
     :func:`porevae.vae.generation.resolve_cut`): exactly ``round(porosity * size)`` pore voxels,
-    grown from the most probable half of them through face-connected voxels.
+    grown from the most probable 70 % of them through face-connected voxels.
     ``rule="data"``: the exact cut at ``porosity`` (required): the ``round(porosity * size)``
     voxels of highest ``p`` of each sample are pore (ties by position), a global threshold.
     ``rule="half"``: pore where ``p >= 1/2``, the most probable phase voxel by voxel. A decoder

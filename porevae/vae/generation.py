@@ -318,7 +318,7 @@ def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "conn
         and "data" make exactly round(P * voxels) voxels of each sample pore, P = ``porosity``
         or else the training data's porosity recorded in the checkpoint (a model without that
         record: each sample's own mean pore probability, as "mean"); "connected" grows the pore
-        space from its most probable half through connected voxels, "data" takes the most
+        space from its most probable 70 % through connected voxels, "data" takes the most
         probable voxels wherever they are. Gaussian models give the float32 mean.
     porosity : float in (0, 1), optional (with "connected", "data" or "mean")
     writer : callable ``(index, sample) -> None``, optional
