@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     g.add_argument("--cut", choices=CUT_RULES, default="connected",
                    help="binary samples from pore probabilities: connected = each sample has "
                         "exactly the training data's porosity, recorded in the checkpoint, or "
-                        "--porosity, grown from its most probable 70 % through face-connected "
+                        "--porosity, grown from its most probable 70 %% through face-connected "
                         "voxels, so that isolated specks of unsure pore stay solid (default; a "
                         "checkpoint without that record falls back to mean); data = the same "
                         "porosity by a global threshold (the most probable voxels); mean = "
