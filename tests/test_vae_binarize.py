@@ -110,5 +110,7 @@ def test_connected_cut_refuses_bad_input():
         connected_cut(np.zeros((4, 4)), 3, 0.0)
     with pytest.raises(ValueError, match="n_pore must be in"):
         connected_cut(np.zeros((4, 4)), 17)
+    with pytest.raises(ValueError, match=r"fewer than 2\*\*31 - 1"):  # int32 union-find
+        connected_cut(np.broadcast_to(np.float32(0.5), (2**31,)), 10)
     with pytest.raises(ValueError, match="needs porosity"):
         cut_probabilities(np.zeros((1, 4, 4)), "connected")

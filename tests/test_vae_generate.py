@@ -197,6 +197,13 @@ def test_oversize_generation_refused_before_allocation(rng):
     need = generation_memory(model, 100_000_000, (32, 32, 32))
     assert need["result"] == 100_000_000 * 32**3
     assert generation_memory(model, 10, (64,) * 3, keep=False)["result"] == 0
+    # the connected cut's plan follows the porosity asked for; the global threshold's does not
+    plan = {(rule, phi): generation_memory(model, 1, (64,) * 3, rule=rule, porosity=phi)["sample"]
+            for rule in ("connected", "data") for phi in (0.1, 0.4)}
+    voxels = 64**3
+    assert plan["connected", 0.1] == 4 * voxels + int(voxels * (17 + 26 * 0.25))
+    assert plan["connected", 0.4] == 4 * voxels + voxels * (17 + 26)
+    assert plan["data", 0.1] == plan["data", 0.4] == 8 * voxels
 
 
 @pytest.mark.parametrize("suffix", [".h5", ".tif", ".npy", ".raw"])

@@ -120,7 +120,7 @@ def run_generate(args) -> int:
     # what needs the model, before decoding
     shape = check_shape(args.shape or model.config.shape, model.config.ndim)
     rule, porosity = resolve_cut(model, args.cut, porosity)
-    need = check_generation_memory(model, n, shape, args.chunk, rule,
+    need = check_generation_memory(model, n, shape, args.chunk, rule, porosity=porosity,
                                    keep=Path(args.out).suffix.lower() in (".tif", ".tiff"))
     if Path(args.out).suffix.lower() not in HDF5_SUFFIXES:  # HDF5 is compressed: no bound
         check_disk(n * math.prod(shape) * (1 if rule is not None else 4), args.out, "--out")

@@ -78,6 +78,9 @@ def connected_cut(prob: np.ndarray, n_pore: int, seed_fraction: float = SEED_FRA
         raise ValueError(f"seed_fraction must be in (0, 1], got {seed_fraction!r}")
     if arr.ndim not in (1, 2, 3):
         raise ValueError(f"prob must be 1-, 2- or 3-D, got shape {arr.shape}")
+    if size >= 2**31 - 1:  # the union-find's int32 indices (and its one extra root)
+        raise ValueError(f"prob has {size} voxels; the connected cut takes fewer than 2**31 - 1 "
+                         f"(cut='data' takes any size)")
     out = np.zeros(size, dtype=bool)
     if not n_pore:
         return out.reshape(arr.shape)

@@ -237,13 +237,15 @@ def decode_chunked(model: VAE, latent, shape, chunk: int | None = DEFAULT_CHUNK,
 
 
 def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHUNK,
-                      rule: str | None = "connected", keep: bool = True) -> dict:
+                      rule: str | None = "connected", keep: bool = True,
+                      porosity: float | None = None) -> dict:
     """Bytes that generating ``n`` samples of ``shape`` needs, before anything is allocated.
 
     ``rule``: the cut (:data:`~porevae.vae.config.CUT_RULES`; None: the float means are kept).
     ``result``: the returned stack (n voxels-per-sample x 1 byte binary / 4 bytes float; 0 when
     ``keep`` is False, e.g. streaming to a file); ``sample``: one sample's float32 mean plus what
-    its cut needs (:func:`~porevae.vae.binarize.cut_bytes`, at the training data's porosity);
+    its cut needs (:func:`~porevae.vae.binarize.cut_bytes`, at ``porosity``, by default the
+    training data's);
     ``chunk``: the decoder's activations and the latent noise of one chunk with its halo.
     ``total`` is their sum.
     """
@@ -254,7 +256,8 @@ def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHU
     binary = rule is not None
     parts = {
         "result": (n * voxels * (1 if binary else 4)) if keep else 0,
-        "sample": 4 * voxels + (cut_bytes(rule, voxels, data_porosity(model)) if binary else 0),
+        "sample": 4 * voxels + (cut_bytes(rule, voxels, data_porosity(model) if porosity is None
+                                          else porosity) if binary else 0),
         "chunk": activation_bytes(model.config, n_cells,
                                   fused_head=fuses_head(model.config, model.device))
         + 4 * model.config.latent_channels * n_cells,
@@ -264,10 +267,11 @@ def generation_memory(model: VAE, n: int, shape, chunk: int | None = DEFAULT_CHU
 
 
 def check_generation_memory(model: VAE, n: int, shape, chunk=DEFAULT_CHUNK, rule="connected",
-                            keep=True, limit: int | None = None) -> dict:
+                            keep=True, limit: int | None = None,
+                            porosity: float | None = None) -> dict:
     """:func:`generation_memory`, refusing (MemoryError naming the bytes) what does not fit in
     ``limit`` bytes (default: the memory available to this process)."""
-    need = generation_memory(model, n, shape, chunk, rule, keep)
+    need = generation_memory(model, n, shape, chunk, rule, keep, porosity)
     limit = available_memory() if limit is None else int(limit)
     if need["total"] > limit:
         detail = ", ".join(f"{k} {format_bytes(v)}" for k, v in need.items() if k != "total")
@@ -332,7 +336,8 @@ def generate(model: VAE, n: int = 1, shape=None, seed: int = 0, cut: str = "conn
     shape = check_shape(model.config.shape if shape is None else shape, model.config.ndim)
     rule, porosity = resolve_cut(model, cut, porosity)
     binary = rule is not None
-    check_generation_memory(model, n, shape, chunk, rule, keep=writer is None, limit=limit)
+    check_generation_memory(model, n, shape, chunk, rule, keep=writer is None, limit=limit,
+                            porosity=porosity)
     result = None if writer is not None else np.empty(
         (n, *shape), dtype=np.uint8 if binary else np.float32)
     gen = torch.Generator().manual_seed(seed)
