@@ -308,3 +308,16 @@ def test_generate_command_default_is_the_training_porosity(tmp_path, checkpoint,
     assert "the training data's, recorded in the checkpoint" in capsys.readouterr().out
     got = read_stack(out)
     assert (got.reshape(2, -1).sum(1) == round(phi * 16**3)).all()
+    # the command's default is the connected cut of the probabilities, --cut data their global
+    # threshold, both at the recorded porosity
+    from porevae.vae import load_model
+
+    probs = generate(load_model(checkpoint), 2, (16,) * 3, seed=0, cut="none")
+    np.testing.assert_array_equal(got, cut_probabilities(probs, "connected", porosity=phi))
+    plain = tmp_path / "plain.npy"
+    assert main(["generate", str(checkpoint), "-n", "2", "--shape", "16", "--out", str(plain),
+                 "--cut", "data", "--no-progress"]) == 0
+    assert "global threshold" in capsys.readouterr().out
+    np.testing.assert_array_equal(read_stack(plain),
+                                  cut_probabilities(probs, "data", porosity=phi))
+    assert not np.array_equal(read_stack(plain), got)
