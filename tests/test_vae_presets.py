@@ -27,7 +27,7 @@ def test_rock_stages_are_their_files_and_the_shipped_recipe():
     for stage, path in zip(stages, preset_files("rock")):
         assert stage.config == load_config(path)  # --config FILE trains the same stage
     one, two, three = (s.config for s in stages)
-    arch = {"kind": "fisher", "size": (64, 64, 64), "depth": 2, "channels": 8,
+    arch = {"kind": "fisher", "depth": 2, "channels": 8,
             "max_channels": 48, "latent_channels": 8, "blocks": 1, "latent_blocks": 4,
             "gamma": 1000.0, "s2_weight": 10.0}
     for cfg in (one, two, three):
@@ -36,15 +36,17 @@ def test_rock_stages_are_their_files_and_the_shipped_recipe():
         t = cfg.train
         assert (t.batch_size, t.prior_batch, t.scheduler, t.min_lr_ratio, t.seed) == \
             (3, 3, "cosine", 0.1, 0)
+    # progressive crops: stage 1 on 48^3 (0.45x the cost of a 64^3 step), stages 2-3 on 64^3
+    assert [cfg.model.shape for cfg in (one, two, three)] == [(48,) * 3, (64,) * 3, (64,) * 3]
     assert (one.model.s2_cut, one.model.s2_rmax, one.train.steps, one.train.lr) == \
         ("soft", 24, 2000, 1e-3)
     assert (two.model.s2_cut, two.model.s2_rmax, two.train.steps, two.train.lr) == \
-        ("porosity", 32, 600, 3e-4)
+        ("porosity", 32, 400, 3e-4)
     assert (three.model.s2_cut, three.model.s2_rmax, three.train.steps, three.train.lr) == \
-        ("porosity", 32, 600, 1e-4)
+        ("porosity", 32, 300, 1e-4)
     # the log line names what the stage optimises: its own loss, with its weights
     line = describe(stages[1], 2, 3)
-    assert line.startswith("stage 2/3 2-cut: 600 steps of 3 crops 64x64x64, lr 0.0003 cosine")
+    assert line.startswith("stage 2/3 2-cut: 400 steps of 3 crops 64x64x64, lr 0.0003 cosine")
     assert "1000 |mean_n F_n - 5|" in line and "10 D" in line and "exact-porosity cut" in line
     assert "lags 0..32" in line
     # an override reaches every stage and changes what the line claims
@@ -134,12 +136,16 @@ def test_cli_preset_runs_every_stage_and_resumes(tmp_path, rng, capsys):
 def test_rock_preset_is_the_shipped_berea_models_recipe():
     """The shipped Berea model is the rock preset's last stage: the same architecture and loss
     (obs_std aside: a Bernoulli model has none) and the same training settings (device and
-    progress aside), so the model card can cite ``porevae train ... --preset rock``."""
+    progress aside), but for the number of steps: the weights predate the preset's faster
+    schedule (their stage 3 ran 600 steps, the model card gives the commands), so the model card
+    can cite ``porevae train ... --preset rock``."""
     from porevae.data import pretrained_path
 
     ck = load_checkpoint(pretrained_path("berea"))
     last = load_preset("rock")[-1].config
     model = {k: v for k, v in last.model.to_dict().items() if k != "obs_std"}
     assert {k: ck["model_config"][k] for k in model} == model
-    train = {k: v for k, v in last.train.to_dict().items() if k not in ("device", "progress")}
+    train = {k: v for k, v in last.train.to_dict().items()
+             if k not in ("device", "progress", "steps")}
     assert {k: ck["train_config"][k] for k in train} == train
+    assert (ck["train_config"]["steps"], last.train.steps) == (600, 300)
