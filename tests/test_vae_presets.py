@@ -115,10 +115,13 @@ def test_cli_preset_runs_every_stage_and_resumes(tmp_path, rng, capsys):
     stage_lines = [line for line in out.splitlines() if line.startswith("stage ")]
     assert len(stage_lines) == 3 and all("optimises" in line for line in stage_lines)
     assert "pore = 1 (porevae's convention" in out
+    # spheres of radius 3: a mean pore chord under 8 voxels, so the latent cell is 2, not 4
+    assert "latent cell f = 2 voxels: the data's mean pore chord is " in out
     run = tmp_path / "run"
     record = json.loads((run / "preset.json").read_text())
     assert record["preset"] == "rock" and [s["name"] for s in record["stages"]] == \
         ["1-soft", "2-cut", "3-cut-fine"]
+    assert [s["model"]["depth"] for s in record["stages"]] == [1, 1, 1]
     for name in ("1-soft", "2-cut", "3-cut-fine"):
         assert load_checkpoint(run / name)["step"] == 2
     model = load_model(run)
@@ -131,6 +134,41 @@ def test_cli_preset_runs_every_stage_and_resumes(tmp_path, rng, capsys):
     assert "--lr 0.1" in err and len(err.strip().splitlines()) == 1
     assert main(argv[:4] + ["--resume", "--no-progress"]) == 0  # the run's own settings
     assert capsys.readouterr().out.count("done (2 steps), kept") == 3
+
+
+def test_latent_depth_fits_two_cells_in_the_mean_pore_chord():
+    """The depth of a preset's model: the largest f = 2**d (d <= the stage files') with
+    2 f <= the mean pore chord 4 phi / Sv, the judge's (scalar_statistics); pooled over
+    volumes by their voxels; the CLI's --depth and --init keep the architecture."""
+    from porevae.media import overlapping_spheres
+    from porevae.media.report import scalar_statistics
+    from porevae.vae.presets import latent_depth
+
+    fine = overlapping_spheres((48, 48, 48), 0.4, 3.0, periodic=True, seed=1)
+    coarse = overlapping_spheres((48, 48, 48), 0.4, 8.0, periodic=True, seed=2)
+    for vol, most, want in ((fine, 2, 1), (coarse, 2, 2), (coarse, 3, 2), (coarse, 1, 1)):
+        depth, chord = latent_depth([vol], most)
+        assert chord == pytest.approx(scalar_statistics(vol)["mean_pore_chord"], rel=1e-12)
+        assert depth == want and (depth == 1 or 2 * 2**depth <= chord < 4 * 2**depth
+                                  or depth == most), (chord, depth)
+    c_fine, c_coarse = latent_depth([fine], 2)[1], latent_depth([coarse], 2)[1]
+    assert c_fine < 8 <= c_coarse  # the two media straddle the rule
+    both = latent_depth([fine, coarse[:24]], 2)[1]
+    assert c_fine < both < c_coarse
+    assert latent_depth([np.ones((16, 16), bool)], 2) == (2, float("inf"))
+
+
+def test_cli_preset_depth_flag_and_init_keep_the_architecture(tmp_path, rng, capsys):
+    np.save(tmp_path / "rock.npy", _volume(rng).astype(np.uint8))
+    base = ["train", str(tmp_path / "rock.npy"), "--preset", "rock", "--size", "16",
+            "--s2-rmax", "7", "--steps", "1", "--batch-size", "1", "--prior-batch", "1",
+            "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "a"), "--depth", "2"]) == 0
+    assert "latent cell" not in capsys.readouterr().out
+    assert load_model(tmp_path / "a").config.depth == 2
+    assert main(base + ["--out", str(tmp_path / "b"), "--init", str(tmp_path / "a")]) == 0
+    assert "latent cell" not in capsys.readouterr().out
+    assert load_model(tmp_path / "b").config.depth == 2
 
 
 def test_rock_preset_is_the_shipped_berea_models_recipe():

@@ -102,8 +102,9 @@ def register(subparsers) -> None:
                     "axes: an image; 3: a volume; 4: a stack of volumes; a stack that porevae "
                     "wrote is read as its images). Configuration: --preset NAME (a recipe of "
                     "stages shipped in porevae/vae/presets; 'rock' is the shipped Berea "
-                    "model's: 2000 steps of 48^3 crops, then 400 + 300 of 64^3, about 16 "
-                    "minutes on 2 CPU cores), "
+                    "model's: 2000 steps of 48^3 crops, then 400 + 300 of 64^3, about 18 "
+                    "minutes on 2 CPU cores; a preset sizes the latent cell to the data's mean "
+                    "pore chord unless --depth or --init), "
                     "or a TOML file with [model] and [train] tables (keys = "
                     "porevae.vae.ModelConfig / TrainConfig fields; a preset's stage file is one), "
                     "and the flags below, which win (with --preset: in every stage). Writes "
@@ -305,7 +306,7 @@ def run_train(args) -> int:
     from porevae.vae import Trainer, build_model
     from porevae.vae.config import config_from_dict
     from porevae.vae.data import CropSampler
-    from porevae.vae.presets import load_preset, train_stages
+    from porevae.vae.presets import latent_depth, load_preset, train_stages
     from porevae.vae.trainer import (
         apply_weights,
         init_checkpoint,
@@ -335,6 +336,16 @@ def run_train(args) -> int:
         raise ValueError(f"the data have {ndim} spatial axes, the run in {str(out)!r} "
                          f"{first.model.ndim}")
     arrays, said = segment_data(arrays, args.data, args.pore_value, first.model.likelihood)
+    if preset and not args.resume and not args.init and "depth" not in over["model"] and \
+            first.model.likelihood == "bernoulli":
+        depth, chord = latent_depth(arrays, first.model.depth)
+        said.append(f"latent cell f = {2**depth} voxels: the data's mean pore chord is "
+                    f"{chord:.1f} voxels and a pore spans two cells (f <= chord / 2, at most "
+                    f"{first.model.factor}; --depth sets it)")
+        if depth != first.model.depth:
+            over["model"]["depth"] = depth
+            plan = load_preset(preset, over)
+            first = plan[0].config
     weights = init_checkpoint(args.init, first.model) if args.init else None
     device = resolve_device(first.train.device)
     init_distributed(device)

@@ -3,10 +3,16 @@ complete TOML config (``[stage] about``, ``[model]``, ``[train]``) in
 ``porevae/vae/presets/NAME/``, run in file-name order.
 
 ``rock`` is the recipe of the shipped Berea model (``porevae/data/models/berea/README.md``):
-a Fisher VAE (gamma 1000) with an S2 descriptor loss on decoded prior samples, 2000 steps on the
-soft pore probability, then 600 + 600 steps on the exact-porosity cut at lower learning rates.
+a Fisher VAE (gamma 1000) with an S2 descriptor loss on decoded prior samples, 2000 steps of 48³
+crops on the soft pore probability, then 400 + 300 steps of 64³ crops on the exact-porosity cut
+at lower learning rates (about 18 minutes on 2 CPU cores).
 ``porevae train ROCK.tif --out run --preset rock`` runs it (:func:`train_stages`); each stage
 file is also a ``--config`` of its own.
+
+A preset sizes the latent cell to the data (:func:`latent_depth`): the stage files' ``depth`` is
+the largest it takes, and a medium whose mean pore chord is under two such cells gets a smaller
+one, unless ``--depth`` or ``--init`` fixes the architecture (the rock preset's f = 4 gave the
+sphere medium, pores 6.3 voxels across, Euler +36 %; f = 2 gave −12 %).
 
 A run of a preset is a folder::
 
@@ -70,6 +76,27 @@ def _merge(data: dict, overrides: dict | None) -> dict:
     for table, values in (overrides or {}).items():
         out.setdefault(table, {}).update(values)
     return out
+
+
+def latent_depth(volumes, most: int) -> tuple[int, float]:
+    """The depth of a preset's model for binary ``volumes`` (arrays, 1 = pore, 2-D or 3-D):
+    the largest ``d`` in ``[1, most]`` whose latent cell ``f = 2**d`` fits twice in the data's
+    mean pore chord ``c = 4 phi / Sv`` (3-D; ``pi phi / Sv`` in 2-D; voxels, the judge's
+    ``mean_pore_chord``, phi and Sv pooled over the volumes by their voxels): ``2 f <= c``, so
+    that a pore spans two cells. Returns ``(d, c)``; a volume without interface gives ``most``.
+    """
+    import numpy as np
+
+    from porevae.media import porosity, specific_surface
+
+    sizes = np.array([np.size(v) for v in volumes], dtype=float)
+    phi = np.dot(sizes, [porosity(v) for v in volumes]) / sizes.sum()
+    sv = np.dot(sizes, [specific_surface(v) for v in volumes]) / sizes.sum()
+    chord = (4.0 if np.ndim(volumes[0]) == 3 else np.pi) * phi / sv if sv > 0 else np.inf
+    depth = most
+    while depth > 1 and 2 * 2**depth > chord:
+        depth -= 1
+    return depth, float(chord)
 
 
 def load_preset(name: str, overrides: dict | None = None) -> list[Stage]:
