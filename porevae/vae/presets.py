@@ -12,7 +12,7 @@ file is also a ``--config`` of its own.
 A preset sizes the latent cell to the data (:func:`latent_depth`): the stage files' ``depth`` is
 the largest it takes, and a medium whose mean pore chord is under two such cells gets a smaller
 one, unless ``--depth`` or ``--init`` fixes the architecture (the rock preset's f = 4 gave the
-sphere medium, pores 6.3 voxels across, Euler +36 %; f = 2 gave −12 %).
+sphere medium, mean pore chord 6.4 voxels, Euler +36 %; f = 2 gave −12 %).
 
 A run of a preset is a folder::
 
