@@ -57,3 +57,15 @@ def test_study_reconstruction_cli(tmp_path, capsys):
     assert "porosity" in text and "euler_density" in text
     report = (out / "reconstruction.md").read_text()
     assert "| specific_surface |" in report and (out / "summary.md").exists()
+
+
+def test_study_reconstruction_cuts_as_generate_does():
+    """By default the samples are cut as ``porevae generate`` cuts them: the connected cut at
+    the training medium's porosity (to one voxel), where the mean cut keeps the model's own."""
+    from porevae.studies import reconstruction_study
+
+    kw = {"shape": (40, 40, 40), "steps": 2, "n_samples": 2, "size": 16}
+    default = {t["statistic"]: t for t in reconstruction_study(**kw)["targets"]}
+    mean = {t["statistic"]: t for t in reconstruction_study(cut="mean", **kw)["targets"]}
+    assert abs(default["porosity"]["diff"]) <= 1 / 16**3
+    assert abs(mean["porosity"]["diff"]) > 0.01

@@ -90,9 +90,11 @@ def register(subparsers) -> None:
     q.add_argument("-n", "--n", type=int, default=16, help="generated samples (default 16)")
     q.add_argument("--kind", choices=KINDS, default="fisher", help="model kind (default fisher)")
     q.add_argument("--seed", type=int, default=0, help="seed of medium and training")
-    q.add_argument("--cut", choices=("mean", "half"), default="mean",
-                   help="binary samples from the pore probabilities: mean = each sample keeps "
-                        "its mean probability as porosity (default); half = p >= 1/2")
+    q.add_argument("--cut", choices=("connected", "data", "mean", "half"), default="connected",
+                   help="binary samples from the pore probabilities: connected = the connected "
+                        "cut at the medium's porosity, as `porevae generate` cuts (default); "
+                        "data = the global threshold at that porosity; mean = each sample keeps "
+                        "its mean probability as porosity; half = p >= 1/2")
     q.add_argument("--s2-weight", type=float, default=0.0,
                    help="weight of the S2 descriptor loss on decoded prior samples (default 0 = "
                         "off: at 300 steps it made this medium's samples worse, see the "

@@ -17,7 +17,7 @@ TARGETS = BARS
 
 
 def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=4.0, size=32,
-                         steps=300, n_samples=16, kind="fisher", seed=0, cut="mean",
+                         steps=300, n_samples=16, kind="fisher", seed=0, cut="connected",
                          progress=False, s2_weight=0.0, s2_rmax=12) -> dict:
     """Train a small VAE on crops of a synthetic 3D medium, generate media, compare them.
 
@@ -26,7 +26,9 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
     on random ``size``**3 crops for ``steps`` steps, with the S2 descriptor loss on decoded prior
     samples (``s2_weight``, lags 0..``s2_rmax``; 0 = off); ``n_samples`` prior latent maps are
     decoded to pore probabilities and cut by :func:`porevae.vae.cut_probabilities`
-    (``cut="mean"``: each sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
+    (``cut="connected"``, what ``porevae generate`` does by default: the connected cut at the
+    training medium's porosity; ``"data"``: the global threshold at that porosity; ``"mean"``:
+    each sample keeps its mean pore probability as porosity; ``"half"``: p >= 1/2).
     :func:`porevae.media.compare` judges them against the whole medium, and each scalar in
     :data:`porevae.media.bars.BARS` is checked (:func:`porevae.media.bars.judge` on the
     per-sample values).
@@ -47,7 +49,9 @@ def reconstruction_study(out_dir=None, shape=(96, 96, 96), porosity=0.4, radius=
                                 s2_rmax=s2_rmax)
     seconds = time.perf_counter() - t0
     with torch.no_grad():
-        samples = cut_probabilities(model.sample(n_samples, seed=seed + 1)[:, 0], cut).numpy()
+        at = float(medium.mean()) if cut in ("connected", "data") else None
+        samples = cut_probabilities(model.sample(n_samples, seed=seed + 1)[:, 0], cut,
+                                    porosity=at).numpy()
     result = compare(medium, samples, out_dir=out_dir)
     by_name = {row["statistic"]: row for row in result.table}
     targets = []
