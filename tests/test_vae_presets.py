@@ -158,6 +158,20 @@ def test_latent_depth_fits_two_cells_in_the_mean_pore_chord():
     assert latent_depth([np.ones((16, 16), bool)], 2) == (2, float("inf"))
 
 
+def test_load_preset_for_sizes_the_cell_unless_told(rng):
+    """load_preset_for: the rule in every stage with its line, the other overrides kept; a
+    depth override leaves it and says nothing."""
+    from porevae.vae.presets import load_preset_for
+
+    fine = [_volume(rng)]
+    stages, line = load_preset_for("rock", fine, {"model": {"size": 16, "s2_rmax": 7}})
+    assert [(s.config.model.depth, s.config.model.shape) for s in stages] == [(1, (16,) * 3)] * 3
+    assert line.startswith("latent cell f = 2 voxels: the data's mean pore chord is ")
+    stages, line = load_preset_for("rock", fine, {"model": {"size": 16, "s2_rmax": 7,
+                                                            "depth": 2}})
+    assert [s.config.model.depth for s in stages] == [2, 2, 2] and line is None
+
+
 def test_cli_preset_depth_flag_and_init_keep_the_architecture(tmp_path, rng, capsys):
     np.save(tmp_path / "rock.npy", _volume(rng).astype(np.uint8))
     base = ["train", str(tmp_path / "rock.npy"), "--preset", "rock", "--size", "16",

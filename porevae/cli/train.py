@@ -306,7 +306,7 @@ def run_train(args) -> int:
     from porevae.vae import Trainer, build_model
     from porevae.vae.config import config_from_dict
     from porevae.vae.data import CropSampler
-    from porevae.vae.presets import latent_depth, load_preset, train_stages
+    from porevae.vae.presets import load_preset, load_preset_for, train_stages
     from porevae.vae.trainer import (
         apply_weights,
         init_checkpoint,
@@ -336,16 +336,10 @@ def run_train(args) -> int:
         raise ValueError(f"the data have {ndim} spatial axes, the run in {str(out)!r} "
                          f"{first.model.ndim}")
     arrays, said = segment_data(arrays, args.data, args.pore_value, first.model.likelihood)
-    if preset and not args.resume and not args.init and "depth" not in over["model"] and \
-            first.model.likelihood == "bernoulli":
-        depth, chord = latent_depth(arrays, first.model.depth)
-        said.append(f"latent cell f = {2**depth} voxels: the data's mean pore chord is "
-                    f"{chord:.1f} voxels and a pore spans two cells (f <= chord / 2, at most "
-                    f"{first.model.factor}; --depth sets it)")
-        if depth != first.model.depth:
-            over["model"]["depth"] = depth
-            plan = load_preset(preset, over)
-            first = plan[0].config
+    if preset and not args.resume and not args.init:  # --init fixes the architecture
+        plan, line = load_preset_for(preset, arrays, over)
+        said += [line] if line else []
+        first = plan[0].config
     weights = init_checkpoint(args.init, first.model) if args.init else None
     device = resolve_device(first.train.device)
     init_distributed(device)

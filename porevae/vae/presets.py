@@ -9,10 +9,11 @@ at lower learning rates (about 18 minutes on 2 CPU cores).
 ``porevae train ROCK.tif --out run --preset rock`` runs it (:func:`train_stages`); each stage
 file is also a ``--config`` of its own.
 
-A preset sizes the latent cell to the data (:func:`latent_depth`): the stage files' ``depth`` is
-the largest it takes, and a medium whose mean pore chord is under two such cells gets a smaller
-one, unless ``--depth`` or ``--init`` fixes the architecture (the rock preset's f = 4 gave the
-sphere medium, mean pore chord 6.4 voxels, Euler +36 %; f = 2 gave −12 %).
+A preset sizes the latent cell to the data (:func:`load_preset_for`, :func:`latent_depth`): the
+stage files' ``depth`` is the largest it takes, and a medium whose mean pore chord is under two
+such cells gets a smaller one, unless ``--depth`` or ``--init`` fixes the architecture (the
+rock preset's f = 4 gave the sphere medium, mean pore chord 6.4 voxels, Euler +36 %; f = 2
+gave −12 %).
 
 A run of a preset is a folder::
 
@@ -105,6 +106,27 @@ def load_preset(name: str, overrides: dict | None = None) -> list[Stage]:
     every stage, such as ``ndim`` of the data or a smaller ``size``)."""
     return [Stage(p.stem, config_from_dict(_merge(read_toml(p), overrides), str(p)))
             for p in preset_files(name)]
+
+
+def load_preset_for(name: str, volumes, overrides: dict | None = None
+                    ) -> tuple[list[Stage], str | None]:
+    """:func:`load_preset` with the latent cell sized to the training data: unless
+    ``overrides`` set ``depth`` or the preset's model is not Bernoulli, every stage takes
+    ``depth = latent_depth(volumes, the stage files' depth)`` (binary ``volumes``, 1 = pore).
+    Returns the stages and the line that says which cell and why (None when not sized).
+    ``porevae train --preset`` calls it unless ``--init`` fixes the architecture."""
+    stages = load_preset(name, overrides)
+    model = stages[0].config.model
+    if "depth" in (overrides or {}).get("model", {}) or model.likelihood != "bernoulli":
+        return stages, None
+    depth, chord = latent_depth(volumes, model.depth)
+    line = (f"latent cell f = {2**depth} voxels: the data's mean pore chord is {chord:.1f} "
+            f"voxels and a pore spans two cells (f <= chord / 2, at most {model.factor}; "
+            f"--depth sets it)")
+    if depth != model.depth:
+        model_over = {**(overrides or {}).get("model", {}), "depth": depth}
+        stages = load_preset(name, {**(overrides or {}), "model": model_over})
+    return stages, line
 
 
 def stages_from_record(record: dict, overrides: dict | None = None) -> list[Stage]:
