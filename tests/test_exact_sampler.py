@@ -58,16 +58,20 @@ CASES = [  # shape, spacing (None: the unit square/cube), model
 @pytest.mark.parametrize("shape, spacing, model", CASES, ids=lambda c: str(c))
 def test_covariance_is_the_model_exactly(shape, spacing, model):
     grid = pv.Grid(shape, spacing=spacing)
-    sampler = ExactSampler(grid, model)
+    dense = dense_covariance(grid, model)
+    sampler = ExactSampler(grid, model, tol=1e-10)
     assert all(m >= (2 * n - 1 if model.rotated else 2 * (n - 1))
                for m, n in zip(sampler.embedding, shape))
-    assert sampler.clip_error <= exact.TOL * model.variance
+    assert sampler.clip_error <= 1e-10 * model.variance
     a = linear_map(sampler)
-    np.testing.assert_allclose(a @ a.T, dense_covariance(grid, model), rtol=0,
-                               atol=1e-12 * model.variance)
-    f32 = linear_map(ExactSampler(grid, model, dtype="float32"))
-    np.testing.assert_allclose(f32 @ f32.T, dense_covariance(grid, model), rtol=0,
-                               atol=2e-6 * model.variance)
+    np.testing.assert_allclose(a @ a.T, dense, rtol=0, atol=1e-12 * model.variance)
+    f32 = linear_map(ExactSampler(grid, model, dtype="float32", tol=1e-10))
+    np.testing.assert_allclose(f32 @ f32.T, dense, rtol=0, atol=2e-6 * model.variance)
+    # the default tolerance: every covariance entry within the stated bound clip_error
+    default = ExactSampler(grid, model)
+    assert default.clip_error <= exact.TOL * model.variance
+    b = linear_map(default)
+    assert np.abs(b @ b.T - dense).max() <= default.clip_error + 1e-12 * model.variance
 
 
 def test_padding_grows_until_the_embedding_is_positive_definite():
@@ -76,9 +80,9 @@ def test_padding_grows_until_the_embedding_is_positive_definite():
     minimal = exact._minimal_embedding(grid.shape, False)
     lam = np.fft.rfft(exact.circulant_row(grid, model, minimal)).real
     assert lam.min() < -1e-6 * lam.max()
-    sampler = ExactSampler(grid, model)
+    sampler = ExactSampler(grid, model, tol=1e-10)
     assert sampler.embedding[0] > minimal[0]
-    assert sampler.clip_error <= exact.TOL
+    assert sampler.clip_error <= 1e-10
     a = linear_map(sampler)
     np.testing.assert_allclose(a @ a.T, dense_covariance(grid, model), rtol=0, atol=1e-9)
 
@@ -86,7 +90,7 @@ def test_padding_grows_until_the_embedding_is_positive_definite():
 def test_padding_grows_only_along_the_axes_that_wrap_too_early():
     grid = pv.Grid((24, 20), spacing=1.0)
     model = pv.Exponential((20.0, 1.5))   # long along x, short along y
-    sampler = ExactSampler(grid, model)
+    sampler = ExactSampler(grid, model, tol=1e-10)
     minimal = exact._minimal_embedding(grid.shape, False)
     assert sampler.embedding[0] > minimal[0] and sampler.embedding[1] == minimal[1]
     a = linear_map(sampler)
@@ -97,7 +101,7 @@ def test_padding_grows_only_along_the_axes_that_wrap_too_early():
 
 def test_refuses_a_correlation_too_long_for_the_grid():
     with pytest.raises(ValueError, match=r"not positive definite up to .* use porevae.KLE"):
-        ExactSampler(pv.Grid((16, 16)), pv.SquaredExponential(5.0))
+        ExactSampler(pv.Grid((16, 16)), pv.SquaredExponential(5.0), tol=1e-10)
 
 
 def test_refuses_a_model_that_is_not_positive_definite():
