@@ -496,3 +496,62 @@ def test_progress_off_a_terminal_writes_few_lines(capsys):
     err = capsys.readouterr().err
     assert "40/40" in err
     assert err.count("\r") + err.count("\n") <= 6, err
+
+
+def test_flow_term_target_sign_and_gradient(rng):
+    """flow_weight: the target is the data tiles' mean permeability per axis; each prior
+    sample's cut is solved along axis m mod 3; the term's gradient on the cut is
+    w V c g_m / (M voxels) with c the running log(k / k_data), so pore probability is pushed
+    towards fast flow while the samples are less permeable than the data; and it needs the
+    porosity cut in 3-D."""
+    import scipy.ndimage
+
+    from porevae.media import permeability, permeability_sensitivity
+    from porevae.vae.models import FLOW_RATE
+
+    torch.manual_seed(int(rng.integers(2**31)))
+    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), 2.0, mode="wrap")
+    img = field > np.quantile(field, 0.55)
+    cfg = dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6, s2_cut="porosity")
+    model = FisherVAE(flow_weight=0.5, **cfg)
+    model.set_descriptor_targets(img.astype(np.float32))
+    tiles = [img[a:a + 16, b:b + 16, c:c + 16] for a in (0, 16) for b in (0, 16)
+             for c in (0, 16)]
+    want = [np.mean([permeability(t, axis=ax, tol=1e-2).k_voxel2 for t in tiles])
+            for ax in range(3)]
+    np.testing.assert_allclose(model.flow_target.numpy(), want, rtol=1e-12)
+    assert "flow_target" not in model.state_dict()
+
+    eps = torch.randn(3, model.config.latent_channels,
+                      *(c + 2 * model.config.halo for c in model.latent_cells((16,) * 3)))
+    terms = model.prior_descriptors(eps)
+    image = model.decode_logits(eps, trim=model.config.halo)
+    from porevae.vae.losses import porosity_cut
+
+    cut = porosity_cut(image, float(model.s2_target[0])).detach()
+    for m in range(3):
+        res, g = permeability_sensitivity(cut[m, 0].numpy() > 0.5, m)
+        assert float(terms["flow_k"][m]) == pytest.approx(res.k_voxel2 / want[m], rel=1e-12)
+        assert float(terms["flow"][m].detach()) == pytest.approx(
+            float((torch.as_tensor(g).float() * cut[m, 0]).mean()), rel=1e-5)
+    # the running mean of log(mean k / k_data) and the term inside D
+    terms.update(z=torch.zeros(3, 1, *model.latent_cells((16,) * 3)), recon=torch.zeros(3),
+                 kl=torch.zeros(3), fisher=torch.zeros(3))
+    model.flow_log_ratio.fill_(-0.4)
+    r = float(np.log(float(terms["flow_k"].mean())))
+    c = float(np.clip(0.8 * -0.4 + FLOW_RATE * r, -1, 1))
+    with_flow = model.combine(dict(terms))["s2"]
+    model.flow_log_ratio.fill_(float("nan"))
+    without = model.combine({k: v for k, v in terms.items() if k not in ("flow", "flow_k")})
+    expected = 0.5 * 16**3 * c * float(terms["flow"].detach().mean())
+    assert float((with_flow - without["s2"]).detach()) == pytest.approx(expected, rel=1e-5)
+    # the gradient of mean_m flow_m on the cut image is g_m / (M V): no gradient through g
+    leaf = cut.clone().requires_grad_()
+    flow, _ = model._flow_terms(leaf)
+    grad = torch.autograd.grad(flow.mean(), leaf)[0]
+    for m in range(3):
+        g = permeability_sensitivity(cut[m, 0].numpy() > 0.5, m)[1]
+        np.testing.assert_allclose(grad[m, 0].numpy(), g / (3 * 16**3), rtol=1e-5, atol=1e-12)
+    assert FLOW_RATE == 0.2
+    with pytest.raises(ValueError, match="flow_weight needs"):
+        FisherVAE(flow_weight=1.0, **dict(cfg, s2_cut="soft"))

@@ -13,7 +13,7 @@ voxels. Public functions:
   :func:`chord_lengths`, :func:`pore_size_distribution` (:func:`local_thickness`,
   :func:`distance_transform`), :func:`specific_surface`, :func:`euler_characteristic`,
   :func:`connected_fraction`, :func:`isolated_fraction`, :func:`permeability` (Stokes flow
-  through the voxels);
+  through the voxels) and :func:`permeability_sensitivity` (how k changes voxel by voxel);
 * :func:`compare`: a reference against samples (table, plots, Markdown summary).
 
 Every name is imported on first use (PEP 562), so that ``import porevae.media.io`` (the
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
         write_volume,
     )
     from porevae.media.morphology import euler_characteristic, specific_surface
-    from porevae.media.permeability import permeability
+    from porevae.media.permeability import permeability, permeability_sensitivity
     from porevae.media.poresize import distance_transform, local_thickness, pore_size_distribution
     from porevae.media.report import compare, scalar_statistics
     from porevae.media.synthetic import (
@@ -79,7 +79,7 @@ _MODULES = {
            "read_raw", "read_tiff", "read_volume", "segment", "subsample", "write_hdf5",
            "write_npy", "write_raw", "write_tiff", "write_volume"),
     "morphology": ("euler_characteristic", "specific_surface"),
-    "permeability": ("permeability",),
+    "permeability": ("permeability", "permeability_sensitivity"),
     "poresize": ("distance_transform", "local_thickness", "pore_size_distribution"),
     "report": ("compare", "scalar_statistics"),
     "synthetic": ("boolean_intensity", "boolean_s2", "field_correlation", "gaussian_field",
@@ -91,7 +91,7 @@ __all__ = ["VolumeFormatError", "binarize", "boolean_intensity", "boolean_s2", "
            "compare", "connected_fraction", "crop", "distance_transform", "euler_characteristic",
            "field_correlation", "gaussian_field", "isolated_fraction", "layered", "lineal_path",
            "local_thickness", "otsu_threshold", "overlapping_spheres", "permeability",
-           "pore_size_distribution", "porosity",
+           "permeability_sensitivity", "pore_size_distribution", "porosity",
            "read_hdf5", "read_npy", "read_raw", "read_tiff", "read_volume", "scalar_statistics",
            "segment", "specific_surface", "subsample", "thresholded_gaussian", "thresholded_kle",
            "two_point_correlation", "write_hdf5", "write_npy", "write_raw", "write_tiff",

@@ -468,6 +468,13 @@ class CpuStepper:
         self.odd = not self.odd
         return total
 
+    def populations(self) -> np.ndarray:
+        """(19, n) float64: each node's populations after the last step (deviations from rest):
+        after an even step slot opp(i) holds the post-collision f_i; after an odd one slot i
+        holds the f_i streamed in (pre-collision)."""
+        a = self.a.reshape(Q, self.n).astype(np.float64)
+        return a[OPP] if self.odd else a
+
 
 class PullStepper:
     """The plain two-lattice pull scheme on the host (the reference of :class:`CpuStepper`:
@@ -486,13 +493,21 @@ class PullStepper:
         self.f, self.g = self.g, self.f
         return total
 
+    def populations(self) -> np.ndarray:
+        """(19, n) float64: each node's post-collision populations of the last step."""
+        return self.f.reshape(Q, -1).astype(np.float64)
+
 
 def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps=100_000,
-        dtype=np.float32, tau=TAU, magic=MAGIC, stepper=CpuStepper):
+        dtype=np.float32, tau=TAU, magic=MAGIC, stepper=CpuStepper, field=False):
     """Steady Stokes flow through ``fluid`` (bool (n0, n1, n2), flow along axis 0, periodic)
     driven by a body force on the slabs ``n_lo <= x < n_hi``; returns
     ``(k, steps, converged, change)`` with k = nu <j_0> / F in voxel^2, <j_0> the axial momentum
-    summed over the driven slabs divided by their volume (voxels, solid included).
+    summed over the driven slabs divided by their volume (voxels, solid included); with
+    ``field`` also a fifth item, float64 like ``fluid``: |u|^2 / (F / nu)^2 per voxel (0 in the
+    solid), the squared velocity of the flow under a unit body force over the viscosity (voxel^2
+    squared; the mean of u_0 over the driven slabs is k, so the mean of |u|^2 there is >= k^2),
+    where u = j + F/2 (the half-way force correction) from the populations of the last step.
 
     Stops when the relative change of k over each of the last two windows of ``window`` steps
     is at most ``tol`` (checked every ``check`` steps), or after ``max_steps`` steps
@@ -503,7 +518,8 @@ def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps
     coords, src = build_table(fluid, lateral, aa=stepper.AA)
     lo = int(np.searchsorted(coords[:, 0], n_lo))
     hi = int(np.searchsorted(coords[:, 0], n_hi))
-    del coords
+    if not field:
+        del coords
     om_p = 1.0 / tau
     om_m = 1.0 / (0.5 + magic / (tau - 0.5))
     nu = (tau - 0.5) / 3.0
@@ -524,5 +540,21 @@ def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps
                                                                - history[-1 - 2 * back]))
                 change = change / abs(k) if k != 0 else np.inf
                 if change <= tol:
-                    return k, step, True, float(change)
-    return scale * total, max_steps, False, float(change)
+                    out = k, step, True, float(change)
+                    return out + (_speed2(advance, coords, fluid.shape, lo, hi, force, nu),) \
+                        if field else out
+    out = scale * total, max_steps, False, float(change)
+    return out + (_speed2(advance, coords, fluid.shape, lo, hi, force, nu),) if field else out
+
+
+def _speed2(stepper, coords, shape, lo, hi, force, nu) -> np.ndarray:
+    """|u|^2 (nu / F)^2 per voxel of ``shape`` (0 off the nodes ``coords``) from the stepper's
+    populations: u = sum_i c_i f_i, shifted by F/2 on the driven nodes [lo, hi) to the
+    half-way momentum (pre- and post-collision populations differ by F there)."""
+    f = stepper.populations()
+    u = C.T.astype(np.float64) @ f  # (3, n)
+    post = not (getattr(stepper, "AA", False) and not getattr(stepper, "odd", False))
+    u[0, lo:hi] += -0.5 * force if post else 0.5 * force
+    out = np.zeros(shape)
+    out[tuple(coords.T)] = (u * u).sum(axis=0) * (nu / force) ** 2
+    return out

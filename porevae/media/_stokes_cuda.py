@@ -73,3 +73,8 @@ class CudaStepper:
             dt(3.0) * om_m, half, dt(1.0 / 3.0), dt(1.0 / 18.0), dt(1.0 / 36.0), self.partial)
         self.f, self.g = self.g, self.f
         return float(self.partial.copy_to_host().sum()) if want else 0.0
+
+    def populations(self) -> np.ndarray:
+        """(19, n) float64 on the host: each node's post-collision populations of the last
+        step."""
+        return self.f.copy_to_host().reshape(Q, self.n).astype(np.float64)

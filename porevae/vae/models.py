@@ -52,6 +52,10 @@ from porevae.vae.nets import Decoder, Encoder
 
 #: Most data tiles that the ``s2_cut="porosity"`` target is measured on.
 TARGET_TILES = 512
+#: Most data tiles whose permeability sets the ``flow_weight`` target (one solve per axis each).
+FLOW_TILES = 24
+#: Weight of the newest step in the running mean of log(k_prior / k_data) of the flow term.
+FLOW_RATE = 0.2
 #: Smallest observation noise sigma of the "optimal" Gaussian likelihood (standardised units).
 MIN_OBS_STD = 1e-3
 
@@ -117,6 +121,10 @@ class VAE(nn.Module):
         self.register_buffer("s2_target", torch.zeros(self.config.s2_rmax + 1))
         self.register_buffer("euler_target", torch.zeros((), dtype=torch.float64),
                              persistent=False)
+        self.register_buffer("flow_target", torch.zeros(3, dtype=torch.float64),
+                             persistent=False)
+        self.register_buffer("flow_log_ratio", torch.full((), float("nan"),
+                                                          dtype=torch.float64), persistent=False)
         if self.config.likelihood == "gaussian":
             self.register_buffer("data_shift", torch.zeros(()))
             self.register_buffer("data_scale", torch.ones(()))
@@ -195,11 +203,27 @@ class VAE(nn.Module):
         the spread of porosity between crops, are the same on both sides.
         ``euler_target``: the Euler density of the data by the estimator of the prior samples'
         (:func:`~porevae.vae.losses.euler_density`), over the whole volumes.
+        ``flow_target`` (with ``flow_weight``): the mean permeability (voxel^2) along each axis
+        of at most :data:`FLOW_TILES` of those tiles, evenly spread (one Stokes solve per tile
+        and axis, tol 1e-2).
         Returns ``s2_target``.
         """
         if isinstance(volumes, np.ndarray) and volumes.ndim == self.config.ndim:
             volumes = [volumes]
         r_max = self.config.s2_rmax
+        if self.config.flow_weight:
+            from porevae.media import permeability
+
+            tiles = self._tiles(volumes)
+            tiles = [tiles[i] for i in np.unique(np.linspace(0, len(tiles) - 1, FLOW_TILES)
+                                                 .astype(int))] if tiles else []
+            k = np.array([[permeability(t, axis=a, tol=1e-2).k_voxel2 for a in range(3)]
+                          for t in tiles]).reshape(-1, 3)
+            if not len(k) or (k.mean(0) <= 0).any():
+                raise ValueError(f"flow_weight > 0 needs data tiles of {self.config.s2_shape} "
+                                 f"voxels that percolate along every axis")
+            self.flow_target.copy_(torch.as_tensor(k.mean(0)))
+            self.flow_log_ratio.fill_(float("nan"))
         if self.config.euler_weight:
             chi = np.mean([float(euler_density(torch.as_tensor(np.asarray(v))[None]))
                            for v in volumes])
@@ -315,7 +339,10 @@ class VAE(nn.Module):
     def prior_descriptors(self, eps_prior: torch.Tensor) -> dict:
         """Descriptors of decoded prior samples, differentiable in the decoder's parameters:
         ``s2`` (M, s2_rmax + 1), the S2 along the axes, and with ``euler_weight`` ``euler``
-        (M,), the Euler density (:func:`~porevae.vae.losses.euler_density`).
+        (M,), the Euler density (:func:`~porevae.vae.losses.euler_density`); with
+        ``flow_weight`` ``flow`` (M,), mean_x(g_m h_m) with g_m the permeability sensitivity of
+        sample m's cut h_m along axis m mod 3 (:func:`porevae.media.permeability_sensitivity`,
+        no gradient through g), and ``flow_k`` (M,), its k over the data's (no gradient).
 
         eps_prior : (M, C, *(cells + 2 halo)) latent maps with generation's margin
             (:func:`porevae.vae.generation.latent_map_cells`; cells = ``s2_shape`` / f): each
@@ -335,7 +362,22 @@ class VAE(nn.Module):
             out["pattern"] = pattern
         if self.config.euler_weight:
             out["euler"] = euler_density(image)
+        if self.config.flow_weight:
+            out["flow"], out["flow_k"] = self._flow_terms(image)
         return out
+
+    def _flow_terms(self, image: torch.Tensor) -> tuple:
+        """(flow, flow_k) of :meth:`prior_descriptors` for the cut ``image`` (M, 1, *shape)."""
+        from porevae.media import permeability_sensitivity
+
+        terms, ratios = [], []
+        for m in range(image.shape[0]):
+            axis = m % 3
+            res, g = permeability_sensitivity(image[m, 0].detach().cpu().numpy() > 0.5, axis)
+            ratios.append(res.k_voxel2 / float(self.flow_target[axis]))
+            terms.append((torch.as_tensor(g, dtype=image.dtype, device=image.device)
+                          * image[m, 0]).mean())
+        return torch.stack(terms), torch.tensor(ratios, dtype=torch.float64)
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None,
                 generator: torch.Generator | None = None,
@@ -393,9 +435,20 @@ class VAE(nn.Module):
             if "euler" in terms:
                 chi = terms["euler"].mean() if euler_mean is None else euler_mean
                 desc = desc + cfg.euler_weight * voxels * (chi / self.euler_target - 1.0) ** 2
+            if "flow" in terms:
+                desc = desc + cfg.flow_weight * voxels * self._flow_sign(terms["flow_k"]) \
+                    * terms["flow"].mean()
             total = total + cfg.s2_weight * desc
         return {"total": total, "recon": recon, "kl": kl, "fisher": fbar, "s2": desc,
                 "beta_t": beta_t}
+
+    def _flow_sign(self, ratios: torch.Tensor) -> float:
+        """c of the flow term: the running mean ``flow_log_ratio`` of log(mean k / k_data),
+        updated with this batch's ``ratios`` (weight :data:`FLOW_RATE`), clipped to [-1, 1]."""
+        r = float(np.log(max(float(ratios.mean()), 1e-3)))
+        old = float(self.flow_log_ratio)
+        self.flow_log_ratio.fill_(r if np.isnan(old) else (1 - FLOW_RATE) * old + FLOW_RATE * r)
+        return float(np.clip(float(self.flow_log_ratio), -1.0, 1.0))
 
     def loss_formula(self) -> str:
         """The loss this model trains, every term with its weight (for logs)."""
@@ -411,6 +464,9 @@ class VAE(nn.Module):
                      "their pore probability")
             euler = (f"; + {cfg.euler_weight:g} V (chi_m / chi_data - 1)^2, chi the Euler "
                      "density" if cfg.euler_weight else "")
+            if cfg.flow_weight:
+                euler += (f"; + {cfg.flow_weight:g} V c mean(g_m h_m), g the Stokes sensitivity "
+                          "of k, c the running log(k_m / k_data) clipped to [-1, 1]")
             text += (f" + {cfg.s2_weight:g} D (S2 of decoded prior samples vs data, "
                      f"lags 0..{cfg.s2_rmax}, of {image}{euler})")
         return text
