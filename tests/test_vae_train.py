@@ -553,5 +553,38 @@ def test_flow_term_target_sign_and_gradient(rng):
         g = permeability_sensitivity(cut[m, 0].numpy() > 0.5, m)[1]
         np.testing.assert_allclose(grad[m, 0].numpy(), g / (3 * 16**3), rtol=1e-5, atol=1e-12)
     assert FLOW_RATE == 0.2
+    assert "flow_log_ratio" in model.state_dict()  # a resumed run goes on with it
     with pytest.raises(ValueError, match="flow_weight needs"):
         FisherVAE(flow_weight=1.0, **dict(cfg, s2_cut="soft"))
+
+
+def test_flow_term_resume_is_bit_for_bit(tmp_path, rng):
+    """A run with the flow term killed after a checkpoint and resumed ends with the weights
+    and the running k ratio of the uninterrupted run."""
+    import scipy.ndimage
+
+    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), 2.0, mode="wrap")
+    img = (field > np.quantile(field, 0.55)).astype(np.float32)
+    cfg = TrainConfig(steps=4, batch_size=2, prior_batch=3, lr=2e-3, checkpoint_every=2,
+                      progress=False, seed=3)
+
+    def model():
+        torch.manual_seed(0)
+        return FisherVAE(**dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6,
+                                s2_cut="porosity", flow_weight=0.5))
+
+    full = Trainer(model(), img, cfg, out_dir=tmp_path / "a")
+    full.fit()
+
+    def kill_at_3(trainer, step, terms):
+        if step == 3:
+            raise KeyboardInterrupt("simulated kill")
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model(), img, cfg, out_dir=tmp_path / "b", callbacks=[kill_at_3]).fit()
+    resumed = Trainer(model(), img, cfg, out_dir=tmp_path / "b")
+    resumed.fit(resume=True)
+    assert torch.isfinite(full.model.flow_log_ratio)
+    assert float(resumed.model.flow_log_ratio) == float(full.model.flow_log_ratio)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k

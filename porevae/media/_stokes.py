@@ -506,8 +506,8 @@ def run(fluid, n_lo, n_hi, lateral, *, tol=1e-4, window=100, check=50, max_steps
     summed over the driven slabs divided by their volume (voxels, solid included); with
     ``field`` also a fifth item, float64 like ``fluid``: |u|^2 / (F / nu)^2 per voxel (0 in the
     solid), the squared velocity of the flow under a unit body force over the viscosity (voxel^2
-    squared; the mean of u_0 over the driven slabs is k, so the mean of |u|^2 there is >= k^2),
-    where u = j + F/2 (the half-way force correction) from the populations of the last step.
+    squared; its mean over the driven slabs is >= k^2), where u = j + F/2 (the half-way force
+    correction) from the populations of the last step.
 
     Stops when the relative change of k over each of the last two windows of ``window`` steps
     is at most ``tol`` (checked every ``check`` steps), or after ``max_steps`` steps

@@ -258,10 +258,12 @@ def permeability_sensitivity(image, axis: int = 0, *, lateral: str = "wall",
     pore voxel x lowers k in proportion to |u(x)|^2 (the Brinkman penalty's derivative,
     dk/d alpha(x) = -|u(x)|^2 / (mean pressure gradient)^2), and opening a solid voxel raises it
     in proportion to the flow beside it. Checked against solves with one voxel flipped
-    (tests/test_media_permeability.py): closing a pore voxel changes k by about -2.5 g(x)
-    mean(|u|^2) / k, and the ranks of g and of the change agree. ``tol`` defaults to 1e-2
-    (enough for a direction). The other parameters, the checks and the memory are those of
-    :func:`permeability` (no ``voxel_size``: g is relative)."""
+    (tests/test_media_permeability.py): closing a pore voxel lowers k by an amount that grows
+    as g(x) (slope 0.8 on log-log axes over two decades of g; on a 48^3 Berea crop the ratio
+    of -dk / k to g(x) stayed within a factor 1.25 for seven of eight voxels spanning three
+    decades of g), and the ranks of g and of the change agree for opened voxels too. ``tol``
+    defaults to 1e-2 (enough for a direction). The other parameters, the checks and the memory
+    are those of :func:`permeability` (no ``voxel_size``: g is relative)."""
     result, speed2 = _solve(image, axis, None, lateral, reservoir, tol, max_steps, dtype,
                             device, field=True)
     pore = as_binary(from_torch(image)).astype(bool)

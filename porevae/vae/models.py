@@ -123,8 +123,9 @@ class VAE(nn.Module):
                              persistent=False)
         self.register_buffer("flow_target", torch.zeros(3, dtype=torch.float64),
                              persistent=False)
-        self.register_buffer("flow_log_ratio", torch.full((), float("nan"),
-                                                          dtype=torch.float64), persistent=False)
+        # saved with a model that trains the flow term, so that a resumed run goes on with it
+        self.register_buffer("flow_log_ratio", torch.full((), float("nan"), dtype=torch.float64),
+                             persistent=bool(self.config.flow_weight))
         if self.config.likelihood == "gaussian":
             self.register_buffer("data_shift", torch.zeros(()))
             self.register_buffer("data_scale", torch.ones(()))
@@ -408,7 +409,8 @@ class VAE(nn.Module):
                 s2_mean: torch.Tensor | None = None,
                 euler_mean: torch.Tensor | None = None,
                 pattern_mean: torch.Tensor | None = None) -> dict:
-        """Batch loss from per-sample terms: 0-d tensors ``total``, ``recon``, ``kl``,
+        """Batch loss from per-sample terms (with the flow term, one call per training step: it
+        updates the running mean ``flow_log_ratio``): 0-d tensors ``total``, ``recon``, ``kl``,
         ``fisher`` (batch means), ``s2`` (descriptor loss D, 0 when off) and the float
         ``beta_t``. ``fisher_mean`` / ``s2_mean`` / ``euler_mean`` / ``pattern_mean`` replace
         the batch means of F and of the prior samples' S2, Euler density and (Gaussian)

@@ -55,7 +55,7 @@ FORMAT_VERSION = 2
 #: data) and what the caller added (``Trainer.data_info``: e.g. the CLI's ``segmentation``).
 DATA_KEYS = ("porosity", "mean", "std", "sha256")
 #: Buffers computed from the training data, not taken from ``--init`` weights.
-DATA_BUFFERS = ("s2_target", "data_shift", "data_scale")
+DATA_BUFFERS = ("s2_target", "data_shift", "data_scale", "flow_log_ratio")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
