@@ -246,10 +246,11 @@ def test_rotated_volume(rng, lateral):
                                                                                        rel=1e-3)
 
 
-def test_velocity_field_mean_is_k(rng):
+def test_velocity_field_agrees_across_steppers(rng):
     """The squared velocity of run(field=True): the AA stepper's after an even and after an
-    odd step (its two layouts) and the two-lattice stepper's agree, and the axial velocity
-    averages to k over the driven slabs, so mean |u|^2 >= k^2 there."""
+    odd step (its two layouts) and the two-lattice stepper's agree to 1e-4 of its maximum; it
+    is 0 in the solid, and its mean over the driven slabs is at least k^2 (k is the mean axial
+    velocity there) and not orders of magnitude more."""
     img = porous(rng)
     fluid = np.ones((img.shape[0] + 6,) + img.shape[1:], dtype=bool)
     fluid[3:-3] = _percolating(img, False, False)
