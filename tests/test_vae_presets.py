@@ -204,3 +204,23 @@ def test_rock_preset_is_the_shipped_berea_models_recipe():
              if k not in ("device", "progress", "steps")}
     assert {k: ck["train_config"][k] for k in train} == train
     assert (ck["train_config"]["steps"], last.train.steps) == (600, 300)
+
+
+def test_flow_preset_is_rock_stage_3_plus_the_flow_term(tmp_path, capsys):
+    """The flow preset is stage 3 of rock with the permeability term (and a stronger S2 term to
+    hold the texture); it continues a rock model, so the command refuses it without --init,
+    in one line, before anything is written."""
+    rock, flow = load_preset("rock")[-1].config, load_preset("flow")[-1].config
+    changed = {"s2_weight": 40.0, "flow_weight": 0.025}
+    assert {k: v for k, v in flow.model.to_dict().items() if k not in changed} == \
+        {k: v for k, v in rock.model.to_dict().items() if k not in changed}
+    assert {k: getattr(flow.model, k) for k in changed} == changed and rock.model.flow_weight == 0
+    assert flow.train.steps == 200 and flow.train.lr == rock.train.lr
+    np.save(tmp_path / "rock.npy", np.zeros((32, 32, 32), dtype=np.uint8))
+    argv = ["train", str(tmp_path / "rock.npy"), "--out", str(tmp_path / "run"), "--preset",
+            "flow"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--preset flow continues a model of --preset rock" \
+        in err and "--init" in err
+    assert not (tmp_path / "run").exists()

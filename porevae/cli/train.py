@@ -307,7 +307,7 @@ def run_train(args) -> int:
     from porevae.vae import Trainer, build_model
     from porevae.vae.config import config_from_dict
     from porevae.vae.data import CropSampler
-    from porevae.vae.presets import load_preset, load_preset_for, train_stages
+    from porevae.vae.presets import STARTS_FROM, load_preset, load_preset_for, train_stages
     from porevae.vae.trainer import (
         apply_weights,
         init_checkpoint,
@@ -326,6 +326,10 @@ def run_train(args) -> int:
     else:
         _check_new_out(args, out)
         preset = args.preset
+        if preset in STARTS_FROM and not args.init:
+            raise ValueError(f"--preset {preset} continues a model of --preset "
+                             f"{STARTS_FROM[preset]}: give --init (that run's checkpoint, or "
+                             f"berea)")
     arrays = _read_data(args)
     ndim = _infer_ndim(arrays, args.data)
     if not args.resume:

@@ -468,6 +468,12 @@ class CpuStepper:
         self.odd = not self.odd
         return total
 
+    @property
+    def post(self) -> bool:
+        """Whether :meth:`populations` are post-collision (after an even step) or streamed-in,
+        pre-collision ones (after an odd step)."""
+        return self.odd
+
     def populations(self) -> np.ndarray:
         """(19, n) float64: each node's populations after the last step (deviations from rest):
         after an even step slot opp(i) holds the post-collision f_i; after an odd one slot i
@@ -492,6 +498,9 @@ class PullStepper:
         total = _pull_step[self.serial](self.f, self.g, self.src, n_lo, n_hi, force, om_p, om_m)
         self.f, self.g = self.g, self.f
         return total
+
+    #: :meth:`populations` are post-collision.
+    post = True
 
     def populations(self) -> np.ndarray:
         """(19, n) float64: each node's post-collision populations of the last step."""
@@ -553,8 +562,7 @@ def _speed2(stepper, coords, shape, lo, hi, force, nu) -> np.ndarray:
     half-way momentum (pre- and post-collision populations differ by F there)."""
     f = stepper.populations()
     u = C.T.astype(np.float64) @ f  # (3, n)
-    post = not (getattr(stepper, "AA", False) and not getattr(stepper, "odd", False))
-    u[0, lo:hi] += -0.5 * force if post else 0.5 * force
+    u[0, lo:hi] += -0.5 * force if stepper.post else 0.5 * force
     out = np.zeros(shape)
     out[tuple(coords.T)] = (u * u).sum(axis=0) * (nu / force) ** 2
     return out

@@ -74,6 +74,9 @@ class CudaStepper:
         self.f, self.g = self.g, self.f
         return float(self.partial.copy_to_host().sum()) if want else 0.0
 
+    #: :meth:`populations` are post-collision.
+    post = True
+
     def populations(self) -> np.ndarray:
         """(19, n) float64 on the host: each node's post-collision populations of the last
         step."""

@@ -50,6 +50,8 @@ from porevae.vae.config import Config, config_from_dict, read_toml
 
 #: The record of a preset run in its folder.
 PRESET_FILE = "preset.json"
+#: Presets that continue another's model: ``porevae train --preset NAME`` needs ``--init``.
+STARTS_FROM = {"flow": "rock"}
 
 
 def _root() -> Path:
