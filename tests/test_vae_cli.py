@@ -194,7 +194,8 @@ def test_every_train_flag_sets_its_config_field():
               "fisher_target": "3.0", "fisher": "mc", "warmup": "7", "logvar_min": "-9.0",
               "logvar_max": "3.0", "latent_backend": "torch", "s2_weight": "2.0", "s2_rmax": "9",
               "s2_cut": "porosity", "s2_size": "48", "euler_weight": "0.5",
-              "flow_weight": "0.02", "steps": "11", "batch_size": "3", "prior_batch": "2",
+              "flow_weight": "0.02", "surface_weight": "0.3", "steps": "11", "batch_size": "3",
+              "prior_batch": "2",
               "lr": "0.004",
               "weight_decay": "0.01", "scheduler": "cosine", "min_lr_ratio": "0.2",
               "grad_clip": "1.5", "seed": "5", "checkpoint_every": "3", "log_every": "2",
@@ -210,7 +211,7 @@ def test_every_train_flag_sets_its_config_field():
             kind = [] if f.name == "kind" else ["--kind", "fisher"]
             if f.name == "euler_weight":  # a term of the descriptor loss: needs s2_weight
                 kind += ["--s2-weight", "1.0"]
-            if f.name == "flow_weight":  # also needs the porosity cut
+            if f.name in ("flow_weight", "surface_weight"):  # also need the porosity cut
                 kind += ["--s2-weight", "1.0", "--s2-cut", "porosity"]
             argv = ["train", "x.npy", "--out", "o", *kind, "--" + f.name.replace("_", "-"),
                     values[f.name]]

@@ -207,14 +207,15 @@ def test_rock_preset_is_the_shipped_berea_models_recipe():
 
 
 def test_flow_preset_is_rock_stage_3_plus_the_flow_term(tmp_path, capsys):
-    """The flow preset is stage 3 of rock with the permeability term (and a stronger S2 term to
-    hold the texture); it continues a rock model, so the command refuses it without --init,
-    in one line, before anything is written."""
+    """The flow preset is stage 3 of rock with the permeability and specific-surface terms (and
+    a stronger S2 term to hold the texture); it continues a rock model, so the command refuses
+    it without --init, in one line, before anything is written."""
     rock, flow = load_preset("rock")[-1].config, load_preset("flow")[-1].config
-    changed = {"s2_weight": 40.0, "flow_weight": 0.025}
+    changed = {"s2_weight": 40.0, "flow_weight": 0.1, "surface_weight": 0.1}
     assert {k: v for k, v in flow.model.to_dict().items() if k not in changed} == \
         {k: v for k, v in rock.model.to_dict().items() if k not in changed}
-    assert {k: getattr(flow.model, k) for k in changed} == changed and rock.model.flow_weight == 0
+    assert {k: getattr(flow.model, k) for k in changed} == changed
+    assert rock.model.flow_weight == rock.model.surface_weight == 0
     assert flow.train.steps == 200 and flow.train.lr == rock.train.lr
     np.save(tmp_path / "rock.npy", np.zeros((32, 32, 32), dtype=np.uint8))
     argv = ["train", str(tmp_path / "rock.npy"), "--out", str(tmp_path / "run"), "--preset",

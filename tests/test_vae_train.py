@@ -558,6 +558,52 @@ def test_flow_term_target_sign_and_gradient(rng):
         FisherVAE(flow_weight=1.0, **dict(cfg, s2_cut="soft"))
 
 
+def test_surface_term_value_and_gradient(rng):
+    """surface_weight: D gains w_s V (s / s_data - 1)^2 with s = S2(0) - S2(1) of the prior
+    samples' cut, which is half the fraction of neighbour pairs along an axis that cross the
+    interface (checked by counting them); its gradient on the S2 lags 0 and 1 is the
+    derivative of that square; it needs the porosity cut."""
+    import scipy.ndimage
+
+    torch.manual_seed(int(rng.integers(2**31)))
+    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), 1.5, mode="wrap")
+    img = field > np.quantile(field, 0.6)
+    cfg = dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6, s2_cut="porosity")
+    model = FisherVAE(surface_weight=0.7, **cfg)
+    model.set_descriptor_targets(img.astype(np.float32))
+    eps = torch.randn(3, model.config.latent_channels,
+                      *(c + 2 * model.config.halo for c in model.latent_cells((16,) * 3)))
+    terms = model.prior_descriptors(eps)
+    terms.update(z=torch.zeros(3, 1, *model.latent_cells((16,) * 3)), recon=torch.zeros(3),
+                 kl=torch.zeros(3), fisher=torch.zeros(3))
+    # s of the cut from the interface pairs: S2(0) - S2(1) = crossings / (2 pairs), per axis
+    from porevae.vae.losses import porosity_cut
+
+    cut = porosity_cut(model.decode_logits(eps, trim=model.config.halo),
+                       float(model.s2_target[0])).detach()[:, 0].numpy() > 0.5
+    s_axes = [np.mean([np.mean(np.diff(c, axis=a) != 0) / 2 for c in cut]) for a in range(3)]
+    s2 = terms["s2"].detach().double().mean(0)
+    edges = [np.mean([(c.take(range(15), axis=a).mean() + c.take(range(1, 16), axis=a).mean())
+                      / 2 - c.mean() for c in cut]) for a in range(3)]
+    assert float(s2[0] - s2[1]) == pytest.approx(np.mean(s_axes) - np.mean(edges), rel=1e-5)
+    t = model.s2_target.double()
+    rel = float(s2[0] - s2[1]) / float(t[0] - t[1]) - 1.0
+    on = model.combine(dict(terms))["s2"]
+    model.config.surface_weight = 0.0
+    off = model.combine(dict(terms))["s2"]
+    assert float((on - off).detach()) == pytest.approx(0.7 * 16**3 * rel**2, rel=1e-5)
+    leaf = terms["s2"].detach().clone().requires_grad_()
+    grad_off = torch.autograd.grad(model.combine(dict(terms, s2=leaf))["s2"], leaf)[0]
+    model.config.surface_weight = 0.7
+    grad = torch.autograd.grad(model.combine(dict(terms, s2=leaf))["s2"], leaf)[0] - grad_off
+    d = 0.7 * 16**3 * 2 * rel / float(t[0] - t[1]) / 3  # d/d s2[m, 0]; the opposite for lag 1
+    np.testing.assert_allclose(grad[:, 0].numpy(), d, rtol=1e-4)
+    np.testing.assert_allclose(grad[:, 1].numpy(), -d, rtol=1e-4)
+    assert "surface" in model.loss_formula()
+    with pytest.raises(ValueError, match="surface_weight needs"):
+        FisherVAE(surface_weight=1.0, **dict(cfg, s2_cut="soft"))
+
+
 def test_flow_term_resume_is_bit_for_bit(tmp_path, rng):
     """A run with the flow term killed after a checkpoint and resumed ends with the weights
     and the running k ratio of the uninterrupted run."""

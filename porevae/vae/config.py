@@ -161,6 +161,13 @@ class ModelConfig:
         samples' shape along that axis. Its gradient, c g_m times the cut's, moves pore voxels
         to where flow is fast (the topology derivative of k) while k is below the data's, and
         away while above. Costs three Stokes solves per step (1-3 s each at 64^3 on 2 cores).
+    surface_weight : float >= 0
+        Weight w_s of the specific-surface term inside D (0 = off; needs ``s2_weight`` > 0 and
+        ``s2_cut="porosity"``): D += w_s V (s / s_data - 1)^2 with s = S2(0) - S2(1) of the
+        prior samples' cut (the S2 of D, mean over the axes and the samples: half the fraction
+        of neighbour pairs that cross the pore-solid interface, proportional to the specific
+        surface) and s_data the data's. Holds the specific surface where another term (the
+        permeability term) would coarsen the pore space.
     """
 
     kind: str = "vae"
@@ -188,6 +195,7 @@ class ModelConfig:
     s2_size: int | tuple | None = None
     euler_weight: float = 0.0
     flow_weight: float = 0.0
+    surface_weight: float = 0.0
 
     def __new__(cls, *args, **kwargs):
         if cls is ModelConfig:  # dispatch to the kind's config class
@@ -246,6 +254,11 @@ class ModelConfig:
             raise ValueError(f"flow_weight needs s2_weight > 0, s2_cut='porosity' and ndim=3 "
                              f"(it weights a term on the prior samples' cut), got "
                              f"flow_weight={self.flow_weight}")
+        check_real(self.surface_weight, "surface_weight", 0.0)
+        if self.surface_weight and not (self.s2_weight and self.s2_cut == "porosity"):
+            raise ValueError(f"surface_weight needs s2_weight > 0 and s2_cut='porosity' (it "
+                             f"weights a term on the prior samples' cut), got "
+                             f"surface_weight={self.surface_weight}")
         if self.s2_cut == "porosity" and self.likelihood != "bernoulli":
             raise ValueError("s2_cut='porosity' needs likelihood='bernoulli', got "
                              f"{self.likelihood!r}")

@@ -23,6 +23,8 @@ Loss (per batch of N samples; latent map of L = C x cells elements, V voxels per
                  variance: with the plain S2 an untrained decoder met the data's S2 with a
                  constant -0.4 or period-2 stripes and stayed there 100-200 steps)
                + euler_weight V (mean_m chi_m / chi_data - 1)^2  (Euler densities, if on)
+               + flow_weight V c mean_m mean_x(g_m h_m)  (permeability, if on: ModelConfig)
+               + surface_weight V (s / s_data - 1)^2, s = S2(0) - S2(1)  (surface, if on)
     total    = mean_n recon_n + beta_t mean_n KL_n + gamma |mean_n F_n - F*| + s2_weight D
     beta_t   = beta min(1, step / warmup)   (beta if warmup == 0; step = optimiser steps done)
 
@@ -440,6 +442,9 @@ class VAE(nn.Module):
             if "flow" in terms:
                 desc = desc + cfg.flow_weight * voxels * self._flow_sign(terms["flow_k"]) \
                     * terms["flow"].mean()
+            if cfg.surface_weight:
+                rel = (s2[0] - s2[1]) / (target[0] - target[1]) - 1.0
+                desc = desc + cfg.surface_weight * voxels * rel**2
             total = total + cfg.s2_weight * desc
         return {"total": total, "recon": recon, "kl": kl, "fisher": fbar, "s2": desc,
                 "beta_t": beta_t}
@@ -469,6 +474,9 @@ class VAE(nn.Module):
             if cfg.flow_weight:
                 euler += (f"; + {cfg.flow_weight:g} V c mean(g_m h_m), g the Stokes sensitivity "
                           "of k, c the running log(k_m / k_data) clipped to [-1, 1]")
+            if cfg.surface_weight:
+                euler += (f"; + {cfg.surface_weight:g} V (s / s_data - 1)^2, s = S2(0) - S2(1), "
+                          "the specific surface")
             text += (f" + {cfg.s2_weight:g} D (S2 of decoded prior samples vs data, "
                      f"lags 0..{cfg.s2_rmax}, of {image}{euler})")
         return text
