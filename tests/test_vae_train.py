@@ -498,21 +498,32 @@ def test_progress_off_a_terminal_writes_few_lines(capsys):
     assert err.count("\r") + err.count("\n") <= 6, err
 
 
+#: A tiny 3-D model whose descriptor loss takes the exact-porosity cut (the flow and surface
+#: terms need it), on 16^3 crops.
+TINY_CUT_3D = dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6, s2_cut="porosity")
+
+
+def _blobs(rng, sigma=2.0, quantile=0.55):
+    """A 32^3 bool medium: white noise smoothed by a periodic Gaussian of ``sigma`` voxels,
+    pore above its ``quantile``."""
+    import scipy.ndimage
+
+    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), sigma, mode="wrap")
+    return field > np.quantile(field, quantile)
+
+
 def test_flow_term_target_sign_and_gradient(rng):
     """flow_weight: the target is the data tiles' mean permeability per axis; each prior
     sample's cut is solved along axis m mod 3; the term's gradient on the cut is
     w V c g_m / (M voxels) with c the running log(k / k_data), so pore probability is pushed
     towards fast flow while the samples are less permeable than the data; and it needs the
     porosity cut in 3-D."""
-    import scipy.ndimage
-
     from porevae.media import permeability, permeability_sensitivity
     from porevae.vae.models import FLOW_RATE
 
     torch.manual_seed(int(rng.integers(2**31)))
-    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), 2.0, mode="wrap")
-    img = field > np.quantile(field, 0.55)
-    cfg = dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6, s2_cut="porosity")
+    img = _blobs(rng)
+    cfg = TINY_CUT_3D
     model = FisherVAE(flow_weight=0.5, **cfg)
     model.set_descriptor_targets(img.astype(np.float32))
     tiles = [img[a:a + 16, b:b + 16, c:c + 16] for a in (0, 16) for b in (0, 16)
@@ -563,12 +574,9 @@ def test_surface_term_value_and_gradient(rng):
     samples' cut, which is half the fraction of neighbour pairs along an axis that cross the
     interface (checked by counting them); its gradient on the S2 lags 0 and 1 is the
     derivative of that square; it needs the porosity cut."""
-    import scipy.ndimage
-
     torch.manual_seed(int(rng.integers(2**31)))
-    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), 1.5, mode="wrap")
-    img = field > np.quantile(field, 0.6)
-    cfg = dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6, s2_cut="porosity")
+    img = _blobs(rng, sigma=1.5, quantile=0.6)
+    cfg = TINY_CUT_3D
     model = FisherVAE(surface_weight=0.7, **cfg)
     model.set_descriptor_targets(img.astype(np.float32))
     eps = torch.randn(3, model.config.latent_channels,
@@ -607,17 +615,13 @@ def test_surface_term_value_and_gradient(rng):
 def test_flow_term_resume_is_bit_for_bit(tmp_path, rng):
     """A run with the flow term killed after a checkpoint and resumed ends with the weights
     and the running k ratio of the uninterrupted run."""
-    import scipy.ndimage
-
-    field = scipy.ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), 2.0, mode="wrap")
-    img = (field > np.quantile(field, 0.55)).astype(np.float32)
+    img = _blobs(rng).astype(np.float32)
     cfg = TrainConfig(steps=4, batch_size=2, prior_batch=3, lr=2e-3, checkpoint_every=2,
                       progress=False, seed=3)
 
     def model():
         torch.manual_seed(0)
-        return FisherVAE(**dict(TINY, ndim=3, size=16, s2_weight=1.0, s2_rmax=6,
-                                s2_cut="porosity", flow_weight=0.5))
+        return FisherVAE(**TINY_CUT_3D, flow_weight=0.5)
 
     full = Trainer(model(), img, cfg, out_dir=tmp_path / "a")
     full.fit()

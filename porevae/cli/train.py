@@ -104,7 +104,7 @@ def register(subparsers) -> None:
                     "stages shipped in porevae/vae/presets; 'rock' is the shipped Berea "
                     "model's: 2000 steps of 48^3 crops, then 400 + 300 of 64^3, about 18 "
                     "minutes on 2 CPU cores; 'flow' is the permeability stage after it, "
-                    "--preset flow --init RUN/checkpoint.pt, about 23 minutes; a preset sizes "
+                    "--preset flow --init RUN/checkpoint.pt, about 21 minutes; a preset sizes "
                     "the latent cell to the data's mean pore chord unless --depth or --init), "
                     "or a TOML file with [model] and [train] tables (keys = "
                     "porevae.vae.ModelConfig / TrainConfig fields; a preset's stage file is one), "
