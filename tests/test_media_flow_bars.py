@@ -93,3 +93,38 @@ def test_judge_flow_flag_adds_the_flow_rows(capsys):
     for name in ("permeability_x", "permeability_y", "permeability_z", "isolated_fraction"):
         assert f"| {name} |" in flow and f"| {name} |" not in plain
     assert "| porosity |" in plain and "| porosity |" in flow
+
+
+def test_judge_flow_cache_resumes_and_verifies(tmp_path, capsys, monkeypatch):
+    import json
+
+    import porevae.media.report as report
+    from porevae.cli import main
+
+    solved = []
+    solve = report.flow_statistics
+    monkeypatch.setattr(report, "flow_statistics",
+                        lambda v, **kw: solved.append(v.shape) or solve(v, **kw))
+    cache = tmp_path / "flow"
+    argv = ["judge", "--model", "berea", "--size", "24", "-n", "2", "--crops", "2", "--flow",
+            "--no-progress", "--cache", str(cache)]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert len(solved) == 4 and len(list(cache.glob("*.json"))) == 4
+    assert "flow figures of 0 of 4 volumes read" in first
+    assert main(argv) == 0                      # a re-run solves nothing, prints the same table
+    again = capsys.readouterr().out
+    assert len(solved) == 4 and "flow figures of 4 of 4 volumes read" in again
+    assert again.splitlines()[:-1] == first.splitlines()[:-1]
+    entries = sorted(cache.glob("*.json"))
+    entries[0].write_text(entries[0].read_text()[:-9])        # truncated: solved again
+    tampered = json.loads(entries[1].read_text())
+    tampered["values"]["permeability_x"] *= 2                  # checksum no longer matches
+    entries[1].write_text(json.dumps(tampered))
+    assert main(argv) == 0
+    mended = capsys.readouterr().out
+    assert len(solved) == 6 and "flow figures of 2 of 4 volumes read" in mended
+    assert mended.splitlines()[:-1] == first.splitlines()[:-1]
+    assert main([*argv[:9], "--cache", str(cache)]) == 2      # without --flow
+    err = capsys.readouterr().err.strip()
+    assert "--flow" in err and len(err.splitlines()) == 1

@@ -87,6 +87,11 @@ def register(subparsers) -> None:
                         "solver) and the tortuosity factor (TauFactor, the 'transport' extra) "
                         "+-15 %%, isolated pore fraction +-0.01; about 4 solves per volume, "
                         "half a minute each at 128^3 on 2 cores")
+    j.add_argument("--cache", metavar="DIR",
+                   help="with --flow: keep each volume's flow figures in DIR (created if "
+                        "missing; one small JSON file per volume, named by a hash of its voxels, "
+                        "with a checksum): a re-run after an interruption, or another model "
+                        "judged against the same crops, solves only what DIR does not hold")
     j.add_argument("--crop-seed", type=int, default=0, help="seed of the crops' corners "
                                                             "(default 0)")
     j.add_argument("--porosity", type=float,
@@ -163,6 +168,10 @@ def run_judge(args) -> int:
               f"cores", flush=True)
     res = judge_model(args.model or args.checkpoint, reference, n=args.n, size=args.size,
                       seed=args.seed, n_real=args.crops, crop_seed=args.crop_seed,
-                      porosity=args.porosity, progress=args.progress, flow=args.flow)
+                      porosity=args.porosity, progress=args.progress, flow=args.flow,
+                      cache=args.cache)
     print(f"{res['header']}\n\n{res['markdown']}")
+    if args.cache:
+        print(f"\nflow figures of {res['flow_cached']} of {args.n + args.crops} volumes read "
+              f"from {args.cache}")
     return 0

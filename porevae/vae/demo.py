@@ -4,6 +4,7 @@ figures (:func:`berea_comparison`, :func:`run_rock_demo`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -45,22 +46,67 @@ def _stats(volumes):
 BEREA = "the real Berea image"
 
 
-def _flow(volumes, progress: bool, label: str, tortuosity: bool):
-    """Per-volume :func:`porevae.media.report.flow_statistics` rows and the distinct notes."""
+#: Bumped whenever the flow statistics of a volume change (solver, settings): entries of a
+#: ``cache`` folder (:func:`_flow`) written under another version are not read.
+FLOW_CACHE_VERSION = 1
+
+
+def _flow_entry(cache: Path, volume: np.ndarray, tortuosity: bool) -> Path:
+    """The cache file of ``volume``'s flow statistics: named by the SHA-256 of its voxels
+    (bit-packed), shape, :data:`FLOW_CACHE_VERSION` and whether TauFactor's solve is in it."""
+    key = hashlib.sha256(f"flow-v{FLOW_CACHE_VERSION}|{volume.shape}|{tortuosity}|".encode())
+    key.update(np.packbits(volume.astype(bool)).tobytes())
+    return cache / f"{key.hexdigest()}.json"
+
+
+def _read_entry(path: Path):
+    """``(values, notes)`` of a cache file, or None when it is missing, unreadable or does not
+    match the checksum it carries (it is then computed and written again)."""
+    try:
+        entry = json.loads(path.read_text())
+        body = json.dumps([entry["values"], entry["notes"]], sort_keys=True)
+        if hashlib.sha256(body.encode()).hexdigest() == entry["sha256"]:
+            return entry["values"], entry["notes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _flow(volumes, progress: bool, label: str, tortuosity: bool, cache=None):
+    """Per-volume :func:`porevae.media.report.flow_statistics` rows, the distinct notes and how
+    many rows came from ``cache`` (a folder, or None: no cache). With a cache each volume's
+    row is written there as soon as it is computed (one JSON file with its checksum,
+    :func:`_flow_entry`), and read instead of solved when the same voxels come again: an
+    interrupted comparison resumes, and other samples against the same crops solve only the
+    samples."""
     from porevae._progress import progress as progress_bar
     from porevae.media.report import flow_statistics
+    from porevae.media.transport import transport_available
 
-    rows, notes = [], []
+    keyed = tortuosity and transport_available()  # with TauFactor's solve in the row or not
+    rows, notes, hits = [], [], 0
     for v in progress_bar(volumes, enable=progress, desc=f"flow ({label})", unit="volume"):
-        values, lines = flow_statistics(v, tortuosity=tortuosity)
+        path = None if cache is None else _flow_entry(Path(cache), v, keyed)
+        found = None if path is None else _read_entry(path)
+        if found is None:
+            values, lines = flow_statistics(v, tortuosity=tortuosity)
+            values = {k: float(x) for k, x in values.items()}
+            if path is not None:
+                body = json.dumps([values, lines], sort_keys=True)
+                with atomic_path(path) as tmp:
+                    Path(tmp).write_text(json.dumps(
+                        {"values": values, "notes": lines,
+                         "sha256": hashlib.sha256(body.encode()).hexdigest()}))
+        else:
+            (values, lines), hits = found, hits + 1
         rows.append(values)
         notes += [line for line in lines if line not in notes]
-    return rows, notes
+    return rows, notes, hits
 
 
 def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
                      reference: str = BEREA, flow: bool = False, tortuosity: bool = True,
-                     progress: bool = False) -> dict:
+                     progress: bool = False, cache=None) -> dict:
     """Compare binary ``samples`` (list of size^3 volumes, 1 = pore) with size^3 crops of the
     real Berea image (or of ``real``, named ``reference`` in the text) on porevae's statistics.
     The DCGAN's published figures stand beside only when the reference is the Berea image.
@@ -74,7 +120,8 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     ``flow``: add the rows of :data:`porevae.media.bars.FLOW_BARS` (permeability along each
     axis, tortuosity factor, isolated pore fraction: a Stokes solve per volume and axis, about
     half a minute each at 128^3; ``tortuosity=False`` leaves out TauFactor's solve), their
-    notes in ``"flow_notes"``.
+    notes in ``"flow_notes"``; ``cache``: a folder that keeps each volume's flow figures
+    (:func:`_flow`), ``"flow_cached"`` says how many volumes it answered.
     ``s2``: radial S2 (lags 0..32, or 0..size - 1 for smaller volumes) of real crops and
     samples (means), their mean absolute difference and its verdict
     (:func:`porevae.media.bars.judge_s2`).
@@ -85,12 +132,14 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     real = real_crops(berea() if real is None else real, n_real, size, seed)
     (r_rows, r_s2), (m_rows, m_s2) = _stats(real), _stats(samples)
     notes: list = []
+    hits = 0
     if flow:
-        (r_flow, r_notes), (m_flow, m_notes) = (_flow(real, progress, "crops", tortuosity),
-                                                _flow(samples, progress, "samples", tortuosity))
+        r_flow, r_notes, r_hits = _flow(real, progress, "crops", tortuosity, cache)
+        m_flow, m_notes, m_hits = _flow(samples, progress, "samples", tortuosity, cache)
         r_rows = [{**a, **b} for a, b in zip(r_rows, r_flow)]
         m_rows = [{**a, **b} for a, b in zip(m_rows, m_flow)]
         notes = [f"crops: {n}" for n in r_notes] + [f"samples: {n}" for n in m_notes]
+        hits = r_hits + m_hits
     table = []
     for name in [*BARS, *(n for n in FLOW_BARS if flow and n in r_rows[0])]:
         r = np.array([row[name] for row in r_rows])
@@ -112,7 +161,8 @@ def berea_comparison(samples, real=None, n_real: int = 8, seed: int = 0,
     markdown = comparison_markdown(table, s2, size, len(samples), n_real, reference)
     if notes:
         markdown += "\n\n" + "\n".join(f"- {n}" for n in notes)
-    return {"table": table, "s2": s2, "markdown": markdown, "flow_notes": notes}
+    return {"table": table, "s2": s2, "markdown": markdown, "flow_notes": notes,
+            "flow_cached": hits}
 
 
 def comparison_markdown(table, s2, size, n_model, n_real, reference: str = BEREA) -> str:
@@ -239,15 +289,17 @@ def reference_medium(reference: str) -> tuple:
 
 def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int = 0,
                 n_real: int = 8, crop_seed: int = 0, porosity: float | None = None,
-                progress: bool = False, flow: bool = False) -> dict:
+                progress: bool = False, flow: bool = False, cache=None) -> dict:
     """Judge a generative model on its medium by the bars of :mod:`porevae.media.bars`: ``n``
     samples of size^3 from ``source`` (a checkpoint, its folder, or a shipped model's name;
     latent seed ``seed``), cut as ``porevae generate`` cuts them with no flag (at the training
     data's porosity) unless ``porosity`` is given, against ``n_real`` random size^3 crops
     (corners seeded by ``crop_seed``) of ``reference`` (:func:`reference_medium`), porevae's
     estimators on both sides (:func:`berea_comparison`). Every parameter is checked before the
-    model is loaded. ``flow``: the flow bars too (:func:`berea_comparison`). Returns that
+    model is loaded. ``flow``: the flow bars too, each volume's figures kept in the folder
+    ``cache`` if given (:func:`berea_comparison`). Returns that
     comparison plus ``"header"`` (one line: what was compared)."""
+    from porevae._files import check_output_folder
     from porevae._validation import check_int
     from porevae.data import PRETRAINED, pretrained_path
     from porevae.vae.generation import check_porosity, generate, resolve_cut
@@ -256,6 +308,10 @@ def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int =
     for value, name in ((n, "n"), (size, "size"), (n_real, "n_real")):
         check_int(value, name, low=2 if name == "size" else 1)
     check_porosity(porosity)
+    if cache is not None:
+        if not flow:
+            raise ValueError("cache keeps the flow figures: it needs flow (--flow)")
+        check_output_folder(cache, "--cache").mkdir(exist_ok=True)
     volume, name = reference_medium(reference)
     if size > min(volume.shape):
         raise ValueError(f"size must be at most the reference's smallest edge "
@@ -265,7 +321,8 @@ def judge_model(source, reference: str, n: int = 8, size: int = 128, seed: int =
     rule, cut = resolve_cut(model, "connected", porosity)
     samples = generate(model, n, (size,) * 3, seed=seed, porosity=porosity, progress=progress)
     res = berea_comparison([s.astype(bool) for s in samples], real=volume, n_real=n_real,
-                           seed=crop_seed, reference=name, flow=flow, progress=progress)
+                           seed=crop_seed, reference=name, flow=flow, progress=progress,
+                           cache=cache)
     how = "each sample's mean pore probability" if rule == "mean" else \
         f"porosity {cut:.5f}" + (" (the training data's)" if porosity is None else "") + \
         " by the connected cut"
