@@ -208,15 +208,20 @@ def test_rock_preset_is_the_shipped_berea_models_recipe():
 
 def test_flow_preset_is_rock_stage_3_plus_the_flow_term(tmp_path, capsys):
     """The flow preset is stage 3 of rock with the permeability and specific-surface terms (and
-    a stronger S2 term to hold the texture); it continues a rock model, so the command refuses
+    a stronger S2 term to hold the texture), run twice, the second time at twice the rate; it
+    continues a rock model, so the command refuses
     it without --init, in one line, before anything is written."""
-    rock, flow = load_preset("rock")[-1].config, load_preset("flow")[-1].config
+    rock = load_preset("rock")[-1].config
+    flow, close = (stage.config for stage in load_preset("flow"))
     changed = {"s2_weight": 40.0, "flow_weight": 0.1, "surface_weight": 0.1}
     assert {k: v for k, v in flow.model.to_dict().items() if k not in changed} == \
         {k: v for k, v in rock.model.to_dict().items() if k not in changed}
     assert {k: getattr(flow.model, k) for k in changed} == changed
     assert rock.model.flow_weight == rock.model.surface_weight == 0
     assert flow.train.steps == 200 and flow.train.lr == rock.train.lr
+    # stage 2: stage 1 again at twice the rate
+    assert close.model == flow.model and close.train.lr == 2 * flow.train.lr
+    assert {**close.train.to_dict(), "lr": flow.train.lr} == flow.train.to_dict()
     np.save(tmp_path / "rock.npy", np.zeros((32, 32, 32), dtype=np.uint8))
     argv = ["train", str(tmp_path / "rock.npy"), "--out", str(tmp_path / "run"), "--preset",
             "flow"]

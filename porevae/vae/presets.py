@@ -9,13 +9,15 @@ at lower learning rates (about 18 minutes on 2 CPU cores).
 ``porevae train ROCK.tif --out run --preset rock`` runs it (:func:`train_stages`); each stage
 file is also a ``--config`` of its own.
 
-``flow`` is one stage run after it, from its weights (``porevae train ROCK.tif --out run-flow
+``flow`` is two stages run after it, from its weights (``porevae train ROCK.tif --out run-flow
 --preset flow --init run/checkpoint.pt``): stage 3 of ``rock`` with the permeability term
 (:attr:`~porevae.vae.config.ModelConfig.flow_weight`), which makes the prior samples' pore
 space carry Stokes flow like the data's tiles, and a specific-surface term
 (:attr:`~porevae.vae.config.ModelConfig.surface_weight`) that keeps it from doing so by
-coarsening the rock (three 64³ Stokes solves per step, about 21 minutes on 2 CPU cores).
-It is kept apart so that ``rock`` stays an 18-minute recipe.
+coarsening the rock; then the same again at twice the rate, since the first stage's rate has
+decayed while its samples are still ~20 % less permeable than the tiles (three 64³ Stokes
+solves per step, about 21 minutes per stage on 2 CPU cores). It is kept apart so that
+``rock`` stays an 18-minute recipe.
 
 A preset sizes the latent cell to the data (:func:`load_preset_for`, :func:`latent_depth`): the
 stage files' ``depth`` is the largest it takes, and a medium whose mean pore chord is under two
