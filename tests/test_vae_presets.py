@@ -209,8 +209,8 @@ def test_rock_preset_is_the_shipped_berea_models_recipe():
 def test_flow_preset_is_rock_stage_3_plus_the_flow_term(tmp_path, capsys):
     """The flow preset is stage 3 of rock with the permeability and specific-surface terms (and
     a stronger S2 term to hold the texture), run twice, the second time at twice the rate; it
-    continues a rock model, so the command refuses
-    it without --init, in one line, before anything is written."""
+    continues a rock model, so the command refuses it without --init, in one line, before
+    anything is written."""
     rock = load_preset("rock")[-1].config
     flow, close = (stage.config for stage in load_preset("flow"))
     changed = {"s2_weight": 40.0, "flow_weight": 0.1, "surface_weight": 0.1}
