@@ -119,7 +119,7 @@ def test_judge_flow_cache_resumes_and_verifies(tmp_path, capsys, monkeypatch):
     entries = sorted(cache.glob("*.json"))
     entries[0].write_text(entries[0].read_text()[:-9])        # truncated: solved again
     tampered = json.loads(entries[1].read_text())
-    tampered["values"]["permeability_x"] *= 2                  # checksum no longer matches
+    tampered["values"]["permeability_x"] += 1.0                # checksum no longer matches
     entries[1].write_text(json.dumps(tampered))
     assert main(argv) == 0
     mended = capsys.readouterr().out

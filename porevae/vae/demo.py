@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from porevae._files import atomic_path
+from porevae._files import atomic_path, digest_arrays
 from porevae.media.bars import BARS, FLOW_BARS, S2_BAR, Z, describe, judge, judge_s2
 
 #: The PorousMediaGAN DCGAN's relative errors on Berea (its own estimators, each against its
@@ -52,11 +52,11 @@ FLOW_CACHE_VERSION = 1
 
 
 def _flow_entry(cache: Path, volume: np.ndarray, tortuosity: bool) -> Path:
-    """The cache file of ``volume``'s flow statistics: named by the SHA-256 of its voxels
-    (bit-packed), shape, :data:`FLOW_CACHE_VERSION` and whether TauFactor's solve is in it."""
-    key = hashlib.sha256(f"flow-v{FLOW_CACHE_VERSION}|{volume.shape}|{tortuosity}|".encode())
-    key.update(np.packbits(volume.astype(bool)).tobytes())
-    return cache / f"{key.hexdigest()}.json"
+    """The cache file of ``volume``'s flow statistics: named by :data:`FLOW_CACHE_VERSION`,
+    whether TauFactor's solve is in it, and the digest of its voxels (shape included,
+    :func:`porevae._files.digest_arrays`)."""
+    key = digest_arrays({"pore": np.asarray(volume, dtype=bool)})
+    return cache / f"flow-v{FLOW_CACHE_VERSION}-{'tau' if tortuosity else 'k'}-{key}.json"
 
 
 def _read_entry(path: Path):
